@@ -1,0 +1,72 @@
+// Checks at the Python boundary: dtype, shape and contiguity of every array,
+// with messages that name the function, the argument and the shapes.
+#pragma once
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <initializer_list>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "hdl/common.hpp"
+
+namespace hdl::bind {
+
+namespace py = pybind11;
+
+inline std::string shape_str(const py::array& a) {
+  std::ostringstream s;
+  s << "(";
+  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
+  s << (a.ndim() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+inline std::string shape_str(std::initializer_list<int64> shape) {
+  std::ostringstream s;
+  s << "(";
+  int i = 0;
+  for (int64 d : shape) s << (i++ ? ", " : "") << (d < 0 ? std::string("*") : std::to_string(d));
+  s << (shape.size() == 1 ? ",)" : ")");
+  return s.str();
+}
+
+template <class T>
+const char* dtype_name() {
+  return sizeof(T) == 4 ? "float32" : "float64";
+}
+
+// The array as T*, after checking its dtype, C-contiguity and shape (-1 matches any extent).
+template <class T>
+T* data_of(const char* fn, const char* name, const py::array& a, std::initializer_list<int64> shape) {
+  if (!py::isinstance<py::array_t<T>>(a) || a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
+    throw py::type_error(std::string(fn) + ": " + name + " must be " + dtype_name<T>() +
+                         " (float32 or float64, one dtype for all arrays of a call), got " +
+                         std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style))
+    throw py::value_error(std::string(fn) + ": " + name + " must be C-contiguous (use numpy.ascontiguousarray)");
+  bool ok = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  int i = 0;
+  for (int64 d : shape) {
+    if (ok && d >= 0 && a.shape(i) != d) ok = false;
+    ++i;
+  }
+  if (!ok)
+    throw py::value_error(std::string(fn) + ": " + name + " must have shape " + shape_str(shape) + ", got " +
+                          shape_str(a));
+  return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+inline bool is_float32(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 4; }
+
+inline void require(bool ok, const std::string& message) {
+  if (!ok) throw py::value_error(message);
+}
+
+inline Activation activation_of(int code) {
+  require(code >= 0 && code <= 4, "unknown activation code " + std::to_string(code));
+  return static_cast<Activation>(code);
+}
+
+}  // namespace hdl::bind

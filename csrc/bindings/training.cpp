@@ -1,0 +1,139 @@
+// Bindings of whole training runs (csrc/include/hdl/stochastic_gradient.hpp)
+// and of the generator, so that tests can hold the Numba twin to it.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "checks.hpp"
+#include "hdl/rng.hpp"
+#include "hdl/stochastic_gradient.hpp"
+
+namespace hdl::bind {
+
+namespace {
+
+// The layers l = 2..L as views of the caller's arrays W[l], b[l], checked to chain.
+template <class T>
+std::vector<DenseLayerRef<T>> layers_of(const char* fn, const py::list& Ws, const py::list& bs,
+                                        const std::vector<int>& acts, const std::vector<double>& slopes) {
+  const size_t L = Ws.size();
+  require(L > 0, std::string(fn) + ": the network has no layers");
+  require(bs.size() == L && acts.size() == L && slopes.size() == L,
+          std::string(fn) + ": need one b, activation and slope per W");
+  std::vector<DenseLayerRef<T>> layers;
+  for (size_t l = 0; l < L; ++l) {
+    const std::string wname = "W[" + std::to_string(l + 2) + "]", bname = "b[" + std::to_string(l + 2) + "]";
+    py::array W = Ws[l], b = bs[l];
+    const int64 n_in = l == 0 ? -1 : layers.back().n_out;
+    T* Wp = data_of<T>(fn, wname.c_str(), W, {-1, n_in});
+    require(W.writeable(), std::string(fn) + ": " + wname + " is read-only");
+    T* bp = data_of<T>(fn, bname.c_str(), b, {W.shape(0)});
+    require(b.writeable(), std::string(fn) + ": " + bname + " is read-only");
+    layers.push_back({Wp, bp, W.shape(1), W.shape(0), activation_of(acts[l]), T(slopes[l])});
+  }
+  return layers;
+}
+
+template <class T>
+py::tuple train(const py::list& Ws, const py::list& bs, const std::vector<int>& acts,
+                const std::vector<double>& slopes, const py::array& X_, const py::array& Y_, const SGDConfig& cfg) {
+  const char* fn = "sgd_train";
+  auto layers = layers_of<T>(fn, Ws, bs, acts, slopes);
+  const T* X = data_of<T>(fn, "X", X_, {layers.front().n_in, -1});
+  const int64 N = X_.shape(1);
+  const T* Y = data_of<T>(fn, "Y", Y_, {layers.back().n_out, N});
+  require(N > 0 && N < (int64(1) << 32), std::string(fn) + ": need 1 <= N < 2^32 training points");
+  require(cfg.iterations > 0, std::string(fn) + ": iterations must be positive, got " + std::to_string(cfg.iterations));
+  require(cfg.batch_size > 0, std::string(fn) + ": batch_size must be positive, got " + std::to_string(cfg.batch_size));
+  require(std::isfinite(cfg.eta) && cfg.eta > 0, std::string(fn) + ": eta must be positive and finite");
+  require(std::isfinite(cfg.lambda) && cfg.lambda >= 0, std::string(fn) + ": lambda must be >= 0 and finite");
+  require(cfg.record_every >= 0, std::string(fn) + ": record_every must be >= 0");
+  const int64 records = cfg.record_every > 0 ? cfg.iterations / cfg.record_every + 1 : 0;
+  py::array_t<double> history(records);
+  double* h = history.mutable_data();
+  double final_cost;
+  {
+    py::gil_scoped_release release;
+    final_cost = sgd_train<T>(layers, X, Y, N, cfg, h);
+  }
+  return py::make_tuple(history, final_cost);
+}
+
+template <class T>
+double cost(const py::list& Ws, const py::list& bs, const std::vector<int>& acts, const std::vector<double>& slopes,
+            const py::array& X_, const py::array& Y_, double lambda) {
+  const char* fn = "network_cost";
+  auto layers = layers_of<T>(fn, Ws, bs, acts, slopes);
+  const T* X = data_of<T>(fn, "X", X_, {layers.front().n_in, -1});
+  const int64 N = X_.shape(1);
+  const T* Y = data_of<T>(fn, "Y", Y_, {layers.back().n_out, N});
+  require(N > 0, std::string(fn) + ": X has no columns");
+  py::gil_scoped_release release;
+  return network_cost<T>(layers, X, Y, N, lambda);
+}
+
+bool first_is_float32(const py::list& Ws) { return Ws.size() > 0 && is_float32(py::array(Ws[0])); }
+
+}  // namespace
+
+void bind_training(py::module_& m) {
+  m.def(
+      "sgd_train",
+      [](const py::list& Ws, const py::list& bs, const std::vector<int>& acts, const std::vector<double>& slopes,
+         const py::array& X, const py::array& Y, int64 iterations, int64 batch_size, bool replacement, bool shuffle,
+         double eta, double lam, int64 record_every, std::uint64_t seed) {
+        SGDConfig cfg;
+        cfg.iterations = iterations;
+        cfg.batch_size = batch_size;
+        cfg.replacement = replacement;
+        cfg.shuffle = shuffle;
+        cfg.eta = eta;
+        cfg.lambda = lam;
+        cfg.record_every = record_every;
+        cfg.seed = seed;
+        return first_is_float32(Ws) ? train<float>(Ws, bs, acts, slopes, X, Y, cfg)
+                                    : train<double>(Ws, bs, acts, slopes, X, Y, cfg);
+      },
+      py::arg("W"), py::arg("b"), py::arg("activations"), py::arg("slopes"), py::arg("X"), py::arg("Y"),
+      py::arg("iterations"), py::arg("batch_size"), py::arg("replacement"), py::arg("shuffle"), py::arg("eta"),
+      py::arg("lam"), py::arg("record_every"), py::arg("seed"),
+      "Train W[l], b[l] in place by the stochastic gradient method; returns (cost history, final cost).");
+  m.def(
+      "network_cost",
+      [](const py::list& Ws, const py::list& bs, const std::vector<int>& acts, const std::vector<double>& slopes,
+         const py::array& X, const py::array& Y, double lam) {
+        return first_is_float32(Ws) ? cost<float>(Ws, bs, acts, slopes, X, Y, lam)
+                                    : cost<double>(Ws, bs, acts, slopes, X, Y, lam);
+      },
+      py::arg("W"), py::arg("b"), py::arg("activations"), py::arg("slopes"), py::arg("X"), py::arg("Y"),
+      py::arg("lam") = 0.0, "Cost (3.3), plus the penalty (8.2) when lam > 0.");
+  m.def(
+      "rng_below",
+      [](std::uint64_t seed, std::uint32_t n, int64 count) {
+        require(n > 0 && count >= 0, "rng_below: need n > 0 and count >= 0");
+        Rng rng(seed);
+        py::array_t<std::int64_t> out(count);
+        auto* p = out.mutable_data();
+        for (int64 i = 0; i < count; ++i) p[i] = rng.below(n);
+        return out;
+      },
+      py::arg("seed"), py::arg("n"), py::arg("count"), "count uniform draws from {0..n-1} by the training generator.");
+  m.def(
+      "rng_shuffle",
+      [](std::uint64_t seed, int64 n) {
+        require(n > 0, "rng_shuffle: need n > 0");
+        Rng rng(seed);
+        py::array_t<std::int64_t> out(n);
+        auto* p = out.mutable_data();
+        for (int64 i = 0; i < n; ++i) p[i] = i;
+        rng.shuffle(p, n);
+        return out;
+      },
+      py::arg("seed"), py::arg("n"), "The permutation of 0..n-1 the training generator draws first.");
+}
+
+}  // namespace hdl::bind

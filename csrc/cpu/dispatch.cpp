@@ -1,0 +1,122 @@
+// Run-time choice of instruction set: the kernels of csrc/cpu/kernels/ are
+// compiled once per set (CMakeLists.txt) and each public function here calls
+// the copy for the best set this processor supports.
+#include <cstdlib>
+#include <cstring>
+
+#include "hdl/dense.hpp"
+#include "hdl/dispatch.hpp"
+#include "hdl/stochastic_gradient.hpp"
+
+#ifdef HDL_HAVE_NATIVE
+#define HDL_ISA native
+#include "kernels/kernels.inc"
+#undef HDL_ISA
+#endif
+#ifdef HDL_HAVE_AVX512
+#define HDL_ISA avx512
+#include "kernels/kernels.inc"
+#undef HDL_ISA
+#endif
+#ifdef HDL_HAVE_AVX2
+#define HDL_ISA avx2
+#include "kernels/kernels.inc"
+#undef HDL_ISA
+#endif
+#ifdef HDL_HAVE_GENERIC
+#define HDL_ISA generic
+#include "kernels/kernels.inc"
+#undef HDL_ISA
+#endif
+
+namespace hdl {
+namespace {
+
+enum class Isa { native, avx512, avx2, generic };
+
+// HDL_ISA=avx2 or generic in the environment caps the choice (for tests and benchmarks).
+Isa detect() {
+#ifdef HDL_HAVE_NATIVE
+  return Isa::native;
+#else
+  const char* cap = std::getenv("HDL_ISA");
+  const bool allow512 = !cap || std::strcmp(cap, "avx512") == 0;
+  const bool allow2 = allow512 || std::strcmp(cap, "avx2") == 0;
+  __builtin_cpu_init();
+  if (allow512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+    return Isa::avx512;
+  if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
+    return Isa::avx2;
+  return Isa::generic;
+#endif
+}
+
+Isa isa() {
+  static const Isa chosen = detect();
+  return chosen;
+}
+
+}  // namespace
+
+#ifdef HDL_HAVE_NATIVE
+#define HDL_DISPATCH(call) return native::call
+#else
+#define HDL_DISPATCH(call)                  \
+  switch (isa()) {                          \
+    case Isa::avx512: return avx512::call;  \
+    case Isa::avx2: return avx2::call;      \
+    default: return generic::call;          \
+  }
+#endif
+
+const char* isa_name() {
+  switch (isa()) {
+    case Isa::native: return "native";
+    case Isa::avx512: return "avx512";
+    case Isa::avx2: return "avx2";
+    default: return "generic";
+  }
+}
+
+template <class T>
+void dense_forward(T* a_out, const T* W, const T* b, const T* a_in, int64 n_out, int64 n_in, int64 m,
+                   Activation act, T slope) {
+  HDL_DISPATCH(dense_forward(a_out, W, b, a_in, n_out, n_in, m, act, slope));
+}
+
+template <class T>
+void dense_backward(T* delta, T* dW, T* db, T* g_in, const T* g, const T* a_out, const T* W, const T* a_in,
+                    int64 n_out, int64 n_in, int64 m, Activation act, T slope, T scale) {
+  HDL_DISPATCH(dense_backward(delta, dW, db, g_in, g, a_out, W, a_in, n_out, n_in, m, act, slope, scale));
+}
+
+template <class T>
+double quadratic_cost(T* g, const T* a, const T* y, int64 n, int64 m, double scale) {
+  HDL_DISPATCH(quadratic_cost(g, a, y, n, m, scale));
+}
+
+template <class T>
+double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N,
+                 const SGDConfig& config, double* cost_history) {
+  HDL_DISPATCH(sgd_train(layers, X, Y, N, config, cost_history));
+}
+
+template <class T>
+double network_cost(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N, double lambda) {
+  HDL_DISPATCH(network_cost(layers, X, Y, N, lambda));
+}
+
+#define HDL_INSTANTIATE(T)                                                                                    \
+  template void dense_forward<T>(T*, const T*, const T*, const T*, int64, int64, int64, Activation, T);       \
+  template void dense_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64, int64, int64, \
+                                  Activation, T, T);                                                          \
+  template double quadratic_cost<T>(T*, const T*, const T*, int64, int64, double);                            \
+  template double sgd_train<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64,               \
+                               const SGDConfig&, double*);                                                    \
+  template double network_cost<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64, double);
+HDL_INSTANTIATE(float)
+HDL_INSTANTIATE(double)
+#undef HDL_INSTANTIATE
+
+}  // namespace hdl

@@ -1,0 +1,159 @@
+// The loops of a fully connected layer, inline so that the training loop of
+// stochastic_gradient.cpp fuses them. Rows are neurons, columns are the m
+// points of a batch; the innermost loops run along a row and vectorise.
+#pragma once
+#include "hdl/common.hpp"
+#include "math.hpp"
+
+namespace hdl {
+namespace HDL_ISA {
+
+// Below this many multiply-adds a layer stays on the calling thread.
+constexpr int64 kParallelWork = 1 << 16;
+
+// body(i) for i in [0, n), across the OpenMP threads when parallel is true. The
+// serial branch avoids even a one-thread parallel region: the tiny layers of
+// Section 6 run a million times.
+template <class F>
+inline void parallel_for(int64 n, bool parallel, F&& body) {
+  if (parallel) {
+#pragma omp parallel for schedule(static)
+    for (int64 i = 0; i < n; ++i) body(i);
+  } else {
+    for (int64 i = 0; i < n; ++i) body(i);
+  }
+}
+
+// a_out = sigma(W a_in + b)   (5.2), (5.3)
+// M > 0 fixes the batch size at compile time (M = 1: the single samples of (4.6), (4.7)).
+template <class T, int64 M = 0>
+inline void dense_forward_impl(T* HDL_RESTRICT a_out, const T* HDL_RESTRICT W, const T* HDL_RESTRICT b,
+                               const T* HDL_RESTRICT a_in, int64 n_out, int64 n_in, int64 m_, Activation act,
+                               T slope) {
+  const int64 m = M > 0 ? M : m_;
+  parallel_for(n_out, n_out * n_in * m > kParallelWork, [&](int64 j) {
+    T* HDL_RESTRICT z = a_out + j * m;
+    const T bj = b[j];
+    for (int64 p = 0; p < m; ++p) z[p] = bj;
+    for (int64 k = 0; k < n_in; ++k) {
+      const T w = W[j * n_in + k];
+      const T* HDL_RESTRICT a = a_in + k * m;
+      for (int64 p = 0; p < m; ++p) z[p] += w * a[p];
+    }
+    activate(z, m, act, slope);
+  });
+}
+
+// delta = sigma'(z) o g (5.5)/(5.6); dW = scale delta a_in^T (5.8); db = scale sum_p delta (5.7);
+// g_in = W^T delta (null for the first layer).
+template <class T, int64 M = 0>
+inline void dense_backward_impl(T* HDL_RESTRICT delta, T* HDL_RESTRICT dW, T* HDL_RESTRICT db, T* HDL_RESTRICT g_in,
+                                const T* HDL_RESTRICT g, const T* HDL_RESTRICT a_out, const T* HDL_RESTRICT W,
+                                const T* HDL_RESTRICT a_in, int64 n_out, int64 n_in, int64 m_, Activation act,
+                                T slope, T scale) {
+  const int64 m = M > 0 ? M : m_;
+  const bool parallel = n_out * n_in * m > kParallelWork;
+  parallel_for(n_out, parallel, [&](int64 j) {
+    T* HDL_RESTRICT d = delta + j * m;
+    activate_backward(d, g + j * m, a_out + j * m, m, act, slope);
+    T sum = T(0);
+    for (int64 p = 0; p < m; ++p) sum += d[p];
+    db[j] = scale * sum;
+    for (int64 k = 0; k < n_in; ++k) {
+      const T* HDL_RESTRICT a = a_in + k * m;
+      T s = T(0);
+      for (int64 p = 0; p < m; ++p) s += d[p] * a[p];
+      dW[j * n_in + k] = scale * s;
+    }
+  });
+  if (g_in == nullptr) return;
+  parallel_for(n_in, parallel, [&](int64 k) {
+    T* HDL_RESTRICT gk = g_in + k * m;
+    for (int64 p = 0; p < m; ++p) gk[p] = T(0);
+    for (int64 j = 0; j < n_out; ++j) {
+      const T w = W[j * n_in + k];
+      const T* HDL_RESTRICT d = delta + j * m;
+      for (int64 p = 0; p < m; ++p) gk[p] += w * d[p];
+    }
+  });
+}
+
+// Back propagation through one layer fused with the stochastic gradient update:
+//   delta = sigma'(z) o g,  g_in = W^T delta   (with W before the update, as Lemma 5.1 needs)
+//   W -= eta (scale delta a_in^T + decay W),  b -= eta scale sum_p delta      (4.6)-(4.8), (8.2)
+template <class T, int64 M = 0>
+inline void dense_backward_update_impl(T* HDL_RESTRICT delta, T* HDL_RESTRICT g_in, const T* HDL_RESTRICT g,
+                                       const T* HDL_RESTRICT a_out, T* HDL_RESTRICT W, T* HDL_RESTRICT b,
+                                       const T* HDL_RESTRICT a_in, int64 n_out, int64 n_in, int64 m_, Activation act,
+                                       T slope, T scale, T eta, T decay) {
+  const int64 m = M > 0 ? M : m_;
+  const bool parallel = n_out * n_in * m > kParallelWork;
+  activate_backward(delta, g, a_out, n_out * m, act, slope);
+  if (g_in != nullptr) {
+    parallel_for(n_in, parallel, [&](int64 k) {
+      T* HDL_RESTRICT gk = g_in + k * m;
+      for (int64 p = 0; p < m; ++p) gk[p] = T(0);
+      for (int64 j = 0; j < n_out; ++j) {
+        const T w = W[j * n_in + k];
+        const T* HDL_RESTRICT d = delta + j * m;
+        for (int64 p = 0; p < m; ++p) gk[p] += w * d[p];
+      }
+    });
+  }
+  parallel_for(n_out, parallel, [&](int64 j) {
+    const T* HDL_RESTRICT d = delta + j * m;
+    T sum = T(0);
+    for (int64 p = 0; p < m; ++p) sum += d[p];
+    b[j] -= eta * scale * sum;
+    for (int64 k = 0; k < n_in; ++k) {
+      const T* HDL_RESTRICT a = a_in + k * m;
+      T s = T(0);
+      for (int64 p = 0; p < m; ++p) s += d[p] * a[p];
+      T& w = W[j * n_in + k];
+      w -= eta * (scale * s + decay * w);
+    }
+  });
+}
+
+// Blocked layout for whole-data-set passes: columns are taken B at a time and a
+// block of a layer is stored (n, B), B a compile-time width of two cache lines.
+// Loops of fixed length B vectorise without remainders and the activations of
+// one block stay in L1 from layer to layer.
+template <class T>
+constexpr int64 kBlock = 128 / sizeof(T);
+
+// out = sigma(W in + b) for one block: out (n_out, B), in (n_in, B).
+template <class T>
+inline void dense_forward_block(T* HDL_RESTRICT out, const T* HDL_RESTRICT W, const T* HDL_RESTRICT b,
+                                const T* HDL_RESTRICT in, int64 n_out, int64 n_in, Activation act, T slope) {
+  constexpr int64 B = kBlock<T>;
+  for (int64 j = 0; j < n_out; ++j) {
+    T z[B];
+    for (int64 p = 0; p < B; ++p) z[p] = b[j];
+    for (int64 k = 0; k < n_in; ++k) {
+      const T w = W[j * n_in + k];
+      for (int64 p = 0; p < B; ++p) z[p] += w * in[k * B + p];
+    }
+    for (int64 p = 0; p < B; ++p) out[j * B + p] = z[p];
+  }
+  activate(out, n_out * B, act, slope);
+}
+
+// scale * sum 1/2 ||y - a||^2 over the columns; g = scale (a - y) when g is not null.
+template <class T>
+inline double quadratic_cost_impl(T* HDL_RESTRICT g, const T* HDL_RESTRICT a, const T* HDL_RESTRICT y, int64 count,
+                                  double scale) {
+  double sum = 0.0;
+  for (int64 i = 0; i < count; ++i) {
+    const double r = double(a[i]) - double(y[i]);
+    sum += r * r;
+  }
+  if (g != nullptr) {
+    const T s = T(scale);
+    for (int64 i = 0; i < count; ++i) g[i] = s * (a[i] - y[i]);
+  }
+  return 0.5 * scale * sum;
+}
+
+}  // namespace HDL_ISA
+}  // namespace hdl

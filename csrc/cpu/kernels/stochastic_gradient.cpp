@@ -1,0 +1,216 @@
+// The stochastic gradient method of Section 4 for a fully connected network,
+// a whole run per call (the pseudocode at the end of Section 5, generalised to
+// mini-batches). python/hdl/reference/training.py is the readable twin.
+#include <algorithm>
+#include <vector>
+
+#include "dense_impl.hpp"
+#include "hdl/rng.hpp"
+#include "kernels.inc"
+
+namespace hdl {
+namespace HDL_ISA {
+namespace {
+
+template <class T>
+double penalty(const std::vector<DenseLayerRef<T>>& layers, double lambda, int64 N) {
+  if (lambda == 0.0) return 0.0;
+  double sum = 0.0;
+  for (const auto& layer : layers)
+    for (int64 i = 0; i < layer.n_out * layer.n_in; ++i) sum += double(layer.W[i]) * double(layer.W[i]);
+  return lambda / double(N) * sum;  // (8.2)
+}
+
+// a[l] for l = 2..L over m columns, a[1] = x  (3.1), (3.2)
+template <int64 M, class T>
+void forward(const std::vector<DenseLayerRef<T>>& layers, const T* x, std::vector<std::vector<T>>& a, int64 m) {
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const auto& L = layers[l];
+    dense_forward_impl<T, M>(a[l].data(), L.W, L.b, l == 0 ? x : a[l - 1].data(), L.n_out, L.n_in, m, L.act,
+                             L.slope);
+  }
+}
+
+// Back propagation of g = dC/da[L] (Lemma 5.1), each layer updated as soon as its
+// delta and the g of the layer below are known.
+template <int64 M, class T>
+void backward_update(const std::vector<DenseLayerRef<T>>& layers, const T* x, const std::vector<std::vector<T>>& a,
+                     std::vector<T>& g, std::vector<T>& g_next, std::vector<T>& delta, int64 m, T eta, T decay) {
+  for (size_t l = layers.size(); l-- > 0;) {
+    const auto& L = layers[l];
+    dense_backward_update_impl<T, M>(delta.data(), l > 0 ? g_next.data() : nullptr, g.data(), a[l].data(), L.W, L.b,
+                                     l > 0 ? a[l - 1].data() : x, L.n_out, L.n_in, m, L.act, L.slope, T(1), eta,
+                                     decay);
+    std::swap(g, g_next);
+  }
+}
+
+// Column-gather: dst(:, i) = src(:, cols[i]) for a (rows, n) source.
+template <class T>
+void gather(T* HDL_RESTRICT dst, const T* HDL_RESTRICT src, int64 rows, int64 n, const int64* cols, int64 m) {
+  for (int64 r = 0; r < rows; ++r)
+    for (int64 i = 0; i < m; ++i) dst[r * m + i] = src[r * n + cols[i]];
+}
+
+// The whole training set in the blocked layout of dense_forward_block, for Cost
+// (3.3) over all N points and for reusing those activations in the next step.
+template <class T>
+class FullPass {
+ public:
+  static constexpr int64 B = kBlock<T>;
+
+  FullPass(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N)
+      : layers_(layers), N_(N), blocks_((N + B - 1) / B), a_(layers.size()), cost_(blocks_) {
+    n_in_ = layers.front().n_in;
+    n_out_ = layers.back().n_out;
+    x_ = to_blocks(X, n_in_);
+    y_ = to_blocks(Y, n_out_);
+    mask_.assign(blocks_ * B, T(0));
+    std::fill(mask_.begin(), mask_.begin() + N, T(1));
+    for (size_t l = 0; l < layers.size(); ++l) a_[l].resize(blocks_ * layers[l].n_out * B);
+    int64 per_column = 0;
+    for (const auto& layer : layers) per_column += layer.n_in * layer.n_out;
+    parallel_ = per_column * N > kParallelWork && blocks_ > 1;
+  }
+
+  // Runs the network over every block; returns Cost (3.3) plus the penalty (8.2).
+  double cost(double lambda) {
+    const size_t L = layers_.size();
+    parallel_for(blocks_, parallel_, [&](int64 blk) {
+      for (size_t l = 0; l < L; ++l) {
+        const auto& layer = layers_[l];
+        const T* in = l == 0 ? &x_[blk * n_in_ * B] : &a_[l - 1][blk * layer.n_in * B];
+        dense_forward_block(&a_[l][blk * layer.n_out * B], layer.W, layer.b, in, layer.n_out, layer.n_in, layer.act,
+                            layer.slope);
+      }
+      const T* a = &a_[L - 1][blk * n_out_ * B];
+      const T* y = &y_[blk * n_out_ * B];
+      const T* mask = &mask_[blk * B];
+      T sum = T(0);
+      for (int64 j = 0; j < n_out_; ++j)
+        for (int64 p = 0; p < B; ++p) {
+          const T r = a[j * B + p] - y[j * B + p];
+          sum += mask[p] * r * r;
+        }
+      cost_[blk] = sum;
+    });
+    double sum = 0.0;
+    for (double c : cost_) sum += c;  // in block order, whatever the threads did
+    return 0.5 * sum / double(N_) + penalty(layers_, lambda, N_);
+  }
+
+  // Columns cols of a[l] (l = 0 for layer 2) from the last cost() pass, as an (n_l, m) matrix.
+  void gather_activations(size_t l, const int64* cols, int64 m, T* HDL_RESTRICT dst) const {
+    const int64 n = layers_[l].n_out;
+    const T* src = a_[l].data();
+    for (int64 i = 0; i < m; ++i) {
+      const int64 blk = cols[i] / B, lane = cols[i] % B;
+      for (int64 j = 0; j < n; ++j) dst[j * m + i] = src[(blk * n + j) * B + lane];
+    }
+  }
+
+ private:
+  std::vector<T> to_blocks(const T* M, int64 rows) const {
+    std::vector<T> out(blocks_ * rows * B, T(0));
+    for (int64 r = 0; r < rows; ++r)
+      for (int64 i = 0; i < N_; ++i) out[((i / B) * rows + r) * B + i % B] = M[r * N_ + i];
+    return out;
+  }
+
+  const std::vector<DenseLayerRef<T>>& layers_;
+  int64 N_, blocks_, n_in_ = 0, n_out_ = 0;
+  bool parallel_ = false;
+  std::vector<T> x_, y_, mask_;
+  std::vector<std::vector<T>> a_;
+  std::vector<double> cost_;
+};
+
+}  // namespace
+
+template <class T>
+double network_cost(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N, double lambda) {
+  return FullPass<T>(layers, X, Y, N).cost(lambda);
+}
+
+template <class T>
+double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N,
+                 const SGDConfig& cfg, double* cost_history) {
+  const size_t L = layers.size();
+  const int64 n_in = layers.front().n_in, n_out = layers.back().n_out;
+  const int64 m_max = cfg.replacement ? cfg.batch_size : std::min(cfg.batch_size, N);
+  int64 widest = n_in;
+  for (const auto& layer : layers) widest = std::max(widest, layer.n_out);
+
+  // Activations of the mini-batch, a[l] is (n_l, m); x and y its inputs and targets.
+  std::vector<std::vector<T>> a(L);
+  std::vector<T> x(n_in * m_max), y(n_out * m_max), g(widest * m_max), g_next(widest * m_max),
+      delta(widest * m_max);
+  for (size_t l = 0; l < L; ++l) a[l].resize(layers[l].n_out * m_max);
+
+  // Recording Cost runs the network over all N points; while those activations are
+  // current (no update since), the next mini-batch reads its columns from them.
+  const bool recording = cfg.record_every > 0;
+  FullPass<T> full(layers, X, Y, recording ? N : 0);
+  bool all_current = false;
+  double cost = 0.0;
+  if (recording) {
+    cost_history[0] = cost = full.cost(cfg.lambda);
+    all_current = true;
+  }
+
+  Rng rng(cfg.seed);
+  std::vector<int64> order(N), batch(m_max);
+  for (int64 i = 0; i < N; ++i) order[i] = i;
+  int64 position = N;  // how far the current epoch has got through `order`
+  const T eta = T(cfg.eta), decay = T(2.0 * cfg.lambda / double(N));
+
+  for (int64 it = 0; it < cfg.iterations; ++it) {
+    // 1. Choose the mini-batch: with replacement (4.6), (4.8) or from a shuffled epoch (4.7).
+    int64 m = m_max;
+    if (cfg.replacement) {
+      for (int64 i = 0; i < m; ++i) batch[i] = rng.below(static_cast<std::uint32_t>(N));
+    } else {
+      if (position >= N) {
+        if (cfg.shuffle) rng.shuffle(order.data(), N);
+        position = 0;
+      }
+      m = std::min(m_max, N - position);
+      std::copy(order.begin() + position, order.begin() + position + m, batch.begin());
+      position += m;
+    }
+
+    // 2. Forward pass (3.1)-(3.2).
+    gather(x.data(), X, n_in, N, batch.data(), m);
+    gather(y.data(), Y, n_out, N, batch.data(), m);
+    if (all_current) {
+      for (size_t l = 0; l < L; ++l) full.gather_activations(l, batch.data(), m, a[l].data());
+    } else {
+      if (m == 1) forward<1>(layers, x.data(), a, m);
+      else forward<0>(layers, x.data(), a, m);
+    }
+
+    // 3. Backward pass, Lemma 5.1, averaged over the batch: g = dC/da[L] = (a[L] - y)/m,
+    // 4. with the update p -> p - eta grad (4.6)-(4.8) and the gradient of the penalty (8.2).
+    quadratic_cost_impl(g.data(), a[L - 1].data(), y.data(), n_out * m, 1.0 / double(m));
+    if (m == 1) backward_update<1>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
+    else backward_update<0>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
+    all_current = false;
+
+    if (recording && (it + 1) % cfg.record_every == 0) {
+      cost_history[(it + 1) / cfg.record_every] = cost = full.cost(cfg.lambda);
+      all_current = true;
+    }
+  }
+  return all_current ? cost : HDL_ISA::network_cost(layers, X, Y, N, cfg.lambda);
+}
+
+#define HDL_INSTANTIATE(T)                                                                                    \
+  template double sgd_train<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64,               \
+                               const SGDConfig&, double*);                                                    \
+  template double network_cost<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64, double);
+HDL_INSTANTIATE(float)
+HDL_INSTANTIATE(double)
+#undef HDL_INSTANTIATE
+
+}  // namespace HDL_ISA
+}  // namespace hdl

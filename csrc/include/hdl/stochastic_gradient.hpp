@@ -1,0 +1,48 @@
+// Whole training runs of a fully connected network by the stochastic gradient
+// method of Section 4, with back propagation (Lemma 5.1) for the gradients.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "hdl/common.hpp"
+
+namespace hdl {
+
+// One layer l = 2..L of a network (3.2): W[l] is (n_out, n_in), b[l] is (n_out). Updated in place.
+template <class T>
+struct DenseLayerRef {
+  T* W;
+  T* b;
+  int64 n_in;
+  int64 n_out;
+  Activation act;
+  T slope;  // leaky ReLU slope
+};
+
+// What the run does. Every form of the paper is a choice of batch_size, replacement and shuffle:
+//   (4.6) batch_size 1, replacement      (4.7) batch_size 1, no replacement (epochs)
+//   (4.8) batch_size m, either way       (4.3) batch_size N, no replacement, no shuffle (steepest descent)
+struct SGDConfig {
+  int64 iterations = 0;     // number of parameter updates
+  int64 batch_size = 1;     // m of (4.8)
+  bool replacement = true;  // sample with replacement, or cycle through shuffled epochs
+  bool shuffle = true;      // without replacement: reshuffle every epoch
+  double eta = 0.0;         // learning rate
+  double lambda = 0.0;      // L2 penalty of (8.2): Cost += lambda/N sum_l ||W[l]||_F^2
+  int64 record_every = 0;   // record Cost (3.3)/(8.2) every k updates; 0: never
+  std::uint64_t seed = 0;
+};
+
+// Trains in place. X is (n_1, N), Y is (n_L, N), columns are the training points.
+// cost_history must hold iterations / record_every + 1 values: Cost before the first
+// update and after every record_every-th one. Returns the Cost after the last update.
+template <class T>
+double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N,
+                 const SGDConfig& config, double* cost_history);
+
+// Cost (3.3) plus the penalty of (8.2) over the N columns of X and Y.
+template <class T>
+double network_cost(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N,
+                    double lambda);
+
+}  // namespace hdl

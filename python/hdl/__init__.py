@@ -1,0 +1,1 @@
+from hdl._C import isa
