@@ -1,1 +1,21 @@
+"""hdl: deep learning for applied mathematicians, fast.
+
+The system of C. F. Higham and D. J. Higham, "Deep Learning: An Introduction for
+Applied Mathematicians", SIAM Review 61(4), 2019, with its kernels in C++.
+
+    import hdl
+    net = hdl.Network([2, 2, 3, 2], seed=1)        # the network of Figure 2.3
+    X, Y = hdl.data.ten_points()                    # Figure 2.1, columns are points
+    hist = hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=10**6, seed=1)
+    net.W[2], net.b[2], net.cost(X, Y), net.predict(X)
+"""
+from hdl import data
 from hdl._C import isa
+from hdl.layers import Dense
+from hdl.lsq import least_squares
+from hdl.network import Network
+from hdl.optim import History, steepest_descent, stochastic_gradient
+
+__version__ = "0.1.0"
+__all__ = ["Dense", "History", "Network", "data", "isa", "least_squares", "steepest_descent",
+           "stochastic_gradient"]

@@ -1,0 +1,49 @@
+"""Checks at the Python boundary: every public entry point names what is wrong."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def float_dtype(dtype) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"dtype must be float32 or float64, got {dt}")
+    return dt
+
+
+def matrix(name: str, X, dtype: np.dtype, rows: int | None = None, finite: bool = True) -> np.ndarray:
+    """X as a C-contiguous (rows, m) array of dtype; columns are data points."""
+    if not isinstance(X, np.ndarray):
+        X = np.asarray(X)
+        if X.dtype.kind in "iub":  # Python lists of numbers
+            X = X.astype(dtype)
+    if X.dtype.kind != "f":
+        raise TypeError(f"{name} must hold floating-point numbers ({dtype}), got dtype {X.dtype}")
+    if X.dtype != dtype:
+        raise TypeError(f"{name} has dtype {X.dtype} but the network is {dtype}; convert with {name}.astype(np.{dtype})")
+    if X.ndim == 1 and rows is not None and X.shape[0] == rows:
+        X = X[:, None]  # one point given as a vector
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a matrix of shape ({rows if rows is not None else 'n'}, m) whose columns are "
+                         f"data points, got shape {X.shape}")
+    if rows is not None and X.shape[0] != rows:
+        raise ValueError(f"{name} must have {rows} rows (one per neuron of its layer), got shape {X.shape}")
+    if X.shape[1] == 0:
+        raise ValueError(f"{name} has no columns (no data points)")
+    if finite and not np.isfinite(X).all():
+        bad = np.argwhere(~np.isfinite(X))[0]
+        raise ValueError(f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]})")
+    return np.ascontiguousarray(X)
+
+
+def positive(name: str, value, integer: bool = False, allow_zero: bool = False):
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise TypeError(f"{name} must be {'an integer' if integer else 'a real number'}, got {value!r}")
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'} and finite, got {value!r}")
+    return int(value) if integer else float(value)

@@ -1,0 +1,4 @@
+"""Data sets: the ten points of Figure 2.1 (more to come: CIFAR-10, IDX files)."""
+from hdl.data.points import EXTRA_POINT, ten_points
+
+__all__ = ["EXTRA_POINT", "ten_points"]

@@ -1,0 +1,98 @@
+"""Training by the stochastic gradient method in every form of Section 4.
+
+Each call runs the whole loop inside hdl._C with the GIL released; the
+network's W[l], b[l] are updated in place. Every form is one choice of
+(batch_size, replacement):
+
+  (4.6) one point chosen with replacement         batch_size=1, replacement=True
+  (4.7) epochs: every point once, shuffled        batch_size=1, replacement=False
+  (4.8) mini-batches, with or without replacement batch_size=m
+  (4.3) steepest descent on the full batch        steepest_descent()
+
+The gradient of each step is the mean of the gradients of its points; with lam > 0
+the penalty lam/N sum ||W[l]||^2 of (8.2) adds 2 lam/N W[l] to it (biases are not
+penalised). Cost (3.3) (with the penalty) is recorded before the first step and
+after every record_every-th.
+"""
+from __future__ import annotations
+
+import math
+import secrets
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from hdl import _C, _checks
+from hdl.network import Network
+
+
+@dataclass
+class History:
+    """The cost recorded during a run: cost[i] is Cost after iterations[i] updates."""
+
+    iterations: np.ndarray
+    cost: np.ndarray
+    final_cost: float
+    seconds: float
+    method: str
+    seed: int | None = None
+
+
+def _dense_arrays(net: Network):
+    if not net.is_fully_connected():
+        raise TypeError("the compiled training loop takes fully connected networks (Dense layers only)")
+    return ([layer.W for layer in net.layers], [layer.b for layer in net.layers],
+            [{"linear": 0, "sigmoid": 1, "relu": 2, "leaky_relu": 3, "step": 4}[layer.activation]
+             for layer in net.layers], [layer.slope for layer in net.layers])
+
+
+def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, record_every, seed, method):
+    X, Y = net.check_inputs(X, Y)
+    eta = _checks.positive("eta", eta)
+    iterations = _checks.positive("iterations", iterations, integer=True)
+    batch_size = _checks.positive("batch_size", batch_size, integer=True)
+    lam = _checks.positive("lam", lam, allow_zero=True)
+    record_every = _checks.positive("record_every", record_every, integer=True, allow_zero=True)
+    if seed is None:
+        seed = secrets.randbits(63)
+    seed = _checks.positive("seed", seed, integer=True, allow_zero=True)
+    Ws, bs, acts, slopes = _dense_arrays(net)
+    start = time.perf_counter()
+    cost, final = _C.sgd_train(Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle, eta, lam,
+                               record_every, seed)
+    seconds = time.perf_counter() - start
+    if not math.isfinite(final):
+        raise FloatingPointError(f"{method}: the cost became {final} (eta={eta} is probably too large); "
+                                 "the network's parameters are no longer usable")
+    steps = np.arange(len(cost), dtype=np.int64) * record_every
+    return History(steps, cost, final, seconds, method, seed)
+
+
+def stochastic_gradient(net: Network, X, Y, eta: float, iterations: int | None = None, *, epochs: int | None = None,
+                        batch_size: int = 1, replacement: bool = True, lam: float = 0.0, record_every: int = 1,
+                        seed: int | None = None) -> History:
+    """Trains net in place by the stochastic gradient method (4.6)-(4.8); X is (n_1, N), Y is (n_L, N).
+
+    Give the number of updates (`iterations`) or of `epochs` (ceil(N / batch_size) updates each).
+    Without replacement, the points are shuffled at the start of every epoch and cut into
+    mini-batches in that order (the last one shorter when batch_size does not divide N).
+    """
+    if (iterations is None) == (epochs is None):
+        raise ValueError("give either iterations or epochs")
+    if epochs is not None:
+        epochs = _checks.positive("epochs", epochs, integer=True)
+        N = np.shape(X)[1] if np.ndim(X) == 2 else 1
+        iterations = epochs * -(-N // _checks.positive("batch_size", batch_size, integer=True))
+    form = "with" if replacement else "without"
+    return _run(net, X, Y, eta=eta, iterations=iterations, batch_size=batch_size, replacement=bool(replacement),
+                shuffle=True, lam=lam, record_every=record_every, seed=seed,
+                method=f"stochastic gradient, batch {batch_size}, {form} replacement")
+
+
+def steepest_descent(net: Network, X, Y, eta: float, iterations: int, *, lam: float = 0.0,
+                     record_every: int = 1) -> History:
+    """Trains net in place by steepest descent (4.3): p -> p - eta grad Cost(p) over all N points."""
+    N = np.shape(X)[1] if np.ndim(X) == 2 else 1
+    return _run(net, X, Y, eta=eta, iterations=iterations, batch_size=max(N, 1), replacement=False, shuffle=False,
+                lam=lam, record_every=record_every, seed=0, method="steepest descent")
