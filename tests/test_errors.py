@@ -1,0 +1,118 @@
+"""Bad input raises a clear exception naming the problem; it never crashes."""
+import numpy as np
+import pytest
+
+import hdl
+from hdl import _C, ops
+
+
+@pytest.fixture
+def problem():
+    X, Y = hdl.data.ten_points()
+    return hdl.Network([2, 2, 3, 2], seed=0), X, Y
+
+
+def test_wrong_shapes(problem):
+    net, X, Y = problem
+    with pytest.raises(ValueError, match=r"X must have 2 rows.*\(3, 10\)"):
+        net.forward(np.ones((3, 10)))
+    with pytest.raises(ValueError, match="10 columns.*Y has 9"):
+        net.cost(X, Y[:, :9])
+    with pytest.raises(ValueError, match="matrix"):
+        net.forward(np.ones((2, 3, 4)))
+    with pytest.raises(ValueError, match="no columns"):
+        net.forward(np.ones((2, 0)))
+    with pytest.raises(ValueError, match=r"a must have shape \(2, \*\), got \(3, 4\)"):
+        ops.dense_forward(np.ones((2, 2)), np.ones(2), np.ones((3, 4)))
+    with pytest.raises(ValueError, match=r"b must have shape \(2,\)"):
+        ops.dense_forward(np.ones((2, 2)), np.ones(3), np.ones((2, 4)))
+    with pytest.raises(ValueError, match="do not chain"):
+        hdl.Network([hdl.Dense(2, 3), hdl.Dense(4, 2)])
+
+
+def test_wrong_dtypes(problem):
+    net, X, Y = problem
+    with pytest.raises(TypeError, match="float32.*astype"):
+        net.forward(X.astype(np.float32))
+    with pytest.raises(TypeError, match="floating-point"):
+        net.forward(np.array([["a"], ["b"]]))
+    with pytest.raises(TypeError, match="float64"):
+        ops.dense_forward(np.ones((2, 2)), np.ones(2), np.ones((2, 4), np.float32))
+    with pytest.raises(TypeError, match="int64"):
+        ops.dense_forward(np.ones((2, 2), np.int64), np.ones(2), np.ones((2, 4)))
+    with pytest.raises(TypeError, match="dtype"):
+        hdl.Network([2, 2], dtype=np.int32)
+
+
+def test_non_contiguous_arrays_are_refused_by_kernels_and_copied_by_the_api(problem):
+    net, X, Y = problem
+    with pytest.raises(ValueError, match="C-contiguous"):
+        ops.dense_forward(np.ones((2, 2)), np.ones(2), np.asfortranarray(np.ones((2, 4))))
+    Xf = np.asfortranarray(X)
+    np.testing.assert_array_equal(net.forward(Xf), net.forward(X))
+
+
+def test_nan_and_inf_in_data(problem):
+    net, X, Y = problem
+    X = X.copy()
+    X[1, 4] = np.nan
+    with pytest.raises(ValueError, match="NaN.*row 1, column 4"):
+        hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=10)
+    Y = Y.copy()
+    Y[0, 0] = np.inf
+    with pytest.raises(ValueError, match="Y contains NaN or infinity"):
+        net.cost(hdl.data.ten_points()[0], Y)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(eta=-0.05, iterations=10), "eta must be positive"),
+    (dict(eta=0.0, iterations=10), "eta must be positive"),
+    (dict(eta=float("nan"), iterations=10), "eta must be positive"),
+    (dict(eta=0.05, iterations=0), "iterations must be positive"),
+    (dict(eta=0.05, iterations=-3), "iterations must be positive"),
+    (dict(eta=0.05, iterations=2.5), "iterations must be an integer"),
+    (dict(eta=0.05, iterations=10, batch_size=0), "batch_size must be positive"),
+    (dict(eta=0.05, iterations=10, lam=-1.0), "lam must be non-negative"),
+    (dict(eta=0.05, iterations=10, record_every=-1), "record_every must be non-negative"),
+    (dict(eta=0.05), "either iterations or epochs"),
+    (dict(eta=0.05, iterations=5, epochs=2), "either iterations or epochs"),
+])
+def test_bad_settings(problem, kwargs, match):
+    net, X, Y = problem
+    before = net.get_params()
+    with pytest.raises((ValueError, TypeError), match=match):
+        hdl.stochastic_gradient(net, X, Y, **kwargs)
+    np.testing.assert_array_equal(net.get_params(), before)
+
+
+def test_settings_are_checked_in_the_extension_too(problem):
+    net, X, Y = problem
+    args = ([net.W[2], net.W[3], net.W[4]], [net.b[2], net.b[3], net.b[4]], [1, 1, 1], [0.01] * 3, X, Y)
+    with pytest.raises(ValueError, match="iterations must be positive"):
+        _C.sgd_train(*args, 0, 1, True, True, 0.05, 0.0, 1, 0)
+    with pytest.raises(ValueError, match="eta must be positive"):
+        _C.sgd_train(*args, 10, 1, True, True, -1.0, 0.0, 1, 0)
+    with pytest.raises(ValueError, match="unknown activation"):
+        _C.dense_forward(np.ones((2, 2)), np.ones(2), np.ones((2, 4)), 9)
+
+
+def test_divergence_is_reported(problem):
+    net = hdl.Network([2, 3, 2], activation="linear", seed=0)
+    X, Y = problem[1], problem[2]
+    with pytest.raises(FloatingPointError, match="eta"):
+        hdl.stochastic_gradient(net, X * 1e3, Y, eta=10.0, iterations=2000, seed=0)
+
+
+def test_bad_network_definitions():
+    with pytest.raises(ValueError, match="unknown activation"):
+        hdl.Network([2, 2], activation="tanhh")
+    with pytest.raises(ValueError, match="need 2 activations"):
+        hdl.Network([2, 3, 2], activation=["sigmoid"])
+    with pytest.raises(ValueError, match="positive"):
+        hdl.Network([2, 0, 2])
+    with pytest.raises(ValueError, match="at least 2"):
+        hdl.Network([2])
+    with pytest.raises(ValueError, match="unknown init"):
+        hdl.Network([2, 2], init="zeros")
+    with pytest.raises(IndexError, match=r"numbered 2\.\.3"):
+        hdl.Network([2, 3, 2]).W[1]
