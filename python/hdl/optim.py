@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hdl import _C, _checks
+from hdl import _C, _checks, ops
 from hdl.network import Network
 
 
@@ -43,8 +43,7 @@ def _dense_arrays(net: Network):
     if not net.is_fully_connected():
         raise TypeError("the compiled training loop takes fully connected networks (Dense layers only)")
     return ([layer.W for layer in net.layers], [layer.b for layer in net.layers],
-            [{"linear": 0, "sigmoid": 1, "relu": 2, "leaky_relu": 3, "step": 4}[layer.activation]
-             for layer in net.layers], [layer.slope for layer in net.layers])
+            [ops.activation_code(layer.activation) for layer in net.layers], [layer.slope for layer in net.layers])
 
 
 def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, record_every, seed, method):
