@@ -58,6 +58,29 @@ T* data_of(const char* fn, const char* name, const py::array& a, std::initialize
   return static_cast<T*>(const_cast<void*>(a.data()));
 }
 
+// The array as T*, any shape, after checking dtype and C-contiguity.
+template <class T>
+T* data_any(const std::string& fn, const std::string& name, const py::array& a) {
+  if (a.dtype().kind() != 'f' || a.itemsize() != sizeof(T))
+    throw py::type_error(fn + ": " + name + " must be " + dtype_name<T>() +
+                         " (one float dtype for all arrays of a call), got " + std::string(py::str(a.dtype())));
+  if (!(a.flags() & py::array::c_style)) throw py::value_error(fn + ": " + name + " must be C-contiguous");
+  return static_cast<T*>(const_cast<void*>(a.data()));
+}
+
+// As data_any, and of the same shape as ref.
+template <class T>
+T* data_like(const std::string& fn, const std::string& name, const py::array& a, const std::string& ref_name,
+             const py::array& ref) {
+  T* p = data_any<T>(fn, name, a);
+  bool same = a.ndim() == ref.ndim();
+  for (py::ssize_t i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == ref.shape(i);
+  if (!same)
+    throw py::value_error(fn + ": " + name + " has shape " + shape_str(a) + " but " + ref_name + " has " +
+                          shape_str(ref));
+  return p;
+}
+
 inline bool is_float32(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 4; }
 
 inline void require(bool ok, const std::string& message) {

@@ -6,6 +6,10 @@
 
 #include "hdl/dense.hpp"
 #include "hdl/dispatch.hpp"
+#include "hdl/loss.hpp"
+#include "hdl/pointwise.hpp"
+#include "hdl/pool.hpp"
+#include "hdl/sgd.hpp"
 #include "hdl/stochastic_gradient.hpp"
 
 #ifdef HDL_HAVE_NATIVE
@@ -107,6 +111,47 @@ double network_cost(const std::vector<DenseLayerRef<T>>& layers, const T* X, con
   HDL_DISPATCH(network_cost(layers, X, Y, N, lambda));
 }
 
+template <class T>
+void max_pool2d_forward(T* y, const T* x, const PoolShape& s) {
+  HDL_DISPATCH(max_pool2d_forward(y, x, s));
+}
+template <class T>
+void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
+  HDL_DISPATCH(max_pool2d_backward(dx, dy, x, s));
+}
+template <class T>
+void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
+  HDL_DISPATCH(avg_pool2d_forward(y, x, s));
+}
+template <class T>
+void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
+  HDL_DISPATCH(avg_pool2d_backward(dx, dy, s));
+}
+template <class T>
+void relu_forward(T* y, const T* x, int64 n, T slope) {
+  HDL_DISPATCH(relu_forward(y, x, n, slope));
+}
+template <class T>
+void relu_backward(T* dx, const T* dy, const T* x, int64 n, T slope) {
+  HDL_DISPATCH(relu_backward(dx, dy, x, n, slope));
+}
+template <class T>
+void dropout_forward(T* y, T* mask, const T* x, int64 n, double rate, std::uint64_t seed) {
+  HDL_DISPATCH(dropout_forward(y, mask, x, n, rate, seed));
+}
+template <class T>
+double softmax_log_loss(T* dv, const T* v, const std::int64_t* labels, int64 N, int64 K) {
+  HDL_DISPATCH(softmax_log_loss(dv, v, labels, N, K));
+}
+template <class T>
+void top_k(std::int64_t* idx, const T* v, int64 N, int64 K, int64 k) {
+  HDL_DISPATCH(top_k(idx, v, N, K, k));
+}
+template <class T>
+void sgd_momentum(const std::vector<ParamSlot<T>>& slots, double eta, double mu, double lambda, MomentumForm form) {
+  HDL_DISPATCH(sgd_momentum(slots, eta, mu, lambda, form));
+}
+
 #define HDL_INSTANTIATE(T)                                                                                    \
   template void dense_forward<T>(T*, const T*, const T*, const T*, int64, int64, int64, Activation, T);       \
   template void dense_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64, int64, int64, \
@@ -114,7 +159,17 @@ double network_cost(const std::vector<DenseLayerRef<T>>& layers, const T* X, con
   template double quadratic_cost<T>(T*, const T*, const T*, int64, int64, double);                            \
   template double sgd_train<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64,               \
                                const SGDConfig&, double*);                                                    \
-  template double network_cost<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64, double);
+  template double network_cost<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64, double);        \
+  template void max_pool2d_forward<T>(T*, const T*, const PoolShape&);                                         \
+  template void max_pool2d_backward<T>(T*, const T*, const T*, const PoolShape&);                              \
+  template void avg_pool2d_forward<T>(T*, const T*, const PoolShape&);                                         \
+  template void avg_pool2d_backward<T>(T*, const T*, const PoolShape&);                                        \
+  template void relu_forward<T>(T*, const T*, int64, T);                                                       \
+  template void relu_backward<T>(T*, const T*, const T*, int64, T);                                            \
+  template void dropout_forward<T>(T*, T*, const T*, int64, double, std::uint64_t);                            \
+  template double softmax_log_loss<T>(T*, const T*, const std::int64_t*, int64, int64);                        \
+  template void top_k<T>(std::int64_t*, const T*, int64, int64, int64);                                        \
+  template void sgd_momentum<T>(const std::vector<ParamSlot<T>>&, double, double, double, MomentumForm);
 HDL_INSTANTIATE(float)
 HDL_INSTANTIATE(double)
 #undef HDL_INSTANTIATE

@@ -40,3 +40,101 @@ def dense_backward(g: np.ndarray, a_out: np.ndarray, W: np.ndarray, a_in: np.nda
 def quadratic_cost(a: np.ndarray, y: np.ndarray, scale: float = 1.0):
     """(scale * sum_columns 1/2 ||y - a||^2, scale * (a - y)): the cost (3.3) with scale = 1/N, and dC/da."""
     return _C.quadratic_cost(a, y, scale)
+
+
+# -- Section 7: pooling, ReLU, dropout, softmax log-loss, SGD with momentum (NCHW arrays) ------------
+
+def _pair(name, value):
+    v = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(v) != 2 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in v):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(v[0]), int(v[1])
+
+
+def _pad4(pad):
+    """pad as an int or a 4-tuple (top, bottom, left, right)."""
+    p = (pad,) * 4 if isinstance(pad, (int, np.integer)) else tuple(pad)
+    if len(p) != 4 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in p):
+        raise TypeError(f"pad must be an int or a 4-tuple (top, bottom, left, right), got {pad!r}")
+    return tuple(int(i) for i in p)
+
+
+def _pool_args(window, stride, pad):
+    return (*_pair("window", window), *_pair("stride", window if stride is None else stride), *_pad4(pad))
+
+
+def max_pool2d(x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
+    """Max over each window of x (N, C, H, W); padding never wins (MatConvNet). stride defaults to window."""
+    return _C.max_pool2d(x, *_pool_args(window, stride, pad))
+
+
+def max_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
+    """dC/dx: each dy goes to the first maximal cell of its window."""
+    return _C.max_pool2d_backward(dy, x, *_pool_args(window, stride, pad))
+
+
+def avg_pool2d(x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
+    """Mean over the cells of each window that lie inside the image (MatConvNet)."""
+    return _C.avg_pool2d(x, *_pool_args(window, stride, pad))
+
+
+def avg_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
+    return _C.avg_pool2d_backward(dy, x, *_pool_args(window, stride, pad))
+
+
+def relu(x: np.ndarray, slope: float = 0.0) -> np.ndarray:
+    """max(x, 0) (7.3); with slope > 0 the leaky ReLU of Section 8 (slope * x for x <= 0)."""
+    return _C.relu(x, slope)
+
+
+def relu_backward(dy: np.ndarray, x: np.ndarray, slope: float = 0.0) -> np.ndarray:
+    return _C.relu_backward(dy, x, slope)
+
+
+def dropout(x: np.ndarray, rate: float, seed: int):
+    """Inverted dropout at training time: (y, mask), each element zeroed with probability rate and the
+    survivors scaled by 1/(1 - rate); mask holds those factors. At test time dropout is the identity."""
+    return _C.dropout(x, float(rate), int(seed))
+
+
+def dropout_backward(dy: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    return dy * mask
+
+
+def softmax_log_loss(v: np.ndarray, labels: np.ndarray):
+    """(loss, dv) for scores v of shape (N, K) or (N, K, 1, 1): the mean over the batch of
+    -log softmax(v_i)[label_i] (7.4), by log-sum-exp, and its gradient (softmax - one-hot) / N."""
+    shape = v.shape
+    if v.ndim == 4 and shape[2:] == (1, 1):
+        v = v.reshape(shape[0], shape[1])
+    loss, dv = _C.softmax_log_loss(v, np.ascontiguousarray(labels, dtype=np.int64))
+    return loss, dv.reshape(shape)
+
+
+def top_k(v: np.ndarray, k: int) -> np.ndarray:
+    """(N, k) indices of the k largest scores of each row, largest first."""
+    if v.ndim == 4 and v.shape[2:] == (1, 1):
+        v = v.reshape(v.shape[0], v.shape[1])
+    return _C.top_k(v, k)
+
+
+MOMENTUM_FORMS = {"matconvnet": 0, "pytorch": 1}
+
+
+def sgd_momentum_(params, grads, velocities, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
+                  lr_mults=None, decay_mults=None, form: str = "matconvnet") -> None:
+    """One fused pass over all tensors, in place, with eta = lr * lr_mult and lam = weight_decay * decay_mult:
+
+    form='matconvnet':  v = mu v - (g + lam w);  w = w + eta v
+    form='pytorch':     v = mu v + (g + lam w);  w = w - eta v
+    """
+    if form not in MOMENTUM_FORMS:
+        raise ValueError(f"form must be one of {sorted(MOMENTUM_FORMS)}, got {form!r}")
+    n = len(params)
+    lr_mults = [1.0] * n if lr_mults is None else [float(m) for m in lr_mults]
+    decay_mults = [1.0] * n if decay_mults is None else [float(m) for m in decay_mults]
+    for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
+        if not np.isfinite(value) or value < 0:
+            raise ValueError(f"{name} must be non-negative and finite, got {value!r}")
+    _C.sgd_momentum(list(params), list(grads), list(velocities), lr_mults, decay_mults, float(lr), float(momentum),
+                    float(weight_decay), MOMENTUM_FORMS[form])

@@ -1,0 +1,77 @@
+// Bindings of ReLU and dropout (csrc/include/hdl/pointwise.hpp).
+#include "hdl/pointwise.hpp"
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cmath>
+#include <vector>
+
+#include "checks.hpp"
+
+namespace hdl::bind {
+
+namespace {
+
+std::vector<py::ssize_t> dims(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
+
+template <class T>
+py::array relu(const py::array& x_, double slope) {
+  const T* x = data_any<T>("relu", "x", x_);
+  py::array_t<T> y(dims(x_));
+  T* yp = y.mutable_data();
+  {
+    py::gil_scoped_release release;
+    relu_forward<T>(yp, x, x_.size(), T(slope));
+  }
+  return y;
+}
+
+template <class T>
+py::array relu_back(const py::array& dy_, const py::array& x_, double slope) {
+  const T* x = data_any<T>("relu_backward", "x", x_);
+  const T* dy = data_like<T>("relu_backward", "dy", dy_, "x", x_);
+  py::array_t<T> dx(dims(x_));
+  T* dxp = dx.mutable_data();
+  {
+    py::gil_scoped_release release;
+    relu_backward<T>(dxp, dy, x, x_.size(), T(slope));
+  }
+  return dx;
+}
+
+template <class T>
+py::tuple dropout(const py::array& x_, double rate, std::uint64_t seed) {
+  const T* x = data_any<T>("dropout", "x", x_);
+  py::array_t<T> y(dims(x_)), mask(dims(x_));
+  T *yp = y.mutable_data(), *mp = mask.mutable_data();
+  {
+    py::gil_scoped_release release;
+    dropout_forward<T>(yp, mp, x, x_.size(), rate, seed);
+  }
+  return py::make_tuple(y, mask);
+}
+
+}  // namespace
+
+void bind_pointwise(py::module_& m) {
+  m.def(
+      "relu", [](const py::array& x, double slope) { return is_float32(x) ? relu<float>(x, slope) : relu<double>(x, slope); },
+      py::arg("x"), py::arg("slope") = 0.0);
+  m.def(
+      "relu_backward",
+      [](const py::array& dy, const py::array& x, double slope) {
+        return is_float32(x) ? relu_back<float>(dy, x, slope) : relu_back<double>(dy, x, slope);
+      },
+      py::arg("dy"), py::arg("x"), py::arg("slope") = 0.0);
+  m.def(
+      "dropout",
+      [](const py::array& x, double rate, std::uint64_t seed) {
+        require(std::isfinite(rate) && rate >= 0.0 && rate < 1.0, "dropout: rate must be in [0, 1), got " +
+                                                                      std::to_string(rate));
+        return is_float32(x) ? dropout<float>(x, rate, seed) : dropout<double>(x, rate, seed);
+      },
+      py::arg("x"), py::arg("rate"), py::arg("seed"));
+}
+
+}  // namespace hdl::bind

@@ -1,0 +1,181 @@
+"""Pooling, ReLU, dropout, softmax log-loss and the fused SGD-momentum update
+against their Numba oracles and central finite differences."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hdl import ops
+from hdl.reference import cnn
+
+
+@st.composite
+def pool_case(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pad = tuple(draw(st.integers(0, k - 1)) for k in (kh, kh, kw, kw))  # asymmetric, overhanging windows
+    N, C = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    H = draw(st.integers(max(1, kh - pad[0] - pad[1]), 9))
+    W = draw(st.integers(max(1, kw - pad[2] - pad[3]), 9))
+    return (N, C, H, W), (kh, kw), (sh, sw), pad
+
+
+def distinct(shape, seed, dtype=np.float64):
+    """A permutation of evenly spaced values: the max of a window is unique (MatConvNet's nnpool test)."""
+    rng = np.random.default_rng(seed)
+    return (rng.permutation(int(np.prod(shape))).reshape(shape) / 7.0 - 3.0).astype(dtype)
+
+
+@settings(max_examples=80, deadline=None)
+@given(case=pool_case(), kind=st.sampled_from(["max", "avg"]), dtype=st.sampled_from([np.float32, np.float64]),
+       seed=st.integers(0, 2**31))
+def test_pooling_matches_oracle(case, kind, dtype, seed):
+    shape, window, stride, pad = case
+    x = distinct(shape, seed, dtype)
+    f, g = getattr(ops, f"{kind}_pool2d"), getattr(ops, f"{kind}_pool2d_backward")
+    fo, go = getattr(cnn, f"{kind}_pool2d"), getattr(cnn, f"{kind}_pool2d_backward")
+    y = f(x, window, stride, pad)
+    np.testing.assert_allclose(y, fo(x, window, stride, pad), rtol=1e-6)
+    dy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+    np.testing.assert_allclose(g(dy, x, window, stride, pad), go(dy, x, window, stride, pad), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+@pytest.mark.parametrize("case", [((1, 2, 7, 6), (3, 3), (2, 2), (0, 1, 0, 1)),
+                                  ((2, 1, 5, 5), (2, 3), (3, 1), (1, 0, 2, 1)),
+                                  ((1, 1, 4, 4), (1, 1), (2, 2), 0)])
+def test_pooling_gradient_by_finite_differences(kind, case):
+    shape, window, stride, pad = case
+    x = distinct(shape, 3)
+    dy = np.random.default_rng(4).standard_normal(getattr(ops, f"{kind}_pool2d")(x, window, stride, pad).shape)
+    loss = lambda z: float(np.sum(dy * getattr(ops, f"{kind}_pool2d")(z, window, stride, pad)))  # noqa: E731
+    dx = getattr(ops, f"{kind}_pool2d_backward")(dy, x, window, stride, pad)
+    h = 1e-6
+    for idx in np.ndindex(*shape):
+        e = np.zeros(shape)
+        e[idx] = h
+        assert dx[idx] == pytest.approx((loss(x + e) - loss(x - e)) / (2 * h), abs=1e-6)
+
+
+def test_matconvnet_border_rules():
+    x = -np.arange(1.0, 10.0).reshape(1, 1, 3, 3)  # all negative: a zero pad would win a max
+    y = ops.max_pool2d(x, 2, 2, (1, 0, 1, 0))
+    np.testing.assert_array_equal(y[0, 0], [[-1, -2], [-4, -5]])
+    x = np.arange(16.0).reshape(1, 1, 4, 4)
+    a = ops.avg_pool2d(x, 3, 2, (0, 1, 0, 1))
+    assert a.shape == (1, 1, 2, 2)
+    assert a[0, 0, 1, 1] == x[0, 0, 2:, 2:].mean()  # divides by the 4 cells inside the image, not by 9
+
+
+def test_cifar_shapes():
+    x = np.random.default_rng(0).standard_normal((2, 32, 32, 32)).astype(np.float32)
+    assert ops.max_pool2d(x, 3, 2, (0, 1, 0, 1)).shape == (2, 32, 16, 16)
+    assert ops.avg_pool2d(x[:, :, :16, :16].copy(), 3, 2, (0, 1, 0, 1)).shape == (2, 32, 8, 8)
+
+
+@pytest.mark.parametrize("slope", [0.0, 0.01])
+def test_relu(slope):
+    x = np.random.default_rng(0).standard_normal((3, 4, 5, 6))
+    x[np.abs(x) < 1e-3] = 0.5
+    np.testing.assert_array_equal(ops.relu(x, slope), cnn.relu(x, slope))
+    dy = np.random.default_rng(1).standard_normal(x.shape)
+    np.testing.assert_array_equal(ops.relu_backward(dy, x, slope), cnn.relu_backward(dy, x, slope))
+    big = np.random.default_rng(2).standard_normal(100_000).astype(np.float32)  # threaded path
+    np.testing.assert_array_equal(ops.relu(big, slope), np.where(big > 0, big, np.float32(slope) * big))
+
+
+@pytest.mark.parametrize("rate", [0.0, 0.15, 0.35, 0.9])
+def test_dropout(rate):
+    x = np.random.default_rng(0).standard_normal((50, 32, 8, 8))
+    y, mask = ops.dropout(x, rate, seed=7)
+    y0, mask0 = cnn.dropout(x, rate, 7)
+    np.testing.assert_array_equal(mask, mask0)
+    np.testing.assert_allclose(y, y0, rtol=1e-15)
+    assert set(np.unique(mask)) <= {0.0, 1.0 / (1.0 - rate)}
+    assert abs((mask == 0).mean() - rate) < 0.01
+    np.testing.assert_array_equal(ops.dropout(x, rate, seed=7)[1], mask)  # seeded
+    if rate:
+        assert not np.array_equal(ops.dropout(x, rate, seed=8)[1], mask)
+    np.testing.assert_array_equal(ops.dropout_backward(y, mask), y * mask)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_softmax_log_loss(dtype):
+    rng = np.random.default_rng(0)
+    v = (5 * rng.standard_normal((13, 10))).astype(dtype)
+    labels = rng.integers(0, 10, 13)
+    loss, dv = ops.softmax_log_loss(v, labels)
+    loss0, dv0 = cnn.softmax_log_loss(v, labels)
+    assert loss == pytest.approx(loss0, rel=1e-6)
+    np.testing.assert_allclose(dv, dv0, rtol=1e-5, atol=1e-7)
+    if dtype == np.float64:
+        h = 1e-6
+        for i, k in [(0, 0), (3, labels[3]), (12, 9)]:
+            e = np.zeros_like(v)
+            e[i, k] = h
+            fd = (ops.softmax_log_loss(v + e, labels)[0] - ops.softmax_log_loss(v - e, labels)[0]) / (2 * h)
+            assert dv[i, k] == pytest.approx(fd, abs=1e-8)
+    huge = np.array([[1000.0, 0.0, -1000.0]], dtype)  # log-sum-exp keeps this finite
+    assert ops.softmax_log_loss(huge, np.array([0]))[0] == pytest.approx(0.0, abs=1e-6)
+    assert ops.softmax_log_loss(huge, np.array([2]))[0] == pytest.approx(2000.0, rel=1e-6)
+    v4 = v.reshape(13, 10, 1, 1)
+    assert ops.softmax_log_loss(v4, labels)[1].shape == (13, 10, 1, 1)
+
+
+def test_top_k():
+    v = np.array([[0.1, 0.5, 0.2, 0.5], [3.0, 1.0, 2.0, 0.0]])
+    np.testing.assert_array_equal(ops.top_k(v, 2), [[1, 3], [0, 2]])
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal((100, 10))
+    np.testing.assert_array_equal(ops.top_k(v, 5), cnn.top_k(v, 5))
+
+
+@pytest.mark.parametrize("form", ["matconvnet", "pytorch"])
+def test_sgd_momentum_matches_oracle(form):
+    rng = np.random.default_rng(0)
+    shapes = [(32, 3, 5, 5), (32,), (10, 64, 1, 1), (70_000,)]
+    params = [rng.standard_normal(s) for s in shapes]
+    grads = [rng.standard_normal(s) for s in shapes]
+    vels = [rng.standard_normal(s) for s in shapes]
+    want = [[a.copy() for a in group] for group in (params, vels)]
+    kwargs = dict(lr=0.05, momentum=0.9, weight_decay=1e-4, lr_mults=[0.1, 2, 1, 1], decay_mults=[1, 0, 1, 1],
+                  form=form)
+    for _ in range(3):
+        ops.sgd_momentum_(params, grads, vels, **kwargs)
+        cnn.sgd_momentum_(want[0], grads, want[1], **kwargs)
+    for got, ref in zip(params + vels, want[0] + want[1]):
+        np.testing.assert_allclose(got, ref, rtol=1e-13, atol=1e-15)
+
+
+def test_momentum_forms_differ_as_documented():
+    w, g = np.ones(3), np.full(3, 0.5)
+    wm, vm = w.copy(), np.zeros(3)
+    wp, vp = w.copy(), np.zeros(3)
+    ops.sgd_momentum_([wm], [g], [vm], lr=0.1, form="matconvnet")
+    ops.sgd_momentum_([wp], [g], [vp], lr=0.1, form="pytorch")
+    np.testing.assert_allclose(wm, wp)  # the same first step, velocities of opposite sign
+    np.testing.assert_allclose(vm, -vp)
+
+
+@pytest.mark.parametrize("call,err,match", [
+    (lambda: ops.max_pool2d(np.ones((1, 1, 4, 4)), 0), ValueError, "window must be positive"),
+    (lambda: ops.max_pool2d(np.ones((1, 1, 4, 4)), 2, 0), ValueError, "stride must be positive"),
+    (lambda: ops.max_pool2d(np.ones((1, 1, 4, 4)), 2, 2, 2), ValueError, "smaller than the window"),
+    (lambda: ops.max_pool2d(np.ones((1, 4, 4)), 2), ValueError, r"\(N, C, H, W\)"),
+    (lambda: ops.max_pool2d(np.ones((1, 1, 2, 2)), 3), ValueError, "larger than the padded input"),
+    (lambda: ops.avg_pool2d(np.ones((1, 1, 4, 4), np.int32), 2), TypeError, "int32"),
+    (lambda: ops.max_pool2d(np.ones((1, 1, 4, 8))[:, :, :, ::2], 2), ValueError, "C-contiguous"),
+    (lambda: ops.max_pool2d(np.ones((1, 1, 4, 4)), 2, 2, (1, 0, 0)), TypeError, "4-tuple"),
+    (lambda: ops.max_pool2d_backward(np.ones((1, 1, 3, 3)), np.ones((1, 1, 4, 4)), 2), ValueError, "dy must have"),
+    (lambda: ops.relu_backward(np.ones(3), np.ones(4)), ValueError, "dy has shape"),
+    (lambda: ops.dropout(np.ones(3), 1.0, 0), ValueError, "rate must be in"),
+    (lambda: ops.softmax_log_loss(np.ones((2, 3)), np.array([0, 3])), ValueError, "outside"),
+    (lambda: ops.softmax_log_loss(np.ones((2, 3)), np.array([0])), ValueError, "labels must have shape"),
+    (lambda: ops.top_k(np.ones((2, 3)), 4), ValueError, "k must be in"),
+    (lambda: ops.sgd_momentum_([np.ones(3)], [np.ones(4)], [np.ones(3)], lr=0.1), ValueError, "grads"),
+    (lambda: ops.sgd_momentum_([np.ones(3)], [np.ones(3)], [np.ones(3)], lr=-1), ValueError, "lr must be"),
+    (lambda: ops.sgd_momentum_([np.ones(3)], [np.ones(3)], [np.ones(3)], lr=0.1, form="adam"), ValueError, "form"),
+])
+def test_bad_input(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
