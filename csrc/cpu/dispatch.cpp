@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "hdl/conv.hpp"
 #include "hdl/dense.hpp"
 #include "hdl/dispatch.hpp"
 #include "hdl/loss.hpp"
@@ -152,6 +153,15 @@ void sgd_momentum(const std::vector<ParamSlot<T>>& slots, double eta, double mu,
   HDL_DISPATCH(sgd_momentum(slots, eta, mu, lambda, form));
 }
 
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s) {
+  HDL_DISPATCH(conv2d_forward(y, x, w, b, s));
+}
+template <class T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
+  HDL_DISPATCH(conv2d_backward(dx, dw, db, dy, x, w, s));
+}
+
 #define HDL_INSTANTIATE(T)                                                                                    \
   template void dense_forward<T>(T*, const T*, const T*, const T*, int64, int64, int64, Activation, T);       \
   template void dense_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64, int64, int64, \
@@ -169,7 +179,9 @@ void sgd_momentum(const std::vector<ParamSlot<T>>& slots, double eta, double mu,
   template void dropout_forward<T>(T*, T*, const T*, int64, double, std::uint64_t);                            \
   template double softmax_log_loss<T>(T*, const T*, const std::int64_t*, int64, int64);                        \
   template void top_k<T>(std::int64_t*, const T*, int64, int64, int64);                                        \
-  template void sgd_momentum<T>(const std::vector<ParamSlot<T>>&, double, double, double, MomentumForm);
+  template void sgd_momentum<T>(const std::vector<ParamSlot<T>>&, double, double, double, MomentumForm);       \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);                        \
+  template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&);
 HDL_INSTANTIATE(float)
 HDL_INSTANTIATE(double)
 #undef HDL_INSTANTIATE

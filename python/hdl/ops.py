@@ -63,6 +63,17 @@ def _pool_args(window, stride, pad):
     return (*_pair("window", window), *_pair("stride", window if stride is None else stride), *_pad4(pad))
 
 
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0) -> np.ndarray:
+    """y[n, o] = b[o] + sum_c w[o, c] * x[n, c] (cross-correlation, Section 7.1): x (N, C, H, W),
+    w (out_channels, C, kh, kw), b (out_channels,); pad an int or (top, bottom, left, right)."""
+    return _C.conv2d(x, w, b, *_pair("stride", stride), *_pad4(pad))
+
+
+def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=0, want_dx: bool = True):
+    """(dx, dw, db) from dy = dC/dy; dx is None unless want_dx (the first layer needs none)."""
+    return _C.conv2d_backward(dy, x, w, *_pair("stride", stride), *_pad4(pad), want_dx)
+
+
 def max_pool2d(x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
     """Max over each window of x (N, C, H, W); padding never wins (MatConvNet). stride defaults to window."""
     return _C.max_pool2d(x, *_pool_args(window, stride, pad))

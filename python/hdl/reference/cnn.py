@@ -139,3 +139,61 @@ def sgd_momentum_(params, grads, velocities, lr, momentum=0.9, weight_decay=0.0,
         else:
             v[...] = momentum * v + (g + lam * w)
             w[...] = w - eta * v
+
+
+@numba.njit(cache=True)
+def _conv(x, w, b, sh, sw, pt, pb, pl, pr):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    Ho, Wo = (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1
+    y = np.empty((N, O, Ho, Wo), dtype=x.dtype)
+    for n in range(N):
+        for o in range(O):
+            for i in range(Ho):
+                for j in range(Wo):
+                    s = b[o]
+                    for c in range(C):
+                        for u in range(kh):
+                            r = i * sh - pt + u
+                            if 0 <= r < H:
+                                for v in range(kw):
+                                    q = j * sw - pl + v
+                                    if 0 <= q < W:
+                                        s += w[o, c, u, v] * x[n, c, r, q]
+                    y[n, o, i, j] = s
+    return y
+
+
+@numba.njit(cache=True)
+def _conv_backward(dy, x, w, sh, sw, pt, pb, pl, pr):
+    N, C, H, W = x.shape
+    O, _, kh, kw = w.shape
+    Ho, Wo = dy.shape[2], dy.shape[3]
+    dx, dw, db = np.zeros_like(x), np.zeros_like(w), np.zeros(O, dtype=w.dtype)
+    for n in range(N):
+        for o in range(O):
+            for i in range(Ho):
+                for j in range(Wo):
+                    g = dy[n, o, i, j]
+                    db[o] += g
+                    for c in range(C):
+                        for u in range(kh):
+                            r = i * sh - pt + u
+                            if 0 <= r < H:
+                                for v in range(kw):
+                                    q = j * sw - pl + v
+                                    if 0 <= q < W:
+                                        dw[o, c, u, v] += g * x[n, c, r, q]
+                                        dx[n, c, r, q] += g * w[o, c, u, v]
+    return dx, dw, db
+
+
+def conv2d(x, w, b, stride=1, pad=0):
+    from hdl.ops import _pad4, _pair
+    return _conv(x, w, b, *_pair("stride", stride), *_pad4(pad))
+
+
+def conv2d_backward(dy, x, w, stride=1, pad=0, want_dx=True):
+    from hdl.ops import _pad4, _pair
+    dx, dw, db = _conv_backward(dy, x, w, *_pair("stride", stride), *_pad4(pad))
+    return (dx if want_dx else None), dw, db

@@ -1,0 +1,105 @@
+"""Convolution against its Numba oracle, central finite differences and PyTorch (when installed)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hdl import ops
+from hdl.reference import cnn
+
+
+@st.composite
+def conv_case(draw):
+    kh, kw = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    sh, sw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pad = tuple(draw(st.integers(0, 3)) for _ in range(4))  # asymmetric, may exceed the filter
+    N, C, O = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 5))
+    H = draw(st.integers(max(1, kh - pad[0] - pad[1]), 10))
+    W = draw(st.integers(max(1, kw - pad[2] - pad[3]), 10))
+    return (N, C, H, W), (O, C, kh, kw), (sh, sw), pad
+
+
+@settings(max_examples=80, deadline=None)
+@given(case=conv_case(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
+def test_conv_matches_oracle(case, dtype, seed):
+    xs, ws, stride, pad = case
+    rng = np.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[0]))
+    y = ops.conv2d(x, w, b, stride, pad)
+    tol = dict(rtol=1e-4, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(y, cnn.conv2d(x, w, b, stride, pad), **tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for got, want in zip(ops.conv2d_backward(dy, x, w, stride, pad), cnn.conv2d_backward(dy, x, w, stride, pad)):
+        np.testing.assert_allclose(got, want, **tol)
+
+
+@pytest.mark.parametrize("case", [
+    ((2, 3, 7, 6), (4, 3, 5, 5), 1, 2),
+    ((1, 2, 8, 7), (3, 2, 3, 2), (2, 3), (1, 0, 2, 1)),
+    ((3, 4, 4, 4), (2, 4, 1, 1), 1, 0),       # 1x1 filter: no column matrix
+    ((2, 2, 5, 5), (3, 2, 1, 1), 2, (0, 1, 1, 0)),
+])
+def test_conv_gradients_by_finite_differences(case):
+    xs, ws, stride, pad = case
+    rng = np.random.default_rng(0)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    dy = rng.standard_normal(ops.conv2d(x, w, b, stride, pad).shape)
+    dx, dw, db = ops.conv2d_backward(dy, x, w, stride, pad)
+    h = 1e-6
+
+    def check(arr, grad, n=25):
+        for flat in rng.choice(arr.size, min(n, arr.size), replace=False):
+            idx = np.unravel_index(flat, arr.shape)
+            old = arr[idx]
+            arr[idx] = old + h
+            up = np.sum(dy * ops.conv2d(x, w, b, stride, pad))
+            arr[idx] = old - h
+            down = np.sum(dy * ops.conv2d(x, w, b, stride, pad))
+            arr[idx] = old
+            assert grad[idx] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-6)
+
+    check(x, dx)
+    check(w, dw)
+    check(b, db)
+
+
+def test_conv_matches_torch_on_the_cifar_layers():
+    torch = pytest.importorskip("torch", reason="PyTorch is an optional cross-check")
+    rng = np.random.default_rng(0)
+    for xs, ws, pad in [((5, 3, 32, 32), (32, 3, 5, 5), 2), ((5, 32, 16, 16), (32, 32, 5, 5), 2),
+                        ((5, 64, 4, 4), (64, 64, 4, 4), 0), ((5, 64, 1, 1), (10, 64, 1, 1), 0)]:
+        x, w, b = (rng.standard_normal(s).astype(np.float32) for s in (xs, ws, ws[0]))
+        xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
+        yt = torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
+        y = ops.conv2d(x, w, b, 1, pad)
+        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-4, atol=1e-4)
+        dy = rng.standard_normal(y.shape).astype(np.float32)
+        yt.backward(torch.tensor(dy))
+        for got, want in zip(ops.conv2d_backward(dy, x, w, 1, pad), (xt.grad, wt.grad, bt.grad)):
+            np.testing.assert_allclose(got, want.numpy(), rtol=1e-3, atol=1e-3)
+
+
+def test_first_layer_skips_dx():
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
+    dy = rng.standard_normal((2, 4, 4, 4))
+    dx, dw, db = ops.conv2d_backward(dy, x, w, want_dx=False)
+    assert dx is None
+    np.testing.assert_allclose(dw, ops.conv2d_backward(dy, x, w)[1])
+
+
+@pytest.mark.parametrize("call,err,match", [
+    (lambda: ops.conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 4, 3, 3)), np.ones(2)), ValueError, "input channels"),
+    (lambda: ops.conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), np.ones(3)), ValueError, r"b must have shape"),
+    (lambda: ops.conv2d(np.ones((3, 5, 5)), np.ones((2, 3, 3, 3)), np.ones(2)), ValueError, r"\(N, C, H, W\)"),
+    (lambda: ops.conv2d(np.ones((1, 3, 2, 2)), np.ones((2, 3, 3, 3)), np.ones(2)), ValueError, "larger than"),
+    (lambda: ops.conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), np.ones(2), 0), ValueError, "stride"),
+    (lambda: ops.conv2d(np.ones((1, 3, 5, 5), np.float32), np.ones((2, 3, 3, 3)), np.ones(2)), TypeError, "float"),
+    (lambda: ops.conv2d(np.ones((1, 3, 5, 10))[..., ::2], np.ones((2, 3, 3, 3)), np.ones(2)), ValueError,
+     "C-contiguous"),
+    (lambda: ops.conv2d_backward(np.ones((1, 2, 4, 4)), np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3))), ValueError,
+     r"dy must have shape \(1, 2, 3, 3\)"),
+])
+def test_bad_input(call, err, match):
+    with pytest.raises(err, match=match):
+        call()
