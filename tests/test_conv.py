@@ -79,6 +79,26 @@ def test_conv_matches_torch_on_the_cifar_layers():
             np.testing.assert_allclose(got, want.numpy(), rtol=1e-3, atol=1e-3)
 
 
+def test_nhwc_layout_and_fused_relu():
+    rng = np.random.default_rng(1)
+    x, w, b = rng.standard_normal((2, 3, 9, 7)), rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5)
+    y = ops.conv2d(x, w, b, 2, (1, 0, 0, 1))
+    y_nhwc = ops.conv2d(np.ascontiguousarray(x.transpose(0, 2, 3, 1)), w, b, 2, (1, 0, 0, 1), layout="NHWC")
+    np.testing.assert_allclose(y_nhwc.transpose(0, 3, 1, 2), y, rtol=1e-13)
+    np.testing.assert_allclose(ops.conv2d(x, w, b, 2, (1, 0, 0, 1), relu=True), np.maximum(y, 0), rtol=1e-13)
+
+
+def test_wide_channel_counts_cross_vector_blocks():
+    """Out-channel counts around the 2-vector block (32 floats, 16 doubles) and odd input channels."""
+    rng = np.random.default_rng(2)
+    for O, C in [(31, 5), (33, 7), (64, 1), (70, 33)]:
+        x, w, b = rng.standard_normal((2, C, 6, 7)), rng.standard_normal((O, C, 3, 2)), rng.standard_normal(O)
+        np.testing.assert_allclose(ops.conv2d(x, w, b, 1, 1), cnn.conv2d(x, w, b, 1, 1), rtol=1e-12, atol=1e-12)
+        dy = rng.standard_normal(ops.conv2d(x, w, b, 1, 1).shape)
+        for got, want in zip(ops.conv2d_backward(dy, x, w, 1, 1), cnn.conv2d_backward(dy, x, w, 1, 1)):
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
 def test_first_layer_skips_dx():
     rng = np.random.default_rng(0)
     x, w = rng.standard_normal((2, 3, 6, 6)), rng.standard_normal((4, 3, 3, 3))
@@ -95,10 +115,12 @@ def test_first_layer_skips_dx():
     (lambda: ops.conv2d(np.ones((1, 3, 2, 2)), np.ones((2, 3, 3, 3)), np.ones(2)), ValueError, "larger than"),
     (lambda: ops.conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), np.ones(2), 0), ValueError, "stride"),
     (lambda: ops.conv2d(np.ones((1, 3, 5, 5), np.float32), np.ones((2, 3, 3, 3)), np.ones(2)), TypeError, "float"),
-    (lambda: ops.conv2d(np.ones((1, 3, 5, 10))[..., ::2], np.ones((2, 3, 3, 3)), np.ones(2)), ValueError,
-     "C-contiguous"),
+    (lambda: ops.conv2d(np.ones((1, 5, 10, 3))[:, :, ::2], np.ones((2, 3, 3, 3)), np.ones(2), layout="NHWC"),
+     ValueError, "C-contiguous"),
+    (lambda: ops.conv2d(np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3)), np.ones(2), layout="NWHC"), ValueError,
+     "layout"),
     (lambda: ops.conv2d_backward(np.ones((1, 2, 4, 4)), np.ones((1, 3, 5, 5)), np.ones((2, 3, 3, 3))), ValueError,
-     r"dy must have shape \(1, 2, 3, 3\)"),
+     r"dy must have shape \(1, 3, 3, 2\)"),
 ])
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):

@@ -15,13 +15,14 @@ namespace {
 ConvShape shape_of(const char* fn, const py::array& x, const py::array& w, int64 sh, int64 sw, int64 pt, int64 pb,
                    int64 pl, int64 pr) {
   const std::string f(fn);
-  require(x.ndim() == 4, f + ": x must be (N, C, H, W), got shape " + shape_str(x));
+  require(x.ndim() == 4, f + ": x must be (N, H, W, C) (NHWC), got shape " + shape_str(x));
   require(w.ndim() == 4, f + ": w must be (out_channels, in_channels, kh, kw), got shape " + shape_str(w));
-  require(w.shape(1) == x.shape(1), f + ": w " + shape_str(w) + " expects " + std::to_string(w.shape(1)) +
-                                        " input channels but x " + shape_str(x) + " has " + std::to_string(x.shape(1)));
+  require(w.shape(1) == x.shape(3), f + ": w " + shape_str(w) + " expects " + std::to_string(w.shape(1)) +
+                                        " input channels but x " + shape_str(x) + " has " + std::to_string(x.shape(3)));
   require(sh > 0 && sw > 0, f + ": stride must be positive");
   require(pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0, f + ": padding must be non-negative");
   ConvShape s{x.shape(0), x.shape(1), x.shape(2), x.shape(3), w.shape(0), w.shape(2), w.shape(3), sh, sw, pt, pb, pl, pr};
+  // x is (N, H, W, C): s.H = x.shape(1), s.W = x.shape(2), s.C = x.shape(3)
   require(s.N > 0 && s.C > 0 && s.O > 0 && s.kh > 0 && s.kw > 0, f + ": empty x or w");
   require(s.H + pt + pb >= s.kh && s.W + pl + pr >= s.kw,
           f + ": filter " + shape_str(w) + " larger than the padded input " + shape_str(x));
@@ -29,15 +30,15 @@ ConvShape shape_of(const char* fn, const py::array& x, const py::array& w, int64
 }
 
 template <class T>
-py::array forward(const py::array& x_, const py::array& w_, const py::array& b_, const ConvShape& s) {
-  const T* x = data_of<T>("conv2d", "x", x_, {s.N, s.C, s.H, s.W});
+py::array forward(const py::array& x_, const py::array& w_, const py::array& b_, const ConvShape& s, bool relu) {
+  const T* x = data_of<T>("conv2d", "x", x_, {s.N, s.H, s.W, s.C});
   const T* w = data_of<T>("conv2d", "w", w_, {s.O, s.C, s.kh, s.kw});
   const T* b = data_of<T>("conv2d", "b", b_, {s.O});
-  py::array_t<T> y({s.N, s.O, s.out_h(), s.out_w()});
+  py::array_t<T> y({s.N, s.out_h(), s.out_w(), s.O});
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
-    conv2d_forward<T>(yp, x, w, b, s);
+    conv2d_forward<T>(yp, x, w, b, s, relu);
   }
   return y;
 }
@@ -45,14 +46,14 @@ py::array forward(const py::array& x_, const py::array& w_, const py::array& b_,
 template <class T>
 py::tuple backward(const py::array& dy_, const py::array& x_, const py::array& w_, const ConvShape& s, bool want_dx) {
   const char* fn = "conv2d_backward";
-  const T* x = data_of<T>(fn, "x", x_, {s.N, s.C, s.H, s.W});
+  const T* x = data_of<T>(fn, "x", x_, {s.N, s.H, s.W, s.C});
   const T* w = data_of<T>(fn, "w", w_, {s.O, s.C, s.kh, s.kw});
-  const T* dy = data_of<T>(fn, "dy", dy_, {s.N, s.O, s.out_h(), s.out_w()});
+  const T* dy = data_of<T>(fn, "dy", dy_, {s.N, s.out_h(), s.out_w(), s.O});
   py::array_t<T> dw({s.O, s.C, s.kh, s.kw}), db({s.O});
   py::object dx = py::none();
   T* dxp = nullptr;
   if (want_dx) {
-    py::array_t<T> arr({s.N, s.C, s.H, s.W});
+    py::array_t<T> arr({s.N, s.H, s.W, s.C});
     dxp = arr.mutable_data();
     dx = arr;
   }
@@ -70,12 +71,13 @@ void bind_conv(py::module_& m) {
   m.def(
       "conv2d",
       [](const py::array& x, const py::array& w, const py::array& b, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
-         int64 pr) {
+         int64 pr, bool relu) {
         const ConvShape s = shape_of("conv2d", x, w, sh, sw, pt, pb, pl, pr);
-        return is_float32(x) ? forward<float>(x, w, b, s) : forward<double>(x, w, b, s);
+        return is_float32(x) ? forward<float>(x, w, b, s, relu) : forward<double>(x, w, b, s, relu);
       },
       py::arg("x"), py::arg("w"), py::arg("b"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"));
+      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("relu") = false,
+      "Convolution of x (N, H, W, C) with w (O, C, kh, kw): y (N, out_h, out_w, O), ReLU fused on request.");
   m.def(
       "conv2d_backward",
       [](const py::array& dy, const py::array& x, const py::array& w, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
@@ -84,7 +86,8 @@ void bind_conv(py::module_& m) {
         return is_float32(x) ? backward<float>(dy, x, w, s, want_dx) : backward<double>(dy, x, w, s, want_dx);
       },
       py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("want_dx") = true);
+      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("want_dx") = true,
+      "(dx, dw, db) of the NHWC convolution given dy (N, out_h, out_w, O).");
 }
 
 }  // namespace hdl::bind

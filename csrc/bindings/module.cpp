@@ -1,5 +1,4 @@
 // The extension module hdl._C: thin pybind11 wrappers over the C++ kernels.
-#include <cblas.h>
 #include <omp.h>
 #include <pybind11/pybind11.h>
 
@@ -18,15 +17,13 @@ void bind_conv(py::module_& m);
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "hdl's compiled kernels (C++17, OpenMP); use the Python API in hdl and hdl.ops";
-  // All parallelism is hdl's (OpenMP over images and rows); OpenBLAS runs inside it on one thread.
-  scipy_openblas_set_num_threads(1);
   m.def(
       "set_num_threads",
       [](int n) {
         if (n < 1) throw py::value_error("set_num_threads: need n >= 1, got " + std::to_string(n));
         omp_set_num_threads(n);
       },
-      py::arg("n"), "Threads for hdl's kernels (OpenMP); BLAS calls run single-threaded inside them.");
+      py::arg("n"), "Threads for hdl's kernels (OpenMP).");
   m.def("get_num_threads", &omp_get_max_threads);
   m.def("isa", &hdl::isa_name, "Instruction set the kernels were dispatched to: avx512, avx2, generic or native.");
   hdl::bind::bind_dense(m);

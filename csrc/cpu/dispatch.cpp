@@ -154,8 +154,8 @@ void sgd_momentum(const std::vector<ParamSlot<T>>& slots, double eta, double mu,
 }
 
 template <class T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s) {
-  HDL_DISPATCH(conv2d_forward(y, x, w, b, s));
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
+  HDL_DISPATCH(conv2d_forward(y, x, w, b, s, relu));
 }
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
@@ -180,7 +180,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   template double softmax_log_loss<T>(T*, const T*, const std::int64_t*, int64, int64);                        \
   template void top_k<T>(std::int64_t*, const T*, int64, int64, int64);                                        \
   template void sgd_momentum<T>(const std::vector<ParamSlot<T>>&, double, double, double, MomentumForm);       \
-  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&);                        \
+  template void conv2d_forward<T>(T*, const T*, const T*, const T*, const ConvShape&, bool);                        \
   template void conv2d_backward<T>(T*, T*, T*, const T*, const T*, const T*, const ConvShape&);
 HDL_INSTANTIATE(float)
 HDL_INSTANTIATE(double)

@@ -63,15 +63,39 @@ def _pool_args(window, stride, pad):
     return (*_pair("window", window), *_pair("stride", window if stride is None else stride), *_pad4(pad))
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0) -> np.ndarray:
-    """y[n, o] = b[o] + sum_c w[o, c] * x[n, c] (cross-correlation, Section 7.1): x (N, C, H, W),
-    w (out_channels, C, kh, kw), b (out_channels,); pad an int or (top, bottom, left, right)."""
-    return _C.conv2d(x, w, b, *_pair("stride", stride), *_pad4(pad))
+LAYOUTS = ("NCHW", "NHWC")
 
 
-def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=0, want_dx: bool = True):
+def _to_nhwc(name, x, layout):
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
+    if layout == "NHWC":
+        return x
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        raise ValueError(f"{name} must be a 4-d array (N, C, H, W), got shape {np.shape(x)}")
+    return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+
+
+def _from_nhwc(y, layout):
+    return y if layout == "NHWC" else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
+
+
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, layout: str = "NCHW",
+           relu: bool = False) -> np.ndarray:
+    """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] x[n, c, i*sh - pt + u, j*sw - pl + v] (Section 7.1;
+    cross-correlation, zero padding). x (N, C, H, W), or (N, H, W, C) with layout='NHWC', the kernels' own
+    layout, which skips two transposes; w (out_channels, C, kh, kw); b (out_channels,); pad an int or
+    (top, bottom, left, right). relu=True fuses max(y, 0)."""
+    y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *_pair("stride", stride), *_pad4(pad), relu)
+    return _from_nhwc(y, layout)
+
+
+def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=0, want_dx: bool = True,
+                    layout: str = "NCHW"):
     """(dx, dw, db) from dy = dC/dy; dx is None unless want_dx (the first layer needs none)."""
-    return _C.conv2d_backward(dy, x, w, *_pair("stride", stride), *_pad4(pad), want_dx)
+    dx, dw, db = _C.conv2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout), w,
+                                    *_pair("stride", stride), *_pad4(pad), want_dx)
+    return (None if dx is None else _from_nhwc(dx, layout)), dw, db
 
 
 def max_pool2d(x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:

@@ -1,154 +1,250 @@
-// Convolution for one instruction set: im2col and a BLAS GEMM per image
-// (OpenBLAS from the scipy-openblas32 wheel, one thread inside each of ours),
-// the images of a batch shared among the OpenMP threads. Forward and backward
-// side by side; the column matrix of an image is rebuilt in the backward pass
-// rather than kept (a batch of them would not fit in cache).
+// Convolution in NHWC for one instruction set: a direct ("implicit GEMM") kernel
+// whose register tile is kTileRows output pixels x 2 vectors of output channels,
+// the reduction running over the filter taps and the input channels. The three
+// passes are one kernel:
+//   forward        y  = conv(x_padded, w)
+//   backward data  dx = conv(dy spread out and padded, w flipped and transposed)
+//   backward filter dw[tap] = sum over pixels of x(tap-shifted) (x) dy, same tile shape.
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
-#include <cblas.h>
 #include <omp.h>
 
 #include "dense_impl.hpp"
 #include "hdl/conv.hpp"
 #include "kernels.inc"
+#include "simd.hpp"
 
 namespace hdl {
 namespace HDL_ISA {
 namespace {
 
-// C (m x n) = alpha op(A) op(B) + beta C, row-major.
-inline void gemm(bool ta, bool tb, int64 m, int64 n, int64 k, float alpha, const float* A, int64 lda, const float* B,
-                 int64 ldb, float beta, float* C, int64 ldc) {
-  scipy_cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A,
-                    lda, B, ldb, beta, C, ldc);
-}
-inline void gemm(bool ta, bool tb, int64 m, int64 n, int64 k, double alpha, const double* A, int64 lda,
-                 const double* B, int64 ldb, double beta, double* C, int64 ldc) {
-  scipy_cblas_dgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, m, n, k, alpha, A,
-                    lda, B, ldb, beta, C, ldc);
-}
-
-// col (C*kh*kw, P): row (c, u, v) holds x[c, i*sh - pt + u, j*sw - pl + v] for the P = out_h*out_w outputs (i, j).
 template <class T>
-void im2col(T* HDL_RESTRICT col, const T* HDL_RESTRICT x, const ConvShape& s) {
-  const int64 Ho = s.out_h(), Wo = s.out_w();
-  for (int64 c = 0; c < s.C; ++c)
-    for (int64 u = 0; u < s.kh; ++u)
-      for (int64 v = 0; v < s.kw; ++v) {
-        T* row = col + ((c * s.kh + u) * s.kw + v) * Ho * Wo;
-        for (int64 i = 0; i < Ho; ++i) {
-          const int64 r = i * s.sh - s.pad_top + u;
-          T* out = row + i * Wo;
-          if (r < 0 || r >= s.H) {
-            std::fill(out, out + Wo, T(0));
-            continue;
-          }
-          const T* in = x + (c * s.H + r) * s.W;
-          // columns j with 0 <= j*sw - pl + v < W
-          const int64 q0 = v - s.pad_left;
-          for (int64 j = 0; j < Wo; ++j) {
-            const int64 q = j * s.sw + q0;
-            out[j] = (q >= 0 && q < s.W) ? in[q] : T(0);
-          }
-        }
-      }
+constexpr int64 kBlockO = 2 * Simd<T>::lanes;  // output channels per tile
+
+// Filters packed for the tile: wp[ob][tap][c][kBlockO], zero beyond O; get(o, c, tap).
+template <class T, class Get>
+std::vector<T> pack(int64 O, int64 C, int64 taps, Get get) {
+  constexpr int64 B = kBlockO<T>;
+  std::vector<T> wp(((O + B - 1) / B) * taps * C * B, T(0));
+  for (int64 o = 0; o < O; ++o)
+    for (int64 c = 0; c < C; ++c)
+      for (int64 t = 0; t < taps; ++t) wp[(((o / B) * taps + t) * C + c) * B + o % B] = get(o, c, t);
+  return wp;
 }
 
-// The adjoint of im2col: x[c, r, q] += col[(c, u, v), (i, j)] over every use of (r, q).
+// R output pixels (x, y advance by xstep, ystride) times one block of channels:
+//   y[r] = bias + sum_t sum_c x[r*xstep + off[t] + c] wp[t][c][:]
+template <class T, int R>
+inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const int64* off, int64 taps,
+                 const T* wp, int64 C, const T* bias, bool relu) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int L = S::lanes;
+  V acc[R][2];
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = S::load(bias);
+    acc[r][1] = S::load(bias + L);
+  }
+  for (int64 t = 0; t < taps; ++t) {
+    const T* xt = x + off[t];
+    const T* wt = wp + t * C * 2 * L;
+    for (int64 c = 0; c < C; ++c) {
+      const V w0 = S::load(wt + c * 2 * L), w1 = S::load(wt + c * 2 * L + L);
+      for (int r = 0; r < R; ++r) {
+        const T a = xt[r * xstep + c];
+        acc[r][0] += a * w0;
+        acc[r][1] += a * w1;
+      }
+    }
+  }
+  const V zero = S::zero();
+  for (int r = 0; r < R; ++r) {
+    if (relu) {
+      acc[r][0] = acc[r][0] > zero ? acc[r][0] : zero;
+      acc[r][1] = acc[r][1] > zero ? acc[r][1] : zero;
+    }
+    if (ocount == 2 * L) {
+      S::store(y + r * ystride, acc[r][0]);
+      S::store(y + r * ystride + L, acc[r][1]);
+    } else {
+      T tmp[2 * L];
+      S::store(tmp, acc[r][0]);
+      S::store(tmp + L, acc[r][1]);
+      std::memcpy(y + r * ystride, tmp, ocount * sizeof(T));
+    }
+  }
+}
+
+template <class T, int R = kTileRows>
+inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const int64* off,
+                      int64 taps, const T* wp, int64 C, const T* bias, bool relu) {
+  if constexpr (R > 1) {
+    if (rows < R) return tile_rows<T, R - 1>(rows, y, ystride, ocount, x, xstep, off, taps, wp, C, bias, relu);
+  }
+  tile<T, R>(y, ystride, ocount, x, xstep, off, taps, wp, C, bias, relu);
+}
+
+// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with packed filters into y (N, Ho, Wo, O).
 template <class T>
-void col2im(T* HDL_RESTRICT x, const T* HDL_RESTRICT col, const ConvShape& s) {
-  const int64 Ho = s.out_h(), Wo = s.out_w();
-  std::fill(x, x + s.C * s.H * s.W, T(0));
-  for (int64 c = 0; c < s.C; ++c)
-    for (int64 u = 0; u < s.kh; ++u)
-      for (int64 v = 0; v < s.kw; ++v) {
-        const T* row = col + ((c * s.kh + u) * s.kw + v) * Ho * Wo;
-        for (int64 i = 0; i < Ho; ++i) {
-          const int64 r = i * s.sh - s.pad_top + u;
-          if (r < 0 || r >= s.H) continue;
-          T* out = x + (c * s.H + r) * s.W;
-          const int64 q0 = v - s.pad_left;
-          for (int64 j = 0; j < Wo; ++j) {
-            const int64 q = j * s.sw + q0;
-            if (q >= 0 && q < s.W) out[q] += row[i * Wo + j];
-          }
-        }
-      }
+void conv_core(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O, int64 kh,
+               int64 kw, int64 sh, int64 sw, const std::vector<T>& wp, const std::vector<T>& bias, bool relu) {
+  constexpr int64 B = kBlockO<T>;
+  const int64 taps = kh * kw, blocks = (O + B - 1) / B;
+  std::vector<int64> off(taps);
+  for (int64 u = 0; u < kh; ++u)
+    for (int64 v = 0; v < kw; ++v) off[u * kw + v] = (u * Wp + v) * C;
+  parallel_for(N * Ho, N * Ho * Wo * O * C * taps > kParallelWork, [&](int64 row) {
+    const int64 n = row / Ho, i = row % Ho;
+    for (int64 ob = 0; ob < blocks; ++ob)
+      for (int64 j = 0; j < Wo; j += kTileRows)
+        tile_rows<T>(int(std::min<int64>(kTileRows, Wo - j)), y + ((n * Ho + i) * Wo + j) * O + ob * B, O,
+                     std::min(B, O - ob * B), xp + ((n * Hp + i * sh) * Wp + j * sw) * C, sw * C, off.data(), taps,
+                     wp.data() + ob * taps * C * B, C, bias.data() + ob * B, relu);
+  });
 }
 
-// A 1x1 filter with unit stride and no padding needs no column matrix: col is x itself.
-inline bool col_is_input(const ConvShape& s) {
-  return s.kh == 1 && s.kw == 1 && s.sh == 1 && s.sw == 1 && s.pad_top == 0 && s.pad_bottom == 0 &&
-         s.pad_left == 0 && s.pad_right == 0;
+// x (N, H, W, C) inside a zero border: (N, H + top + bottom, W + left + right, C).
+template <class T>
+std::vector<T> pad_input(const T* x, int64 N, int64 H, int64 W, int64 C, int64 top, int64 bottom, int64 left,
+                         int64 right) {
+  const int64 Hp = H + top + bottom, Wp = W + left + right;
+  std::vector<T> xp(N * Hp * Wp * C, T(0));
+  parallel_for(N * H, N * H * W * C > kParallelWork, [&](int64 row) {
+    const int64 n = row / H, r = row % H;
+    std::memcpy(&xp[((n * Hp + r + top) * Wp + left) * C], x + row * W * C, W * C * sizeof(T));
+  });
+  return xp;
+}
+
+template <class T>
+std::vector<T> padded_bias(const T* b, int64 O) {
+  constexpr int64 B = kBlockO<T>;
+  std::vector<T> out(((O + B - 1) / B) * B, T(0));
+  if (b) std::copy(b, b + O, out.begin());
+  return out;
 }
 
 }  // namespace
 
 template <class T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s) {
-  const int64 P = s.out_h() * s.out_w(), K = s.C * s.kh * s.kw;
-  const bool direct = col_is_input(s);
-  const bool parallel = s.N > 1 && s.N * P * K * s.O > kParallelWork;
-#pragma omp parallel if (parallel)
-  {
-    std::vector<T> col(direct ? 0 : K * P);
-#pragma omp for schedule(static)
-    for (int64 n = 0; n < s.N; ++n) {
-      const T* xn = x + n * s.C * s.H * s.W;
-      T* yn = y + n * s.O * P;
-      if (!direct) im2col(col.data(), xn, s);
-      for (int64 o = 0; o < s.O; ++o) std::fill(yn + o * P, yn + (o + 1) * P, b[o]);
-      // y_n (O x P) = w (O x K) col (K x P) + b
-      gemm(false, false, s.O, P, K, T(1), w, K, direct ? xn : col.data(), P, T(1), yn, P);
-    }
-  }
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
+  const int64 taps = s.kh * s.kw;
+  const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
+  const bool padded = s.pad_top || s.pad_bottom || s.pad_left || s.pad_right;
+  std::vector<T> xp;
+  if (padded) xp = pad_input(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
+  conv_core(y, padded ? xp.data() : x, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
+            s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu);
 }
 
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
-  const int64 P = s.out_h() * s.out_w(), K = s.C * s.kh * s.kw;
-  const bool direct = col_is_input(s);
-  const bool parallel = s.N > 1 && s.N * P * K * s.O > kParallelWork;
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int64 B = kBlockO<T>;
+  constexpr int L = S::lanes;
+  const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw;
+
+  if (dx) {
+    // dy spread out by the stride at (i*sh + kh-1-pt, j*sw + kw-1-pl) of an (H+kh-1, W+kw-1) grid
+    // (entries that fall outside belong to windows wholly in the padding), then a stride-1
+    // convolution with the filters flipped in space and transposed in channels.
+    const int64 Hd = s.H + s.kh - 1, Wd = s.W + s.kw - 1;
+    std::vector<T> dyd(s.N * Hd * Wd * s.O, T(0));
+    parallel_for(s.N * Ho, s.N * Ho * Wo * s.O > kParallelWork, [&](int64 row) {
+      const int64 n = row / Ho, i = row % Ho, r = i * s.sh + s.kh - 1 - s.pad_top;
+      if (r < 0 || r >= Hd) return;
+      for (int64 j = 0; j < Wo; ++j) {
+        const int64 q = j * s.sw + s.kw - 1 - s.pad_left;
+        if (q >= 0 && q < Wd)
+          std::memcpy(&dyd[((n * Hd + r) * Wd + q) * s.O], dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
+      }
+    });
+    const auto wt = pack<T>(s.C, s.O, taps, [&](int64 c, int64 o, int64 t) {
+      const int64 u = s.kh - 1 - t / s.kw, v = s.kw - 1 - t % s.kw;
+      return w[((o * s.C + c) * s.kh + u) * s.kw + v];
+    });
+    conv_core(dx, dyd.data(), s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
+              false);
+  }
+
+  // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))
+  const bool padded = s.pad_top || s.pad_bottom || s.pad_left || s.pad_right;
+  std::vector<T> xp;
+  if (padded) xp = pad_input(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
+  const T* xs = padded ? xp.data() : x;
+  const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
+  const int64 blocks = (s.O + B - 1) / B, Op = blocks * B;
+  std::vector<T> dyp;  // dy with its channels padded to whole blocks, when they are not
+  if (Op != s.O) {
+    dyp.assign(s.N * Ho * Wo * Op, T(0));
+    for (int64 p = 0; p < s.N * Ho * Wo; ++p) std::copy(dy + p * s.O, dy + (p + 1) * s.O, &dyp[p * Op]);
+  }
+  const T* g = Op != s.O ? dyp.data() : dy;
+  const bool parallel = s.N > 1 && s.N * Ho * Wo * s.O * s.C * taps > kParallelWork;
   const int threads = parallel ? omp_get_max_threads() : 1;
-  // Each thread sums dw and db over its images; the sums are added in thread order.
-  std::vector<T> dw_part(threads * s.O * K, T(0)), db_part(threads * s.O, T(0));
+  std::vector<T> part(threads * taps * s.C * Op, T(0)), bpart(threads * Op, T(0));
 #pragma omp parallel num_threads(threads) if (parallel)
   {
-    const int t = omp_get_thread_num();
-    T* my_dw = dw_part.data() + t * s.O * K;
-    T* my_db = db_part.data() + t * s.O;
-    std::vector<T> col(direct ? 0 : K * P), dcol(direct || !dx ? 0 : K * P);
+    T* mine = &part[omp_get_thread_num() * taps * s.C * Op];
+    T* bmine = &bpart[omp_get_thread_num() * Op];
 #pragma omp for schedule(static)
     for (int64 n = 0; n < s.N; ++n) {
-      const T* xn = x + n * s.C * s.H * s.W;
-      const T* dyn = dy + n * s.O * P;
-      if (!direct) im2col(col.data(), xn, s);
-      // dw += dy_n (O x P) col^T (P x K)   (the analogue of (5.8))
-      gemm(false, true, s.O, K, P, T(1), dyn, P, direct ? xn : col.data(), P, T(1), my_dw, K);
-      for (int64 o = 0; o < s.O; ++o) {  // db += sum over outputs  (5.7)
-        T sum = T(0);
-        for (int64 p = 0; p < P; ++p) sum += dyn[o * P + p];
-        my_db[o] += sum;
-      }
-      if (dx) {  // dcol (K x P) = w^T dy_n, then back to the image  (5.6)
-        T* dxn = dx + n * s.C * s.H * s.W;
-        gemm(true, false, K, P, s.O, T(1), w, K, dyn, P, T(0), direct ? dxn : dcol.data(), P);
-        if (!direct) col2im(dxn, dcol.data(), s);
+      const T* gn = g + n * Ho * Wo * Op;
+      for (int64 p = 0; p < Ho * Wo; ++p)  // db: sum over pixels  (cf. (5.7))
+        for (int64 o = 0; o < Op; ++o) bmine[o] += gn[p * Op + o];
+      for (int64 t = 0; t < taps; ++t) {
+        const T* xt = xs + ((n * Hp + t / s.kw) * Wp + t % s.kw) * s.C;
+        for (int64 ob = 0; ob < blocks; ++ob)
+          for (int64 c0 = 0; c0 < s.C; c0 += kTileRows) {
+            const int rows = int(std::min<int64>(kTileRows, s.C - c0));
+            V acc[kTileRows][2];
+            for (int r = 0; r < kTileRows; ++r) acc[r][0] = acc[r][1] = S::zero();
+            for (int64 i = 0; i < Ho; ++i) {
+              const T* xrow = xt + (i * s.sh * Wp) * s.C + c0;
+              const T* grow = gn + i * Wo * Op + ob * B;
+              for (int64 j = 0; j < Wo; ++j) {
+                const V g0 = S::load(grow + j * Op), g1 = S::load(grow + j * Op + L);
+                const T* a = xrow + j * s.sw * s.C;
+                if (rows == kTileRows) {
+                  for (int r = 0; r < kTileRows; ++r) {
+                    acc[r][0] += a[r] * g0;
+                    acc[r][1] += a[r] * g1;
+                  }
+                } else {
+                  for (int r = 0; r < rows; ++r) {
+                    acc[r][0] += a[r] * g0;
+                    acc[r][1] += a[r] * g1;
+                  }
+                }
+              }
+            }
+            for (int r = 0; r < rows; ++r) {
+              T* d = mine + (t * s.C + c0 + r) * Op + ob * B;
+              S::store(d, S::load(d) + acc[r][0]);
+              S::store(d + L, S::load(d + L) + acc[r][1]);
+            }
+          }
       }
     }
   }
-  std::fill(dw, dw + s.O * K, T(0));
-  std::fill(db, db + s.O, T(0));
-  for (int t = 0; t < threads; ++t) {
-    for (int64 i = 0; i < s.O * K; ++i) dw[i] += dw_part[t * s.O * K + i];
-    for (int64 o = 0; o < s.O; ++o) db[o] += db_part[t * s.O + o];
+  for (int64 o = 0; o < s.O; ++o) {
+    T sum = T(0);
+    for (int th = 0; th < threads; ++th) sum += bpart[th * Op + o];
+    db[o] = sum;
+    for (int64 c = 0; c < s.C; ++c)
+      for (int64 t = 0; t < taps; ++t) {
+        T acc = T(0);
+        for (int th = 0; th < threads; ++th) acc += part[((th * taps + t) * s.C + c) * Op + o];
+        dw[(o * s.C + c) * taps + t] = acc;
+      }
   }
 }
 
-template void conv2d_forward<float>(float*, const float*, const float*, const float*, const ConvShape&);
-template void conv2d_forward<double>(double*, const double*, const double*, const double*, const ConvShape&);
+template void conv2d_forward<float>(float*, const float*, const float*, const float*, const ConvShape&, bool);
+template void conv2d_forward<double>(double*, const double*, const double*, const double*, const ConvShape&, bool);
 template void conv2d_backward<float>(float*, float*, float*, const float*, const float*, const float*,
                                      const ConvShape&);
 template void conv2d_backward<double>(double*, double*, double*, const double*, const double*, const double*,

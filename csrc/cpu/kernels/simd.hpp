@@ -1,0 +1,27 @@
+// A 64-byte vector of T through GCC's vector extensions: one zmm register with
+// AVX-512, two ymm with AVX2, four xmm otherwise, from the same source.
+#pragma once
+#include "hdl/common.hpp"
+
+namespace hdl {
+namespace HDL_ISA {
+
+template <class T>
+struct Simd {
+  static constexpr int lanes = 64 / sizeof(T);
+  typedef T vec __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));
+  static vec load(const T* p) { return *reinterpret_cast<const vec*>(p); }
+  static void store(T* p, vec v) { *reinterpret_cast<vec*>(p) = v; }
+  static vec zero() { return vec{}; }
+};
+
+// Output pixels per register tile: 6 x 2 vectors of accumulators fill AVX-512's 32
+// registers well; with 16 registers (AVX2 and below) 2 x 2 vectors (8 halves) fit.
+#if defined(__AVX512F__)
+constexpr int kTileRows = 6;
+#else
+constexpr int kTileRows = 2;
+#endif
+
+}  // namespace HDL_ISA
+}  // namespace hdl
