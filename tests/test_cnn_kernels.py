@@ -35,7 +35,8 @@ def test_pooling_matches_oracle(case, kind, dtype, seed):
     f, g = getattr(ops, f"{kind}_pool2d"), getattr(ops, f"{kind}_pool2d_backward")
     fo, go = getattr(cnn, f"{kind}_pool2d"), getattr(cnn, f"{kind}_pool2d_backward")
     y = f(x, window, stride, pad)
-    np.testing.assert_allclose(y, fo(x, window, stride, pad), rtol=1e-6)
+    rtol = 2e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(y, fo(x, window, stride, pad), rtol=rtol, atol=rtol)
     dy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
     np.testing.assert_allclose(g(dy, x, window, stride, pad), go(dy, x, window, stride, pad), rtol=1e-5, atol=1e-6)
 
@@ -65,6 +66,19 @@ def test_matconvnet_border_rules():
     a = ops.avg_pool2d(x, 3, 2, (0, 1, 0, 1))
     assert a.shape == (1, 1, 2, 2)
     assert a[0, 0, 1, 1] == x[0, 0, 2:, 2:].mean()  # divides by the 4 cells inside the image, not by 9
+
+
+@pytest.mark.parametrize("kind", ["max", "avg"])
+def test_nhwc_layout_matches_nchw(kind):
+    x = distinct((3, 5, 7, 9), 0)
+    f, g = getattr(ops, f"{kind}_pool2d"), getattr(ops, f"{kind}_pool2d_backward")
+    x_nhwc = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
+    y = f(x, 3, 2, (0, 1, 0, 1))
+    np.testing.assert_array_equal(f(x_nhwc, 3, 2, (0, 1, 0, 1), layout="NHWC").transpose(0, 3, 1, 2), y)
+    dy = np.random.default_rng(0).standard_normal(y.shape)
+    dy_nhwc = np.ascontiguousarray(dy.transpose(0, 2, 3, 1))
+    np.testing.assert_allclose(g(dy_nhwc, x_nhwc, 3, 2, (0, 1, 0, 1), layout="NHWC").transpose(0, 3, 1, 2),
+                               g(dy, x, 3, 2, (0, 1, 0, 1)), rtol=1e-15)
 
 
 def test_cifar_shapes():
@@ -164,7 +178,7 @@ def test_momentum_forms_differ_as_documented():
     (lambda: ops.max_pool2d(np.ones((1, 4, 4)), 2), ValueError, r"\(N, C, H, W\)"),
     (lambda: ops.max_pool2d(np.ones((1, 1, 2, 2)), 3), ValueError, "larger than the padded input"),
     (lambda: ops.avg_pool2d(np.ones((1, 1, 4, 4), np.int32), 2), TypeError, "int32"),
-    (lambda: ops.max_pool2d(np.ones((1, 1, 4, 8))[:, :, :, ::2], 2), ValueError, "C-contiguous"),
+    (lambda: ops.max_pool2d(np.ones((1, 4, 8, 1))[:, :, ::2], 2, layout="NHWC"), ValueError, "C-contiguous"),
     (lambda: ops.max_pool2d(np.ones((1, 1, 4, 4)), 2, 2, (1, 0, 0)), TypeError, "4-tuple"),
     (lambda: ops.max_pool2d_backward(np.ones((1, 1, 3, 3)), np.ones((1, 1, 4, 4)), 2), ValueError, "dy must have"),
     (lambda: ops.relu_backward(np.ones(3), np.ones(4)), ValueError, "dy has shape"),

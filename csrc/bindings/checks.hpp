@@ -81,6 +81,26 @@ T* data_like(const std::string& fn, const std::string& name, const py::array& a,
   return p;
 }
 
+// A fresh (shape) array of T, or `out` after checking that it is one to write into.
+template <class T>
+py::array_t<T> output(const std::string& fn, const py::object& out, const std::vector<py::ssize_t>& shape) {
+  if (out.is_none()) return py::array_t<T>(shape);
+  if (!py::isinstance<py::array>(out)) throw py::type_error(fn + ": out must be a numpy array");
+  py::array a = py::reinterpret_borrow<py::array>(out);
+  data_any<T>(fn, "out", a);
+  bool same = a.ndim() == static_cast<py::ssize_t>(shape.size());
+  for (size_t i = 0; same && i < shape.size(); ++i) same = a.shape(i) == shape[i];
+  if (!same) {
+    std::ostringstream want;
+    want << "(";
+    for (size_t i = 0; i < shape.size(); ++i) want << (i ? ", " : "") << shape[i];
+    want << ")";
+    throw py::value_error(fn + ": out must have shape " + want.str() + ", got " + shape_str(a));
+  }
+  if (!a.writeable()) throw py::value_error(fn + ": out is read-only");
+  return py::reinterpret_borrow<py::array_t<T>>(a);
+}
+
 inline bool is_float32(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 4; }
 
 inline void require(bool ok, const std::string& message) {

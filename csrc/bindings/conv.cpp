@@ -30,11 +30,12 @@ ConvShape shape_of(const char* fn, const py::array& x, const py::array& w, int64
 }
 
 template <class T>
-py::array forward(const py::array& x_, const py::array& w_, const py::array& b_, const ConvShape& s, bool relu) {
+py::array forward(const py::array& x_, const py::array& w_, const py::array& b_, const ConvShape& s, bool relu,
+                  const py::object& out) {
   const T* x = data_of<T>("conv2d", "x", x_, {s.N, s.H, s.W, s.C});
   const T* w = data_of<T>("conv2d", "w", w_, {s.O, s.C, s.kh, s.kw});
   const T* b = data_of<T>("conv2d", "b", b_, {s.O});
-  py::array_t<T> y({s.N, s.out_h(), s.out_w(), s.O});
+  py::array_t<T> y = output<T>("conv2d", out, {s.N, s.out_h(), s.out_w(), s.O});
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
@@ -44,7 +45,8 @@ py::array forward(const py::array& x_, const py::array& w_, const py::array& b_,
 }
 
 template <class T>
-py::tuple backward(const py::array& dy_, const py::array& x_, const py::array& w_, const ConvShape& s, bool want_dx) {
+py::tuple backward(const py::array& dy_, const py::array& x_, const py::array& w_, const ConvShape& s, bool want_dx,
+                   const py::object& dx_out) {
   const char* fn = "conv2d_backward";
   const T* x = data_of<T>(fn, "x", x_, {s.N, s.H, s.W, s.C});
   const T* w = data_of<T>(fn, "w", w_, {s.O, s.C, s.kh, s.kw});
@@ -53,7 +55,7 @@ py::tuple backward(const py::array& dy_, const py::array& x_, const py::array& w
   py::object dx = py::none();
   T* dxp = nullptr;
   if (want_dx) {
-    py::array_t<T> arr({s.N, s.H, s.W, s.C});
+    py::array_t<T> arr = output<T>(fn, dx_out, {s.N, s.H, s.W, s.C});
     dxp = arr.mutable_data();
     dx = arr;
   }
@@ -71,22 +73,23 @@ void bind_conv(py::module_& m) {
   m.def(
       "conv2d",
       [](const py::array& x, const py::array& w, const py::array& b, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
-         int64 pr, bool relu) {
+         int64 pr, bool relu, const py::object& out) {
         const ConvShape s = shape_of("conv2d", x, w, sh, sw, pt, pb, pl, pr);
-        return is_float32(x) ? forward<float>(x, w, b, s, relu) : forward<double>(x, w, b, s, relu);
+        return is_float32(x) ? forward<float>(x, w, b, s, relu, out) : forward<double>(x, w, b, s, relu, out);
       },
       py::arg("x"), py::arg("w"), py::arg("b"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("relu") = false,
+      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("relu") = false, py::arg("out") = py::none(),
       "Convolution of x (N, H, W, C) with w (O, C, kh, kw): y (N, out_h, out_w, O), ReLU fused on request.");
   m.def(
       "conv2d_backward",
       [](const py::array& dy, const py::array& x, const py::array& w, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
-         int64 pr, bool want_dx) {
+         int64 pr, bool want_dx, const py::object& dx_out) {
         const ConvShape s = shape_of("conv2d_backward", x, w, sh, sw, pt, pb, pl, pr);
-        return is_float32(x) ? backward<float>(dy, x, w, s, want_dx) : backward<double>(dy, x, w, s, want_dx);
+        return is_float32(x) ? backward<float>(dy, x, w, s, want_dx, dx_out)
+                             : backward<double>(dy, x, w, s, want_dx, dx_out);
       },
       py::arg("dy"), py::arg("x"), py::arg("w"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("want_dx") = true,
+      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("want_dx") = true, py::arg("dx_out") = py::none(),
       "(dx, dw, db) of the NHWC convolution given dy (N, out_h, out_w, O).");
 }
 

@@ -16,9 +16,9 @@ namespace {
 std::vector<py::ssize_t> dims(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
 
 template <class T>
-py::array relu(const py::array& x_, double slope) {
+py::array relu(const py::array& x_, double slope, const py::object& out) {
   const T* x = data_any<T>("relu", "x", x_);
-  py::array_t<T> y(dims(x_));
+  py::array_t<T> y = output<T>("relu", out, dims(x_));
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
@@ -28,10 +28,10 @@ py::array relu(const py::array& x_, double slope) {
 }
 
 template <class T>
-py::array relu_back(const py::array& dy_, const py::array& x_, double slope) {
+py::array relu_back(const py::array& dy_, const py::array& x_, double slope, const py::object& out) {
   const T* x = data_any<T>("relu_backward", "x", x_);
   const T* dy = data_like<T>("relu_backward", "dy", dy_, "x", x_);
-  py::array_t<T> dx(dims(x_));
+  py::array_t<T> dx = output<T>("relu_backward", out, dims(x_));
   T* dxp = dx.mutable_data();
   {
     py::gil_scoped_release release;
@@ -56,14 +56,17 @@ py::tuple dropout(const py::array& x_, double rate, std::uint64_t seed) {
 
 void bind_pointwise(py::module_& m) {
   m.def(
-      "relu", [](const py::array& x, double slope) { return is_float32(x) ? relu<float>(x, slope) : relu<double>(x, slope); },
-      py::arg("x"), py::arg("slope") = 0.0);
+      "relu",
+      [](const py::array& x, double slope, const py::object& out) {
+        return is_float32(x) ? relu<float>(x, slope, out) : relu<double>(x, slope, out);
+      },
+      py::arg("x"), py::arg("slope") = 0.0, py::arg("out") = py::none());
   m.def(
       "relu_backward",
-      [](const py::array& dy, const py::array& x, double slope) {
-        return is_float32(x) ? relu_back<float>(dy, x, slope) : relu_back<double>(dy, x, slope);
+      [](const py::array& dy, const py::array& x, double slope, const py::object& out) {
+        return is_float32(x) ? relu_back<float>(dy, x, slope, out) : relu_back<double>(dy, x, slope, out);
       },
-      py::arg("dy"), py::arg("x"), py::arg("slope") = 0.0);
+      py::arg("dy"), py::arg("x"), py::arg("slope") = 0.0, py::arg("out") = py::none());
   m.def(
       "dropout",
       [](const py::array& x, double rate, std::uint64_t seed) {

@@ -14,7 +14,7 @@ namespace {
 
 PoolShape shape_of(const char* fn, const py::array& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt, int64 pb,
                    int64 pl, int64 pr) {
-  require(x.ndim() == 4, std::string(fn) + ": x must be (N, C, H, W), got shape " + shape_str(x));
+  require(x.ndim() == 4, std::string(fn) + ": x must be (N, H, W, C) (NHWC), got shape " + shape_str(x));
   require(kh > 0 && kw > 0, std::string(fn) + ": window must be positive, got (" + std::to_string(kh) + ", " +
                                 std::to_string(kw) + ")");
   require(sh > 0 && sw > 0, std::string(fn) + ": stride must be positive, got (" + std::to_string(sh) + ", " +
@@ -32,9 +32,9 @@ PoolShape shape_of(const char* fn, const py::array& x, int64 kh, int64 kw, int64
 }
 
 template <class T>
-py::array forward(bool is_max, const py::array& x_, const PoolShape& s) {
-  const T* x = data_of<T>(is_max ? "max_pool2d" : "avg_pool2d", "x", x_, {s.N, s.C, s.H, s.W});
-  py::array_t<T> y({s.N, s.C, s.out_h(), s.out_w()});
+py::array forward(bool is_max, const py::array& x_, const PoolShape& s, const py::object& out) {
+  const T* x = data_of<T>(is_max ? "max_pool2d" : "avg_pool2d", "x", x_, {s.N, s.H, s.W, s.C});
+  py::array_t<T> y = output<T>(is_max ? "max_pool2d" : "avg_pool2d", out, {s.N, s.out_h(), s.out_w(), s.C});
   T* yp = y.mutable_data();
   {
     py::gil_scoped_release release;
@@ -45,11 +45,12 @@ py::array forward(bool is_max, const py::array& x_, const PoolShape& s) {
 }
 
 template <class T>
-py::array backward(bool is_max, const py::array& dy_, const py::array& x_, const PoolShape& s) {
+py::array backward(bool is_max, const py::array& dy_, const py::array& x_, const PoolShape& s,
+                   const py::object& out) {
   const char* fn = is_max ? "max_pool2d_backward" : "avg_pool2d_backward";
-  const T* x = data_of<T>(fn, "x", x_, {s.N, s.C, s.H, s.W});
-  const T* dy = data_of<T>(fn, "dy", dy_, {s.N, s.C, s.out_h(), s.out_w()});
-  py::array_t<T> dx({s.N, s.C, s.H, s.W});
+  const T* x = data_of<T>(fn, "x", x_, {s.N, s.H, s.W, s.C});
+  const T* dy = data_of<T>(fn, "dy", dy_, {s.N, s.out_h(), s.out_w(), s.C});
+  py::array_t<T> dx = output<T>(fn, out, {s.N, s.H, s.W, s.C});
   T* dxp = dx.mutable_data();
   {
     py::gil_scoped_release release;
@@ -67,21 +68,21 @@ void bind_pool(py::module_& m) {
     m.def(
         name.c_str(),
         [is_max, name](const py::array& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
-                       int64 pr) {
+                       int64 pr, const py::object& out) {
           const PoolShape s = shape_of(name.c_str(), x, kh, kw, sh, sw, pt, pb, pl, pr);
-          return is_float32(x) ? forward<float>(is_max, x, s) : forward<double>(is_max, x, s);
+          return is_float32(x) ? forward<float>(is_max, x, s, out) : forward<double>(is_max, x, s, out);
         },
         py::arg("x"), py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"));
+        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out") = py::none());
     m.def(
         (name + "_backward").c_str(),
         [is_max, name](const py::array& dy, const py::array& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt,
-                       int64 pb, int64 pl, int64 pr) {
+                       int64 pb, int64 pl, int64 pr, const py::object& out) {
           const PoolShape s = shape_of((name + "_backward").c_str(), x, kh, kw, sh, sw, pt, pb, pl, pr);
-          return is_float32(x) ? backward<float>(is_max, dy, x, s) : backward<double>(is_max, dy, x, s);
+          return is_float32(x) ? backward<float>(is_max, dy, x, s, out) : backward<double>(is_max, dy, x, s, out);
         },
         py::arg("dy"), py::arg("x"), py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"));
+        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out") = py::none());
   }
 }
 

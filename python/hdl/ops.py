@@ -80,50 +80,65 @@ def _from_nhwc(y, layout):
     return y if layout == "NHWC" else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
+def _out(out, layout):
+    """Outputs can be written into a given array (no fresh pages) in the kernels' own layout."""
+    if out is not None and layout != "NHWC":
+        raise ValueError("out= needs layout='NHWC' (an NCHW result is a transposed copy)")
+    return out
+
+
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, layout: str = "NCHW",
-           relu: bool = False) -> np.ndarray:
+           relu: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] x[n, c, i*sh - pt + u, j*sw - pl + v] (Section 7.1;
     cross-correlation, zero padding). x (N, C, H, W), or (N, H, W, C) with layout='NHWC', the kernels' own
     layout, which skips two transposes; w (out_channels, C, kh, kw); b (out_channels,); pad an int or
-    (top, bottom, left, right). relu=True fuses max(y, 0)."""
-    y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *_pair("stride", stride), *_pad4(pad), relu)
+    (top, bottom, left, right). relu=True fuses max(y, 0); out (NHWC only) receives y."""
+    y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *_pair("stride", stride), *_pad4(pad), relu, _out(out, layout))
     return _from_nhwc(y, layout)
 
 
 def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=0, want_dx: bool = True,
-                    layout: str = "NCHW"):
+                    layout: str = "NCHW", dx_out: np.ndarray | None = None):
     """(dx, dw, db) from dy = dC/dy; dx is None unless want_dx (the first layer needs none)."""
     dx, dw, db = _C.conv2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout), w,
-                                    *_pair("stride", stride), *_pad4(pad), want_dx)
+                                    *_pair("stride", stride), *_pad4(pad), want_dx, _out(dx_out, layout))
     return (None if dx is None else _from_nhwc(dx, layout)), dw, db
 
 
-def max_pool2d(x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
-    """Max over each window of x (N, C, H, W); padding never wins (MatConvNet). stride defaults to window."""
-    return _C.max_pool2d(x, *_pool_args(window, stride, pad))
+def max_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None) -> np.ndarray:
+    """Max over each window of x (N, C, H, W) (or (N, H, W, C) with layout='NHWC'); padding never wins
+    (MatConvNet). window and stride: an int or a pair (stride defaults to window); pad: an int or
+    (top, bottom, left, right), each smaller than the window."""
+    return _from_nhwc(_C.max_pool2d(_to_nhwc("x", x, layout), *_pool_args(window, stride, pad), _out(out, layout)),
+                      layout)
 
 
-def max_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
-    """dC/dx: each dy goes to the first maximal cell of its window."""
-    return _C.max_pool2d_backward(dy, x, *_pool_args(window, stride, pad))
+def max_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None):
+    """dC/dx: each dy goes to the first maximal cell of its window (row-major order)."""
+    return _from_nhwc(_C.max_pool2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout),
+                                             *_pool_args(window, stride, pad), _out(out, layout)), layout)
 
 
-def avg_pool2d(x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
+def avg_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None) -> np.ndarray:
     """Mean over the cells of each window that lie inside the image (MatConvNet)."""
-    return _C.avg_pool2d(x, *_pool_args(window, stride, pad))
+    return _from_nhwc(_C.avg_pool2d(_to_nhwc("x", x, layout), *_pool_args(window, stride, pad), _out(out, layout)),
+                      layout)
 
 
-def avg_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0) -> np.ndarray:
-    return _C.avg_pool2d_backward(dy, x, *_pool_args(window, stride, pad))
+def avg_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None):
+    return _from_nhwc(_C.avg_pool2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout),
+                                             *_pool_args(window, stride, pad), _out(out, layout)), layout)
 
 
-def relu(x: np.ndarray, slope: float = 0.0) -> np.ndarray:
-    """max(x, 0) (7.3); with slope > 0 the leaky ReLU of Section 8 (slope * x for x <= 0)."""
-    return _C.relu(x, slope)
+def relu(x: np.ndarray, slope: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
+    """max(x, 0) (7.3); with slope > 0 the leaky ReLU of Section 8 (slope * x for x <= 0). Any layout;
+    out may be x itself."""
+    return _C.relu(x, slope, out)
 
 
-def relu_backward(dy: np.ndarray, x: np.ndarray, slope: float = 0.0) -> np.ndarray:
-    return _C.relu_backward(dy, x, slope)
+def relu_backward(dy: np.ndarray, x: np.ndarray, slope: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
+    """dy where x > 0, slope * dy elsewhere (x may be the ReLU's output: the signs agree)."""
+    return _C.relu_backward(dy, x, slope, out)
 
 
 def dropout(x: np.ndarray, rate: float, seed: int):

@@ -14,6 +14,7 @@
 #include "dense_impl.hpp"
 #include "hdl/conv.hpp"
 #include "kernels.inc"
+#include "scratch.hpp"
 #include "simd.hpp"
 
 namespace hdl {
@@ -105,15 +106,23 @@ void conv_core(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho
   });
 }
 
-// x (N, H, W, C) inside a zero border: (N, H + top + bottom, W + left + right, C).
-template <class T>
-std::vector<T> pad_input(const T* x, int64 N, int64 H, int64 W, int64 C, int64 top, int64 bottom, int64 left,
-                         int64 right) {
+// x (N, H, W, C) inside a zero border: (N, H + top + bottom, W + left + right, C), in scratch `Use`.
+template <int Use, class T>
+const T* pad_input(const T* x, int64 N, int64 H, int64 W, int64 C, int64 top, int64 bottom, int64 left,
+                   int64 right) {
+  if (!(top || bottom || left || right)) return x;
   const int64 Hp = H + top + bottom, Wp = W + left + right;
-  std::vector<T> xp(N * Hp * Wp * C, T(0));
-  parallel_for(N * H, N * H * W * C > kParallelWork, [&](int64 row) {
-    const int64 n = row / H, r = row % H;
-    std::memcpy(&xp[((n * Hp + r + top) * Wp + left) * C], x + row * W * C, W * C * sizeof(T));
+  T* xp = scratch<T, Use>(N * Hp * Wp * C);
+  parallel_for(N * Hp, N * Hp * Wp * C > kParallelWork, [&](int64 row) {
+    const int64 n = row / Hp, r = row % Hp - top;
+    T* out = xp + row * Wp * C;
+    if (r < 0 || r >= H) {
+      std::fill(out, out + Wp * C, T(0));
+      return;
+    }
+    std::fill(out, out + left * C, T(0));
+    std::memcpy(out + left * C, x + (n * H + r) * W * C, W * C * sizeof(T));
+    std::fill(out + (left + W) * C, out + Wp * C, T(0));
   });
   return xp;
 }
@@ -132,10 +141,8 @@ template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
   const int64 taps = s.kh * s.kw;
   const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
-  const bool padded = s.pad_top || s.pad_bottom || s.pad_left || s.pad_right;
-  std::vector<T> xp;
-  if (padded) xp = pad_input(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
-  conv_core(y, padded ? xp.data() : x, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
+  const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
+  conv_core(y, xp, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
             s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu);
 }
 
@@ -152,37 +159,38 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     // (entries that fall outside belong to windows wholly in the padding), then a stride-1
     // convolution with the filters flipped in space and transposed in channels.
     const int64 Hd = s.H + s.kh - 1, Wd = s.W + s.kw - 1;
-    std::vector<T> dyd(s.N * Hd * Wd * s.O, T(0));
+    T* dyd = scratch<T, 1>(s.N * Hd * Wd * s.O);
+    std::fill(dyd, dyd + s.N * Hd * Wd * s.O, T(0));
     parallel_for(s.N * Ho, s.N * Ho * Wo * s.O > kParallelWork, [&](int64 row) {
       const int64 n = row / Ho, i = row % Ho, r = i * s.sh + s.kh - 1 - s.pad_top;
       if (r < 0 || r >= Hd) return;
       for (int64 j = 0; j < Wo; ++j) {
         const int64 q = j * s.sw + s.kw - 1 - s.pad_left;
         if (q >= 0 && q < Wd)
-          std::memcpy(&dyd[((n * Hd + r) * Wd + q) * s.O], dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
+          std::memcpy(dyd + ((n * Hd + r) * Wd + q) * s.O, dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
       }
     });
     const auto wt = pack<T>(s.C, s.O, taps, [&](int64 c, int64 o, int64 t) {
       const int64 u = s.kh - 1 - t / s.kw, v = s.kw - 1 - t % s.kw;
       return w[((o * s.C + c) * s.kh + u) * s.kw + v];
     });
-    conv_core(dx, dyd.data(), s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
+    conv_core(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
               false);
   }
 
   // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))
-  const bool padded = s.pad_top || s.pad_bottom || s.pad_left || s.pad_right;
-  std::vector<T> xp;
-  if (padded) xp = pad_input(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
-  const T* xs = padded ? xp.data() : x;
+  const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
   const int64 blocks = (s.O + B - 1) / B, Op = blocks * B;
-  std::vector<T> dyp;  // dy with its channels padded to whole blocks, when they are not
+  const T* g = dy;  // dy with its channels padded to whole blocks, when they are not
   if (Op != s.O) {
-    dyp.assign(s.N * Ho * Wo * Op, T(0));
-    for (int64 p = 0; p < s.N * Ho * Wo; ++p) std::copy(dy + p * s.O, dy + (p + 1) * s.O, &dyp[p * Op]);
+    T* dyp = scratch<T, 2>(s.N * Ho * Wo * Op);
+    for (int64 p = 0; p < s.N * Ho * Wo; ++p) {
+      std::copy(dy + p * s.O, dy + (p + 1) * s.O, dyp + p * Op);
+      std::fill(dyp + p * Op + s.O, dyp + (p + 1) * Op, T(0));
+    }
+    g = dyp;
   }
-  const T* g = Op != s.O ? dyp.data() : dy;
   const bool parallel = s.N > 1 && s.N * Ho * Wo * s.O * s.C * taps > kParallelWork;
   const int threads = parallel ? omp_get_max_threads() : 1;
   std::vector<T> part(threads * taps * s.C * Op, T(0)), bpart(threads * Op, T(0));

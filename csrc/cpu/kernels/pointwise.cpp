@@ -27,30 +27,43 @@ inline double hash_uniform(std::uint64_t seed, std::uint64_t i) {
 
 }  // namespace
 
+// The loops are plain functions of restrict pointers and values: inside a lambda,
+// a captured variable could alias the output for all the compiler knows, and the
+// loop would stay scalar and branchy.
 template <class T>
-void relu_forward(T* HDL_RESTRICT y, const T* HDL_RESTRICT x, int64 n, T slope) {
-  for_chunks(n, [&](int64 b, int64 e) {
-    for (int64 i = b; i < e; ++i) y[i] = x[i] > T(0) ? x[i] : slope * x[i];
-  });
+inline void relu_span(T* HDL_RESTRICT y, const T* HDL_RESTRICT x, int64 n, T slope) {
+  for (int64 i = 0; i < n; ++i) y[i] = x[i] * (x[i] > T(0) ? T(1) : slope);
 }
 
 template <class T>
-void relu_backward(T* HDL_RESTRICT dx, const T* HDL_RESTRICT dy, const T* HDL_RESTRICT x, int64 n, T slope) {
-  for_chunks(n, [&](int64 b, int64 e) {
-    for (int64 i = b; i < e; ++i) dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i];
-  });
+inline void relu_backward_span(T* dx, const T* dy, const T* HDL_RESTRICT x, int64 n, T slope) {
+  for (int64 i = 0; i < n; ++i) dx[i] = dy[i] * (x[i] > T(0) ? T(1) : slope);
 }
 
 template <class T>
-void dropout_forward(T* HDL_RESTRICT y, T* HDL_RESTRICT mask, const T* HDL_RESTRICT x, int64 n, double rate,
-                     std::uint64_t seed) {
+inline void dropout_span(T* HDL_RESTRICT y, T* HDL_RESTRICT mask, const T* HDL_RESTRICT x, int64 first, int64 n,
+                         double rate, T keep, std::uint64_t seed) {
+  for (int64 i = 0; i < n; ++i) {
+    mask[i] = hash_uniform(seed, std::uint64_t(first + i)) >= rate ? keep : T(0);
+    y[i] = x[i] * mask[i];
+  }
+}
+
+template <class T>
+void relu_forward(T* y, const T* x, int64 n, T slope) {
+  for_chunks(n, [=](int64 b, int64 e) { relu_span(y + b, x + b, e - b, slope); });
+}
+
+// dx may be dy itself (in place).
+template <class T>
+void relu_backward(T* dx, const T* dy, const T* x, int64 n, T slope) {
+  for_chunks(n, [=](int64 b, int64 e) { relu_backward_span(dx + b, dy + b, x + b, e - b, slope); });
+}
+
+template <class T>
+void dropout_forward(T* y, T* mask, const T* x, int64 n, double rate, std::uint64_t seed) {
   const T keep = T(1.0 / (1.0 - rate));
-  for_chunks(n, [&](int64 b, int64 e) {
-    for (int64 i = b; i < e; ++i) {
-      mask[i] = hash_uniform(seed, std::uint64_t(i)) >= rate ? keep : T(0);
-      y[i] = x[i] * mask[i];
-    }
-  });
+  for_chunks(n, [=](int64 b, int64 e) { dropout_span(y + b, mask + b, x + b, b, e - b, rate, keep, seed); });
 }
 
 #define HDL_INSTANTIATE(T)                                                  \

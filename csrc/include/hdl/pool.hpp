@@ -1,24 +1,24 @@
-// Max and average pooling (Section 7.1) over NCHW tensors, with MatConvNet's
-// meaning at the border: padding never wins a max, and an average divides by
-// the number of window cells inside the image. Each pad must be smaller than
-// the window on its axis, so every window holds at least one image cell.
+// Max and average pooling (Section 7.1) in NHWC layout, with MatConvNet's meaning
+// at the border: padding never wins a max, and an average divides by the number
+// of window cells inside the image. Each pad must be smaller than the window on
+// its axis, so every window holds at least one image cell.
 #pragma once
 #include "hdl/common.hpp"
 
 namespace hdl {
 
 struct PoolShape {
-  int64 N, C, H, W;                                // input x: (N, C, H, W)
+  int64 N, H, W, C;                                // input x: (N, H, W, C)
   int64 kh, kw, sh, sw;                            // window and stride
   int64 pad_top, pad_bottom, pad_left, pad_right;  // per side
   int64 out_h() const { return (H + pad_top + pad_bottom - kh) / sh + 1; }
   int64 out_w() const { return (W + pad_left + pad_right - kw) / sw + 1; }
 };
 
-// y: (N, C, out_h, out_w) = max over each window of x
+// y: (N, out_h, out_w, C) = max over each window of x
 template <class T>
 void max_pool2d_forward(T* y, const T* x, const PoolShape& s);
-// dx: (N, C, H, W); each dy goes to the first maximal cell of its window
+// dx: (N, H, W, C); each dy goes to the first maximal cell of its window (row-major order)
 template <class T>
 void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s);
 // y = mean over the in-image cells of each window
