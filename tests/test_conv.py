@@ -38,6 +38,7 @@ def test_conv_matches_oracle(case, dtype, seed):
     ((1, 2, 8, 7), (3, 2, 3, 2), (2, 3), (1, 0, 2, 1)),
     ((3, 4, 4, 4), (2, 4, 1, 1), 1, 0),       # 1x1 filter: no column matrix
     ((2, 2, 5, 5), (3, 2, 1, 1), 2, (0, 1, 1, 0)),
+    ((3, 5, 4, 3), (7, 5, 4, 3), 1, 0),       # the filter covers the input: run as a dense layer
 ])
 def test_conv_gradients_by_finite_differences(case):
     xs, ws, stride, pad = case
@@ -96,6 +97,17 @@ def test_wide_channel_counts_cross_vector_blocks():
         np.testing.assert_allclose(ops.conv2d(x, w, b, 1, 1), cnn.conv2d(x, w, b, 1, 1), rtol=1e-12, atol=1e-12)
         dy = rng.standard_normal(ops.conv2d(x, w, b, 1, 1).shape)
         for got, want in zip(ops.conv2d_backward(dy, x, w, 1, 1), cnn.conv2d_backward(dy, x, w, 1, 1)):
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+def test_filter_covering_the_input_matches_oracle():
+    rng = np.random.default_rng(3)
+    for N, C, H, W, O in [(1, 3, 4, 4, 5), (9, 64, 4, 4, 64), (7, 2, 3, 5, 33)]:
+        x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((O, C, H, W)), rng.standard_normal(O)
+        y = ops.conv2d(x, w, b)
+        np.testing.assert_allclose(y, cnn.conv2d(x, w, b), rtol=1e-12, atol=1e-12)
+        dy = rng.standard_normal(y.shape)
+        for got, want in zip(ops.conv2d_backward(dy, x, w), cnn.conv2d_backward(dy, x, w)):
             np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
 
 

@@ -135,10 +135,35 @@ std::vector<T> padded_bias(const T* b, int64 O) {
   return out;
 }
 
+// A filter that covers the whole unpadded input (one output pixel, as the CIFAR net's conv 4x4 on
+// 4x4) is a fully connected layer: each image's (H, W, C) block is one patch. It runs as a 1x1
+// convolution over a column of N "pixels" with K = H*W*C channels, so tiles span images.
+inline bool covers_input(const ConvShape& s) {
+  return s.kh == s.H && s.kw == s.W && !(s.pad_top || s.pad_bottom || s.pad_left || s.pad_right);
+}
+
+inline ConvShape as_dense(const ConvShape& s) {
+  return {1, s.N, 1, s.H * s.W * s.C, s.O, 1, 1, 1, 1, 0, 0, 0, 0};
+}
+
+// w (O, C, kh, kw) <-> (O, kh*kw*C, 1, 1) in NHWC patch order (u, v, c).
+template <class T>
+std::vector<T> to_patch_order(const T* w, const ConvShape& s) {
+  std::vector<T> out(s.O * s.kh * s.kw * s.C);
+  for (int64 o = 0; o < s.O; ++o)
+    for (int64 c = 0; c < s.C; ++c)
+      for (int64 t = 0; t < s.kh * s.kw; ++t) out[(o * s.kh * s.kw + t) * s.C + c] = w[(o * s.C + c) * s.kh * s.kw + t];
+  return out;
+}
+
 }  // namespace
 
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
+  if (covers_input(s) && s.kh * s.kw > 1) {
+    HDL_ISA::conv2d_forward<T>(y, x, to_patch_order(w, s).data(), b, as_dense(s), relu);
+    return;
+  }
   const int64 taps = s.kh * s.kw;
   const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
@@ -148,6 +173,15 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
 
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
+  if (covers_input(s) && s.kh * s.kw > 1) {
+    std::vector<T> dw_patch(s.O * s.kh * s.kw * s.C);
+    HDL_ISA::conv2d_backward<T>(dx, dw_patch.data(), db, dy, x, to_patch_order(w, s).data(), as_dense(s));
+    for (int64 o = 0; o < s.O; ++o)
+      for (int64 c = 0; c < s.C; ++c)
+        for (int64 t = 0; t < s.kh * s.kw; ++t)
+          dw[(o * s.C + c) * s.kh * s.kw + t] = dw_patch[(o * s.kh * s.kw + t) * s.C + c];
+    return;
+  }
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int64 B = kBlockO<T>;
