@@ -1,25 +1,33 @@
-"""Shared by the benchmarks: a summary table of medians (scaled to the full job) and
-ratios to hdl, printed at the end of the run.
+"""Shared by the benchmarks: a summary table per group (medians scaled to the full job,
+ratio to hdl, GFLOP/s and the share of the measured FMA peak), printed at the end.
 
 Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench
 (the two variables force OpenBLAS onto slow kernels on these machines).
 """
 import pytest
 
-RESULTS = {}  # group -> {name: seconds for the full job}
+RESULTS = {}  # group -> {name: (seconds for the full job, flop or None)}
 
 
 @pytest.fixture
 def record(benchmark):
-    def _record(group, name, scale=1.0):
-        RESULTS.setdefault(group, {})[name] = benchmark.stats.stats.median * scale
+    def _record(group, name, scale=1.0, flop=None):
+        RESULTS.setdefault(group, {})[name] = (benchmark.stats.stats.median * scale, flop)
     return _record
 
 
 def pytest_terminal_summary(terminalreporter):
+    if not RESULTS:
+        return
+    from hdl import _C
+
+    peak = _C.fma_peak_gflops(0.5)
+    terminalreporter.section(f"summary (measured float32 FMA peak of {_C.get_num_threads()} threads: "
+                             f"{peak:.0f} GFLOP/s; instruction set {_C.isa()})")
     for group, rows in RESULTS.items():
-        terminalreporter.section(f"{group}: median seconds for the full job, and ratio to hdl")
-        base = rows.get("hdl")
-        for name, seconds in sorted(rows.items(), key=lambda kv: kv[1]):
-            ratio = f"{seconds / base:8.1f}x" if base else ""
-            terminalreporter.write_line(f"  {name:<28} {seconds:10.3f} s {ratio}")
+        terminalreporter.write_line(f"{group}: median seconds for the full job, ratio to hdl, GFLOP/s, % of peak")
+        base = rows.get("hdl", (None,))[0]
+        for name, (seconds, flop) in sorted(rows.items(), key=lambda kv: kv[1][0]):
+            ratio = f"{seconds / base:7.2f}x" if base else ""
+            rate = f"{flop / seconds / 1e9:8.1f} {100 * flop / seconds / 1e9 / peak:5.1f}%" if flop else ""
+            terminalreporter.write_line(f"  {name:<32} {seconds * 1e3:10.2f} ms {ratio} {rate}")

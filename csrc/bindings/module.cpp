@@ -25,6 +25,13 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("n"), "Threads for hdl's kernels (OpenMP).");
   m.def("get_num_threads", &omp_get_max_threads);
+  m.def(
+      "fma_peak_gflops",
+      [](double seconds) {
+        py::gil_scoped_release release;
+        return hdl::fma_peak_gflops(seconds);
+      },
+      py::arg("seconds") = 0.5, "Measured float32 fused multiply-add peak of hdl's threads, GFLOP/s.");
   m.def("isa", &hdl::isa_name, "Instruction set the kernels were dispatched to: avx512, avx2, generic or native.");
   hdl::bind::bind_dense(m);
   hdl::bind::bind_training(m);

@@ -162,6 +162,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   HDL_DISPATCH(conv2d_backward(dx, dw, db, dy, x, w, s));
 }
 
+double fma_peak_gflops(double seconds) { HDL_DISPATCH(fma_peak_gflops(seconds)); }
+
 #define HDL_INSTANTIATE(T)                                                                                    \
   template void dense_forward<T>(T*, const T*, const T*, const T*, int64, int64, int64, Activation, T);       \
   template void dense_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64, int64, int64, \

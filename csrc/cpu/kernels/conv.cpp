@@ -88,9 +88,12 @@ inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, i
 }
 
 // A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with packed filters into y (N, Ho, Wo, O).
+// Rows of xp outside [lo, hi) are known to be zero (padding): the taps that would read only them
+// are skipped, as a direct convolution that sees the border should.
 template <class T>
 void conv_core(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O, int64 kh,
-               int64 kw, int64 sh, int64 sw, const std::vector<T>& wp, const std::vector<T>& bias, bool relu) {
+               int64 kw, int64 sh, int64 sw, const std::vector<T>& wp, const std::vector<T>& bias, bool relu,
+               int64 lo, int64 hi) {
   constexpr int64 B = kBlockO<T>;
   const int64 taps = kh * kw, blocks = (O + B - 1) / B;
   std::vector<int64> off(taps);
@@ -98,11 +101,13 @@ void conv_core(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho
     for (int64 v = 0; v < kw; ++v) off[u * kw + v] = (u * Wp + v) * C;
   parallel_for(N * Ho, N * Ho * Wo * O * C * taps > kParallelWork, [&](int64 row) {
     const int64 n = row / Ho, i = row % Ho;
+    const int64 u0 = std::clamp<int64>(lo - i * sh, 0, kh), u1 = std::clamp<int64>(hi - i * sh, u0, kh);
+    const int64 t0 = u0 * kw, used = (u1 - u0) * kw;
     for (int64 ob = 0; ob < blocks; ++ob)
       for (int64 j = 0; j < Wo; j += kTileRows)
         tile_rows<T>(int(std::min<int64>(kTileRows, Wo - j)), y + ((n * Ho + i) * Wo + j) * O + ob * B, O,
-                     std::min(B, O - ob * B), xp + ((n * Hp + i * sh) * Wp + j * sw) * C, sw * C, off.data(), taps,
-                     wp.data() + ob * taps * C * B, C, bias.data() + ob * B, relu);
+                     std::min(B, O - ob * B), xp + ((n * Hp + i * sh) * Wp + j * sw) * C, sw * C, off.data() + t0,
+                     used, wp.data() + (ob * taps + t0) * C * B, C, bias.data() + ob * B, relu);
   });
 }
 
@@ -138,6 +143,9 @@ std::vector<T> padded_bias(const T* b, int64 O) {
 // A filter that covers the whole unpadded input (one output pixel, as the CIFAR net's conv 4x4 on
 // 4x4) is a fully connected layer: each image's (H, W, C) block is one patch. It runs as a 1x1
 // convolution over a column of N "pixels" with K = H*W*C channels, so tiles span images.
+// The first output index i >= 0 with i * stride >= edge.
+inline int64 first_inside(int64 edge, int64 stride) { return edge <= 0 ? 0 : (edge + stride - 1) / stride; }
+
 inline bool covers_input(const ConvShape& s) {
   return s.kh == s.H && s.kw == s.W && !(s.pad_top || s.pad_bottom || s.pad_left || s.pad_right);
 }
@@ -168,7 +176,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   conv_core(y, xp, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
-            s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu);
+            s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu, s.pad_top,
+            s.pad_top + s.H);
 }
 
 template <class T>
@@ -209,7 +218,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
       return w[((o * s.C + c) * s.kh + u) * s.kw + v];
     });
     conv_core(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
-              false);
+              false, s.kh - 1 - s.pad_top, (Ho - 1) * s.sh + s.kh - s.pad_top);
   }
 
   // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))
@@ -238,16 +247,20 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
       for (int64 p = 0; p < Ho * Wo; ++p)  // db: sum over pixels  (cf. (5.7))
         for (int64 o = 0; o < Op; ++o) bmine[o] += gn[p * Op + o];
       for (int64 t = 0; t < taps; ++t) {
-        const T* xt = xs + ((n * Hp + t / s.kw) * Wp + t % s.kw) * s.C;
+        const int64 u = t / s.kw, v = t % s.kw;
+        const T* xt = xs + ((n * Hp + u) * Wp + v) * s.C;
+        // outputs whose tap (u, v) reads the image rather than the padding
+        const int64 i0 = first_inside(s.pad_top - u, s.sh), i1 = std::min(Ho, first_inside(s.pad_top + s.H - u, s.sh));
+        const int64 j0 = first_inside(s.pad_left - v, s.sw), j1 = std::min(Wo, first_inside(s.pad_left + s.W - v, s.sw));
         for (int64 ob = 0; ob < blocks; ++ob)
           for (int64 c0 = 0; c0 < s.C; c0 += kTileRows) {
             const int rows = int(std::min<int64>(kTileRows, s.C - c0));
             V acc[kTileRows][2];
             for (int r = 0; r < kTileRows; ++r) acc[r][0] = acc[r][1] = S::zero();
-            for (int64 i = 0; i < Ho; ++i) {
+            for (int64 i = i0; i < i1; ++i) {
               const T* xrow = xt + (i * s.sh * Wp) * s.C + c0;
               const T* grow = gn + i * Wo * Op + ob * B;
-              for (int64 j = 0; j < Wo; ++j) {
+              for (int64 j = j0; j < j1; ++j) {
                 const V g0 = S::load(grow + j * Op), g1 = S::load(grow + j * Op + L);
                 const T* a = xrow + j * s.sw * s.C;
                 if (rows == kTileRows) {
