@@ -193,3 +193,26 @@ def test_momentum_forms_differ_as_documented():
 def test_bad_input(call, err, match):
     with pytest.raises(err, match=match):
         call()
+
+
+def test_out_buffers_are_written_in_place():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 8, 8, 3))
+    w, b = rng.standard_normal((4, 3, 3, 3)), rng.standard_normal(4)
+    y = np.empty((2, 8, 8, 4))
+    assert ops.conv2d(x, w, b, 1, 1, layout="NHWC", out=y) is y
+    np.testing.assert_allclose(y, ops.conv2d(x, w, b, 1, 1, layout="NHWC"), rtol=1e-15)
+    p = np.empty((2, 4, 4, 4))
+    assert ops.max_pool2d(y, 2, layout="NHWC", out=p) is p
+    dx = np.empty_like(x)
+    assert ops.conv2d_backward(y, x, w, 1, 1, layout="NHWC", dx_out=dx)[0] is dx
+    g = rng.standard_normal(y.shape)
+    expect = ops.relu_backward(g, y)
+    assert ops.relu_backward(g, y, out=g) is g  # in place
+    np.testing.assert_array_equal(g, expect)
+    with pytest.raises(ValueError, match=r"out must have shape \(2, 8, 8, 4\)"):
+        ops.conv2d(x, w, b, 1, 1, layout="NHWC", out=np.empty((2, 8, 8, 5)))
+    with pytest.raises(ValueError, match="layout='NHWC'"):
+        ops.max_pool2d(x.transpose(0, 3, 1, 2), 2, out=p)
+    with pytest.raises(TypeError, match="float64"):
+        ops.relu(x, out=np.empty(x.shape, np.float32))

@@ -24,6 +24,9 @@ namespace {
 template <class T>
 constexpr int64 kBlockO = 2 * Simd<T>::lanes;  // output channels per tile
 
+// The first output index i >= 0 with i * stride >= edge.
+inline int64 first_inside(int64 edge, int64 stride) { return edge <= 0 ? 0 : (edge + stride - 1) / stride; }
+
 // Filters packed for the tile: wp[ob][tap][c][kBlockO], zero beyond O; get(o, c, tap).
 template <class T, class Get>
 std::vector<T> pack(int64 O, int64 C, int64 taps, Get get) {
@@ -35,11 +38,17 @@ std::vector<T> pack(int64 O, int64 C, int64 taps, Get get) {
   return wp;
 }
 
+// The taps (u, v), u in [u0, u1), v in [v0, v1), of a filter with kw columns, reading an input whose
+// rows are `pitch` elements apart.
+struct Taps {
+  int64 u0, u1, v0, v1, kw, pitch;
+};
+
 // R output pixels (x, y advance by xstep, ystride) times one block of channels:
-//   y[r] = bias + sum_t sum_c x[r*xstep + off[t] + c] wp[t][c][:]
+//   y[r] = bias + sum over taps (u, v) and channels c of x[r*xstep + u*pitch + v*C + c] wp[u*kw + v][c][:]
 template <class T, int R>
-inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const int64* off, int64 taps,
-                 const T* wp, int64 C, const T* bias, bool relu) {
+inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k, const T* wp, int64 C,
+                 const T* bias, bool relu) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int L = S::lanes;
@@ -48,18 +57,19 @@ inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, con
     acc[r][0] = S::load(bias);
     acc[r][1] = S::load(bias + L);
   }
-  for (int64 t = 0; t < taps; ++t) {
-    const T* xt = x + off[t];
-    const T* wt = wp + t * C * 2 * L;
-    for (int64 c = 0; c < C; ++c) {
-      const V w0 = S::load(wt + c * 2 * L), w1 = S::load(wt + c * 2 * L + L);
-      for (int r = 0; r < R; ++r) {
-        const T a = xt[r * xstep + c];
-        acc[r][0] += a * w0;
-        acc[r][1] += a * w1;
+  for (int64 u = k.u0; u < k.u1; ++u)
+    for (int64 v = k.v0; v < k.v1; ++v) {
+      const T* xt = x + u * k.pitch + v * C;
+      const T* wt = wp + (u * k.kw + v) * C * 2 * L;
+      for (int64 c = 0; c < C; ++c) {
+        const V w0 = S::load(wt + c * 2 * L), w1 = S::load(wt + c * 2 * L + L);
+        for (int r = 0; r < R; ++r) {
+          const T a = xt[r * xstep + c];
+          acc[r][0] += a * w0;
+          acc[r][1] += a * w1;
+        }
       }
     }
-  }
   const V zero = S::zero();
   for (int r = 0; r < R; ++r) {
     if (relu) {
@@ -79,35 +89,50 @@ inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, con
 }
 
 template <class T, int R = kTileRows>
-inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const int64* off,
-                      int64 taps, const T* wp, int64 C, const T* bias, bool relu) {
+inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k,
+                      const T* wp, int64 C, const T* bias, bool relu) {
   if constexpr (R > 1) {
-    if (rows < R) return tile_rows<T, R - 1>(rows, y, ystride, ocount, x, xstep, off, taps, wp, C, bias, relu);
+    if (rows < R) return tile_rows<T, R - 1>(rows, y, ystride, ocount, x, xstep, k, wp, C, bias, relu);
   }
-  tile<T, R>(y, ystride, ocount, x, xstep, off, taps, wp, C, bias, relu);
+  tile<T, R>(y, ystride, ocount, x, xstep, k, wp, C, bias, relu);
 }
 
+// The part [lo, hi) of the padded input that is not known to be zero, on one axis.
+struct Inside {
+  int64 lo, hi;
+};
+
 // A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with packed filters into y (N, Ho, Wo, O).
-// Rows of xp outside [lo, hi) are known to be zero (padding): the taps that would read only them
-// are skipped, as a direct convolution that sees the border should.
+// Taps that read only rows or columns outside `rows`/`cols` (padding, known zero) are skipped, as a
+// direct convolution that sees the border should: border pixels get tiles of their own for that.
 template <class T>
 void conv_core(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O, int64 kh,
                int64 kw, int64 sh, int64 sw, const std::vector<T>& wp, const std::vector<T>& bias, bool relu,
-               int64 lo, int64 hi) {
+               Inside rows, Inside cols) {
   constexpr int64 B = kBlockO<T>;
   const int64 taps = kh * kw, blocks = (O + B - 1) / B;
-  std::vector<int64> off(taps);
-  for (int64 u = 0; u < kh; ++u)
-    for (int64 v = 0; v < kw; ++v) off[u * kw + v] = (u * Wp + v) * C;
+  // Output columns [0, jl) and [jr, Wo) see the column padding. Giving them tiles of their own skips
+  // their padding taps, worth it when the columns between still make whole tiles (else: one run).
+  int64 jl = std::min(Wo, first_inside(cols.lo, sw));
+  int64 jr = std::max(jl, cols.hi - kw < 0 ? jl : std::min(Wo, (cols.hi - kw) / sw + 1));
+  if ((jr - jl) % kTileRows != 0) jl = jr = 0;
   parallel_for(N * Ho, N * Ho * Wo * O * C * taps > kParallelWork, [&](int64 row) {
     const int64 n = row / Ho, i = row % Ho;
-    const int64 u0 = std::clamp<int64>(lo - i * sh, 0, kh), u1 = std::clamp<int64>(hi - i * sh, u0, kh);
-    const int64 t0 = u0 * kw, used = (u1 - u0) * kw;
-    for (int64 ob = 0; ob < blocks; ++ob)
-      for (int64 j = 0; j < Wo; j += kTileRows)
-        tile_rows<T>(int(std::min<int64>(kTileRows, Wo - j)), y + ((n * Ho + i) * Wo + j) * O + ob * B, O,
-                     std::min(B, O - ob * B), xp + ((n * Hp + i * sh) * Wp + j * sw) * C, sw * C, off.data() + t0,
-                     used, wp.data() + (ob * taps + t0) * C * B, C, bias.data() + ob * B, relu);
+    const int64 u0 = std::clamp<int64>(rows.lo - i * sh, 0, kh), u1 = std::clamp<int64>(rows.hi - i * sh, u0, kh);
+    auto run = [&](int64 begin, int64 end) {
+      for (int64 j = begin; j < end; j += kTileRows) {
+        const int64 r = std::min<int64>(kTileRows, end - j);
+        const int64 v0 = std::clamp<int64>(cols.lo - (j + r - 1) * sw, 0, kw);
+        const Taps k{u0, u1, v0, std::clamp<int64>(cols.hi - j * sw, v0, kw), kw, Wp * C};
+        for (int64 ob = 0; ob < blocks; ++ob)
+          tile_rows<T>(int(r), y + ((n * Ho + i) * Wo + j) * O + ob * B, O, std::min(B, O - ob * B),
+                       xp + ((n * Hp + i * sh) * Wp + j * sw) * C, sw * C, k, wp.data() + ob * taps * C * B, C,
+                       bias.data() + ob * B, relu);
+      }
+    };
+    run(0, jl);
+    run(jl, jr);
+    run(jr, Wo);
   });
 }
 
@@ -143,9 +168,6 @@ std::vector<T> padded_bias(const T* b, int64 O) {
 // A filter that covers the whole unpadded input (one output pixel, as the CIFAR net's conv 4x4 on
 // 4x4) is a fully connected layer: each image's (H, W, C) block is one patch. It runs as a 1x1
 // convolution over a column of N "pixels" with K = H*W*C channels, so tiles span images.
-// The first output index i >= 0 with i * stride >= edge.
-inline int64 first_inside(int64 edge, int64 stride) { return edge <= 0 ? 0 : (edge + stride - 1) / stride; }
-
 inline bool covers_input(const ConvShape& s) {
   return s.kh == s.H && s.kw == s.W && !(s.pad_top || s.pad_bottom || s.pad_left || s.pad_right);
 }
@@ -176,8 +198,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   conv_core(y, xp, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
-            s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu, s.pad_top,
-            s.pad_top + s.H);
+            s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu,
+            {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W});
 }
 
 template <class T>
@@ -218,7 +240,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
       return w[((o * s.C + c) * s.kh + u) * s.kw + v];
     });
     conv_core(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
-              false, s.kh - 1 - s.pad_top, (Ho - 1) * s.sh + s.kh - s.pad_top);
+              false, {s.kh - 1 - s.pad_top, (Ho - 1) * s.sh + s.kh - s.pad_top},
+              {s.kw - 1 - s.pad_left, (Wo - 1) * s.sw + s.kw - s.pad_left});
   }
 
   // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))
