@@ -73,11 +73,12 @@ def test_conv_matches_torch_on_the_cifar_layers():
         xt, wt, bt = (torch.tensor(a, requires_grad=True) for a in (x, w, b))
         yt = torch.nn.functional.conv2d(xt, wt, bt, padding=pad)
         y = ops.conv2d(x, w, b, 1, pad)
-        np.testing.assert_allclose(y, yt.detach().numpy(), rtol=1e-4, atol=1e-4)
+        close = lambda got, want: np.testing.assert_allclose(got, want, rtol=0, atol=2e-5 * np.abs(want).max())  # noqa
+        close(y, yt.detach().numpy())
         dy = rng.standard_normal(y.shape).astype(np.float32)
         yt.backward(torch.tensor(dy))
         for got, want in zip(ops.conv2d_backward(dy, x, w, 1, pad), (xt.grad, wt.grad, bt.grad)):
-            np.testing.assert_allclose(got, want.numpy(), rtol=1e-3, atol=1e-3)
+            close(got, want.numpy())
 
 
 def test_nhwc_layout_and_fused_relu():
@@ -109,6 +110,29 @@ def test_filter_covering_the_input_matches_oracle():
         dy = rng.standard_normal(y.shape)
         for got, want in zip(ops.conv2d_backward(dy, x, w), cnn.conv2d_backward(dy, x, w)):
             np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+@pytest.mark.parametrize("case", [
+    (2, 8, 7, 6, 9, 2), (3, 16, 8, 8, 32, 2), (1, 9, 5, 9, 8, (1, 2, 0, 3)), (2, 32, 16, 16, 33, 2),
+    (2, 20, 6, 6, 40, 0), (1, 8, 3, 3, 8, (2, 1, 2, 1)),
+])
+def test_winograd_path_matches_oracle(case):
+    """Stride-1 5x5 filters with 8+ channels go through Winograd's F(2x2, 5x5): exact in float64 up to
+    rounding, and within a few units in 1e-6 of the output's scale in float32."""
+    N, C, H, W, O, pad = case
+    rng = np.random.default_rng(sum(case[:5]))
+    x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((O, C, 5, 5)), rng.standard_normal(O)
+    y, y0 = ops.conv2d(x, w, b, 1, pad), cnn.conv2d(x, w, b, 1, pad)
+    np.testing.assert_allclose(y, y0, rtol=1e-12, atol=1e-12 * np.abs(y0).max())
+    dy = rng.standard_normal(y.shape)
+    grads0 = cnn.conv2d_backward(dy, x, w, 1, pad)
+    for got, want in zip(ops.conv2d_backward(dy, x, w, 1, pad), grads0):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+    f = np.float32
+    y32 = ops.conv2d(x.astype(f), w.astype(f), b.astype(f), 1, pad)
+    assert np.abs(y32 - y0).max() < 1e-5 * np.abs(y0).max()
+    for got, want in zip(ops.conv2d_backward(dy.astype(f), x.astype(f), w.astype(f), 1, pad), grads0):
+        assert np.abs(got - want).max() < 2e-5 * np.abs(want).max()
 
 
 def test_first_layer_skips_dx():

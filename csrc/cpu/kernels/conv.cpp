@@ -14,88 +14,14 @@
 #include "dense_impl.hpp"
 #include "hdl/conv.hpp"
 #include "kernels.inc"
+#include "conv_tile.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
+#include "winograd.hpp"
 
 namespace hdl {
 namespace HDL_ISA {
 namespace {
-
-template <class T>
-constexpr int64 kBlockO = 2 * Simd<T>::lanes;  // output channels per tile
-
-// The first output index i >= 0 with i * stride >= edge.
-inline int64 first_inside(int64 edge, int64 stride) { return edge <= 0 ? 0 : (edge + stride - 1) / stride; }
-
-// Filters packed for the tile: wp[ob][tap][c][kBlockO], zero beyond O; get(o, c, tap).
-template <class T, class Get>
-std::vector<T> pack(int64 O, int64 C, int64 taps, Get get) {
-  constexpr int64 B = kBlockO<T>;
-  std::vector<T> wp(((O + B - 1) / B) * taps * C * B, T(0));
-  for (int64 o = 0; o < O; ++o)
-    for (int64 c = 0; c < C; ++c)
-      for (int64 t = 0; t < taps; ++t) wp[(((o / B) * taps + t) * C + c) * B + o % B] = get(o, c, t);
-  return wp;
-}
-
-// The taps (u, v), u in [u0, u1), v in [v0, v1), of a filter with kw columns, reading an input whose
-// rows are `pitch` elements apart.
-struct Taps {
-  int64 u0, u1, v0, v1, kw, pitch;
-};
-
-// R output pixels (x, y advance by xstep, ystride) times one block of channels:
-//   y[r] = bias + sum over taps (u, v) and channels c of x[r*xstep + u*pitch + v*C + c] wp[u*kw + v][c][:]
-template <class T, int R>
-inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k, const T* wp, int64 C,
-                 const T* bias, bool relu) {
-  using S = Simd<T>;
-  using V = typename S::vec;
-  constexpr int L = S::lanes;
-  V acc[R][2];
-  for (int r = 0; r < R; ++r) {
-    acc[r][0] = S::load(bias);
-    acc[r][1] = S::load(bias + L);
-  }
-  for (int64 u = k.u0; u < k.u1; ++u)
-    for (int64 v = k.v0; v < k.v1; ++v) {
-      const T* xt = x + u * k.pitch + v * C;
-      const T* wt = wp + (u * k.kw + v) * C * 2 * L;
-      for (int64 c = 0; c < C; ++c) {
-        const V w0 = S::load(wt + c * 2 * L), w1 = S::load(wt + c * 2 * L + L);
-        for (int r = 0; r < R; ++r) {
-          const T a = xt[r * xstep + c];
-          acc[r][0] += a * w0;
-          acc[r][1] += a * w1;
-        }
-      }
-    }
-  const V zero = S::zero();
-  for (int r = 0; r < R; ++r) {
-    if (relu) {
-      acc[r][0] = acc[r][0] > zero ? acc[r][0] : zero;
-      acc[r][1] = acc[r][1] > zero ? acc[r][1] : zero;
-    }
-    if (ocount == 2 * L) {
-      S::store(y + r * ystride, acc[r][0]);
-      S::store(y + r * ystride + L, acc[r][1]);
-    } else {
-      T tmp[2 * L];
-      S::store(tmp, acc[r][0]);
-      S::store(tmp + L, acc[r][1]);
-      std::memcpy(y + r * ystride, tmp, ocount * sizeof(T));
-    }
-  }
-}
-
-template <class T, int R = kTileRows>
-inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k,
-                      const T* wp, int64 C, const T* bias, bool relu) {
-  if constexpr (R > 1) {
-    if (rows < R) return tile_rows<T, R - 1>(rows, y, ystride, ocount, x, xstep, k, wp, C, bias, relu);
-  }
-  tile<T, R>(y, ystride, ocount, x, xstep, k, wp, C, bias, relu);
-}
 
 // The part [lo, hi) of the padded input that is not known to be zero, on one axis.
 struct Inside {
@@ -194,6 +120,14 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     HDL_ISA::conv2d_forward<T>(y, x, to_patch_order(w, s).data(), b, as_dense(s), relu);
     return;
   }
+  if (winograd_fits(s)) {  // 2x2 output blocks: an odd output size needs one more zero row or column
+    const int64 eh = s.out_h() % 2, ew = s.out_w() % 2;
+    const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom + eh, s.pad_left, s.pad_right + ew);
+    winograd_forward(y, xp, s.N, s.H + s.pad_top + s.pad_bottom + eh, s.W + s.pad_left + s.pad_right + ew, s.C,
+                     s.out_h(), s.out_w(), s.O,
+                     [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * 5 + u) * 5 + v]; }, b, relu);
+    return;
+  }
   const int64 taps = s.kh * s.kw;
   const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
@@ -223,27 +157,45 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     // dy spread out by the stride at (i*sh + kh-1-pt, j*sw + kw-1-pl) of an (H+kh-1, W+kw-1) grid
     // (entries that fall outside belong to windows wholly in the padding), then a stride-1
     // convolution with the filters flipped in space and transposed in channels.
-    const int64 Hd = s.H + s.kh - 1, Wd = s.W + s.kw - 1;
+    const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1, s.kh - 1, s.kw - 1, s.kw - 1};
+    const bool fast = s.sh == 1 && s.sw == 1 && winograd_fits(t);
+    const int64 eh = fast ? s.H % 2 : 0, ew = fast ? s.W % 2 : 0;  // see conv2d_forward
+    const int64 Hd = s.H + s.kh - 1 + eh, Wd = s.W + s.kw - 1 + ew;
     T* dyd = scratch<T, 1>(s.N * Hd * Wd * s.O);
     std::fill(dyd, dyd + s.N * Hd * Wd * s.O, T(0));
     parallel_for(s.N * Ho, s.N * Ho * Wo * s.O > kParallelWork, [&](int64 row) {
       const int64 n = row / Ho, i = row % Ho, r = i * s.sh + s.kh - 1 - s.pad_top;
-      if (r < 0 || r >= Hd) return;
+      if (r < 0 || r >= Hd - eh) return;
       for (int64 j = 0; j < Wo; ++j) {
         const int64 q = j * s.sw + s.kw - 1 - s.pad_left;
-        if (q >= 0 && q < Wd)
+        if (q >= 0 && q < Wd - ew)
           std::memcpy(dyd + ((n * Hd + r) * Wd + q) * s.O, dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
       }
     });
-    const auto wt = pack<T>(s.C, s.O, taps, [&](int64 c, int64 o, int64 t) {
-      const int64 u = s.kh - 1 - t / s.kw, v = s.kw - 1 - t % s.kw;
-      return w[((o * s.C + c) * s.kh + u) * s.kw + v];
-    });
-    conv_core(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
-              false, {s.kh - 1 - s.pad_top, (Ho - 1) * s.sh + s.kh - s.pad_top},
-              {s.kw - 1 - s.pad_left, (Wo - 1) * s.sw + s.kw - s.pad_left});
+    // the filters flipped in space and transposed in channels: w'(c, o, u, v) = w(o, c, kh-1-u, kw-1-v)
+    auto flipped = [&](int64 c, int64 o, int64 u, int64 v) {
+      return w[((o * s.C + c) * s.kh + s.kh - 1 - u) * s.kw + s.kw - 1 - v];
+    };
+    if (fast) {
+      const std::vector<T> zero(s.C, T(0));
+      winograd_forward(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, flipped, zero.data(), false);
+    } else {
+      const auto wt = pack<T>(s.C, s.O, taps, [&](int64 c, int64 o, int64 tap) {
+        return flipped(c, o, tap / s.kw, tap % s.kw);
+      });
+      conv_core(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
+                false, {s.kh - 1 - s.pad_top, (Ho - 1) * s.sh + s.kh - s.pad_top},
+                {s.kw - 1 - s.pad_left, (Wo - 1) * s.sw + s.kw - s.pad_left});
+    }
   }
 
+  if (winograd_fits(s)) {
+    const int64 eh = Ho % 2, ew = Wo % 2;
+    const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom + eh, s.pad_left, s.pad_right + ew);
+    winograd_filter_gradient(dw, db, dy, xp, s.N, s.H + s.pad_top + s.pad_bottom + eh,
+                             s.W + s.pad_left + s.pad_right + ew, s.C, Ho, Wo, s.O);
+    return;
+  }
   // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
