@@ -37,6 +37,23 @@ def _parser():
     s = sub.add_parser("lsq", parents=[common], help="Section 2: nonlinear least squares on the ten points "
                        "(Figures 2.4-2.5)")
     s.add_argument("--method", choices=["trf", "dogbox", "lm"], default="trf", help="scipy least_squares method")
+    c = sub.add_parser("cifar10", help="Section 7.4: MatConvNet's CIFAR-10 network (Figures 7.2-7.6)")
+    c.add_argument("--data", default=None, help="folder of the binary CIFAR-10 files or cifar-10-binary.tar.gz "
+                   "(default: $HDL_DATA, the cache, else download)")
+    c.add_argument("--dropout", action="store_true", help="dropout 0.15, 0.15, 0.15, 0.35 after blocks 1-4")
+    c.add_argument("--epochs", type=_positive_int, default=45)
+    c.add_argument("--batch-size", type=_positive_int, default=100)
+    c.add_argument("--lr", type=_positive_float, default=None,
+                   help="a constant rate (default: the paper's 0.05 / 0.005 / 0.0005 over 30 / 10 / 5 epochs)")
+    c.add_argument("--threads", type=_positive_int, default=None)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--no-flips", action="store_true",
+                   help="no random horizontal flips of the training images (MatConvNet's example flips)")
+    c.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    c.add_argument("--limit", type=_positive_int, default=None, help="use only this many training images")
+    c.add_argument("--out", default="cifar10", help="folder for figures, summary and model (default ./cifar10)")
+    c.add_argument("--no-plot", action="store_true")
+    c.add_argument("--json", action="store_true")
     return p
 
 
@@ -44,6 +61,27 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from hdl import experiments
 
+    if args.command == "cifar10":
+        from hdl.data.cifar10 import DataError
+        from hdl.train import TrainingDiverged
+
+        try:
+            summary = experiments.run_cifar10(
+                data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                dropout=args.dropout, seed=args.seed, threads=args.threads, flips=not args.no_flips, resume=args.resume,
+                progress=sys.stderr.isatty(), plot=not args.no_plot, limit=args.limit)
+        except (DataError, TrainingDiverged, ValueError) as err:
+            print(f"hdl cifar10: error: {err}", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps({k: v for k, v in summary.items() if k != "confusion_matrix"}, indent=2))
+        else:
+            print(f"cifar10 ({'dropout' if args.dropout else 'no dropout'}): test accuracy "
+                  f"{100 * summary['test_accuracy']:.1f}%, {summary['seconds_total']:.0f} s in all, "
+                  f"{summary['images_per_second']:.0f} images/s while training")
+            for path in list(summary["figures"].values()) + [summary["model"]]:
+                print(f"  wrote {path}")
+        return 0
     try:
         if args.command == "netbp":
             summary = experiments.run_netbp(iterations=args.iters, eta=args.eta, seed=args.seed,

@@ -1,4 +1,4 @@
-"""Data sets: the ten points of Figure 2.1 (more to come: CIFAR-10, IDX files)."""
+"""Data sets: the ten points of Figure 2.1, CIFAR-10 (official binary version), IDX files."""
 from hdl.data.points import EXTRA_POINT, ten_points
 
 __all__ = ["EXTRA_POINT", "ten_points"]

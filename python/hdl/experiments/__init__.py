@@ -1,4 +1,10 @@
 """The paper's experiments, callable from Python and from the `hdl` command."""
 from hdl.experiments.ten_points import run_lsq, run_netbp
 
-__all__ = ["run_lsq", "run_netbp"]
+
+def run_cifar10(*args, **kwargs):
+    from hdl.experiments.cifar import run_cifar10 as run
+    return run(*args, **kwargs)
+
+
+__all__ = ["run_cifar10", "run_lsq", "run_netbp"]

@@ -1,0 +1,165 @@
+"""The training loop of Section 7: mini-batch SGD with momentum and weight decay on a ConvNet,
+a validation pass after every epoch, and a history of the objective (7.4) and the top-1 and
+top-5 errors on both sets (training figures averaged over the epoch's batches, as MatConvNet's).
+
+Every epoch's randomness (shuffle, flips, dropout) comes from (seed, epoch) alone, and a
+checkpoint (parameters, velocities, history) is written atomically after every epoch, so a run
+resumed from it continues exactly as if it had not stopped.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from hdl import schedules
+from hdl.convnet import ConvNet
+from hdl.metrics import top_k_error
+
+KEYS = ("objective", "top1", "top5")
+
+
+@dataclass
+class History:
+    epochs: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    train: dict = field(default_factory=lambda: {k: [] for k in KEYS})
+    val: dict = field(default_factory=lambda: {k: [] for k in KEYS})
+    seconds: list = field(default_factory=list)
+    images_per_second: list = field(default_factory=list)
+    best_epoch: int = 0
+
+
+class TrainingDiverged(FloatingPointError):
+    pass
+
+
+def evaluate(net: ConvNet, x, y, batch_size=500) -> dict:
+    """Objective (7.4) and top-1/top-5 errors of net on (x, y)."""
+    from hdl import ops
+
+    losses, top1, top5 = [], [], []
+    for i in range(0, len(x), batch_size):
+        scores = net.forward(x[i:i + batch_size])
+        labels = y[i:i + batch_size]
+        losses.append(ops.softmax_log_loss(scores, labels)[0] * len(labels))
+        top1.append(top_k_error(scores, labels, 1) * len(labels))
+        top5.append(top_k_error(scores, labels, 5) * len(labels))
+    n = len(x)
+    return {"objective": sum(losses) / n, "top1": sum(top1) / n, "top5": sum(top5) / n}
+
+
+def _check_data(net, x, y, name):
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        raise ValueError(f"{name} images must be an (N, H, W, C) array, got shape {np.shape(x)}")
+    if x.dtype != net.dtype:
+        raise TypeError(f"{name} images are {x.dtype} but the network is {net.dtype}")
+    y = np.asarray(y)
+    if y.shape != (len(x),) or y.dtype.kind not in "iu":
+        raise ValueError(f"{name} labels must be integers of shape ({len(x)},), got {y.dtype} {y.shape}")
+    return x, y.astype(np.int64)
+
+
+def fit(net: ConvNet, train, val=None, *, epochs: int, batch_size: int = 100, lr=0.05, momentum: float = 0.9,
+        weight_decay: float = 1e-4, sampling: str = "shuffle", flips: bool = False, seed: int = 0,
+        patience: int | None = None, checkpoint: str | None = None, resume: bool = False,
+        progress: bool = True, on_epoch=None) -> History:
+    """Trains net in place. train and val are (images (N, H, W, C), labels (N,)).
+
+    lr: a number, a list of per-epoch rates or an hdl.schedules.Schedule. sampling: 'shuffle'
+    (each epoch a new order) or 'replacement' (batches drawn with replacement, (4.8)). flips: mirror
+    each training image left-right with probability 1/2. patience: stop when the validation top-1
+    error has not improved for that many epochs, and restore the best weights. checkpoint: a file
+    written after every epoch; with resume=True training continues from it.
+    """
+    x, y = _check_data(net, *train, "training")
+    if val is not None:
+        val = _check_data(net, *val, "validation")
+    if sampling not in ("shuffle", "replacement"):
+        raise ValueError(f"sampling must be 'shuffle' or 'replacement', got {sampling!r}")
+    if not (isinstance(epochs, int) and epochs > 0 and isinstance(batch_size, int) and batch_size > 0):
+        raise ValueError(f"epochs and batch_size must be positive integers, got {epochs}, {batch_size}")
+    if not (math.isfinite(momentum) and 0 <= momentum < 1 and math.isfinite(weight_decay) and weight_decay >= 0):
+        raise ValueError(f"need 0 <= momentum < 1 and weight_decay >= 0, got {momentum}, {weight_decay}")
+    schedule = schedules.make(lr)
+    history, start = History(), 1
+    best = None
+    if resume and checkpoint and os.path.exists(checkpoint):
+        loaded, meta = ConvNet.load(checkpoint, with_velocities=True)
+        for mine, theirs in zip(net.parameters() + net.velocities, loaded.parameters() + loaded.velocities):
+            mine[...] = theirs
+        history = History(**meta["history"])
+        start = history.epochs[-1] + 1 if history.epochs else 1
+    N = len(x)
+    batches = -(-N // batch_size)
+    bar = _progress(progress, epochs, start, batches)
+    for epoch in range(start, epochs + 1):
+        rng = np.random.default_rng([seed, epoch])
+        eta = schedule(epoch)
+        order = rng.permutation(N) if sampling == "shuffle" else rng.integers(0, N, N)
+        flip = rng.random(N) < 0.5 if flips else None
+        sums = dict.fromkeys(KEYS, 0.0)
+        t0 = time.perf_counter()
+        for b in range(batches):
+            idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+            xb, yb = x[idx], y[idx]
+            if flips:
+                f = flip[idx]
+                xb[f] = xb[f, :, ::-1]
+            loss, scores = net.loss_and_gradients(xb, yb, dropout_seed=(seed << 20) ^ (epoch << 12) ^ b)
+            if not math.isfinite(loss):
+                raise TrainingDiverged(f"the objective became {loss} at epoch {epoch}, batch {b + 1} of {batches} "
+                                       f"(learning rate {eta}); the network is left as it was before that batch "
+                                       "is applied, and the last checkpoint holds the previous epoch")
+            net.step(eta, momentum, weight_decay)
+            n = len(yb)
+            sums["objective"] += loss * n
+            sums["top1"] += top_k_error(scores, yb, 1) * n
+            sums["top5"] += top_k_error(scores, yb, 5) * n
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix(epoch=epoch, loss=f"{sums['objective'] / ((b * batch_size) + n):.3f}",
+                                img_s=f"{(b * batch_size + n) / (time.perf_counter() - t0):.0f}")
+        seconds = time.perf_counter() - t0
+        history.epochs.append(epoch)
+        history.lr.append(eta)
+        for k in KEYS:
+            history.train[k].append(sums[k] / N)
+        history.seconds.append(seconds)
+        history.images_per_second.append(N / seconds)
+        if val is not None:
+            for k, v in evaluate(net, *val).items():
+                history.val[k].append(v)
+            score = history.val["top1"][-1]
+            if best is None or score < best[0]:
+                best = (score, [p.copy() for p in net.parameters()])
+                history.best_epoch = epoch
+        if checkpoint:
+            net.save(checkpoint, extra={"history": asdict(history)}, with_velocities=True)
+        if on_epoch is not None:
+            on_epoch(epoch, history)
+        if patience is not None and val is not None and epoch - history.best_epoch >= patience:
+            for p, keep in zip(net.parameters(), best[1]):
+                p[...] = keep
+            break
+    if bar is not None:
+        bar.close()
+    return history
+
+
+def _progress(enabled, epochs, start, batches):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=(epochs - start + 1) * batches, unit="batch", dynamic_ncols=True, leave=False)
+
+
+def history_json(history: History) -> str:
+    return json.dumps(asdict(history))
