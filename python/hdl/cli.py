@@ -54,6 +54,14 @@ def _parser():
     c.add_argument("--out", default="cifar10", help="folder for figures, summary and model (default ./cifar10)")
     c.add_argument("--no-plot", action="store_true")
     c.add_argument("--json", action="store_true")
+    a = sub.add_parser("autoencoder", help="Section 8: an autoencoder, originals beside reconstructions")
+    a.add_argument("--data", default=None, help="Fashion-MNIST IDX folder (default: Debian's) or CIFAR-10 folder")
+    a.add_argument("--code", type=_positive_int, default=32)
+    a.add_argument("--epochs", type=_positive_int, default=10)
+    a.add_argument("--limit", type=_positive_int, default=None)
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--out", default="autoencoder")
+    a.add_argument("--json", action="store_true")
     return p
 
 
@@ -61,6 +69,23 @@ def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from hdl import experiments
 
+    if args.command == "autoencoder":
+        from hdl.data.cifar10 import DataError
+
+        try:
+            summary = experiments.run_autoencoder(data=args.data, out=args.out, code=args.code, epochs=args.epochs,
+                                                  seed=args.seed, limit=args.limit)
+        except (DataError, ValueError, OSError) as err:
+            print(f"hdl autoencoder: error: {err}", file=sys.stderr)
+            return 2
+        if args.json:
+            print(json.dumps(summary, indent=2))
+        else:
+            print(f"autoencoder: {summary['pixels']} pixels -> {summary['code']} -> {summary['pixels']}, "
+                  f"test cost {summary['test_cost']:.4g}, {summary['seconds']:.1f} s")
+            for path in summary["figures"].values():
+                print(f"  wrote {path}")
+        return 0
     if args.command == "cifar10":
         from hdl.data.cifar10 import DataError
         from hdl.train import TrainingDiverged

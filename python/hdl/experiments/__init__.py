@@ -7,4 +7,9 @@ def run_cifar10(*args, **kwargs):
     return run(*args, **kwargs)
 
 
-__all__ = ["run_cifar10", "run_lsq", "run_netbp"]
+def run_autoencoder(*args, **kwargs):
+    from hdl.experiments.autoencoder import run_autoencoder as run
+    return run(*args, **kwargs)
+
+
+__all__ = ["run_autoencoder", "run_cifar10", "run_lsq", "run_netbp"]

@@ -1,0 +1,102 @@
+"""ConvNet layers and networks: gradients by central differences (float64), fusion, files."""
+import numpy as np
+import pytest
+
+from hdl import ops
+from hdl.convnet import (AvgPool2d, Conv2d, ConvNet, Dropout, LeakyReLU, MaxPool2d, ReLU, Sigmoid, cifar_net)
+
+
+def tiny_net(dropout=0.0, dtype=np.float64):
+    rng = np.random.default_rng(0)
+    layers = [Conv2d(3, 4, 3, 1, 1, init="he", rng=rng, dtype=dtype), ReLU(), MaxPool2d(3, 2, (0, 1, 0, 1)),
+              Conv2d(4, 5, 3, 2, (1, 0, 0, 1), init="glorot", rng=rng, dtype=dtype), LeakyReLU(0.1),
+              AvgPool2d(2, 1), Sigmoid(), Conv2d(5, 3, 1, init="he", rng=rng, dtype=dtype)]
+    if dropout:
+        layers.insert(3, Dropout(dropout))
+    for layer in layers:  # nonzero biases, so that their gradients are tested too
+        if isinstance(layer, Conv2d):
+            layer.b[...] = rng.standard_normal(layer.b.shape) * 0.1
+    return ConvNet(layers)
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_network_gradients_by_central_differences(dropout):
+    net = tiny_net(dropout)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 9, 7, 3))
+    labels = np.array([0, 2, 1])
+    scores = net.forward(x)
+    assert scores.shape == (3, 3)
+    net.loss_and_gradients(x, labels, dropout_seed=5)
+    grads = [layer.grads[name].copy() for layer in net.layers for name in layer.params()]
+    h = 1e-6
+    for p, g in zip(net.parameters(), grads):
+        for flat in rng.choice(p.size, min(6, p.size), replace=False):
+            i = np.unravel_index(flat, p.shape)
+            old = p[i]
+            p[i] = old + h
+            up = net.loss_and_gradients(x, labels, dropout_seed=5)[0]
+            p[i] = old - h
+            down = net.loss_and_gradients(x, labels, dropout_seed=5)[0]
+            p[i] = old
+            assert g[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+
+
+def test_fused_conv_relu_equals_the_separate_layers():
+    net = tiny_net()
+    x = np.random.default_rng(2).standard_normal((2, 9, 7, 3))
+    conv, relu = net.layers[0], net.layers[1]
+    separate = relu.forward(ops.conv2d(x, conv.w, conv.b, 1, 1, layout="NHWC").copy())
+    acts = net._forward(x, train=False)
+    np.testing.assert_allclose(acts[2], separate, rtol=1e-14)
+
+
+def test_dropout_is_identity_at_test_time_and_seeded_in_training():
+    d = Dropout(0.5)
+    x = np.ones((4, 3, 3, 2))
+    assert d.forward(x, train=False) is x
+    d.seed = 3
+    a = d.forward(x, train=True).copy()
+    d.seed = 3
+    np.testing.assert_array_equal(d.forward(x, train=True), a)
+    assert set(np.unique(a)) <= {0.0, 2.0}
+    with pytest.raises(ValueError, match="rate"):
+        Dropout(1.0)
+
+
+def test_cifar_net_matches_the_paper():
+    net = cifar_net()
+    shapes = [p.shape for p in net.parameters()]
+    assert shapes == [(32, 3, 5, 5), (32,), (32, 32, 5, 5), (32,), (64, 32, 5, 5), (64,), (64, 64, 4, 4), (64,),
+                      (10, 64, 1, 1), (10,)]
+    assert np.std(net.parameters()[0]) == pytest.approx(0.01, rel=0.1)
+    assert np.std(net.parameters()[2]) == pytest.approx(0.05, rel=0.05)
+    assert net.multipliers()[0] == [0.1, 2.0] * 5
+    assert net.forward(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 10)
+    assert sum(isinstance(layer, Dropout) for layer in cifar_net(dropout=True).layers) == 4
+
+
+def test_save_and_load(tmp_path):
+    net = tiny_net(0.2)
+    net.velocities[0][...] = 1.5
+    net.save(tmp_path / "n.npz", extra={"note": "x"}, with_velocities=True)
+    again, meta = ConvNet.load(tmp_path / "n.npz", with_velocities=True)
+    assert meta["note"] == "x"
+    for a, b in zip(net.parameters() + net.velocities, again.parameters() + again.velocities):
+        np.testing.assert_array_equal(a, b)
+    x = np.random.default_rng(0).standard_normal((2, 9, 7, 3))
+    np.testing.assert_array_equal(net.forward(x), again.forward(x))
+
+
+def test_bad_inputs():
+    net = tiny_net()
+    with pytest.raises(ValueError, match=r"\(N, H, W, C\)"):
+        net.forward(np.zeros((9, 7, 3)))
+    with pytest.raises(TypeError, match="float32"):
+        net.forward(np.zeros((1, 9, 7, 3), np.float32))
+    with pytest.raises(ValueError, match="smaller than the window"):
+        MaxPool2d(2, 2, 2)
+    with pytest.raises(ValueError, match="unknown init"):
+        Conv2d(1, 1, 1, init="zeros")
+    with pytest.raises(ValueError, match="outside"):
+        net.loss_and_gradients(np.zeros((2, 9, 7, 3)), np.array([0, 7]))
