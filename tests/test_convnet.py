@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from hdl import ops
-from hdl.convnet import (AvgPool2d, Conv2d, ConvNet, Dropout, LeakyReLU, MaxPool2d, ReLU, Sigmoid, cifar_net)
+from hdl.convnet import (AvgPool2d, Conv2d, ConvNet, Dropout, FullyConnected, LeakyReLU, MaxPool2d, ReLU, Sigmoid,
+                         cifar_net)
 
 
 def tiny_net(dropout=0.0, dtype=np.float64):
@@ -74,6 +75,19 @@ def test_cifar_net_matches_the_paper():
     assert net.multipliers()[0] == [0.1, 2.0] * 5
     assert net.forward(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 10)
     assert sum(isinstance(layer, Dropout) for layer in cifar_net(dropout=True).layers) == 4
+
+
+def test_fully_connected_layer_is_W_a_plus_b(tmp_path):
+    rng = np.random.default_rng(3)
+    fc = FullyConnected(4, 6, input_size=(2, 3), init="he", rng=rng, dtype=np.float64)
+    fc.b[...] = rng.standard_normal(6)
+    x = rng.standard_normal((5, 2, 3, 4))
+    W = fc.w.transpose(0, 2, 3, 1).reshape(6, -1)  # (out, h*w*C) in NHWC order
+    np.testing.assert_allclose(fc.forward(x).reshape(5, 6), x.reshape(5, -1) @ W.T + fc.b, rtol=1e-13)
+    net = ConvNet([fc, ReLU(), FullyConnected(6, 3, init="he", dtype=np.float64)])
+    net.save(tmp_path / "fc.npz")
+    again, _ = ConvNet.load(tmp_path / "fc.npz")
+    np.testing.assert_allclose(again.forward(x), net.forward(x), rtol=1e-15)
 
 
 def test_save_and_load(tmp_path):

@@ -51,3 +51,35 @@ def test_cli_rejects_bad_settings(args, message):
 def test_cli_accepts_scientific_notation(capsys):
     assert cli.main(["netbp", "--iters", "2e5", "--no-plot", "--json"]) in (0, 1)
     assert json.loads(capsys.readouterr().out)["iterations"] == 200_000
+
+
+SHARED_CIFAR = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data", "cifar-10-batches-bin")
+
+
+@pytest.mark.skipif(not os.path.isdir(SHARED_CIFAR), reason="the shared CIFAR-10 copy (../shared/data) is not here")
+def test_cifar10_command_on_part_of_the_data(tmp_path):
+    """The whole pipeline (load, preprocess, train, evaluate, figures, model) on 2,000 images, 2 epochs."""
+    proc = run_cli("cifar10", "--data", SHARED_CIFAR, "--limit", "2000", "--epochs", "2", "--out", str(tmp_path),
+                   "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert 0.2 < summary["test_accuracy"] <= 1.0 and summary["epochs"] == 2
+    for path in list(summary["figures"].values()) + [summary["model"]]:
+        assert os.path.getsize(path) > 1000
+    from hdl.convnet import ConvNet
+
+    net, meta = ConvNet.load(summary["model"])
+    assert meta["summary"]["test_accuracy"] == summary["test_accuracy"]
+
+
+def test_cifar10_command_reports_missing_data(tmp_path):
+    proc = run_cli("cifar10", "--data", str(tmp_path / "nowhere"), "--epochs", "1")
+    assert proc.returncode == 2 and "no CIFAR-10" in proc.stderr
+
+
+def test_autoencoder_runs_on_small_data(tmp_path):
+    if not os.path.isdir(SHARED_CIFAR):
+        pytest.skip("needs the shared CIFAR-10 copy (Fashion-MNIST is not installed either)")
+    summary = experiments.run_autoencoder(data=SHARED_CIFAR, out=str(tmp_path), epochs=3, limit=600, code=16)
+    assert summary["test_cost"] < 0.5 * 1024 * 0.1  # far below the cost of an all-zero reconstruction
+    assert os.path.getsize(summary["figures"]["reconstructions"]) > 5000

@@ -101,6 +101,21 @@ class Conv2d(Layer):
                 "decay_mults": list(self.decay_mults)}
 
 
+class FullyConnected(Conv2d):
+    """A fully connected layer W a + b on (N, h, w, C) inputs, as MatConvNet writes one: a
+    convolution whose filter covers the whole input, giving (N, 1, 1, out_features)."""
+
+    def __init__(self, in_channels, out_features, input_size=(1, 1), **kwargs):
+        super().__init__(in_channels, out_features, tuple(input_size), **kwargs)
+
+    def config(self):
+        c = super().config()
+        c.update(type="FullyConnected", out_features=c.pop("out_channels"), input_size=c.pop("kernel_size"))
+        for key in ("stride", "pad"):
+            c.pop(key)
+        return c
+
+
 class _Pool(Layer):
     kind = ""
 
@@ -211,7 +226,8 @@ class Dropout(Layer):
         return {"type": "Dropout", "rate": self.rate}
 
 
-LAYERS = {cls.__name__: cls for cls in (Conv2d, MaxPool2d, AvgPool2d, ReLU, LeakyReLU, Sigmoid, Dropout)}
+LAYERS = {cls.__name__: cls for cls in (Conv2d, FullyConnected, MaxPool2d, AvgPool2d, ReLU, LeakyReLU, Sigmoid,
+                                         Dropout)}
 
 
 class ConvNet:
@@ -262,7 +278,7 @@ class ConvNet:
         while i < len(self.layers):
             layer = self.layers[i]
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            if isinstance(layer, Conv2d) and type(nxt) is ReLU:
+            if isinstance(layer, Conv2d) and type(nxt) is ReLU:  # FullyConnected too
                 y = layer.forward(acts[-1], train, relu=True)
                 acts += [y, y]
                 i += 2
@@ -315,7 +331,7 @@ class ConvNet:
             kind = spec.pop("type")
             if kind not in LAYERS:
                 raise ValueError(f"unknown layer type {kind!r}")
-            if kind == "Conv2d":
+            if kind in ("Conv2d", "FullyConnected"):
                 spec["dtype"] = config["dtype"]
             layers.append(LAYERS[kind](**spec))
         return cls(layers, config.get("momentum_form", "matconvnet"))
