@@ -114,3 +114,18 @@ def test_bad_inputs():
         Conv2d(1, 1, 1, init="zeros")
     with pytest.raises(ValueError, match="outside"):
         net.loss_and_gradients(np.zeros((2, 9, 7, 3)), np.array([0, 7]))
+
+
+def test_cifar_net_golden_curve():
+    """The first losses of the paper's network on a fixed batch, stored when this test was written
+    (float32; the tolerance covers the instruction sets' different summation orders)."""
+    net = cifar_net(seed=0)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((20, 32, 32, 3)).astype(np.float32)
+    y = rng.integers(0, 10, 20)
+    losses = []
+    for _ in range(5):
+        losses.append(net.loss_and_gradients(x, y)[0])
+        net.step(0.05, 0.9, 1e-4)
+    golden = [2.3022114761061845, 2.2916473344141566, 2.272324515486169, 2.2461311011380403, 2.2146516403301084]
+    np.testing.assert_allclose(losses, golden, rtol=2e-5)
