@@ -1,6 +1,5 @@
 """CIFAR-10 and IDX loaders on small files in the official formats, and on the shared copy."""
 import gzip
-import io
 import os
 import tarfile
 from pathlib import Path

@@ -8,7 +8,6 @@ resumed from it continues exactly as if it had not stopped.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
@@ -160,6 +159,3 @@ def _progress(enabled, epochs, start, batches):
         return None
     return tqdm(total=(epochs - start + 1) * batches, unit="batch", dynamic_ncols=True, leave=False)
 
-
-def history_json(history: History) -> str:
-    return json.dumps(asdict(history))

@@ -17,7 +17,7 @@ from hdl.convnet import cifar_net
 from hdl.data.cifar10 import CLASSES, load_cifar10
 from hdl.data.preprocess import matconvnet_cifar
 from hdl.metrics import confusion_matrix, top_k_error
-from hdl.train import evaluate, fit
+from hdl.train import fit
 
 
 def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dropout=False, seed=0,
