@@ -55,17 +55,22 @@ inline void route(T* HDL_RESTRICT out, T* HDL_RESTRICT rest, const T* HDL_RESTRI
   }
 }
 
+// best[c] = the maximum over window w of channel c of the image (cells C apart, rows W cells apart).
+template <class T>
+inline void window_max(T* best, const T* image, const Window& w, const PoolShape& s) {
+  const int64 C = s.C;
+  std::copy(image + (w.r0 * s.W + w.c0) * C, image + (w.r0 * s.W + w.c0 + 1) * C, best);
+  for (int64 r = w.r0; r < w.r1; ++r)
+    for (int64 q = w.c0; q < w.c1; ++q) max_into(best, image + (r * s.W + q) * C, C);
+}
+
 }  // namespace
 
 template <class T>
 void max_pool2d_forward(T* y, const T* x, const PoolShape& s) {
   const int64 C = s.C;
   for_each_output<T>(s, [&](int64 n, int64, int64, const Window& w, int64 out) {
-    T* HDL_RESTRICT best = y + out * C;
-    const T* image = x + n * s.H * s.W * C;
-    std::copy(image + (w.r0 * s.W + w.c0) * C, image + (w.r0 * s.W + w.c0 + 1) * C, best);
-    for (int64 r = w.r0; r < w.r1; ++r)
-      for (int64 q = w.c0; q < w.c1; ++q) max_into(best, image + (r * s.W + q) * C, C);
+    window_max(y + out * C, x + n * s.H * s.W * C, w, s);
   });
 }
 
@@ -82,10 +87,7 @@ void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
     for (int64 i = 0; i < Ho; ++i)
       for (int64 j = 0; j < Wo; ++j) {
         const Window w = window(s, i, j);
-        // the maximum of each channel, as in the forward pass
-        std::copy(image + (w.r0 * s.W + w.c0) * C, image + (w.r0 * s.W + w.c0 + 1) * C, best);
-        for (int64 r = w.r0; r < w.r1; ++r)
-          for (int64 q = w.c0; q < w.c1; ++q) max_into(best, image + (r * s.W + q) * C, C);
+        window_max(best, image, w, s);  // as in the forward pass
         // dy goes to the first cell (row-major) that holds it: `rest` is what is still to give
         std::copy(dy + ((n * Ho + i) * Wo + j) * C, dy + ((n * Ho + i) * Wo + j + 1) * C, rest);
         for (int64 r = w.r0; r < w.r1; ++r)
