@@ -68,65 +68,44 @@ def _parser():
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from hdl import experiments
+    from hdl.data.cifar10 import DataError
+    from hdl.train import TrainingDiverged
 
     if args.command == "autoencoder":
-        from hdl.data.cifar10 import DataError
-
-        try:
-            summary = experiments.run_autoencoder(data=args.data, out=args.out, code=args.code, epochs=args.epochs,
-                                                  seed=args.seed, limit=args.limit)
-        except (DataError, ValueError, OSError) as err:
-            print(f"hdl autoencoder: error: {err}", file=sys.stderr)
-            return 2
-        if args.json:
-            print(json.dumps(summary, indent=2))
-        else:
-            print(f"autoencoder: {summary['pixels']} pixels -> {summary['code']} -> {summary['pixels']}, "
-                  f"test cost {summary['test_cost']:.4g}, {summary['seconds']:.1f} s")
-            for path in summary["figures"].values():
-                print(f"  wrote {path}")
-        return 0
-    if args.command == "cifar10":
-        from hdl.data.cifar10 import DataError
-        from hdl.train import TrainingDiverged
-
-        try:
-            summary = experiments.run_cifar10(
-                data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
-                dropout=args.dropout, seed=args.seed, threads=args.threads, flips=not args.no_flips, resume=args.resume,
-                progress=sys.stderr.isatty(), plot=not args.no_plot, limit=args.limit)
-        except (DataError, TrainingDiverged, ValueError) as err:
-            print(f"hdl cifar10: error: {err}", file=sys.stderr)
-            return 2
-        if args.json:
-            print(json.dumps({k: v for k, v in summary.items() if k != "confusion_matrix"}, indent=2))
-        else:
-            print(f"cifar10 ({'dropout' if args.dropout else 'no dropout'}): test accuracy "
-                  f"{100 * summary['test_accuracy']:.1f}%, {summary['seconds_total']:.0f} s in all, "
-                  f"{summary['images_per_second']:.0f} images/s while training")
-            for path in list(summary["figures"].values()) + [summary["model"]]:
-                print(f"  wrote {path}")
-        return 0
-    try:
-        if args.command == "netbp":
-            summary = experiments.run_netbp(iterations=args.iters, eta=args.eta, seed=args.seed,
+        run = lambda: experiments.run_autoencoder(data=args.data, out=args.out, code=args.code,  # noqa: E731
+                                                  epochs=args.epochs, seed=args.seed, limit=args.limit)
+        headline = lambda s: (f"autoencoder: {s['pixels']} pixels -> {s['code']} -> {s['pixels']}, "  # noqa: E731
+                              f"test cost {s['test_cost']:.4g}, {s['seconds']:.1f} s")
+    elif args.command == "cifar10":
+        run = lambda: experiments.run_cifar10(  # noqa: E731
+            data=args.data, out=args.out, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+            dropout=args.dropout, seed=args.seed, threads=args.threads, flips=not args.no_flips, resume=args.resume,
+            progress=sys.stderr.isatty(), plot=not args.no_plot, limit=args.limit)
+        headline = lambda s: (f"cifar10 ({'dropout' if args.dropout else 'no dropout'}): test accuracy "  # noqa
+                              f"{100 * s['test_accuracy']:.1f}%, {s['seconds_total']:.0f} s in all, "
+                              f"{s['images_per_second']:.0f} images/s while training")
+    elif args.command == "netbp":
+        run = lambda: experiments.run_netbp(iterations=args.iters, eta=args.eta, seed=args.seed,  # noqa: E731
                                             extra_point=args.extra_point, out=args.out, plot=not args.no_plot)
-        else:
-            summary = experiments.run_lsq(seed=args.seed, extra_point=args.extra_point, method=args.method,
+    else:
+        run = lambda: experiments.run_lsq(seed=args.seed, extra_point=args.extra_point, method=args.method,  # noqa
                                           out=args.out, plot=not args.no_plot)
-    except (ValueError, TypeError, ImportError, FloatingPointError) as err:
+    if args.command in ("netbp", "lsq"):
+        headline = lambda s: (f"{args.command}: {s['points']} points, cost {s['initial_cost']:.4g} -> "  # noqa
+                              f"{s['final_cost']:.4g} (sum of ||y - F(x)||^2), {s['misclassified']} misclassified, "
+                              f"{s['seconds']:.3f} s")
+    try:
+        summary = run()
+    except (DataError, TrainingDiverged, ValueError, TypeError, ImportError, FloatingPointError, OSError) as err:
         print(f"hdl {args.command}: error: {err}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps(summary, indent=2))
+        print(json.dumps({k: v for k, v in summary.items() if k != "confusion_matrix"}, indent=2))
     else:
-        print(f"{args.command}: {summary['points']} points, cost {summary['initial_cost']:.4g} -> "
-              f"{summary['final_cost']:.4g} (sum of ||y - F(x)||^2), {summary['misclassified']} misclassified, "
-              f"{summary['seconds']:.3f} s")
-        for path in summary["figures"].values():
+        print(headline(summary))
+        for path in list(summary["figures"].values()) + ([summary["model"]] if "model" in summary else []):
             print(f"  wrote {path}")
-    return 0 if summary["misclassified"] == 0 else 1
-
+    return 1 if summary.get("misclassified", 0) else 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -34,6 +34,7 @@ def residuals(net: Network, X, Y) -> np.ndarray:
 
 def jacobian(net: Network, X, Y) -> np.ndarray:
     """d r_i / d p, an (N, number of parameters) matrix, p ordered as Network.get_params()."""
+    X, Y = net.check_inputs(X, Y)
     a, per_layer = net.backprop(X, Y, scale=1.0)
     r = np.linalg.norm(Y - a[-1], axis=0)
     blocks = []

@@ -120,10 +120,15 @@ class Network:
 
     def forward(self, X, return_all: bool = False):
         """a[L] for the columns of X, (3.1)-(3.2); with return_all, the list [a[1], ..., a[L]]."""
-        a = [self.check_inputs(X)]
+        a = self._activations(self.check_inputs(X))
+        return a if return_all else a[-1]
+
+    def _activations(self, X):
+        """[a[1], ..., a[L]] for an X already checked."""
+        a = [X]
         for layer in self.layers:
             a.append(layer.forward(a[-1]))
-        return a if return_all else a[-1]
+        return a
 
     __call__ = forward
 
@@ -139,12 +144,12 @@ class Network:
         """Cost (3.3) = 1/N sum_i 1/2 ||y(x_i) - a[L](x_i)||^2, plus the penalty of (8.2) when lam > 0."""
         X, Y = self.check_inputs(X, Y)
         lam = _checks.positive("lam", lam, allow_zero=True)
-        c, _ = ops.quadratic_cost(self.forward(X), Y, 1.0 / X.shape[1])
+        c, _ = ops.quadratic_cost(self._activations(X)[-1], Y, 1.0 / X.shape[1])
         return c + self.penalty(lam, X.shape[1])
 
     def backprop(self, X, Y, scale: float):
-        """Forward and backward passes; returns (a list, [(grads, delta)] per layer)."""
-        a = self.forward(X, return_all=True)
+        """Forward and backward passes over checked X, Y; returns (a list, [(grads, delta)] per layer)."""
+        a = self._activations(X)
         _, g = ops.quadratic_cost(a[-1], Y, scale)  # dC/da[L] = scale (a[L] - y), giving (5.5)
         out = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
