@@ -120,8 +120,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     HDL_ISA::conv2d_forward<T>(y, x, to_patch_order(w, s).data(), b, as_dense(s), relu);
     return;
   }
-  if (winograd_fits(s)) {  // 2x2 output blocks: an odd output size needs one more zero row or column
-    const int64 eh = s.out_h() % 2, ew = s.out_w() % 2;
+  if (winograd_fits(s)) {  // 4x4 output blocks: the input gets zero rows and columns to fill the last ones
+    const int64 eh = winograd_overhang(s.out_h()), ew = winograd_overhang(s.out_w());
     const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom + eh, s.pad_left, s.pad_right + ew);
     winograd_forward(y, xp, s.N, s.H + s.pad_top + s.pad_bottom + eh, s.W + s.pad_left + s.pad_right + ew, s.C,
                      s.out_h(), s.out_w(), s.O,
@@ -159,17 +159,18 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     // convolution with the filters flipped in space and transposed in channels.
     const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1, s.kh - 1, s.kw - 1, s.kw - 1};
     const bool fast = s.sh == 1 && s.sw == 1 && winograd_fits(t);
-    const int64 eh = fast ? s.H % 2 : 0, ew = fast ? s.W % 2 : 0;  // see conv2d_forward
+    const int64 eh = fast ? winograd_overhang(s.H) : 0, ew = fast ? winograd_overhang(s.W) : 0;  // see conv2d_forward
     const int64 Hd = s.H + s.kh - 1 + eh, Wd = s.W + s.kw - 1 + ew;
     T* dyd = scratch<T, 1>(s.N * Hd * Wd * s.O);
-    std::fill(dyd, dyd + s.N * Hd * Wd * s.O, T(0));
-    parallel_for(s.N * Ho, s.N * Ho * Wo * s.O > kParallelWork, [&](int64 row) {
-      const int64 n = row / Ho, i = row % Ho, r = i * s.sh + s.kh - 1 - s.pad_top;
-      if (r < 0 || r >= Hd - eh) return;
+    parallel_for(s.N * Hd, s.N * Hd * Wd * s.O > kParallelWork, [&](int64 row) {
+      const int64 n = row / Hd, r = row % Hd - (s.kh - 1 - s.pad_top);  // r = i * sh for output row i
+      T* out = dyd + row * Wd * s.O;
+      std::fill(out, out + Wd * s.O, T(0));
+      if (r < 0 || r % s.sh != 0 || r / s.sh >= Ho || row % Hd >= Hd - eh) return;
+      const int64 i = r / s.sh;
       for (int64 j = 0; j < Wo; ++j) {
         const int64 q = j * s.sw + s.kw - 1 - s.pad_left;
-        if (q >= 0 && q < Wd - ew)
-          std::memcpy(dyd + ((n * Hd + r) * Wd + q) * s.O, dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
+        if (q >= 0 && q < Wd - ew) std::memcpy(out + q * s.O, dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
       }
     });
     // the filters flipped in space and transposed in channels: w'(c, o, u, v) = w(o, c, kh-1-u, kw-1-v)
@@ -190,7 +191,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   }
 
   if (winograd_fits(s)) {
-    const int64 eh = Ho % 2, ew = Wo % 2;
+    const int64 eh = winograd_overhang(Ho), ew = winograd_overhang(Wo);
     const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom + eh, s.pad_left, s.pad_right + ew);
     winograd_filter_gradient(dw, db, dy, xp, s.N, s.H + s.pad_top + s.pad_bottom + eh,
                              s.W + s.pad_left + s.pad_right + ew, s.C, Ho, Wo, s.O);
