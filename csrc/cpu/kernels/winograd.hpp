@@ -31,13 +31,8 @@ inline bool winograd_fits(const ConvShape& s) {
          s.out_w() >= 4;
 }
 
-// The zero rows (columns) to add below (right of) a padded input so that an output of n rows
-// (columns) is a whole number of 4x4 tiles.
-inline int64 winograd_overhang(int64 n) { return (4 - n % 4) % 4; }
-
-// winograd_forward: y (N, Ho, Wo, O) = bias + conv(xp, w) over a zero-padded input xp (N, Hp, Wp, C)
-// with Hp >= 4*ceil(Ho/4) + 4 and Wp >= 4*ceil(Wo/4) + 4; w(o, c, u, v) gives the filters.
-// winograd_filter_gradient: dw (O, C, 5, 5) and db (O) from dy (N, Ho, Wo, O) and xp as above.
+// winograd_forward: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the filters.
+// winograd_filter_gradient: dw (O, C, 5, 5) and db (O) from dy (N, Ho, Wo, O) and x.
 
 namespace winograd {
 
@@ -222,6 +217,37 @@ struct Tiling {
   }
 };
 
+// An input image batch x (N, H, W, C) seen through its zero padding (top, left, and whatever the
+// tiles reach beyond the bottom and right): the 8x8 block under tile (i, j) of image n.
+template <class T>
+struct Padded {
+  const T* x;
+  int64 H, W, C, top, left;
+  // The block's corner and the distance between its rows: in x itself when the block lies inside
+  // the image, else in buf (8 * 8 * C), filled from x and zeros.
+  const T* block(int64 n, int64 i, int64 j, T* buf, int64& pitch) const {
+    const int64 r0 = kM * i - top, c0 = kM * j - left;
+    const T* image = x + n * H * W * C;
+    if (r0 >= 0 && c0 >= 0 && r0 + kAlpha <= H && c0 + kAlpha <= W) {
+      pitch = W * C;
+      return image + (r0 * W + c0) * C;
+    }
+    pitch = kAlpha * C;
+    const int64 q0 = std::clamp<int64>(-c0, 0, kAlpha), q1 = std::clamp<int64>(W - c0, q0, kAlpha);
+    for (int64 r = 0; r < kAlpha; ++r) {
+      T* row = buf + r * kAlpha * C;
+      if (r0 + r < 0 || r0 + r >= H) {
+        std::fill(row, row + kAlpha * C, T(0));
+        continue;
+      }
+      std::fill(row, row + q0 * C, T(0));
+      std::copy(image + ((r0 + r) * W + c0 + q0) * C, image + ((r0 + r) * W + c0 + q1) * C, row + q0 * C);
+      std::fill(row + q1 * C, row + kAlpha * C, T(0));
+    }
+    return buf;
+  }
+};
+
 // Chunks of at most `most` tiles, as many as a multiple of the threads so that they share evenly.
 inline int64 chunk_size(int64 tiles, int64 most) {
   const int64 threads = omp_get_max_threads();
@@ -231,15 +257,17 @@ inline int64 chunk_size(int64 tiles, int64 most) {
 
 }  // namespace winograd
 
+using winograd::Padded;
+
 template <class T, class Filter>
-void winograd_forward(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O,
-                      Filter w, const T* bias_, bool relu) {
+void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias_,
+                      bool relu) {
   using namespace winograd;
   constexpr int64 B = kBlockO<T>;
   constexpr int L = Simd<T>::lanes;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
   const Tiling tiles{(Ho + kM - 1) / kM, (Wo + kM - 1) / kM};
-  const int64 total = N * tiles.per_image(), chunk = chunk_size(total, kChunk);
+  const int64 C = x.C, total = N * tiles.per_image(), chunk = chunk_size(total, kChunk);
   const int64 ldv = point_stride<T>(chunk * C), ldm = point_stride<T>(chunk * Op);
   const std::vector<T> U = filter_transform<T>(w, O, C);
   std::vector<T> zero(Op, T(0)), bias(Op, T(0));
@@ -247,11 +275,13 @@ void winograd_forward(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, i
   parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
     T* V = scratch<T, 10>(kPoints * ldv);  // V[point][tile][c] = B^T d B
     T* M = scratch<T, 11>(kPoints * ldm);  // M[point][tile][o] = sum over c of U V
+    T* buf = scratch<T, 12>(kPoints * C);
     const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
     for (int64 p = 0; p < P; ++p) {
-      int64 n, i, j;
+      int64 n, i, j, pitch;
       tiles.locate(t0 + p, n, i, j);
-      input_transform(V + p * C, ldv, xp + ((n * Hp + kM * i) * Wp + kM * j) * C, Wp * C, C);
+      const T* block = x.block(n, i, j, buf, pitch);
+      input_transform(V + p * C, ldv, block, pitch, C);
     }
     const Taps one{0, 1, 0, 1, 1, 0};
     for (int64 pt = 0; pt < kPoints; ++pt)
@@ -286,8 +316,7 @@ void winograd_forward(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, i
 }
 
 template <class T>
-void winograd_filter_gradient(T* dw, T* db, const T* dy, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C,
-                              int64 Ho, int64 Wo, int64 O) {
+void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O) {
   using namespace winograd;
   using S = Simd<T>;
   using Vec = typename S::vec;
@@ -295,7 +324,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const T* xp, int64 N, i
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
   const Tiling tiles{(Ho + kM - 1) / kM, (Wo + kM - 1) / kM};
-  const int64 total = N * tiles.per_image(), chunk = chunk_size(total, kChunkFilter);
+  const int64 C = x.C, total = N * tiles.per_image(), chunk = chunk_size(total, kChunkFilter);
   const int64 chunks = (total + chunk - 1) / chunk;
   const int64 ldv = point_stride<T>(chunk * C), ldd = point_stride<T>(chunk * Op);
   const bool parallel = chunks > 1;
@@ -310,11 +339,13 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const T* xp, int64 N, i
       T* V = scratch<T, 13>(kPoints * ldv);  // V[point][tile][c] = B^T d B
       T* D = scratch<T, 14>(kPoints * ldd);  // D[point][tile][o] = A dY A^T
       T* g = scratch<T, 15>(kM * kM * Op);   // one 4x4 block of dy, zero beyond the output
+      T* buf = scratch<T, 16>(kPoints * C);
       const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
       for (int64 p = 0; p < P; ++p) {
-        int64 n, i, j;
+        int64 n, i, j, pitch;
         tiles.locate(t0 + p, n, i, j);
-        input_transform(V + p * C, ldv, xp + ((n * Hp + kM * i) * Wp + kM * j) * C, Wp * C, C);
+        const T* block = x.block(n, i, j, buf, pitch);
+        input_transform(V + p * C, ldv, block, pitch, C);
         std::fill(g, g + kM * kM * Op, T(0));
         for (int r = 0; r < kM && kM * i + r < Ho; ++r)
           for (int q = 0; q < kM && kM * j + q < Wo; ++q) {
