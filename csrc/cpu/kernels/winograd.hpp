@@ -171,29 +171,32 @@ inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
   }
 }
 
-// U[point][ob][c][B] = (G w(o, c) G^T)[point], packed as the tile kernel reads filters.
+// U[point][ob][c][B] = (G w(o, c) G^T)[point], packed as the tile kernel reads filters; the B
+// output channels of a block are the vector lanes of the arithmetic.
 template <class T, class Filter>
 std::vector<T> filter_transform(Filter w, int64 O, int64 C) {
   constexpr int64 B = kBlockO<T>;
-  const int64 Op = (O + B - 1) / B * B;
-  std::vector<T> U(kPoints * C * Op, T(0));
-  parallel_for(O, O * C >= 256, [&](int64 o) {
-    for (int64 c = 0; c < C; ++c) {
-      double g[5][5], t[8][5];
-      for (int u = 0; u < 5; ++u)
-        for (int v = 0; v < 5; ++v) g[u][v] = double(w(o, c, u, v));
-      for (int a = 0; a < 8; ++a)
-        for (int v = 0; v < 5; ++v) {
-          t[a][v] = 0;
-          for (int u = 0; u < 5; ++u) t[a][v] += G[a][u] * g[u][v];
-        }
-      for (int a = 0; a < 8; ++a)
-        for (int b = 0; b < 8; ++b) {
-          double sum = 0;
-          for (int v = 0; v < 5; ++v) sum += t[a][v] * G[b][v];
-          U[((a * 8 + b) * (Op / B) + o / B) * C * B + c * B + o % B] = T(sum);
-        }
-    }
+  const int64 blocks = (O + B - 1) / B;
+  std::vector<T> U(kPoints * C * blocks * B);
+  parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {
+    const int64 ob = job / C, c = job % C;
+    alignas(64) T g[5][5][B], t[8][5][B];
+    for (int u = 0; u < 5; ++u)
+      for (int v = 0; v < 5; ++v)
+        for (int64 l = 0; l < B; ++l) g[u][v][l] = ob * B + l < O ? T(w(ob * B + l, c, u, v)) : T(0);
+    for (int a = 0; a < 8; ++a)  // t = G g
+      for (int v = 0; v < 5; ++v) {
+        for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
+        for (int u = 0; u < 5; ++u)
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += T(G[a][u]) * g[u][v][l];
+      }
+    for (int a = 0; a < 8; ++a)  // U = t G^T
+      for (int b = 0; b < 8; ++b) {
+        T* HDL_RESTRICT out = U.data() + (((a * 8 + b) * blocks + ob) * C + c) * B;
+        for (int64 l = 0; l < B; ++l) out[l] = T(0);
+        for (int v = 0; v < 5; ++v)
+          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * T(G[b][v]);
+      }
   });
   return U;
 }
@@ -383,29 +386,37 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
           }
     }
   }
-  // dw = G^T [sum] G, summing the threads' parts first
-  for (int th = 1; th < threads; ++th)
-    for (int64 i = 0; i < kPoints * C * Op; ++i) part[i] += part[th * kPoints * C * Op + i];
+  // dw = G^T [sum] G, the sum over the threads' parts
   for (int64 o = 0; o < O; ++o) {
     T sum = T(0);
     for (int th = 0; th < threads; ++th) sum += bpart[th * Op + o];
     db[o] = sum;
   }
-  parallel_for(O, O * C >= 256, [&](int64 o) {
-    for (int64 c = 0; c < C; ++c) {
-      double t[8][5];
-      for (int a = 0; a < 8; ++a)
-        for (int v = 0; v < 5; ++v) {
-          t[a][v] = 0;
-          for (int b = 0; b < 8; ++b) t[a][v] += double(part[((a * 8 + b) * C + c) * Op + o]) * G[b][v];
-        }
-      for (int u = 0; u < 5; ++u)
-        for (int v = 0; v < 5; ++v) {
-          double sum = 0;
-          for (int a = 0; a < 8; ++a) sum += G[a][u] * t[a][v];
-          dw[((o * C + c) * 5 + u) * 5 + v] = T(sum);
-        }
+  parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {  // the B channels of a block as lanes
+    const int64 ob = job / C, c = job % C;
+    alignas(64) T sum[kPoints][B], t[8][5][B], out[5][5][B];
+    for (int pt = 0; pt < kPoints; ++pt) {
+      for (int64 l = 0; l < B; ++l) sum[pt][l] = T(0);
+      for (int th = 0; th < threads; ++th) {
+        const T* HDL_RESTRICT m = part.data() + ((th * kPoints + pt) * C + c) * Op + ob * B;
+        for (int64 l = 0; l < B; ++l) sum[pt][l] += m[l];
+      }
     }
+    for (int a = 0; a < 8; ++a)  // t = [sum] G
+      for (int v = 0; v < 5; ++v) {
+        for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
+        for (int b = 0; b < 8; ++b)
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += sum[a * 8 + b][l] * T(G[b][v]);
+      }
+    for (int u = 0; u < 5; ++u)  // dw = G^T t
+      for (int v = 0; v < 5; ++v) {
+        for (int64 l = 0; l < B; ++l) out[u][v][l] = T(0);
+        for (int a = 0; a < 8; ++a)
+          for (int64 l = 0; l < B; ++l) out[u][v][l] += T(G[a][u]) * t[a][v][l];
+      }
+    for (int64 l = 0; l < B && ob * B + l < O; ++l)
+      for (int u = 0; u < 5; ++u)
+        for (int v = 0; v < 5; ++v) dw[(((ob * B + l) * C + c) * 5 + u) * 5 + v] = out[u][v][l];
   });
 }
 
