@@ -27,8 +27,7 @@ namespace HDL_ISA {
 
 // Whether F(4x4, 5x5) serves this convolution (else the direct kernel does).
 inline bool winograd_fits(const ConvShape& s) {
-  return s.kh == 5 && s.kw == 5 && s.sh == 1 && s.sw == 1 && s.C >= 8 && s.O >= 8 && s.out_h() >= 4 &&
-         s.out_w() >= 4;
+  return s.kh == 5 && s.kw == 5 && s.sh == 1 && s.sw == 1 && s.O >= 8 && s.out_h() >= 4 && s.out_w() >= 4;
 }
 
 // winograd_forward: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the filters.
@@ -41,6 +40,7 @@ constexpr int kAlpha = kM + 5 - 1;    // inputs per tile side
 constexpr int kPoints = kAlpha * kAlpha;
 constexpr int64 kChunk = 18;          // tiles per chunk, forward
 constexpr int64 kChunkFilter = 24;    // tiles per chunk, filter gradient (the reduction runs over them)
+constexpr int64 kChunkNarrow = 32;    // tiles per chunk for inputs of few channels, both
 
 constexpr double G[8][5] = {{-1, 0, 0, 0, 0},
                             {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
@@ -153,6 +153,34 @@ inline void output_transform(typename Simd<T>::vec (&y)[4][4], const T* m, int64
   for (int r = 0; r < 4; ++r) at<T>(t[r], y[r]);  // rows
 }
 
+// y[r * row_stride + q * O + o] = bias[o] + (A^T m A)[r][q] (then ReLU'd if relu) for the first rows x cols
+// outputs of one tile and its O channels; m[point * ld + o] holds the tile's 64 points.
+template <class T>
+inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, int64 ld, const T* bias, int64 O,
+                        bool relu) {
+  using S = Simd<T>;
+  constexpr int L = S::lanes;
+  for (int64 o = 0; o < O; o += L) {
+    typename S::vec out[kM][kM];
+    output_transform<T>(out, m + o, ld);
+    const auto b = S::load(bias + o), zero = S::zero();
+    const int64 count = std::min<int64>(L, O - o);
+    for (int r = 0; r < rows; ++r)
+      for (int q = 0; q < cols; ++q) {
+        auto v = out[r][q] + b;
+        if (relu) v = v > zero ? v : zero;
+        T* dst = y + r * row_stride + q * O + o;
+        if (count == L) {
+          S::store(dst, v);
+        } else {  // the last channels
+          T part[L];
+          S::store(part, v);
+          std::copy(part, part + count, dst);
+        }
+      }
+  }
+}
+
 // The 64 points (A g A^T) of the 4x4 block g[(r*4 + q) * ldg] (one vector of channels), into d[point * ld].
 template <class T>
 inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
@@ -258,6 +286,57 @@ inline int64 chunk_size(int64 tiles, int64 most) {
   return (tiles + chunks - 1) / chunks;
 }
 
+// Where V[point][tile p][channel c] = (B^T d B)[point] lives in a chunk's scratch. Wide inputs keep
+// a tile's channels together and transform a vector of channels at a time; narrow ones (fewer
+// channels than a vector: an RGB image) keep a channel's tiles together and transform a vector
+// of tiles at a time.
+template <class T>
+struct Layout {
+  bool narrow;
+  int64 tile_step, channel_step, point_step;
+  Layout(int64 C, int64 chunk) : narrow(C < Simd<T>::lanes) {
+    constexpr int64 L = Simd<T>::lanes;
+    tile_step = narrow ? 1 : C;
+    channel_step = narrow ? (chunk + L - 1) / L * L : 1;
+    point_step = point_stride<T>(narrow ? C * channel_step : chunk * C);
+  }
+  static int64 chunk(int64 C, int64 wide) { return C < Simd<T>::lanes ? kChunkNarrow : wide; }
+};
+
+// V for the P tiles t0, t0+1, ... of a chunk.
+template <class T>
+void transform_inputs(T* V, const Layout<T>& lay, const Padded<T>& x, const Tiling& tiles, int64 t0, int64 P) {
+  constexpr int L = Simd<T>::lanes;
+  const int64 C = x.C;
+  T* buf = scratch<T, 12>(kPoints * C);
+  if (!lay.narrow) {
+    for (int64 p = 0; p < P; ++p) {
+      int64 n, i, j, pitch;
+      tiles.locate(t0 + p, n, i, j);
+      const T* block = x.block(n, i, j, buf, pitch);  // sets pitch
+      input_transform(V + p * C, lay.point_step, block, pitch, C);
+    }
+    return;
+  }
+  T* stage = scratch<T, 17>(kPoints * C * L);  // stage[cell][c][lane]: the blocks of L tiles side by side
+  for (int64 p0 = 0; p0 < P; p0 += L) {
+    for (int lane = 0; lane < L; ++lane) {
+      if (p0 + lane >= P) {
+        for (int64 e = 0; e < kPoints * C; ++e) stage[e * L + lane] = T(0);
+        continue;
+      }
+      int64 n, i, j, pitch;
+      tiles.locate(t0 + p0 + lane, n, i, j);
+      const T* block = x.block(n, i, j, buf, pitch);
+      for (int r = 0; r < kAlpha; ++r)
+        for (int64 e = 0; e < kAlpha * C; ++e) stage[(r * kAlpha * C + e) * L + lane] = block[r * pitch + e];
+    }
+    for (int64 c = 0; c < C; ++c)
+      input_transform_lanes<T, typename Simd<T>::vec>(V + c * lay.channel_step + p0, lay.point_step, stage + c * L,
+                                                      kAlpha * C * L, C * L);
+  }
+}
+
 }  // namespace winograd
 
 using winograd::Padded;
@@ -270,50 +349,31 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
   constexpr int L = Simd<T>::lanes;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
   const Tiling tiles{(Ho + kM - 1) / kM, (Wo + kM - 1) / kM};
-  const int64 C = x.C, total = N * tiles.per_image(), chunk = chunk_size(total, kChunk);
-  const int64 ldv = point_stride<T>(chunk * C), ldm = point_stride<T>(chunk * Op);
+  const int64 C = x.C, total = N * tiles.per_image(), chunk = chunk_size(total, Layout<T>::chunk(C, kChunk));
+  const Layout<T> lay(C, chunk);
+  const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
   const std::vector<T> U = filter_transform<T>(w, O, C);
   std::vector<T> zero(Op, T(0)), bias(Op, T(0));
   std::copy(bias_, bias_ + O, bias.begin());
   parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
     T* V = scratch<T, 10>(kPoints * ldv);  // V[point][tile][c] = B^T d B
     T* M = scratch<T, 11>(kPoints * ldm);  // M[point][tile][o] = sum over c of U V
-    T* buf = scratch<T, 12>(kPoints * C);
     const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
-    for (int64 p = 0; p < P; ++p) {
-      int64 n, i, j, pitch;
-      tiles.locate(t0 + p, n, i, j);
-      const T* block = x.block(n, i, j, buf, pitch);
-      input_transform(V + p * C, ldv, block, pitch, C);
-    }
-    const Taps one{0, 1, 0, 1, 1, 0};
+    transform_inputs(V, lay, x, tiles, t0, P);
+    // the channels as the tile kernel's reduction: contiguous (wide), or as C "taps" a row of V apart (narrow)
+    const Taps taps = lay.narrow ? Taps{0, C, 0, 1, 1, lay.channel_step} : Taps{0, 1, 0, 1, 1, 0};
+    const int64 run = lay.narrow ? 1 : C;
     for (int64 pt = 0; pt < kPoints; ++pt)
       for (int64 ob = 0; ob < blocks; ++ob)
         for (int64 p = 0; p < P; p += kTileRows)
           tile_rows<T>(int(std::min<int64>(kTileRows, P - p)), M + pt * ldm + p * Op + ob * B, Op, B,
-                       V + pt * ldv + p * C, C, one, U.data() + (pt * blocks + ob) * C * B, C, zero.data(), false);
+                       V + pt * ldv + p * lay.tile_step, lay.tile_step, taps, U.data() + (pt * blocks + ob) * C * B,
+                       run, zero.data(), false);
     for (int64 p = 0; p < P; ++p) {  // Y = A^T M A for each tile, plus the bias
       int64 n, i, j;
       tiles.locate(t0 + p, n, i, j);
-      const int64 rows = std::min<int64>(kM, Ho - kM * i), cols = std::min<int64>(kM, Wo - kM * j);
-      for (int64 o = 0; o < O; o += L) {
-        typename Simd<T>::vec out[kM][kM];
-        output_transform<T>(out, M + p * Op + o, ldm);
-        const auto b = Simd<T>::load(bias.data() + o), zero = Simd<T>::zero();
-        for (int r = 0; r < rows; ++r)
-          for (int q = 0; q < cols; ++q) {
-            auto v = out[r][q] + b;
-            if (relu) v = v > zero ? v : zero;
-            T* dst = y + ((n * Ho + kM * i + r) * Wo + kM * j + q) * O + o;
-            if (o + L <= O) {
-              Simd<T>::store(dst, v);
-            } else {  // the last channels
-              T part[L];
-              Simd<T>::store(part, v);
-              std::copy(part, part + (O - o), dst);
-            }
-          }
-      }
+      output_tile(y + ((n * Ho + kM * i) * Wo + kM * j) * O, Wo * O, int(std::min<int64>(kM, Ho - kM * i)),
+                  int(std::min<int64>(kM, Wo - kM * j)), M + p * Op, ldm, bias.data(), O, relu);
     }
   });
 }
@@ -327,9 +387,10 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
   const Tiling tiles{(Ho + kM - 1) / kM, (Wo + kM - 1) / kM};
-  const int64 C = x.C, total = N * tiles.per_image(), chunk = chunk_size(total, kChunkFilter);
-  const int64 chunks = (total + chunk - 1) / chunk;
-  const int64 ldv = point_stride<T>(chunk * C), ldd = point_stride<T>(chunk * Op);
+  const int64 C = x.C, total = N * tiles.per_image();
+  const int64 chunk = chunk_size(total, Layout<T>::chunk(C, kChunkFilter)), chunks = (total + chunk - 1) / chunk;
+  const Layout<T> lay(C, chunk);
+  const int64 ldv = lay.point_step, ldd = point_stride<T>(chunk * Op);
   const bool parallel = chunks > 1;
   const int threads = parallel ? omp_get_max_threads() : 1;
   std::vector<T> part(threads * kPoints * C * Op, T(0)), bpart(threads * Op, T(0));
@@ -342,13 +403,11 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
       T* V = scratch<T, 13>(kPoints * ldv);  // V[point][tile][c] = B^T d B
       T* D = scratch<T, 14>(kPoints * ldd);  // D[point][tile][o] = A dY A^T
       T* g = scratch<T, 15>(kM * kM * Op);   // one 4x4 block of dy, zero beyond the output
-      T* buf = scratch<T, 16>(kPoints * C);
       const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
+      transform_inputs(V, lay, x, tiles, t0, P);
       for (int64 p = 0; p < P; ++p) {
-        int64 n, i, j, pitch;
+        int64 n, i, j;
         tiles.locate(t0 + p, n, i, j);
-        const T* block = x.block(n, i, j, buf, pitch);
-        input_transform(V + p * C, ldv, block, pitch, C);
         std::fill(g, g + kM * kM * Op, T(0));
         for (int r = 0; r < kM && kM * i + r < Ho; ++r)
           for (int q = 0; q < kM && kM * j + q < Wo; ++q) {
@@ -363,6 +422,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
         for (int64 o = 0; o < Op; o += L) gradient_transform(D + p * Op + o, ldd, g + o, Op);
       }
       // acc_dw[point][c][o] += sum over the chunk's tiles of V[point][tile][c] D[point][tile][o]
+      const int64 cs = lay.channel_step;
       for (int64 pt = 0; pt < kPoints; ++pt)
         for (int64 ob = 0; ob < blocks; ++ob)
           for (int64 c0 = 0; c0 < C; c0 += kTileRows) {
@@ -372,10 +432,10 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
             for (int64 p = 0; p < P; ++p) {
               const T* d = D + pt * ldd + p * Op + ob * B;
               const Vec g0 = S::load(d), g1 = S::load(d + L);
-              const T* a = V + pt * ldv + p * C + c0;
+              const T* a = V + pt * ldv + p * lay.tile_step + c0 * cs;
               for (int r = 0; r < kTileRows; ++r) {
-                acc[r][0] += a[r < rows ? r : 0] * g0;
-                acc[r][1] += a[r < rows ? r : 0] * g1;
+                acc[r][0] += a[(r < rows ? r : 0) * cs] * g0;
+                acc[r][1] += a[(r < rows ? r : 0) * cs] * g1;
               }
             }
             for (int r = 0; r < rows; ++r) {
