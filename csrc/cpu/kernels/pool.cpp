@@ -48,15 +48,30 @@ inline void store_as(T* p, const X& x) {
   else Simd<T>::store(p, x);
 }
 
-// The maximum over window w of channels [c, c + lanes) of an image (cells C apart, rows W cells apart).
+// Indices carried as T (exact below 2^24), stored as int32.
 template <class T, class X>
-inline X window_max(const T* image, const Window& w, const PoolShape& s, int64 c) {
-  X best = load_as<T, X>(image + (w.r0 * s.W + w.c0) * s.C + c);
+inline X load_index(const std::int32_t* p) {
+  if constexpr (std::is_same_v<X, T>) return T(*p);
+  else return __builtin_convertvector(*reinterpret_cast<const typename Simd<T>::ivec*>(p), X);
+}
+template <class T, class X>
+inline void store_index(std::int32_t* p, const X& x) {
+  if constexpr (std::is_same_v<X, T>) *p = std::int32_t(x);
+  else *reinterpret_cast<typename Simd<T>::ivec*>(p) = __builtin_convertvector(x, typename Simd<T>::ivec);
+}
+
+// The maximum over window w of channels [c, c + lanes) of an image (cells C apart, rows W cells apart),
+// and where (r*W + q) it first occurs.
+template <class T, class X>
+inline X window_max(const T* image, const Window& w, const PoolShape& s, int64 c, X* where = nullptr) {
+  X best = load_as<T, X>(image + (w.r0 * s.W + w.c0) * s.C + c), at = X{} + T(w.r0 * s.W + w.c0);
   for (int64 r = w.r0; r < w.r1; ++r)
     for (int64 q = w.c0; q < w.c1; ++q) {
       const X cell = load_as<T, X>(image + (r * s.W + q) * s.C + c);
+      if (where) at = cell > best ? X{} + T(r * s.W + q) : at;
       best = cell > best ? cell : best;
     }
+  if (where) *where = at;
   return best;
 }
 
@@ -91,12 +106,19 @@ inline void add_into(T* HDL_RESTRICT sum, const T* HDL_RESTRICT cell, T scale, i
 }  // namespace
 
 template <class T>
-void max_pool2d_forward(T* y, const T* x, const PoolShape& s) {
+void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s, bool relu) {
   for_each_output<T>(s, [&](int64 n, int64, int64, const Window& w, int64 out) {
     const T* image = x + n * s.H * s.W * s.C;
     over_channels<T>(s.C, [&](int64 c, auto lanes) {
       using X = decltype(lanes);
-      store_as<T, X>(y + out * s.C + c, window_max<T, X>(image, w, s, c));
+      X at, best = window_max<T, X>(image, w, s, c, argmax ? &at : nullptr);
+      if (relu) {
+        const X zero{};
+        at = best > zero ? at : X{} - T(1);
+        best = best > zero ? best : zero;
+      }
+      store_as<T, X>(y + out * s.C + c, best);
+      if (argmax) store_index<T, X>(argmax + out * s.C + c, at);
     });
   });
 }
@@ -114,6 +136,33 @@ void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
         const T* g = dy + ((n * Ho + i) * Wo + j) * C;
         over_channels<T>(C, [&](int64 c, auto lanes) { route<T, decltype(lanes)>(d, g, image, w, s, c); });
       }
+  });
+}
+
+// dx[cell] = sum of dy over the windows whose argmax is the cell: the windows (i, j) that hold cell
+// (r, q) are those with i*sh - pt <= r < i*sh - pt + kh (and likewise for j).
+template <class T>
+void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s) {
+  const int64 C = s.C, Ho = s.out_h(), Wo = s.out_w();
+  auto first = [](int64 e, int64 stride) { return e <= 0 ? int64(0) : (e + stride - 1) / stride; };
+  parallel_for(s.N * s.H, s.N > 1 && s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
+    const int64 n = row / s.H, r = row % s.H;
+    const int64 i0 = first(r + s.pad_top - s.kh + 1, s.sh), i1 = std::min(Ho - 1, (r + s.pad_top) / s.sh);
+    for (int64 q = 0; q < s.W; ++q) {
+      const int64 j0 = first(q + s.pad_left - s.kw + 1, s.sw), j1 = std::min(Wo - 1, (q + s.pad_left) / s.sw);
+      T* d = dx + (row * s.W + q) * C;
+      over_channels<T>(C, [&](int64 c, auto lanes) {
+        using X = decltype(lanes);
+        const X here = X{} + T(r * s.W + q), zero{};
+        X sum{};
+        for (int64 i = i0; i <= i1; ++i)
+          for (int64 j = j0; j <= j1; ++j) {
+            const int64 at = ((n * Ho + i) * Wo + j) * C + c;
+            sum += load_index<T, X>(argmax + at) == here ? load_as<T, X>(dy + at) : zero;
+          }
+        store_as<T, X>(d + c, sum);
+      });
+    }
   });
 }
 
@@ -145,7 +194,8 @@ void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
 }
 
 #define HDL_INSTANTIATE(T)                                                        \
-  template void max_pool2d_forward<T>(T*, const T*, const PoolShape&);            \
+  template void max_pool2d_forward<T>(T*, std::int32_t*, const T*, const PoolShape&, bool); \
+  template void max_pool2d_backward_argmax<T>(T*, const T*, const std::int32_t*, const PoolShape&); \
   template void max_pool2d_backward<T>(T*, const T*, const T*, const PoolShape&); \
   template void avg_pool2d_forward<T>(T*, const T*, const PoolShape&);            \
   template void avg_pool2d_backward<T>(T*, const T*, const PoolShape&);
