@@ -260,3 +260,9 @@ def test_out_buffers_are_written_in_place():
         ops.max_pool2d(x.transpose(0, 3, 1, 2), 2, out=p)
     with pytest.raises(TypeError, match="float64"):
         ops.relu(x, out=np.empty(x.shape, np.float32))
+    d, m = np.empty_like(y), np.empty_like(y)
+    yd, md = ops.dropout(y, 0.3, 11, out=d, mask_out=m)
+    assert yd is d and md is m
+    np.testing.assert_array_equal(d, ops.dropout(y, 0.3, 11)[0])
+    with pytest.raises(ValueError, match=r"dropout \(mask\): out must have shape"):
+        ops.dropout(y, 0.3, 11, mask_out=np.empty(3))

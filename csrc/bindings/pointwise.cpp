@@ -41,9 +41,10 @@ py::array relu_back(const py::array& dy_, const py::array& x_, double slope, con
 }
 
 template <class T>
-py::tuple dropout(const py::array& x_, double rate, std::uint64_t seed) {
+py::tuple dropout(const py::array& x_, double rate, std::uint64_t seed, const py::object& out,
+                  const py::object& mask_out) {
   const T* x = data_any<T>("dropout", "x", x_);
-  py::array_t<T> y(dims(x_)), mask(dims(x_));
+  py::array_t<T> y = output<T>("dropout", out, dims(x_)), mask = output<T>("dropout (mask)", mask_out, dims(x_));
   T *yp = y.mutable_data(), *mp = mask.mutable_data();
   {
     py::gil_scoped_release release;
@@ -69,12 +70,13 @@ void bind_pointwise(py::module_& m) {
       py::arg("dy"), py::arg("x"), py::arg("slope") = 0.0, py::arg("out") = py::none());
   m.def(
       "dropout",
-      [](const py::array& x, double rate, std::uint64_t seed) {
+      [](const py::array& x, double rate, std::uint64_t seed, const py::object& out, const py::object& mask_out) {
         require(std::isfinite(rate) && rate >= 0.0 && rate < 1.0, "dropout: rate must be in [0, 1), got " +
                                                                       std::to_string(rate));
-        return is_float32(x) ? dropout<float>(x, rate, seed) : dropout<double>(x, rate, seed);
+        return is_float32(x) ? dropout<float>(x, rate, seed, out, mask_out)
+                             : dropout<double>(x, rate, seed, out, mask_out);
       },
-      py::arg("x"), py::arg("rate"), py::arg("seed"));
+      py::arg("x"), py::arg("rate"), py::arg("seed"), py::arg("out") = py::none(), py::arg("mask_out") = py::none());
 }
 
 }  // namespace hdl::bind

@@ -235,7 +235,8 @@ class Dropout(Layer):
         if not train or self.rate == 0.0:
             self.mask = None
             return x
-        y, self.mask = ops.dropout(x, self.rate, self.seed)
+        y, self.mask = ops.dropout(x, self.rate, self.seed, out=self._buffer("y", x.shape, x.dtype),
+                                   mask_out=self._buffer("mask", x.shape, x.dtype))
         return y
 
     def backward(self, dy, x, y, need_dx=True):

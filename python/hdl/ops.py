@@ -151,10 +151,12 @@ def relu_backward(dy: np.ndarray, x: np.ndarray, slope: float = 0.0, out: np.nda
     return _C.relu_backward(dy, x, slope, out)
 
 
-def dropout(x: np.ndarray, rate: float, seed: int):
+def dropout(x: np.ndarray, rate: float, seed: int, out: np.ndarray | None = None,
+            mask_out: np.ndarray | None = None):
     """Inverted dropout at training time: (y, mask), each element zeroed with probability rate and the
-    survivors scaled by 1/(1 - rate); mask holds those factors. At test time dropout is the identity."""
-    return _C.dropout(x, float(rate), int(seed))
+    survivors scaled by 1/(1 - rate); mask holds those factors. At test time dropout is the identity.
+    Any layout; out and mask_out (x's shape and dtype) receive y and the mask."""
+    return _C.dropout(x, float(rate), int(seed), out, mask_out)
 
 
 def dropout_backward(dy: np.ndarray, mask: np.ndarray) -> np.ndarray:
