@@ -105,7 +105,7 @@ def test_conv_cifar_layers(device, xs, ws, pad):
 @pytest.mark.parametrize("xs,ws,pad", CIFAR_LAYERS[:3])
 def test_tf32_error_is_bounded(xs, ws, pad):
     """TensorFloat-32 keeps 10 mantissa bits of the inputs: relative errors near 1e-3 of the largest output
-    (against about 1e-6 in float32). The bound here is what docs/GPU.md states."""
+    (against about 1e-6 in float32). The bound here is what bench/GPU.md states."""
     rng = np.random.default_rng(1)
     x, w, b = (rng.standard_normal(s).astype(f32) for s in (xs, ws, ws[0]))
     want = Cpu().conv2d(x, w, b, 1, pad)

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 try:
     from hdl import _cuda
-except ImportError as e:  # built without CUDA
+except ImportError as e:  # built without CUDA, or the module does not load
     _cuda = None
-    _import_error = str(e)
+    _import_error = "the module hdl._cuda is missing" if "_cuda" in str(e) and "symbol" not in str(e) else str(e)
 
 from hdl.cuda.array import DeviceArray, Uploader, empty, from_dlpack, zeros
 
@@ -25,8 +25,7 @@ from hdl.cuda.array import DeviceArray, Uploader, empty, from_dlpack, zeros
 def why_unavailable() -> str | None:
     """None when a GPU can be used, else the reason (never raises)."""
     if _cuda is None:
-        return f"hdl was built without CUDA (the module hdl._cuda is missing: {_import_error}); " \
-               "rebuild with HDL_CUDA=ON and nvcc on the PATH"
+        return f"hdl was built without CUDA ({_import_error}); rebuild with HDL_CUDA=ON and nvcc on the PATH"
     count, why = _cuda.availability()
     return None if count > 0 else f"no CUDA device ({why})"
 
