@@ -1,10 +1,15 @@
 """Every CUDA kernel against the Numba oracle and the CPU kernel, on the random awkward shapes of
-test_conv.py and test_cnn_kernels.py, parametrised over devices: "cpu" runs hdl.ops (NHWC), "cuda"
-runs hdl.cuda.ops and skips, saying why, where no GPU can be used. Plus the first steps of the CIFAR
-network on both devices, and DeviceArray interchange (DLPack, __cuda_array_interface__)."""
+test_conv.py and test_cnn_kernels.py, parametrised over devices:
+  "cpu"       hdl.ops (NHWC), the reference the others are held to;
+  "emulated"  the CUDA kernels' own source run on the CPU (tests/cuda_emu: the same __host__ __device__
+              bodies, and the GEMM tile thread by thread), wherever nvcc is installed;
+  "cuda"      hdl.cuda.ops on the GPU; skips, saying why, where no GPU can be used.
+Plus the first steps of the CIFAR network on both devices, and DeviceArray interchange (DLPack,
+__cuda_array_interface__)."""
 import numpy as np
 import pytest
 from conftest import ACTS, CODES
+from cuda_emu import emu
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_cnn_kernels import distinct, pool_case
@@ -17,7 +22,8 @@ from hdl.reference import cnn
 
 GPU = hdl.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not GPU, reason=f"no GPU: {hdl.cuda.why_unavailable()}")
-DEVICES = ["cpu", pytest.param("cuda", marks=needs_gpu)]
+needs_nvcc = pytest.mark.skipif(emu.NVCC is None, reason="no nvcc to build the host emulation of the CUDA kernels")
+DEVICES = ["cpu", pytest.param("emulated", marks=needs_nvcc), pytest.param("cuda", marks=needs_gpu)]
 f32 = np.float32
 
 
@@ -53,7 +59,7 @@ class Cuda:
 
 
 def backend(device):
-    return Cpu() if device == "cpu" else Cuda()
+    return {"cpu": Cpu, "emulated": emu.Emulated, "cuda": Cuda}[device]()
 
 
 def close(got, want, rtol=1e-4, atol=1e-4):
@@ -213,7 +219,7 @@ def test_sgd_momentum_matches_oracle(device, form):
         params, vels = [a.numpy() for a in dp], [a.numpy() for a in dv]
     else:
         for _ in range(3):
-            ops.sgd_momentum_(params, grads, vels, **kwargs)
+            backend(device).sgd_momentum_(params, grads, vels, **kwargs)
     for _ in range(3):
         cnn.sgd_momentum_(want[0], grads, want[1], **kwargs)
     for got, ref in zip(params + vels, want[0] + want[1]):

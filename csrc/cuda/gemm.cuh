@@ -16,6 +16,8 @@
 
 #include "hdl/cuda/memory.hpp"
 
+#define HDL_HD __host__ __device__
+
 namespace hdl::cuda::gemm {
 
 constexpr int BM = 64, BN = 64, BK = 16, kThreads = 256;
@@ -23,66 +25,88 @@ constexpr int BM = 64, BN = 64, BK = 16, kThreads = 256;
 // Loaders say which index runs along memory, so that neighbouring threads read neighbouring
 // addresses: A::m_major (a(m, k) contiguous in m, else in k), B::k_major (b(k, n) contiguous in k,
 // else in n).
+//
+// The work of one thread t between two barriers is a __host__ __device__ function (fetch, stash,
+// multiply, write), so that tests/cuda_emu runs the very same code on the CPU, thread by thread and
+// phase by phase (gemm::emulate in host_exec.cuh).
+
+// The next K slice [k0, k0 + BK) of the tile into thread t's registers.
+template <class LoadA, class LoadB>
+HDL_HD inline void fetch(int t, int m0, int n0, int k0, int k_end, int M, int N, const LoadA& a, const LoadB& b,
+                         float ra[4], float rb[4]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int e = t + kThreads * i;  // element of the 64x16 slice
+    const int am = LoadA::m_major ? e % BM : e / BK, ak = LoadA::m_major ? e / BM : e % BK;
+    ra[i] = (m0 + am < M && k0 + ak < k_end) ? a(m0 + am, k0 + ak) : 0.0f;
+    const int bn = LoadB::k_major ? e / BK : e % BN, bk = LoadB::k_major ? e % BK : e / BN;
+    rb[i] = (n0 + bn < N && k0 + bk < k_end) ? b(k0 + bk, n0 + bn) : 0.0f;
+  }
+}
+
+// Thread t's registers into the shared tiles: As[k][m] = A(m0 + m, k0 + k), Bs[k][n] = B(k0 + k, n0 + n).
+template <class LoadA, class LoadB>
+HDL_HD inline void stash(int t, const float ra[4], const float rb[4], float (*As)[BM], float (*Bs)[BN]) {
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int e = t + kThreads * i;
+    const int am = LoadA::m_major ? e % BM : e / BK, ak = LoadA::m_major ? e / BM : e % BK;
+    As[ak][am] = ra[i];
+    const int bn = LoadB::k_major ? e / BK : e % BN, bk = LoadB::k_major ? e % BK : e / BN;
+    Bs[bk][bn] = rb[i];
+  }
+}
+
+// acc[i][j] += sum_k As[k][ty + 16 i] Bs[k][tx + 16 j]: thread t's 4x4 outputs, at stride 16.
+HDL_HD inline void multiply(int t, const float (*As)[BM], const float (*Bs)[BN], float acc[4][4]) {
+  const int tx = t % 16, ty = t / 16;
+#pragma unroll
+  for (int k = 0; k < BK; ++k) {
+    float av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) av[i] = As[k][ty + 16 * i];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) bv[j] = Bs[k][tx + 16 * j];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+  }
+}
+
+template <class Store>
+HDL_HD inline void write(int t, int m0, int n0, int M, int N, const float acc[4][4], const Store& store, int slice) {
+  const int tx = t % 16, ty = t / 16;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+      if (m < M && n < N) store(m, n, acc[i][j], slice);
+    }
+}
 
 template <bool TF32, class LoadA, class LoadB, class Store>
 __global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int k_per_split, LoadA a, LoadB b,
                                                          Store store) {
-  __shared__ __align__(128) float As[BK][BM];  // As[k][m] = A(m0 + m, k0 + k)
-  __shared__ __align__(128) float Bs[BK][BN];  // Bs[k][n] = B(k0 + k, n0 + n)
-  const int t = threadIdx.x, tx = t % 16, ty = t / 16;
+  __shared__ __align__(128) float As[BK][BM];
+  __shared__ __align__(128) float Bs[BK][BN];
+  const int t = threadIdx.x;
   const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
   const int k_begin = blockIdx.z * k_per_split, k_end = min(K, k_begin + k_per_split);
-
-  float ra[4], rb[4];  // the next K slice, held in registers
-  auto fetch = [&](int k0) {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int e = t + kThreads * i;  // element of the 64x16 slice
-      const int am = LoadA::m_major ? e % BM : e / BK, ak = LoadA::m_major ? e / BM : e % BK;
-      ra[i] = (m0 + am < M && k0 + ak < k_end) ? a(m0 + am, k0 + ak) : 0.0f;
-      const int bn = LoadB::k_major ? e / BK : e % BN, bk = LoadB::k_major ? e % BK : e / BN;
-      rb[i] = (n0 + bn < N && k0 + bk < k_end) ? b(k0 + bk, n0 + bn) : 0.0f;
-    }
-  };
-  auto stash = [&]() {
-#pragma unroll
-    for (int i = 0; i < 4; ++i) {
-      const int e = t + kThreads * i;
-      const int am = LoadA::m_major ? e % BM : e / BK, ak = LoadA::m_major ? e / BM : e % BK;
-      As[ak][am] = ra[i];
-      const int bn = LoadB::k_major ? e / BK : e % BN, bk = LoadB::k_major ? e % BK : e / BN;
-      Bs[bk][bn] = rb[i];
-    }
-  };
+  float ra[4], rb[4];  // the next K slice, held in registers while the current one is multiplied
 
   if constexpr (!TF32) {
-    float acc[4][4] = {};  // rows ty + 16 i, columns tx + 16 j of the tile
-    fetch(k_begin);
+    float acc[4][4] = {};
+    fetch(t, m0, n0, k_begin, k_end, M, N, a, b, ra, rb);
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-      stash();
+      stash<LoadA, LoadB>(t, ra, rb, As, Bs);
       __syncthreads();
-      if (k0 + BK < k_end) fetch(k0 + BK);
-#pragma unroll
-      for (int k = 0; k < BK; ++k) {
-        float av[4], bv[4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) av[i] = As[k][ty + 16 * i];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) bv[j] = Bs[k][tx + 16 * j];
-#pragma unroll
-        for (int i = 0; i < 4; ++i)
-#pragma unroll
-          for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-      }
+      if (k0 + BK < k_end) fetch(t, m0, n0, k0 + BK, k_end, M, N, a, b, ra, rb);
+      multiply(t, As, Bs, acc);
       __syncthreads();
     }
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
-        if (m < M && n < N) store(m, n, acc[i][j], blockIdx.z);
-      }
+    write(t, m0, n0, M, N, acc, store, blockIdx.z);
   } else {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
     using namespace nvcuda;
@@ -91,11 +115,11 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int
     wmma::fragment<wmma::accumulator, 16, 16, 8, float> c[2];
     wmma::fill_fragment(c[0], 0.0f);
     wmma::fill_fragment(c[1], 0.0f);
-    fetch(k_begin);
+    fetch(t, m0, n0, k_begin, k_end, M, N, a, b, ra, rb);
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-      stash();
+      stash<LoadA, LoadB>(t, ra, rb, As, Bs);
       __syncthreads();
-      if (k0 + BK < k_end) fetch(k0 + BK);
+      if (k0 + BK < k_end) fetch(t, m0, n0, k0 + BK, k_end, M, N, a, b, ra, rb);
 #pragma unroll
       for (int k = 0; k < BK; k += 8) {
         wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa;
@@ -116,13 +140,13 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int
     wmma::store_matrix_sync(&Cs[16 * wm][16 * wn], c[0], BN + 4, wmma::mem_row_major);
     wmma::store_matrix_sync(&Cs[16 * wm][16 * (wn + 1)], c[1], BN + 4, wmma::mem_row_major);
     __syncthreads();
+    float acc[4][4];
+    const int tx = t % 16, ty = t / 16;
 #pragma unroll
     for (int i = 0; i < 4; ++i)
 #pragma unroll
-      for (int j = 0; j < 4; ++j) {
-        const int m = ty + 16 * i, n = tx + 16 * j;
-        if (m0 + m < M && n0 + n < N) store(m0 + m, n0 + n, Cs[m][n], blockIdx.z);
-      }
+      for (int j = 0; j < 4; ++j) acc[i][j] = Cs[ty + 16 * i][tx + 16 * j];
+    write(t, m0, n0, M, N, acc, store, blockIdx.z);
 #endif
   }
 }

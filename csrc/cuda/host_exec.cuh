@@ -1,0 +1,73 @@
+// The Host executor (see exec.cuh): the kernels' __host__ __device__ bodies run on the CPU, for
+// tests only (tests/cuda_emu/emulate.cu). gemm::emulate walks the blocks of gemm_kernel's grid and,
+// inside a block, the 256 threads phase by phase between the barriers, calling the same fetch,
+// stash, multiply and write as the kernel (the float32 path; TF32 needs tensor cores).
+#pragma once
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "exec.cuh"
+
+namespace hdl::cuda {
+
+namespace gemm {
+
+template <class LoadA, class LoadB, class Store>
+void emulate(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store, Split split) {
+  if (M <= 0 || N <= 0) return;
+  if (split.count <= 1) split = {K > 1 ? K : 1, 1};
+  static float As[BK][BM], Bs[BK][BN];
+  std::vector<float> ra(kThreads * 4), rb(kThreads * 4), acc(kThreads * 16);
+  for (int z = 0; z < split.count; ++z)
+    for (int by = 0; by < (M + BM - 1) / BM; ++by)
+      for (int bx = 0; bx < (N + BN - 1) / BN; ++bx) {
+        const int m0 = by * BM, n0 = bx * BN, k_begin = z * split.k_per_split;
+        const int k_end = K < k_begin + split.k_per_split ? K : k_begin + split.k_per_split;
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int t = 0; t < kThreads; ++t) fetch(t, m0, n0, k_begin, k_end, M, N, a, b, &ra[4 * t], &rb[4 * t]);
+        for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+          for (int t = 0; t < kThreads; ++t) stash<LoadA, LoadB>(t, &ra[4 * t], &rb[4 * t], As, Bs);
+          // __syncthreads()
+          for (int t = 0; t < kThreads; ++t) {
+            if (k0 + BK < k_end) fetch(t, m0, n0, k0 + BK, k_end, M, N, a, b, &ra[4 * t], &rb[4 * t]);
+            multiply(t, As, Bs, reinterpret_cast<float(*)[4]>(&acc[16 * t]));
+          }
+          // __syncthreads()
+        }
+        for (int t = 0; t < kThreads; ++t)
+          write(t, m0, n0, M, N, reinterpret_cast<float(*)[4]>(&acc[16 * t]), store, z);
+      }
+}
+
+}  // namespace gemm
+
+class HostScratch {
+ public:
+  explicit HostScratch(std::size_t bytes) : p_(std::malloc(bytes ? bytes : 1)) { std::memset(p_, 0xff, bytes); }
+  ~HostScratch() { std::free(p_); }
+  HostScratch(const HostScratch&) = delete;
+  HostScratch& operator=(const HostScratch&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void* p_;
+};
+
+struct Host {
+  template <class F>
+  void each(std::int64_t n, const F& f) const {
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+  }
+  template <class LoadA, class LoadB, class Store>
+  void gemm(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store,
+            gemm::Split split = {0, 1}) const {
+    gemm::emulate(M, N, K, a, b, store, split);
+  }
+  HostScratch scratch(std::size_t bytes) const { return HostScratch(bytes); }  // filled with NaN bytes
+};
+
+}  // namespace hdl::cuda
