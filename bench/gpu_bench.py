@@ -10,7 +10,10 @@ every section (a timeout keeps what was measured):
 4. a short run on real CIFAR-10 images (the batch carried in gpu_data/) on the GPU and on the CPU
    from the same initialisation: the losses must agree early and fall.
 
-    python bench/gpu_bench.py [--quick] [--budget SECONDS]
+    python bench/gpu_bench.py [--quick | --smoke]
+
+--smoke runs every section at toy sizes (batch 2, 20 images): tests/test_cuda_emulated_net.py runs
+it on the host emulation of the kernels, so that the script is known to run before a GPU is lent.
 """
 from __future__ import annotations
 
@@ -35,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(os.environ.get("OUT", ROOT / "out"))
 RESULTS = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "sections": {}}
 T0 = time.perf_counter()
+SIZE = {"batch": 100, "images": 50_000, "real_images": None}  # --smoke shrinks them
 
 
 def save():
@@ -64,7 +68,8 @@ def section(name):
 
 def time_hdl(fn, reps=50, warmup=5):
     """Median milliseconds of fn() on hdl's stream, by CUDA events around each call."""
-    from hdl import _cuda
+    _cuda = hdl.cuda._cuda
+    warmup = min(warmup, reps)
     for _ in range(warmup):
         fn()
     hdl.cuda.synchronize()
@@ -106,18 +111,22 @@ def import_torch():
 def environment():
     torch = import_torch()
     env = {"hdl_device": hdl.cuda.device_name(), "python": platform.python_version(),
-           "cuda_runtime": hdl._cuda.runtime_version()}
+           "cuda_runtime": hdl.cuda._cuda.runtime_version()}
     if torch is not None:
         env.update(torch=torch.__version__, cudnn=torch.backends.cudnn.version(),
                    torch_device=torch.cuda.get_device_name())
     return env
 
 
-CONVS = [("conv1", (100, 32, 32, 3), (32, 3, 5, 5), 2), ("conv2", (100, 16, 16, 32), (32, 32, 5, 5), 2),
-         ("conv3", (100, 8, 8, 32), (64, 32, 5, 5), 2), ("conv4", (100, 4, 4, 64), (64, 64, 4, 4), 0),
-         ("conv5", (100, 1, 1, 64), (10, 64, 1, 1), 0)]
-POOLS = [("maxpool1", "max", (100, 32, 32, 32)), ("avgpool2", "avg", (100, 16, 16, 32)),
-         ("avgpool3", "avg", (100, 8, 8, 64))]
+def convs(n):
+    return [("conv1", (n, 32, 32, 3), (32, 3, 5, 5), 2), ("conv2", (n, 16, 16, 32), (32, 32, 5, 5), 2),
+            ("conv3", (n, 8, 8, 32), (64, 32, 5, 5), 2), ("conv4", (n, 4, 4, 64), (64, 64, 4, 4), 0),
+            ("conv5", (n, 1, 1, 64), (10, 64, 1, 1), 0)]
+
+
+def pools(n):
+    return [("maxpool1", "max", (n, 32, 32, 32)), ("avgpool2", "avg", (n, 16, 16, 32)),
+            ("avgpool3", "avg", (n, 8, 8, 64))]
 
 
 @section("kernels")
@@ -125,28 +134,29 @@ def kernels(reps):
     ops, up = hdl.cuda.ops, hdl.cuda.DeviceArray.from_numpy
     rng = np.random.default_rng(0)
     torch = import_torch()
-    res = {}
+    res = {"batch": SIZE["batch"]}
+    B = SIZE["batch"]
     for tf32 in (False, True):
         hdl.cuda.set_tf32(tf32)
         tag = "tf32" if tf32 else "fp32"
-        for name, xs, ws, pad in CONVS:
+        for name, xs, ws, pad in convs(B):
             x, w, b = (up(rng.standard_normal(s).astype(np.float32)) for s in (xs, ws, ws[0]))
             y = ops.conv2d(x, w, b, 1, pad)
             dy = up(rng.standard_normal(y.shape).astype(np.float32))
             res[f"hdl_{tag}/{name}_fwd_ms"] = time_hdl(lambda: ops.conv2d(x, w, b, 1, pad, relu=True, out=y), reps)
             res[f"hdl_{tag}/{name}_bwd_ms"] = time_hdl(lambda: ops.conv2d_backward(dy, x, w, 1, pad), reps)
     hdl.cuda.set_tf32(False)
-    for name, kind, xs in POOLS:
+    for name, kind, xs in pools(B):
         x = up(rng.standard_normal(xs).astype(np.float32))
         f, g = getattr(ops, f"{kind}_pool2d"), getattr(ops, f"{kind}_pool2d_backward")
         y = f(x, 3, 2, (0, 1, 0, 1))
         dy = up(rng.standard_normal(y.shape).astype(np.float32))
         res[f"hdl/{name}_fwd_ms"] = time_hdl(lambda: f(x, 3, 2, (0, 1, 0, 1), out=y), reps)
         res[f"hdl/{name}_bwd_ms"] = time_hdl(lambda: g(dy, x, 3, 2, (0, 1, 0, 1)), reps)
-    x = up(rng.standard_normal((100, 32, 32, 32)).astype(np.float32))
-    res["hdl/relu_fwd_ms(100x32x32x32)"] = time_hdl(lambda: ops.relu(x, out=x), reps)
-    res["hdl/dropout_fwd_ms(100x32x32x32)"] = time_hdl(lambda: ops.dropout(x, 0.15, 1), reps)
-    v, lab = up(rng.standard_normal((100, 10)).astype(np.float32)), up(rng.integers(0, 10, 100))
+    x = up(rng.standard_normal((B, 32, 32, 32)).astype(np.float32))
+    res["hdl/relu_fwd_ms(Bx32x32x32)"] = time_hdl(lambda: ops.relu(x, out=x), reps)
+    res["hdl/dropout_fwd_ms(Bx32x32x32)"] = time_hdl(lambda: ops.dropout(x, 0.15, 1), reps)
+    v, lab = up(rng.standard_normal((B, 10)).astype(np.float32)), up(rng.integers(0, 10, B))
     res["hdl/softmax_log_loss_ms"] = time_hdl(lambda: ops.softmax_log_loss(v, lab), reps)
     res["hdl/top_k5_ms"] = time_hdl(lambda: ops.top_k(v, 5), reps)
     net = cifar_net(device="cuda")
@@ -162,7 +172,7 @@ def kernels(reps):
             torch.backends.cudnn.benchmark = True
             for cl in (False, True):
                 tag = ("tf32" if tf32 else "fp32") + ("_channels_last" if cl else "_nchw")
-                for name, xs, ws, pad in CONVS:
+                for name, xs, ws, pad in convs(B):
                     n, h, w_, c = xs
                     x = torch.randn(n, c, h, w_, device="cuda", requires_grad=True)
                     w = torch.randn(*ws, device="cuda", requires_grad=True)
@@ -197,10 +207,11 @@ def torch_setup(torch, channels_last, tf32, batch=100):
 
 @section("step_batch100")
 def step(reps):
-    res = {}
+    B = SIZE["batch"]
+    res = {"batch": B}
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((100, 32, 32, 3)).astype(np.float32)
-    labels = rng.integers(0, 10, 100)
+    x = rng.standard_normal((B, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, B)
     for tf32 in (False, True):
         hdl.cuda.set_tf32(tf32)
         net = cifar_net(device="cuda")
@@ -218,7 +229,7 @@ def step(reps):
     if torch is not None:
         for tf32 in (False, True):
             for cl in (False, True):
-                model, opt, xt, yt = torch_setup(torch, cl, tf32)
+                model, opt, xt, yt = torch_setup(torch, cl, tf32, B)
                 tag = ("tf32" if tf32 else "fp32") + ("_channels_last" if cl else "_nchw")
                 res[f"torch_{tag}_ms"] = time_torch(torch, lambda: cifar_step.torch_step(torch, model, opt, xt, yt),
                                                     reps)
@@ -231,9 +242,9 @@ def step(reps):
 def epochs(n_epochs):
     """Synthetic CIFAR-shaped data (50,000 images): batches of 100 sliced on the host and uploaded from
     pinned memory each step (as a real data pipeline), then with the data resident on the GPU."""
-    res = {}
+    N, B = SIZE["images"], SIZE["batch"]
+    res = {"images": N, "batch": B}
     rng = np.random.default_rng(0)
-    N, B = 50_000, 100
     x = rng.standard_normal((N, 32, 32, 3)).astype(np.float32)
     y = rng.integers(0, 10, N)
     for tf32 in (False, True):
@@ -278,15 +289,16 @@ def real_data(steps):
     if not path.exists():
         return {"skipped": f"{path} not carried (see bench/GPU.md)"}
     images, labels = parse_batch(path.read_bytes(), path.name)
+    images, labels = images[:SIZE["real_images"]], labels[:SIZE["real_images"]]
     x = images.astype(np.float32)
     x -= x.mean(axis=0)
     x /= 64.0
-    B = 100
+    B = SIZE["batch"]
     cpu, gpu = cifar_net(seed=0), cifar_net(seed=0, device="cuda")
     losses = {"cpu": [], "gpu": []}
     t = {"cpu": 0.0, "gpu": 0.0}
     for s in range(steps):
-        i = (s * B) % (len(x) - B)
+        i = (s * B) % max(len(x) - B, 1)
         for name, net in (("cpu", cpu), ("gpu", gpu)):
             t0 = time.perf_counter()
             loss, _ = net.loss_and_gradients(x[i:i + B], labels[i:i + B])
@@ -296,7 +308,7 @@ def real_data(steps):
     cpu_l, gpu_l = np.array(losses["cpu"]), np.array(losses["gpu"])
     # then more GPU-only epochs over the batch: the training loss keeps falling
     more = []
-    for e in range(3):
+    for e in range(1 if SIZE["real_images"] else 3):
         tot = 0.0
         for i in range(0, len(x), B):
             loss, _ = gpu.loss_and_gradients(x[i:i + B], labels[i:i + B])
@@ -310,17 +322,20 @@ def real_data(steps):
             "cpu_s_per_step": t["cpu"] / steps, "gpu_s_per_step_synced": t["gpu"] / steps}
 
 
-def main():
+def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="fewer repetitions and one epoch")
-    a = p.parse_args()
+    p.add_argument("--smoke", action="store_true", help="toy sizes, to check that the script runs")
+    a = p.parse_args(argv)
     hdl.cuda.require()
-    reps = 20 if a.quick else 50
+    if a.smoke:
+        SIZE.update(batch=2, images=20, real_images=20)
+    reps = 1 if a.smoke else 20 if a.quick else 50
     environment()
     kernels(reps)
     step(reps)
-    epochs(1 if a.quick else 2)
-    real_data(60 if a.quick else 150)
+    epochs(1 if a.smoke or a.quick else 2)
+    real_data(2 if a.smoke else 60 if a.quick else 150)
     save()
     print(f"wrote {OUT / 'gpu_results.json'} in {time.perf_counter() - T0:.0f} s")
 

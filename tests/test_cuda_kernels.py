@@ -256,7 +256,7 @@ def test_cuda_net_trains_with_fit():
     x = rng.standard_normal((200, 32, 32, 3)).astype(f32)
     y = rng.integers(0, 10, 200)
     net = cifar_net(device="cuda")
-    hist = fit(net, x, y, epochs=2, batch_size=50, lr=0.05, progress=False)
+    hist = fit(net, (x, y), epochs=2, batch_size=50, lr=0.05, progress=False)
     assert len(hist.epochs) == 2 and np.isfinite(hist.train["objective"]).all()
 
 
