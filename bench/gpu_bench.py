@@ -329,7 +329,7 @@ def main(argv=None):
     a = p.parse_args(argv)
     hdl.cuda.require()
     if a.smoke:
-        SIZE.update(batch=2, images=20, real_images=20)
+        SIZE.update(batch=2, images=8, real_images=8)
     reps = 1 if a.smoke else 20 if a.quick else 50
     environment()
     kernels(reps)

@@ -87,8 +87,10 @@ HDL_HD inline void write(int t, int m0, int n0, int M, int N, const float acc[4]
 }
 
 template <bool TF32, class LoadA, class LoadB, class Store>
-__global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int k_per_split, LoadA a, LoadB b,
-                                                         Store store) {
+__global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int k_per_split,
+                                                         const __grid_constant__ LoadA a,
+                                                         const __grid_constant__ LoadB b,
+                                                         const __grid_constant__ Store store) {
   __shared__ __align__(128) float As[BK][BM];
   __shared__ __align__(128) float Bs[BK][BN];
   const int t = threadIdx.x;
