@@ -20,8 +20,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/nvi
 say "$(tail -1 "$OUT/nvidia-smi.txt")"
 
 # -- 1. build ----------------------------------------------------------------------------------------
-VENV=/tmp/hdl-venv
-python3 -m venv --system-site-packages "$VENV" && . "$VENV/bin/activate"
+VENV=/tmp/hdl-venv  # sees the image's packages (torch, numba, ...) and takes ours without touching it
+if python3 -m venv --system-site-packages "$VENV" >> "$OUT/build.log" 2>&1; then
+  . "$VENV/bin/activate"
+else
+  say "no venv module: installing into the image's Python"; export PIP_BREAK_SYSTEM_PACKAGES=1
+fi
 if ! python -c "import hypothesis" 2>/dev/null; then  # the tests use it; the image may lack it
   pip install -q --no-index --find-links gpu_data/wheels hypothesis >> "$OUT/build.log" 2>&1 \
     || say "hypothesis not installed (no gpu_data/wheels?): the hypothesis-driven tests will fail to import"
