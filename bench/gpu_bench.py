@@ -118,6 +118,10 @@ def environment():
     return env
 
 
+# hdl's variants: (tag, TF32, tile shapes); "fp32_square" times the 64x64-only tiles beside the default
+HDL_CONFIGS = [("fp32", False, "auto"), ("fp32_square", False, "square"), ("tf32", True, "auto")]
+
+
 def convs(n):
     return [("conv1", (n, 32, 32, 3), (32, 3, 5, 5), 2), ("conv2", (n, 16, 16, 32), (32, 32, 5, 5), 2),
             ("conv3", (n, 8, 8, 32), (64, 32, 5, 5), 2), ("conv4", (n, 4, 4, 64), (64, 64, 4, 4), 0),
@@ -136,9 +140,9 @@ def kernels(reps):
     torch = import_torch()
     res = {"batch": SIZE["batch"]}
     B = SIZE["batch"]
-    for tf32 in (False, True):
+    for tag, tf32, tiles in HDL_CONFIGS:
         hdl.cuda.set_tf32(tf32)
-        tag = "tf32" if tf32 else "fp32"
+        hdl.cuda.set_gemm_tiles(tiles)
         for name, xs, ws, pad in convs(B):
             x, w, b = (up(rng.standard_normal(s).astype(np.float32)) for s in (xs, ws, ws[0]))
             y = ops.conv2d(x, w, b, 1, pad)
@@ -146,6 +150,7 @@ def kernels(reps):
             res[f"hdl_{tag}/{name}_fwd_ms"] = time_hdl(lambda: ops.conv2d(x, w, b, 1, pad, relu=True, out=y), reps)
             res[f"hdl_{tag}/{name}_bwd_ms"] = time_hdl(lambda: ops.conv2d_backward(dy, x, w, 1, pad), reps)
     hdl.cuda.set_tf32(False)
+    hdl.cuda.set_gemm_tiles("auto")
     for name, kind, xs in pools(B):
         x = up(rng.standard_normal(xs).astype(np.float32))
         f, g = getattr(ops, f"{kind}_pool2d"), getattr(ops, f"{kind}_pool2d_backward")
@@ -212,19 +217,26 @@ def step(reps):
     rng = np.random.default_rng(0)
     x = rng.standard_normal((B, 32, 32, 3)).astype(np.float32)
     labels = rng.integers(0, 10, B)
-    for tf32 in (False, True):
+    for tag, tf32, tiles in HDL_CONFIGS:
         hdl.cuda.set_tf32(tf32)
+        hdl.cuda.set_gemm_tiles(tiles)
         net = cifar_net(device="cuda")
         xd, ld = hdl.cuda.DeviceArray.from_numpy(x), hdl.cuda.DeviceArray.from_numpy(labels)
 
         def hdl_step():
             net.loss_and_gradients(xd, ld, sync=False)
             net.step(0.01, 0.9, 5e-4)
-        tag = "tf32" if tf32 else "fp32"
         res[f"hdl_{tag}_ms"] = time_hdl(hdl_step, reps)
         res[f"hdl_{tag}_host_batch_ms"] = time_hdl(lambda: (net.loss_and_gradients(x, labels, sync=False),
                                                             net.step(0.01, 0.9, 5e-4)), reps)
+        hdl.cuda.synchronize()
+        t = time.perf_counter()
+        for _ in range(reps):
+            hdl_step()
+        res[f"hdl_{tag}_host_issue_ms"] = (time.perf_counter() - t) / reps * 1e3  # Python + launch cost
+        hdl.cuda.synchronize()
     hdl.cuda.set_tf32(False)
+    hdl.cuda.set_gemm_tiles("auto")
     torch = import_torch()
     if torch is not None:
         for tf32 in (False, True):
@@ -233,7 +245,7 @@ def step(reps):
                 tag = ("tf32" if tf32 else "fp32") + ("_channels_last" if cl else "_nchw")
                 res[f"torch_{tag}_ms"] = time_torch(torch, lambda: cifar_step.torch_step(torch, model, opt, xt, yt),
                                                     reps)
-        best = min(v for k, v in res.items() if k.startswith("torch_") and "fp32" in k)
+        best = min(v for k, v in res.items() if k.startswith("torch_") and "fp32" in k and k.endswith("_ms"))
         res["hdl_fp32_over_best_torch_fp32"] = res["hdl_fp32_ms"] / best
     return res
 

@@ -90,6 +90,29 @@ def test_conv_matches_oracle_and_cpu(device, case, relu, seed):
         close(a, c, 1e-4, 1e-5)
 
 
+@pytest.mark.parametrize("device", [pytest.param("emulated", marks=needs_nvcc), pytest.param("cuda", marks=needs_gpu)])
+@pytest.mark.parametrize("xs,ws,stride,pad", [((2, 9, 7, 5), (70, 5, 3, 4), (2, 3), (1, 2, 0, 3)),
+                                              ((3, 6, 6, 33), (31, 33, 3, 3), 1, 1),
+                                              ((1, 5, 5, 2), (3, 2, 2, 2), 1, 0)])
+def test_square_tiles_only(device, xs, ws, stride, pad):
+    """The products with the 64x64 tile for every shape (set_gemm_tiles('square')) agree with the CPU."""
+    rng = np.random.default_rng(5)
+    x, w, b = (rng.standard_normal(s).astype(f32) for s in (xs, ws, ws[0]))
+    dev, cpu = backend(device), Cpu()
+    square = (lambda on: emu.load().emu_set_gemm_tiles(int(on))) if device == "emulated" else \
+        (lambda on: hdl.cuda.set_gemm_tiles("square" if on else "auto"))
+    square(True)
+    try:
+        y = dev.conv2d(x, w, b, stride, pad)
+        dy = rng.standard_normal(y.shape).astype(f32)
+        grads = dev.conv2d_backward(dy, x, w, stride, pad)
+    finally:
+        square(False)
+    close(y, cpu.conv2d(x, w, b, stride, pad), 1e-5, 1e-5)
+    for a, c in zip(grads, cpu.conv2d_backward(dy, x, w, stride, pad)):
+        close(a, c, 1e-4, 1e-5)
+
+
 CIFAR_LAYERS = [((5, 32, 32, 3), (32, 3, 5, 5), 2), ((5, 16, 16, 32), (32, 32, 5, 5), 2),
                 ((5, 8, 8, 32), (64, 32, 5, 5), 2), ((5, 4, 4, 64), (64, 64, 4, 4), 0), ((5, 1, 1, 64), (10, 64, 1, 1), 0)]
 

@@ -134,6 +134,9 @@ PYBIND11_MODULE(_cuda, m) {
   }, py::arg("consumer"));
   m.def("set_tf32", &hc::set_tf32, py::arg("on"));
   m.def("tf32", &hc::tf32);
+  m.def("set_gemm_tiles", [](bool square) { hc::set_gemm_tiles(square ? hc::GemmTiles::square : hc::GemmTiles::automatic); },
+        py::arg("square"));
+  m.def("gemm_tiles_square", [] { return hc::gemm_tiles() == hc::GemmTiles::square; });
   m.def("empty_cache", &hc::empty_cache);
   m.def("memory_stats", [] {
     const auto s = hc::allocator_stats();

@@ -13,31 +13,40 @@ namespace hdl::cuda {
 
 namespace gemm {
 
+template <class T, class LoadA, class LoadB, class Store>
+void emulate_with(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store, Split split) {
+  static float As[BK][T::BM], Bs[BK][T::BN];
+  std::vector<float> ra(kThreads * T::A_LOADS), rb(kThreads * T::B_LOADS), acc(kThreads * 16);
+  float* RA = ra.data();
+  float* RB = rb.data();
+  auto ACC = [&](int t) { return reinterpret_cast<float(*)[4]>(&acc[16 * t]); };
+  for (int z = 0; z < split.count; ++z)
+    for (int by = 0; by < (M + T::BM - 1) / T::BM; ++by)
+      for (int bx = 0; bx < (N + T::BN - 1) / T::BN; ++bx) {
+        const int m0 = by * T::BM, n0 = bx * T::BN, k_begin = z * split.k_per_split;
+        const int k_end = K < k_begin + split.k_per_split ? K : k_begin + split.k_per_split;
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int t = 0; t < kThreads; ++t)
+          fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, RA + T::A_LOADS * t, RB + T::B_LOADS * t);
+        for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+          for (int t = 0; t < kThreads; ++t) stash<T, LoadA, LoadB>(t, RA + T::A_LOADS * t, RB + T::B_LOADS * t, As, Bs);
+          // __syncthreads()
+          for (int t = 0; t < kThreads; ++t) {
+            if (k0 + BK < k_end)
+              fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, RA + T::A_LOADS * t, RB + T::B_LOADS * t);
+            multiply<T>(t, As, Bs, ACC(t));
+          }
+          // __syncthreads()
+        }
+        for (int t = 0; t < kThreads; ++t) write<T>(t, m0, n0, M, N, ACC(t), store, z);
+      }
+}
+
 template <class LoadA, class LoadB, class Store>
 void emulate(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store, Split split) {
   if (M <= 0 || N <= 0) return;
   if (split.count <= 1) split = {K > 1 ? K : 1, 1};
-  static float As[BK][BM], Bs[BK][BN];
-  std::vector<float> ra(kThreads * 4), rb(kThreads * 4), acc(kThreads * 16);
-  for (int z = 0; z < split.count; ++z)
-    for (int by = 0; by < (M + BM - 1) / BM; ++by)
-      for (int bx = 0; bx < (N + BN - 1) / BN; ++bx) {
-        const int m0 = by * BM, n0 = bx * BN, k_begin = z * split.k_per_split;
-        const int k_end = K < k_begin + split.k_per_split ? K : k_begin + split.k_per_split;
-        std::fill(acc.begin(), acc.end(), 0.0f);
-        for (int t = 0; t < kThreads; ++t) fetch(t, m0, n0, k_begin, k_end, M, N, a, b, &ra[4 * t], &rb[4 * t]);
-        for (int k0 = k_begin; k0 < k_end; k0 += BK) {
-          for (int t = 0; t < kThreads; ++t) stash<LoadA, LoadB>(t, &ra[4 * t], &rb[4 * t], As, Bs);
-          // __syncthreads()
-          for (int t = 0; t < kThreads; ++t) {
-            if (k0 + BK < k_end) fetch(t, m0, n0, k0 + BK, k_end, M, N, a, b, &ra[4 * t], &rb[4 * t]);
-            multiply(t, As, Bs, reinterpret_cast<float(*)[4]>(&acc[16 * t]));
-          }
-          // __syncthreads()
-        }
-        for (int t = 0; t < kThreads; ++t)
-          write(t, m0, n0, M, N, reinterpret_cast<float(*)[4]>(&acc[16 * t]), store, z);
-      }
+  with_tile(M, N, [&](auto tile) { emulate_with<decltype(tile)>(M, N, K, a, b, store, split); });
 }
 
 }  // namespace gemm

@@ -132,8 +132,11 @@ void pinned_free(void* p) {
 
 namespace {
 bool g_tf32 = false;
-}
+GemmTiles g_tiles = GemmTiles::automatic;
+}  // namespace
 void set_tf32(bool on) { g_tf32 = on; }
 bool tf32() { return g_tf32; }
+void set_gemm_tiles(GemmTiles tiles) { g_tiles = tiles; }
+GemmTiles gemm_tiles() { return g_tiles; }
 
 }  // namespace hdl::cuda

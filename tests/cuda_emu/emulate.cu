@@ -21,6 +21,10 @@ PoolShape pool_shape(const I* v) { return {v[0], v[1], v[2], v[3], v[4], v[5], v
 
 extern "C" {
 
+void emu_set_gemm_tiles(int square) {
+  cuda::set_gemm_tiles(square ? cuda::GemmTiles::square : cuda::GemmTiles::automatic);
+}
+
 void emu_conv2d_forward(float* y, const float* x, const float* w, const float* b, const I* shape, int relu) {
   cuda::conv2d_forward_on(Host{}, y, x, w, b, conv_shape(shape), relu != 0);
 }

@@ -63,6 +63,10 @@ def tf32():
     return _tf32[0]
 
 
+def set_gemm_tiles(square):
+    lib().emu_set_gemm_tiles(int(square))
+
+
 def empty_cache():
     pass
 

@@ -65,6 +65,15 @@ def tf32() -> bool:
     return bool(_cuda is not None and _cuda.tf32())
 
 
+def set_gemm_tiles(shape: str) -> None:
+    """'auto' (default): the dense and convolution products pick a 128x32 or 32x128 tile for outputs
+    32 wide or less, 64x64 otherwise; 'square': 64x64 always (to time one against the other)."""
+    if shape not in ("auto", "square"):
+        raise ValueError(f"set_gemm_tiles: 'auto' or 'square', got {shape!r}")
+    if _cuda is not None:
+        _cuda.set_gemm_tiles(shape == "square")
+
+
 def memory_stats() -> dict:
     """Bytes in use and cached by hdl's caching allocator, and how many cudaMalloc calls it made."""
     require()
@@ -85,4 +94,4 @@ def __getattr__(name):  # hdl.cuda.ops loads on first use
 
 
 __all__ = ["DeviceArray", "Uploader", "device_name", "empty", "empty_cache", "from_dlpack", "is_available",
-           "memory_stats", "require", "set_tf32", "synchronize", "tf32", "why_unavailable", "zeros"]
+           "memory_stats", "require", "set_gemm_tiles", "set_tf32", "synchronize", "tf32", "why_unavailable", "zeros"]

@@ -60,4 +60,10 @@ void pinned_free(void* p);
 void set_tf32(bool on);
 bool tf32();
 
+// Tile shapes of those kernels: automatic (narrow tiles for narrow outputs) or square 64x64 only,
+// kept as a switch so that a benchmark can time both in one run.
+enum class GemmTiles : int { automatic = 0, square = 1 };
+void set_gemm_tiles(GemmTiles tiles);
+GemmTiles gemm_tiles();
+
 }  // namespace hdl::cuda
