@@ -3,6 +3,8 @@ test_conv.py and test_cnn_kernels.py, parametrised over devices:
   "cpu"       hdl.ops (NHWC), the reference the others are held to;
   "emulated"  the CUDA kernels' own source run on the CPU (tests/cuda_emu: the same __host__ __device__
               bodies, and the GEMM tile thread by thread), wherever nvcc is installed;
+  "fake-cuda" hdl.cuda.ops with hdl._cuda replaced by tests/cuda_emu/fake_cuda.py (host memory, the
+              emulated kernels): the Python layer and its calls into the bindings, wherever nvcc is;
   "cuda"      hdl.cuda.ops on the GPU; skips, saying why, where no GPU can be used.
 Plus the first steps of the CIFAR network on both devices, and DeviceArray interchange (DLPack,
 __cuda_array_interface__)."""
@@ -10,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import ACTS, CODES
 from cuda_emu import emu
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_cnn_kernels import distinct, pool_case
 from test_conv import conv_case
@@ -23,7 +25,18 @@ from hdl.reference import cnn
 GPU = hdl.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not GPU, reason=f"no GPU: {hdl.cuda.why_unavailable()}")
 needs_nvcc = pytest.mark.skipif(emu.NVCC is None, reason="no nvcc to build the host emulation of the CUDA kernels")
-DEVICES = ["cpu", pytest.param("emulated", marks=needs_nvcc), pytest.param("cuda", marks=needs_gpu)]
+DEVICES = ["cpu", pytest.param("emulated", marks=needs_nvcc), pytest.param("fake-cuda", marks=needs_nvcc),
+           pytest.param("cuda", marks=needs_gpu)]
+fixtures_ok = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.fixture(autouse=True)
+def _fake_gpu(request, monkeypatch):
+    """For device "fake-cuda": hdl.cuda runs on the stand-in module for the test's duration."""
+    callspec = getattr(request.node, "callspec", None)
+    if callspec is not None and callspec.params.get("device") == "fake-cuda":
+        from cuda_emu import fake_cuda
+        monkeypatch.setattr(hdl.cuda, "_cuda", fake_cuda)
 f32 = np.float32
 
 
@@ -59,7 +72,7 @@ class Cuda:
 
 
 def backend(device):
-    return {"cpu": Cpu, "emulated": emu.Emulated, "cuda": Cuda}[device]()
+    return {"cpu": Cpu, "emulated": emu.Emulated, "fake-cuda": Cuda, "cuda": Cuda}[device]()
 
 
 def close(got, want, rtol=1e-4, atol=1e-4):
@@ -69,7 +82,7 @@ def close(got, want, rtol=1e-4, atol=1e-4):
 # -- convolution ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=60, deadline=None)
+@fixtures_ok
 @given(case=conv_case(), relu=st.booleans(), seed=st.integers(0, 2**31))
 def test_conv_matches_oracle_and_cpu(device, case, relu, seed):
     xs, ws, stride, pad = case
@@ -90,7 +103,7 @@ def test_conv_matches_oracle_and_cpu(device, case, relu, seed):
         close(a, c, 1e-4, 1e-5)
 
 
-@pytest.mark.parametrize("device", [pytest.param("emulated", marks=needs_nvcc), pytest.param("cuda", marks=needs_gpu)])
+@pytest.mark.parametrize("device", DEVICES[1:])
 @pytest.mark.parametrize("xs,ws,stride,pad", [((2, 9, 7, 5), (70, 5, 3, 4), (2, 3), (1, 2, 0, 3)),
                                               ((3, 6, 6, 33), (31, 33, 3, 3), 1, 1),
                                               ((1, 5, 5, 2), (3, 2, 2, 2), 1, 0)])
@@ -153,7 +166,7 @@ def test_tf32_error_is_bounded(xs, ws, pad):
 # -- dense --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(shape=st.tuples(st.integers(1, 70), st.integers(1, 70), st.integers(1, 90)), act=st.sampled_from(ACTS),
        scale=st.sampled_from([1.0, 0.25]), seed=st.integers(0, 2**31))
 def test_dense_matches_oracle(device, shape, act, scale, seed):
@@ -172,7 +185,7 @@ def test_dense_matches_oracle(device, shape, act, scale, seed):
 # -- pooling, ReLU, dropout, loss, SGD ------------------------------------------------------------------------
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=60, deadline=None)
+@fixtures_ok
 @given(case=pool_case(), kind=st.sampled_from(["max", "avg"]), seed=st.integers(0, 2**31))
 def test_pooling_matches_oracle_and_cpu(device, case, kind, seed):
     shape, window, stride, pad = case
@@ -234,7 +247,7 @@ def test_sgd_momentum_matches_oracle(device, form):
     n = len(shapes)
     kwargs = dict(lr=0.05, momentum=0.9, weight_decay=1e-4, lr_mults=list(rng.uniform(0, 2, n)),
                   decay_mults=list(rng.uniform(0, 1, n)), form=form)
-    if device == "cuda":
+    if device in ("cuda", "fake-cuda"):
         up = hdl.cuda.DeviceArray.from_numpy
         dp, dg, dv = ([up(a) for a in group] for group in (params, grads, vels))
         for _ in range(3):

@@ -237,6 +237,9 @@ void run(cudaStream_t stream, int M, int N, int K, const LoadA& a, const LoadB& 
   with_tile(M, N, [&](auto tile) {
     using T = decltype(tile);
     const dim3 grid((N + T::BN - 1) / T::BN, (M + T::BM - 1) / T::BM, split.count);
+    if (grid.y > 65535)
+      throw std::runtime_error("hdl.cuda: a product of " + std::to_string(M) + " rows is too tall for one launch; "
+                               "use smaller batches");
     if (tf32())
       gemm_kernel<T, true><<<grid, kThreads, 0, stream>>>(M, N, K, split.k_per_split, a, b, store);
     else
