@@ -286,6 +286,25 @@ def test_cifar_net_first_steps_agree(dropout):
 
 
 @needs_gpu
+def test_cuda_steps_are_deterministic():
+    """No atomics: two runs from the same start give the same bits (golden curves carry over to the GPU)."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((50, 32, 32, 3)).astype(f32)
+    labels = rng.integers(0, 10, 50)
+    runs = []
+    for _ in range(2):
+        net = cifar_net(dropout=True, seed=2, device="cuda")
+        losses = []
+        for step in range(3):
+            losses.append(net.loss_and_gradients(x, labels, dropout_seed=step)[0])
+            net.step(0.05, 0.9, 5e-4)
+        runs.append((losses, [p.numpy() for p in net.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    for a, b in zip(runs[0][1], runs[1][1]):
+        np.testing.assert_array_equal(a, b)
+
+
+@needs_gpu
 def test_cuda_net_trains_with_fit():
     from hdl.train import fit
     rng = np.random.default_rng(0)
