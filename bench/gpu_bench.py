@@ -39,6 +39,11 @@ OUT = Path(os.environ.get("OUT", ROOT / "out"))
 RESULTS = {"started": time.strftime("%Y-%m-%d %H:%M:%S"), "sections": {}}
 T0 = time.perf_counter()
 SIZE = {"batch": 100, "images": 50_000, "real_images": None}  # --smoke shrinks them
+BUDGET = {"seconds": 1e9}  # --budget: the epochs section stops early rather than overrun it
+
+
+def time_left():
+    return BUDGET["seconds"] - (time.perf_counter() - T0)
 
 
 def save():
@@ -265,6 +270,9 @@ def epochs(n_epochs):
         net = cifar_net(device="cuda")
         times = []
         for e in range(n_epochs):
+            if times and time_left() < 2 * times[-1]:
+                res[f"{tag}_stopped"] = "time budget"
+                break
             order = np.random.default_rng(e).permutation(N)
             hdl.cuda.synchronize()
             t = time.perf_counter()
@@ -278,6 +286,9 @@ def epochs(n_epochs):
         res[f"{tag}_host_batches_epoch_s"] = times
         res[f"{tag}_host_batches_45_epochs_s"] = 45 * min(times)
         res[f"{tag}_final_loss"] = final
+        if time_left() < 2 * min(times):
+            res[f"{tag}_resident_skipped"] = "time budget"
+            continue
         xd, yd = hdl.cuda.DeviceArray.from_numpy(x), hdl.cuda.DeviceArray.from_numpy(y)
         hdl.cuda.synchronize()
         t = time.perf_counter()
@@ -338,7 +349,9 @@ def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--quick", action="store_true", help="fewer repetitions and one epoch")
     p.add_argument("--smoke", action="store_true", help="toy sizes, to check that the script runs")
+    p.add_argument("--budget", type=float, default=1e9, help="seconds: later epochs are skipped to stay within")
     a = p.parse_args(argv)
+    BUDGET["seconds"] = a.budget
     hdl.cuda.require()
     if a.smoke:
         SIZE.update(batch=2, images=8, real_images=8)
@@ -346,8 +359,8 @@ def main(argv=None):
     environment()
     kernels(reps)
     step(reps)
-    epochs(1 if a.smoke or a.quick else 2)
     real_data(2 if a.smoke else 60 if a.quick else 150)
+    epochs(1 if a.smoke or a.quick else 2)  # last: it is the longest, and stops within the budget
     save()
     print(f"wrote {OUT / 'gpu_results.json'} in {time.perf_counter() - T0:.0f} s")
 

@@ -47,7 +47,7 @@ grep -E "^(FAILED|ERROR)" "$OUT/tests.log" | head -20
 
 # -- 3. timings --------------------------------------------------------------------------------------
 say "bench"
-timeout "$BENCH_S" python bench/gpu_bench.py --quick > "$OUT/bench.log" 2>&1
+timeout "$BENCH_S" python bench/gpu_bench.py --quick --budget $((BENCH_S - 10)) > "$OUT/bench.log" 2>&1
 say "bench exit $?"
 tail -5 "$OUT/bench.log"
 python - "$OUT/gpu_results.json" <<'PY' || true
