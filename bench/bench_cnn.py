@@ -132,6 +132,20 @@ def test_step_hdl(benchmark, record):
     record("training step, batch 100", "hdl", flop=BATCH * (6 * MACS_PER_IMAGE - 2 * 75 * 32 * 1024))
 
 
+def test_step_hdl_convnet(benchmark, record):
+    """The step that hdl.train.fit takes: hdl.convnet.cifar_net's forward, loss, backward and update."""
+    from hdl.convnet import cifar_net
+    x = rng.standard_normal((BATCH, 32, 32, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, BATCH)
+    net = cifar_net()
+
+    def step():
+        net.loss_and_gradients(x, labels)
+        net.step(0.05, 0.9, 1e-4)
+    benchmark.pedantic(step, rounds=20, warmup_rounds=3)
+    record("training step, batch 100", "hdl ConvNet (cifar_net)", flop=BATCH * (6 * MACS_PER_IMAGE - 2 * 75 * 32 * 1024))
+
+
 def test_inference_hdl(benchmark, record):
     x = rng.standard_normal((BATCH, 32, 32, 3)).astype(np.float32)
     step = HdlStep(init_params())

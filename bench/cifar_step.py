@@ -6,8 +6,9 @@ pad (0,1,0,1); ReLU; conv 5x5 32->32 pad 2; ReLU; avg pool 3x3/2 (0,1,0,1); conv
 5x5 32->64 pad 2; ReLU; avg pool 3x3/2 (0,1,0,1); conv 4x4 64->64; ReLU; conv 1x1
 64->10; softmax log-loss. 12.35 million multiply-adds per image forward.
 
-hdl runs in NHWC with every buffer allocated once, as a network object would;
-max pooling and ReLU commute, so ReLU is fused into the first convolution.
+hdl runs in NHWC with every buffer allocated once, as a network object would; the
+ReLU after the max pool is fused into it (the pool's argmax marks where it cut), the
+ReLUs after the other convolutions into them.
 """
 import numpy as np
 
@@ -36,9 +37,10 @@ class HdlStep:
         self.vel = [np.zeros_like(p) for p in params]
         e = lambda *s: np.empty(s, dtype)  # noqa: E731
         n = batch
-        self.a = dict(r1=e(n, 32, 32, 32), p1=e(n, 16, 16, 32), r2=e(n, 16, 16, 32), p2=e(n, 8, 8, 32),
+        self.a = dict(y1=e(n, 32, 32, 32), p1=e(n, 16, 16, 32), r2=e(n, 16, 16, 32), p2=e(n, 8, 8, 32),
                       r3=e(n, 8, 8, 64), p3=e(n, 4, 4, 64), r4=e(n, 1, 1, 64), y5=e(n, 1, 1, 10))
-        self.d = dict(p1=e(n, 16, 16, 32), r1=e(n, 32, 32, 32), r2=e(n, 16, 16, 32), p2=e(n, 8, 8, 32),
+        self.argmax = np.empty((n, 16, 16, 32), np.int32)
+        self.d = dict(p1=e(n, 16, 16, 32), y1=e(n, 32, 32, 32), r2=e(n, 16, 16, 32), p2=e(n, 8, 8, 32),
                       r3=e(n, 8, 8, 64), p3=e(n, 4, 4, 64), r4=e(n, 1, 1, 64))
         self.lr_mults = [1.0, 2.0] * len(LAYERS)
 
@@ -46,8 +48,9 @@ class HdlStep:
         """x: (N, 32, 32, 3) -> scores (N, 1, 1, 10)."""
         w1, b1, w2, b2, w3, b3, w4, b4, w5, b5 = self.params
         a, L = self.a, dict(layout="NHWC")
-        ops.conv2d(x, w1, b1, 1, 2, relu=True, out=a["r1"], **L)  # relu(maxpool(z)) = maxpool(relu(z))
-        ops.max_pool2d(a["r1"], 3, 2, POOL_PAD, out=a["p1"], **L)
+        ops.conv2d(x, w1, b1, 1, 2, out=a["y1"], **L)
+        ops.max_pool2d(a["y1"], 3, 2, POOL_PAD, out=a["p1"], relu=True, return_argmax=True, argmax_out=self.argmax,
+                       **L)
         ops.conv2d(a["p1"], w2, b2, 1, 2, relu=True, out=a["r2"], **L)
         ops.avg_pool2d(a["r2"], 3, 2, POOL_PAD, out=a["p2"], **L)
         ops.conv2d(a["p2"], w3, b3, 1, 2, relu=True, out=a["r3"], **L)
@@ -70,8 +73,7 @@ class HdlStep:
         g = ops.avg_pool2d_backward(g, a["r2"], 3, 2, POOL_PAD, out=d["r2"], **L)
         ops.relu_backward(g, a["r2"], out=g)
         g, g2w, g2b = ops.conv2d_backward(g, a["p1"], w2, 1, 2, dx_out=d["p1"], **L)
-        g = ops.max_pool2d_backward(g, a["r1"], 3, 2, POOL_PAD, out=d["r1"], **L)
-        ops.relu_backward(g, a["r1"], out=g)
+        g = ops.max_pool2d_backward(g, a["y1"], 3, 2, POOL_PAD, out=d["y1"], argmax=self.argmax, **L)
         _, g1w, g1b = ops.conv2d_backward(g, x, w1, 1, 2, want_dx=False, **L)
         grads = [g1w, g1b, g2w, g2b, g3w, g3b, g4w, g4b, g5w, g5b]
         ops.sgd_momentum_(self.params, grads, self.vel, lr=lr, momentum=momentum, weight_decay=weight_decay,

@@ -1,5 +1,7 @@
 """Shared by the benchmarks: a summary table per group (medians scaled to the full job,
 ratio to hdl, GFLOP/s and the share of the measured FMA peak), printed at the end.
+GFLOP/s count the multiply-adds of a direct convolution (2 flops each): where a fast
+algorithm (hdl's Winograd F(4x4,5x5)) does fewer, the rate can pass the peak.
 
 Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench
 (the two variables force OpenBLAS onto slow kernels on these machines).
@@ -25,7 +27,8 @@ def pytest_terminal_summary(terminalreporter):
     terminalreporter.section(f"summary (measured float32 FMA peak of {_C.get_num_threads()} threads: "
                              f"{peak:.0f} GFLOP/s; instruction set {_C.isa()})")
     for group, rows in RESULTS.items():
-        terminalreporter.write_line(f"{group}: median seconds for the full job, ratio to hdl, GFLOP/s, % of peak")
+        terminalreporter.write_line(f"{group}: median seconds for the full job, ratio to hdl, "
+                                     "direct-convolution GFLOP/s, % of peak")
         base = rows.get("hdl", (None,))[0]
         for name, (seconds, flop) in sorted(rows.items(), key=lambda kv: kv[1][0]):
             ratio = f"{seconds / base:7.2f}x" if base else ""

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hdl import ops
+from hdl import _C, ops
 from hdl.reference import cnn
 
 
@@ -39,6 +39,44 @@ def test_pooling_matches_oracle(case, kind, dtype, seed):
     np.testing.assert_allclose(y, fo(x, window, stride, pad), rtol=rtol, atol=rtol)
     dy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
     np.testing.assert_allclose(g(dy, x, window, stride, pad), go(dy, x, window, stride, pad), rtol=1e-5, atol=1e-6)
+
+
+def first_argmax(x, window, stride, pad):
+    """The index r*W + q of each window's first maximal cell, by numpy, NCHW."""
+    (kh, kw), (sh, sw), (pt, pb, pl, pr) = ops._pair("w", window), ops._pair("s", stride), ops._pad4(pad)
+    N, C, H, W = x.shape
+    Ho, Wo = (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1
+    out = np.empty((N, C, Ho, Wo), np.int32)
+    for i in range(Ho):
+        for j in range(Wo):
+            r0, c0 = max(i * sh - pt, 0), max(j * sw - pl, 0)
+            r1, c1 = min(i * sh - pt + kh, H), min(j * sw - pl + kw, W)
+            block = x[:, :, r0:r1, c0:c1].reshape(N, C, -1)
+            k = block.argmax(axis=2)
+            out[:, :, i, j] = (r0 + k // (c1 - c0)) * W + c0 + k % (c1 - c0)
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=pool_case(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
+def test_max_pool_argmax_and_fused_relu(case, dtype, seed):
+    """The argmax of the forward pass, the backward pass from it, and the fused ReLU, against the oracle."""
+    shape, window, stride, pad = case
+    x = distinct(shape, seed, dtype)
+    y, argmax = ops.max_pool2d(x, window, stride, pad, return_argmax=True)
+    assert argmax.dtype == np.int32
+    np.testing.assert_array_equal(argmax, first_argmax(x, window, stride, pad))
+    dy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(dtype)
+    want = cnn.max_pool2d_backward(dy, x, window, stride, pad)
+    np.testing.assert_allclose(ops.max_pool2d_backward(dy, x, window, stride, pad, argmax=argmax), want,
+                               rtol=1e-5, atol=1e-6)
+    yr, cut = ops.max_pool2d(x, window, stride, pad, relu=True, return_argmax=True)
+    np.testing.assert_array_equal(yr, np.maximum(y, 0))
+    np.testing.assert_array_equal(cut, np.where(y > 0, argmax, -1))
+    np.testing.assert_allclose(ops.max_pool2d_backward(dy, x, window, stride, pad, argmax=cut),
+                               cnn.max_pool2d_backward(dy * (y > 0), x, window, stride, pad), rtol=1e-5, atol=1e-6)
+    nhwc = ops.max_pool2d(x.transpose(0, 2, 3, 1).copy(), window, stride, pad, layout="NHWC", return_argmax=True)
+    np.testing.assert_array_equal(nhwc[1], argmax.transpose(0, 2, 3, 1))
 
 
 @pytest.mark.parametrize("kind", ["max", "avg"])
@@ -181,6 +219,12 @@ def test_momentum_forms_differ_as_documented():
     (lambda: ops.max_pool2d(np.ones((1, 4, 8, 1))[:, :, ::2], 2, layout="NHWC"), ValueError, "C-contiguous"),
     (lambda: ops.max_pool2d(np.ones((1, 1, 4, 4)), 2, 2, (1, 0, 0)), TypeError, "4-tuple"),
     (lambda: ops.max_pool2d_backward(np.ones((1, 1, 3, 3)), np.ones((1, 1, 4, 4)), 2), ValueError, "dy must have"),
+    (lambda: ops.max_pool2d_backward(np.ones((1, 1, 2, 2)), np.ones((1, 1, 4, 4)), 2, argmax=np.zeros((1, 1, 2, 2))),
+     TypeError, "argmax must be an int32 array"),
+    (lambda: ops.max_pool2d_backward(np.ones((1, 1, 2, 2)), np.ones((1, 1, 4, 4)), 2,
+                                     argmax=np.zeros((1, 1, 2, 3), np.int32)), ValueError, r"argmax must be .*shape"),
+    (lambda: _C.avg_pool2d_backward(np.ones((1, 2, 2, 1)), np.ones((1, 4, 4, 1)), 2, 2, 2, 2, 0, 0, 0, 0, None,
+                                    np.zeros((1, 2, 2, 1), np.int32)), ValueError, "argmax belongs to max pooling"),
     (lambda: ops.relu_backward(np.ones(3), np.ones(4)), ValueError, "dy has shape"),
     (lambda: ops.dropout(np.ones(3), 1.0, 0), ValueError, "rate must be in"),
     (lambda: ops.softmax_log_loss(np.ones((2, 3)), np.array([0, 3])), ValueError, "outside"),

@@ -115,10 +115,12 @@ def test_filter_covering_the_input_matches_oracle():
 @pytest.mark.parametrize("case", [
     (2, 8, 7, 6, 9, 2), (3, 16, 8, 8, 32, 2), (1, 9, 5, 9, 8, (1, 2, 0, 3)), (2, 32, 16, 16, 33, 2),
     (2, 20, 6, 6, 40, 0), (1, 8, 3, 3, 8, (2, 1, 2, 1)),
+    (2, 3, 32, 32, 32, 2), (1, 1, 9, 7, 8, (2, 0, 1, 3)), (3, 12, 10, 11, 16, 2), (2, 7, 13, 5, 10, (0, 3, 2, 2)),
 ])
 def test_winograd_path_matches_oracle(case):
-    """Stride-1 5x5 filters with 8+ channels go through Winograd's F(2x2, 5x5): exact in float64 up to
-    rounding, and within a few units in 1e-6 of the output's scale in float32."""
+    """Stride-1 5x5 filters with 8+ output channels go through Winograd's F(4x4, 5x5) (inputs of fewer
+    channels than a vector through its narrow layout): exact in float64 up to rounding, and within a few
+    units in 1e-6 of the output's scale in float32."""
     N, C, H, W, O, pad = case
     rng = np.random.default_rng(sum(case[:5]))
     x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((O, C, 5, 5)), rng.standard_normal(O)

@@ -52,6 +52,30 @@ def test_fused_conv_relu_equals_the_separate_layers():
     np.testing.assert_allclose(acts[2], separate, rtol=1e-14)
 
 
+def test_max_pool_then_relu_runs_fused_with_exact_gradients():
+    """MatConvNet's order conv -> max pool -> ReLU: the pool takes the ReLU in (its argmax marks the cut),
+    the ReLU layer's own backward pass is skipped, and the gradients still match central differences."""
+    rng = np.random.default_rng(5)
+    net = ConvNet([Conv2d(2, 3, 3, 1, 1, init="he", rng=rng, dtype=np.float64), MaxPool2d(3, 2, (0, 1, 0, 1)),
+                   ReLU(), FullyConnected(3, 4, (4, 4), init="he", rng=rng, dtype=np.float64)])
+    net.layers[0].b[...] = [0.3, -0.2, 0.1]
+    x, labels = rng.standard_normal((2, 8, 8, 2)), np.array([1, 3])
+    acts = net._forward(x, train=False)
+    np.testing.assert_array_equal(acts[2], np.maximum(ops.max_pool2d(acts[1], 3, 2, (0, 1, 0, 1), layout="NHWC"), 0))
+    net.loss_and_gradients(x, labels)
+    grads = [layer.grads[name].copy() for layer in net.layers for name in layer.params()]
+    h = 1e-6
+    for p, g in zip(net.parameters(), grads):
+        for i in np.ndindex(*p.shape):
+            old = p[i]
+            p[i] = old + h
+            up = net.loss_and_gradients(x, labels)[0]
+            p[i] = old - h
+            down = net.loss_and_gradients(x, labels)[0]
+            p[i] = old
+            assert g[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+
+
 def test_dropout_is_identity_at_test_time_and_seeded_in_training():
     d = Dropout(0.5)
     x = np.ones((4, 3, 3, 2))

@@ -115,3 +115,32 @@ def test_matconvnet_preprocessing():
     cov = z.T @ z / 700
     off = cov - np.diag(np.diag(cov))
     assert np.abs(off).max() < 0.05 * np.diag(cov).mean()  # whitened: nearly diagonal
+
+
+def _preprocess_reference(train, test):
+    """cnn_cifar.m's getCifarImdb written out plainly, in float64."""
+    z = np.concatenate([train, test]).reshape(len(train) + len(test), -1).astype(np.float64)
+    z -= z[:len(train)].mean(axis=0)
+    z -= z.mean(axis=1, keepdims=True)
+    n = z.std(axis=1, ddof=1, keepdims=True)
+    z *= n.mean() / np.maximum(n, 40.0)
+    W = z[:len(train)].T @ z[:len(train)] / len(z)
+    d2, V = np.linalg.eigh(W)
+    d2 = np.maximum(d2, 0.0)
+    z = z @ (V * (np.sqrt(d2.mean()) / np.maximum(np.sqrt(d2), 10.0))) @ V.T
+    return z[:len(train)], z[len(train):]
+
+
+@pytest.mark.parametrize("strong", [3, 40], ids=["few eigenvalues above the floor", "most above the floor"])
+def test_matconvnet_preprocessing_matches_the_plain_formula(strong):
+    """Both ways of applying the whitening (the low-rank update, the full matrix) give cnn_cifar.m's result."""
+    rng = np.random.default_rng(1)
+    directions = rng.normal(0, 1, (strong, 48))
+    codes = rng.normal(0, 60, (1500, strong))
+    images = np.clip(128 + codes @ directions + rng.normal(0, 2, (1500, 48)), 0, 255).astype(np.uint8)
+    images = images.reshape(1500, 4, 4, 3)
+    a, b = matconvnet_cifar(images[:1200], images[1200:])
+    ra, rb = _preprocess_reference(images[:1200], images[1200:])
+    scale = np.abs(ra).max()
+    np.testing.assert_allclose(a.reshape(1200, -1), ra, rtol=0, atol=2e-5 * scale)
+    np.testing.assert_allclose(b.reshape(300, -1), rb, rtol=0, atol=2e-5 * scale)

@@ -31,30 +31,62 @@ PoolShape shape_of(const char* fn, const py::array& x, int64 kh, int64 kw, int64
   return s;
 }
 
+// An int32 array of y's shape for the argmax: a fresh one, or `out` after checking it.
+py::array_t<std::int32_t> argmax_output(const std::string& fn, const py::object& out, const PoolShape& s) {
+  const std::vector<py::ssize_t> shape{s.N, s.out_h(), s.out_w(), s.C};
+  if (out.is_none()) return py::array_t<std::int32_t>(shape);
+  if (!py::isinstance<py::array_t<std::int32_t>>(out) || py::reinterpret_borrow<py::array>(out).dtype().kind() != 'i')
+    throw py::type_error(fn + ": argmax must be an int32 array");
+  py::array a = py::reinterpret_borrow<py::array>(out);
+  bool ok = (a.flags() & py::array::c_style) && a.writeable() && a.ndim() == 4;
+  for (int i = 0; ok && i < 4; ++i) ok = a.shape(i) == shape[i];
+  if (!ok)
+    throw py::value_error(fn + ": argmax must be a writeable C-contiguous int32 array of shape (" +
+                          std::to_string(s.N) + ", " + std::to_string(s.out_h()) + ", " + std::to_string(s.out_w()) +
+                          ", " + std::to_string(s.C) + "), got " + shape_str(a));
+  return py::reinterpret_borrow<py::array_t<std::int32_t>>(a);
+}
+
 template <class T>
-py::array forward(bool is_max, const py::array& x_, const PoolShape& s, const py::object& out) {
-  const T* x = data_of<T>(is_max ? "max_pool2d" : "avg_pool2d", "x", x_, {s.N, s.H, s.W, s.C});
-  py::array_t<T> y = output<T>(is_max ? "max_pool2d" : "avg_pool2d", out, {s.N, s.out_h(), s.out_w(), s.C});
+py::object forward(bool is_max, const py::array& x_, const PoolShape& s, const py::object& out, bool relu,
+                   bool want_argmax, const py::object& argmax_out) {
+  const char* fn = is_max ? "max_pool2d" : "avg_pool2d";
+  const T* x = data_of<T>(fn, "x", x_, {s.N, s.H, s.W, s.C});
+  py::array_t<T> y = output<T>(fn, out, {s.N, s.out_h(), s.out_w(), s.C});
   T* yp = y.mutable_data();
+  if (!is_max) {
+    py::gil_scoped_release release;
+    avg_pool2d_forward<T>(yp, x, s);
+    return std::move(y);
+  }
+  py::array_t<std::int32_t> at;
+  if (want_argmax) at = argmax_output(fn, argmax_out, s);
+  std::int32_t* atp = want_argmax ? at.mutable_data() : nullptr;
   {
     py::gil_scoped_release release;
-    if (is_max) max_pool2d_forward<T>(yp, x, s);
-    else avg_pool2d_forward<T>(yp, x, s);
+    max_pool2d_forward<T>(yp, atp, x, s, relu);
   }
-  return y;
+  if (want_argmax) return py::make_tuple(y, at);
+  return std::move(y);
 }
 
 template <class T>
 py::array backward(bool is_max, const py::array& dy_, const py::array& x_, const PoolShape& s,
-                   const py::object& out) {
+                   const py::object& out, const py::object& argmax_) {
   const char* fn = is_max ? "max_pool2d_backward" : "avg_pool2d_backward";
   const T* x = data_of<T>(fn, "x", x_, {s.N, s.H, s.W, s.C});
   const T* dy = data_of<T>(fn, "dy", dy_, {s.N, s.out_h(), s.out_w(), s.C});
+  const std::int32_t* at = nullptr;
+  if (!argmax_.is_none()) {
+    if (!is_max) throw py::value_error(std::string(fn) + ": argmax belongs to max pooling");
+    at = argmax_output(fn, argmax_, s).data();
+  }
   py::array_t<T> dx = output<T>(fn, out, {s.N, s.H, s.W, s.C});
   T* dxp = dx.mutable_data();
   {
     py::gil_scoped_release release;
-    if (is_max) max_pool2d_backward<T>(dxp, dy, x, s);
+    if (at) max_pool2d_backward_argmax<T>(dxp, dy, at, s);
+    else if (is_max) max_pool2d_backward<T>(dxp, dy, x, s);
     else avg_pool2d_backward<T>(dxp, dy, s);
   }
   return dx;
@@ -68,21 +100,26 @@ void bind_pool(py::module_& m) {
     m.def(
         name.c_str(),
         [is_max, name](const py::array& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
-                       int64 pr, const py::object& out) {
+                       int64 pr, const py::object& out, bool relu, bool want_argmax, const py::object& argmax) {
           const PoolShape s = shape_of(name.c_str(), x, kh, kw, sh, sw, pt, pb, pl, pr);
-          return is_float32(x) ? forward<float>(is_max, x, s, out) : forward<double>(is_max, x, s, out);
+          require(is_max || !(relu || want_argmax), name + ": relu and argmax belong to max pooling");
+          return is_float32(x) ? forward<float>(is_max, x, s, out, relu, want_argmax, argmax)
+                               : forward<double>(is_max, x, s, out, relu, want_argmax, argmax);
         },
         py::arg("x"), py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out") = py::none());
+        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out") = py::none(),
+        py::arg("relu") = false, py::arg("want_argmax") = false, py::arg("argmax") = py::none());
     m.def(
         (name + "_backward").c_str(),
         [is_max, name](const py::array& dy, const py::array& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt,
-                       int64 pb, int64 pl, int64 pr, const py::object& out) {
+                       int64 pb, int64 pl, int64 pr, const py::object& out, const py::object& argmax) {
           const PoolShape s = shape_of((name + "_backward").c_str(), x, kh, kw, sh, sw, pt, pb, pl, pr);
-          return is_float32(x) ? backward<float>(is_max, dy, x, s, out) : backward<double>(is_max, dy, x, s, out);
+          return is_float32(x) ? backward<float>(is_max, dy, x, s, out, argmax)
+                               : backward<double>(is_max, dy, x, s, out, argmax);
         },
         py::arg("dy"), py::arg("x"), py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out") = py::none());
+        py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out") = py::none(),
+        py::arg("argmax") = py::none());
   }
 }
 

@@ -113,8 +113,12 @@ double network_cost(const std::vector<DenseLayerRef<T>>& layers, const T* X, con
 }
 
 template <class T>
-void max_pool2d_forward(T* y, const T* x, const PoolShape& s) {
-  HDL_DISPATCH(max_pool2d_forward(y, x, s));
+void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s, bool relu) {
+  HDL_DISPATCH(max_pool2d_forward(y, argmax, x, s, relu));
+}
+template <class T>
+void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s) {
+  HDL_DISPATCH(max_pool2d_backward_argmax(dx, dy, argmax, s));
 }
 template <class T>
 void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
@@ -172,7 +176,8 @@ double fma_peak_gflops(double seconds) { HDL_DISPATCH(fma_peak_gflops(seconds));
   template double sgd_train<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64,               \
                                const SGDConfig&, double*);                                                    \
   template double network_cost<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64, double);        \
-  template void max_pool2d_forward<T>(T*, const T*, const PoolShape&);                                         \
+  template void max_pool2d_forward<T>(T*, std::int32_t*, const T*, const PoolShape&, bool);                   \
+  template void max_pool2d_backward_argmax<T>(T*, const T*, const std::int32_t*, const PoolShape&);           \
   template void max_pool2d_backward<T>(T*, const T*, const T*, const PoolShape&);                              \
   template void avg_pool2d_forward<T>(T*, const T*, const PoolShape&);                                         \
   template void avg_pool2d_backward<T>(T*, const T*, const PoolShape&);                                        \

@@ -149,8 +149,27 @@ class _Pool(Layer):
 
 
 class MaxPool2d(_Pool):
-    """Max over windows; padding never wins (MatConvNet)."""
+    """Max over windows; padding never wins (MatConvNet). A training forward pass keeps each window's
+    argmax, so the backward pass does not search the windows again. relu=True fuses the ReLU that
+    follows it (ConvNet does so): the argmax is then -1 where the ReLU cut the maximum."""
     kind = "max"
+
+    def forward(self, x, train=False, relu=False):
+        shape = self.out_shape(x.shape)
+        y = self._buffer("y", shape, x.dtype)
+        self.relu = relu
+        self.argmax = self._buffer("argmax", shape, np.int32) if train else None
+        if not train:
+            return ops.max_pool2d(x, self.window, self.stride, self.pad, layout="NHWC", out=y, relu=relu)
+        return ops.max_pool2d(x, self.window, self.stride, self.pad, layout="NHWC", out=y, relu=relu,
+                              return_argmax=True, argmax_out=self.argmax)[0]
+
+    def backward(self, dy, x, y, need_dx=True):
+        argmax = getattr(self, "argmax", None)
+        if argmax is None and getattr(self, "relu", False):
+            dy = ops.relu_backward(dy, y)  # y = max(pool, 0): the ReLU's part of the gradient
+        return ops.max_pool2d_backward(dy, x, self.window, self.stride, self.pad, layout="NHWC",
+                                       out=self._buffer("dx", x.shape, x.dtype), argmax=argmax)
 
 
 class AvgPool2d(_Pool):
@@ -271,16 +290,19 @@ class ConvNet:
         return np.ascontiguousarray(x)
 
     def _forward(self, x, train):
-        """Activations [x, y1, y2, ...]; a Conv2d followed by a ReLU runs fused (the ReLU's output is
-        the convolution's buffer)."""
+        """Activations [x, y1, y2, ...]; a Conv2d or MaxPool2d followed by a ReLU runs fused (the ReLU's
+        output is the convolution's or the pool's buffer)."""
         acts = [self.check_batch(x)]
+        self._relu_in_pool = set()  # ReLU layers fused into the max pool before them (no backward pass of their own)
         i = 0
         while i < len(self.layers):
             layer = self.layers[i]
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            if isinstance(layer, Conv2d) and type(nxt) is ReLU:  # FullyConnected too
+            if isinstance(layer, (Conv2d, MaxPool2d)) and type(nxt) is ReLU:  # FullyConnected too
                 y = layer.forward(acts[-1], train, relu=True)
                 acts += [y, y]
+                if isinstance(layer, MaxPool2d):
+                    self._relu_in_pool.add(i + 1)
                 i += 2
             else:
                 acts.append(layer.forward(acts[-1], train))
@@ -305,7 +327,8 @@ class ConvNet:
         loss, g = ops.softmax_log_loss(scores, labels)
         g = g.reshape(acts[-1].shape)
         for i in reversed(range(len(self.layers))):
-            g = self.layers[i].backward(g, acts[i], acts[i + 1], need_dx=i > 0)
+            if i not in self._relu_in_pool:  # the pool's argmax carries the ReLU's cut
+                g = self.layers[i].backward(g, acts[i], acts[i + 1], need_dx=i > 0)
         return loss, scores
 
     def step(self, lr, momentum=0.9, weight_decay=0.0):

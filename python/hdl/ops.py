@@ -105,18 +105,28 @@ def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=
     return (None if dx is None else _from_nhwc(dx, layout)), dw, db
 
 
-def max_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None) -> np.ndarray:
+def max_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None, relu: bool = False,
+               return_argmax: bool = False, argmax_out=None):
     """Max over each window of x (N, C, H, W) (or (N, H, W, C) with layout='NHWC'); padding never wins
     (MatConvNet). window and stride: an int or a pair (stride defaults to window); pad: an int or
-    (top, bottom, left, right), each smaller than the window."""
-    return _from_nhwc(_C.max_pool2d(_to_nhwc("x", x, layout), *_pool_args(window, stride, pad), _out(out, layout)),
-                      layout)
+    (top, bottom, left, right), each smaller than the window. relu=True fuses the ReLU that follows
+    (max(y, 0)). return_argmax=True also returns, per output, the index r*W + q within its image of the
+    first maximal cell (-1 where the fused ReLU cut it), an int32 array shaped as y, for
+    max_pool2d_backward(argmax=...); argmax_out (NHWC only) receives it."""
+    y = _C.max_pool2d(_to_nhwc("x", x, layout), *_pool_args(window, stride, pad), _out(out, layout), relu,
+                      return_argmax, _out(argmax_out, layout))
+    if return_argmax:
+        return _from_nhwc(y[0], layout), _from_nhwc(y[1], layout)
+    return _from_nhwc(y, layout)
 
 
-def max_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None):
-    """dC/dx: each dy goes to the first maximal cell of its window (row-major order)."""
+def max_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None,
+                        argmax=None):
+    """dC/dx: each dy goes to the first maximal cell of its window (row-major order). With the argmax of
+    the forward pass (max_pool2d(..., return_argmax=True)) the windows are not searched again."""
+    at = None if argmax is None else _to_nhwc("argmax", argmax, layout)
     return _from_nhwc(_C.max_pool2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout),
-                                             *_pool_args(window, stride, pad), _out(out, layout)), layout)
+                                             *_pool_args(window, stride, pad), _out(out, layout), at), layout)
 
 
 def avg_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None) -> np.ndarray:

@@ -120,11 +120,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     HDL_ISA::conv2d_forward<T>(y, x, to_patch_order(w, s).data(), b, as_dense(s), relu);
     return;
   }
-  if (winograd_fits(s)) {  // 2x2 output blocks: an odd output size needs one more zero row or column
-    const int64 eh = s.out_h() % 2, ew = s.out_w() % 2;
-    const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom + eh, s.pad_left, s.pad_right + ew);
-    winograd_forward(y, xp, s.N, s.H + s.pad_top + s.pad_bottom + eh, s.W + s.pad_left + s.pad_right + ew, s.C,
-                     s.out_h(), s.out_w(), s.O,
+  if (winograd_fits(s)) {
+    winograd_forward(y, Padded<T>{x, s.H, s.W, s.C, s.pad_top, s.pad_left}, s.N, s.out_h(), s.out_w(), s.O,
                      [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * 5 + u) * 5 + v]; }, b, relu);
     return;
   }
@@ -154,32 +151,33 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw;
 
   if (dx) {
-    // dy spread out by the stride at (i*sh + kh-1-pt, j*sw + kw-1-pl) of an (H+kh-1, W+kw-1) grid
-    // (entries that fall outside belong to windows wholly in the padding), then a stride-1
-    // convolution with the filters flipped in space and transposed in channels.
-    const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1, s.kh - 1, s.kw - 1, s.kw - 1};
-    const bool fast = s.sh == 1 && s.sw == 1 && winograd_fits(t);
-    const int64 eh = fast ? s.H % 2 : 0, ew = fast ? s.W % 2 : 0;  // see conv2d_forward
-    const int64 Hd = s.H + s.kh - 1 + eh, Wd = s.W + s.kw - 1 + ew;
-    T* dyd = scratch<T, 1>(s.N * Hd * Wd * s.O);
-    std::fill(dyd, dyd + s.N * Hd * Wd * s.O, T(0));
-    parallel_for(s.N * Ho, s.N * Ho * Wo * s.O > kParallelWork, [&](int64 row) {
-      const int64 n = row / Ho, i = row % Ho, r = i * s.sh + s.kh - 1 - s.pad_top;
-      if (r < 0 || r >= Hd - eh) return;
-      for (int64 j = 0; j < Wo; ++j) {
-        const int64 q = j * s.sw + s.kw - 1 - s.pad_left;
-        if (q >= 0 && q < Wd - ew)
-          std::memcpy(dyd + ((n * Hd + r) * Wd + q) * s.O, dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
-      }
-    });
     // the filters flipped in space and transposed in channels: w'(c, o, u, v) = w(o, c, kh-1-u, kw-1-v)
     auto flipped = [&](int64 c, int64 o, int64 u, int64 v) {
       return w[((o * s.C + c) * s.kh + s.kh - 1 - u) * s.kw + s.kw - 1 - v];
     };
-    if (fast) {
+    // dx = a stride-1 convolution of dy, spread out by the stride and padded by kernel-1-pad, with those filters
+    const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - Ho,
+                      s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
+    if (s.sh == 1 && s.sw == 1 && winograd_fits(t)) {
       const std::vector<T> zero(s.C, T(0));
-      winograd_forward(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, flipped, zero.data(), false);
+      winograd_forward(dx, Padded<T>{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left}, s.N, s.H, s.W,
+                       s.C, flipped, zero.data(), false);
     } else {
+      // dy at (i*sh + kh-1-pt, j*sw + kw-1-pl) of an (H+kh-1, W+kw-1) grid (entries that fall outside
+      // belong to windows wholly in the padding)
+      const int64 Hd = s.H + s.kh - 1, Wd = s.W + s.kw - 1;
+      T* dyd = scratch<T, 1>(s.N * Hd * Wd * s.O);
+      parallel_for(s.N * Hd, s.N * Hd * Wd * s.O > kParallelWork, [&](int64 row) {
+        const int64 n = row / Hd, r = row % Hd - (s.kh - 1 - s.pad_top);  // r = i * sh for output row i
+        T* out = dyd + row * Wd * s.O;
+        std::fill(out, out + Wd * s.O, T(0));
+        if (r < 0 || r % s.sh != 0 || r / s.sh >= Ho) return;
+        const int64 i = r / s.sh;
+        for (int64 j = 0; j < Wo; ++j) {
+          const int64 q = j * s.sw + s.kw - 1 - s.pad_left;
+          if (q >= 0 && q < Wd) std::memcpy(out + q * s.O, dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
+        }
+      });
       const auto wt = pack<T>(s.C, s.O, taps, [&](int64 c, int64 o, int64 tap) {
         return flipped(c, o, tap / s.kw, tap % s.kw);
       });
@@ -190,10 +188,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   }
 
   if (winograd_fits(s)) {
-    const int64 eh = Ho % 2, ew = Wo % 2;
-    const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom + eh, s.pad_left, s.pad_right + ew);
-    winograd_filter_gradient(dw, db, dy, xp, s.N, s.H + s.pad_top + s.pad_bottom + eh,
-                             s.W + s.pad_left + s.pad_right + ew, s.C, Ho, Wo, s.O);
+    winograd_filter_gradient(dw, db, dy, Padded<T>{x, s.H, s.W, s.C, s.pad_top, s.pad_left}, s.N, Ho, Wo, s.O);
     return;
   }
   // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))

@@ -1,6 +1,8 @@
 // A 64-byte vector of T through GCC's vector extensions: one zmm register with
 // AVX-512, two ymm with AVX2, four xmm otherwise, from the same source.
 #pragma once
+#include <cstdint>
+
 #include "hdl/common.hpp"
 
 namespace hdl {
@@ -13,6 +15,8 @@ struct Simd {
   static vec load(const T* p) { return *reinterpret_cast<const vec*>(p); }
   static void store(T* p, vec v) { *reinterpret_cast<vec*>(p) = v; }
   static vec zero() { return vec{}; }
+  // int32 indices, one per lane
+  typedef std::int32_t ivec __attribute__((vector_size(4 * lanes), aligned(4), may_alias));
 };
 
 // Output pixels per register tile: 6 x 2 vectors of accumulators fill AVX-512's 32

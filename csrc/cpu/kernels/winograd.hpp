@@ -1,10 +1,15 @@
-// Winograd's minimal filtering F(2x2, 5x5) (Lavin & Gray, 2016) for stride-1 5x5
-// convolutions in NHWC: each 2x2 block of outputs comes from a 6x6 block of inputs
-// with 36 multiplications per channel pair instead of 100, the "fast transform"
-// route of Section 7.1. Points 0, 1, -1, 2, -2 and infinity:
+// Winograd's minimal filtering F(4x4, 5x5) (Lavin & Gray, 2016) for stride-1 5x5
+// convolutions in NHWC: each 4x4 block of outputs comes from an 8x8 block of inputs
+// with 64 multiplications per channel pair instead of 400, the "fast transform"
+// route of Section 7.1. Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (those of
+// NNPACK's F(6x6, 3x3)); the matrices come from Toom-Cook with 1/f_j put in G:
 //   Y = A^T [ (G w G^T) o (B^T d B) ] A.
 // conv.cpp uses it for the forward pass, the data gradient (itself a stride-1 5x5
 // convolution) and the filter gradient dw = G^T [ sum over tiles (B^T d B) o (A dY A^T) ] G.
+// In float32 the outputs carry relative errors of a few 1e-6 (direct: about 1e-7).
+//
+// The tiles of the whole batch are numbered t = (n*ty + i)*tx + j and handed out in chunks:
+// a chunk's transformed inputs, products and outputs stay in the core's L2 cache.
 #pragma once
 #include <algorithm>
 #include <type_traits>
@@ -20,49 +25,80 @@
 namespace hdl {
 namespace HDL_ISA {
 
-// Whether F(2x2, 5x5) serves this convolution (else the direct kernel does).
+// Whether F(4x4, 5x5) serves this convolution (else the direct kernel does).
 inline bool winograd_fits(const ConvShape& s) {
-  return s.kh == 5 && s.kw == 5 && s.sh == 1 && s.sw == 1 && s.C >= 8 && s.O >= 8 && s.out_h() >= 2 &&
-         s.out_w() >= 2;
+  return s.kh == 5 && s.kw == 5 && s.sh == 1 && s.sw == 1 && s.O >= 8 && s.out_h() >= 4 && s.out_w() >= 4;
 }
 
-// winograd_forward: y (N, Ho, Wo, O) = bias + conv(xp, w) over a zero-padded input xp (N, Hp, Wp, C)
-// with Hp >= 2*ceil(Ho/2) + 4 and Wp >= 2*ceil(Wo/2) + 4; w(o, c, u, v) gives the filters.
-// winograd_filter_gradient: dw (O, C, 5, 5) and db (O) from dy (N, Ho, Wo, O) and xp as above.
-
+// winograd_forward: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the filters.
+// winograd_filter_gradient: dw (O, C, 5, 5) and db (O) from dy (N, Ho, Wo, O) and x.
 
 namespace winograd {
 
-constexpr int kTile = 6;  // input block; outputs come 2x2
-constexpr int kPoints = kTile * kTile;
-constexpr double BT[6][6] = {{4, 0, -5, 0, 1, 0},  {0, -4, -4, 1, 1, 0}, {0, 4, -4, -1, 1, 0},
-                             {0, -2, -1, 2, 1, 0}, {0, 2, -1, -2, 1, 0}, {0, 4, 0, -5, 0, 1}};
-constexpr double G[6][5] = {{1.0 / 4, 0, 0, 0, 0},
-                            {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
-                            {-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6},
-                            {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
-                            {1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3},
-                            {0, 0, 0, 0, 1}};
-constexpr double AT[2][6] = {{1, 1, 1, 1, 1, 0}, {0, 1, -1, 2, -2, 1}};
+constexpr int kM = 4;                 // outputs per tile side
+constexpr int kAlpha = kM + 5 - 1;    // inputs per tile side
+constexpr int kPoints = kAlpha * kAlpha;
+constexpr int64 kChunk = 18;          // tiles per chunk, forward
+constexpr int64 kChunkFilter = 24;    // tiles per chunk, filter gradient (the reduction runs over them)
+constexpr int64 kChunkNarrow = 32;    // tiles per chunk for inputs of few channels, both
 
-// B^T d for one column d of 6 values (vectors of channels, or single channels).
+constexpr double G[8][5] = {{-1, 0, 0, 0, 0},
+                            {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
+                            {-2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9},
+                            {1.0 / 90, 1.0 / 45, 2.0 / 45, 4.0 / 45, 8.0 / 45},
+                            {1.0 / 90, -1.0 / 45, 2.0 / 45, -4.0 / 45, 8.0 / 45},
+                            {32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45},
+                            {32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45},
+                            {0, 0, 0, 0, 1}};
+
+// B^T d for one column d of 8 values (vectors of channels, or single channels). B^T's rows:
+//   (-1, 0, 21/4, 0, -21/4, 0, 1, 0), (0, +-1, 1, -+17/4, -17/4, +-1, 1, 0),
+//   (0, +-1/2, 1/4, -+5/2, -5/4, +-2, 1, 0), (0, +-2, 4, -+5/2, -5, +-1/2, 1, 0), (0, -1, 0, 21/4, 0, -21/4, 0, 1).
 template <class T, class X>
-inline void bt(const X (&d)[6], X (&o)[6]) {
-  const T two = 2, four = 4, five = 5;
-  o[0] = four * d[0] - five * d[2] + d[4];
-  o[1] = d[3] + d[4] - four * (d[1] + d[2]);
-  o[2] = d[4] - d[3] + four * (d[1] - d[2]);
-  o[3] = d[4] - d[2] + two * (d[3] - d[1]);
-  o[4] = d[4] - d[2] + two * (d[1] - d[3]);
-  o[5] = four * d[1] - five * d[3] + d[5];
+inline void bt(const X (&d)[8], X (&o)[8]) {
+  const T half = 0.5, quarter = 0.25, two = 2, four = 4, five = 5, c125 = 1.25, c25 = 2.5, c425 = 4.25,
+          c525 = 5.25;
+  o[0] = (d[6] - d[0]) + c525 * (d[2] - d[4]);
+  o[7] = (d[7] - d[1]) + c525 * (d[3] - d[5]);
+  const X p1 = d[2] + d[6] - c425 * d[4], q1 = d[1] + d[5] - c425 * d[3];
+  o[1] = p1 + q1;
+  o[2] = p1 - q1;
+  const X p2 = d[6] + quarter * d[2] - c125 * d[4], q2 = half * d[1] - c25 * d[3] + two * d[5];
+  o[3] = p2 + q2;
+  o[4] = p2 - q2;
+  const X p3 = d[6] + four * d[2] - five * d[4], q3 = two * d[1] - c25 * d[3] + half * d[5];
+  o[5] = p3 + q3;
+  o[6] = p3 - q3;
 }
 
-// A^T m for one column m of 6 values: the 2 outputs.
+// A^T m for one column m of 8 values: the 4 outputs. A^T's rows are (1, 1, 1, 1, 1, 1, 1, 0) and
+// (0, 1, +-1, 2^k, +-2^k, 2^-k, +-2^-k, 0) for k = 1, 2, 3, the last with a 1 at the end.
 template <class T, class X>
-inline void at(const X (&m)[6], X& o0, X& o1) {
-  const T two = 2;
-  o0 = m[0] + m[1] + m[2] + m[3] + m[4];
-  o1 = m[1] - m[2] + two * (m[3] - m[4]) + m[5];
+inline void at(const X (&m)[8], X (&y)[4]) {
+  const T two = 2, four = 4, eight = 8, half = 0.5, quarter = 0.25, eighth = 0.125;
+  const X s1 = m[1] + m[2], d1 = m[1] - m[2], s2 = m[3] + m[4], d2 = m[3] - m[4], s3 = m[5] + m[6],
+          d3 = m[5] - m[6];
+  y[0] = m[0] + s1 + s2 + s3;
+  y[1] = d1 + two * d2 + half * d3;
+  y[2] = s1 + four * s2 + quarter * s3;
+  y[3] = d1 + eight * d2 + eighth * d3 + m[7];
+}
+
+// A g for one column g of 4 values (a 4x4 block of dY), the 8 points.
+template <class T, class X>
+inline void a_times(const X (&g)[4], X (&o)[8]) {
+  const T two = 2, four = 4, eight = 8, half = 0.5, quarter = 0.25, eighth = 0.125;
+  o[0] = g[0];
+  o[7] = g[3];
+  const X e1 = g[0] + g[2], o1 = g[1] + g[3];
+  o[1] = e1 + o1;
+  o[2] = e1 - o1;
+  const X e2 = g[0] + four * g[2], o2 = two * g[1] + eight * g[3];
+  o[3] = e2 + o2;
+  o[4] = e2 - o2;
+  const X e3 = g[0] + quarter * g[2], o3 = half * g[1] + eighth * g[3];
+  o[5] = e3 + o3;
+  o[6] = e3 - o3;
 }
 
 // Loads and stores of X: a vector of channels (Simd<T>::vec) or one channel (T).
@@ -77,21 +113,21 @@ inline void store_as(T* p, const X& x) {
   else Simd<T>::store(p, x);
 }
 
-// v[point * ld] = (B^T d B)[point] for the 6x6 block d at `patch` (rows `pitch` apart), for the
-// channels X covers at this offset.
+// v[point * ld] = (B^T d B)[point] for the 8x8 block d at `patch` (rows `pitch` apart, cells C apart),
+// for the channels X covers at this offset.
 template <class T, class X>
 inline void input_transform_lanes(T* v, int64 ld, const T* patch, int64 pitch, int64 C) {
-  X t[6][6];
-  for (int j = 0; j < 6; ++j) {  // columns: t[.][j] = B^T d[.][j]
-    X d[6], o[6];
-    for (int i = 0; i < 6; ++i) d[i] = load_as<T, X>(patch + i * pitch + j * C);
+  X t[8][8];
+  for (int j = 0; j < 8; ++j) {  // columns: t[.][j] = B^T d[.][j]
+    X d[8], o[8];
+    for (int i = 0; i < 8; ++i) d[i] = load_as<T, X>(patch + i * pitch + j * C);
     bt<T>(d, o);
-    for (int a = 0; a < 6; ++a) t[a][j] = o[a];
+    for (int a = 0; a < 8; ++a) t[a][j] = o[a];
   }
-  for (int a = 0; a < 6; ++a) {  // rows: v[a][.] = t[a][.] B
-    X o[6];
+  for (int a = 0; a < 8; ++a) {  // rows: v[a][.] = t[a][.] B
+    X o[8];
     bt<T>(t[a], o);
-    for (int b = 0; b < 6; ++b) store_as<T, X>(v + (a * 6 + b) * ld, o[b]);
+    for (int b = 0; b < 8; ++b) store_as<T, X>(v + (a * 8 + b) * ld, o[b]);
   }
 }
 
@@ -103,161 +139,290 @@ inline void input_transform(T* v, int64 ld, const T* patch, int64 pitch, int64 C
   for (; c < C; ++c) input_transform_lanes<T, T>(v + c, ld, patch + c, pitch, C);
 }
 
-// The 2x2 outputs A^T m A of the 36 points m[point * ld] (channels X covers), into out[(r*2 + q) * ldo].
-template <class T, class X>
-inline void output_transform_lanes(T* out, int64 ldo, const T* m, int64 ld) {
-  X t0[6], t1[6];
-  for (int b = 0; b < 6; ++b) {  // columns: A^T m[.][b]
-    X col[6];
-    for (int a = 0; a < 6; ++a) col[a] = load_as<T, X>(m + (a * 6 + b) * ld);
-    at<T>(col, t0[b], t1[b]);
+// The 4x4 outputs y = A^T m A of the 64 points m[point * ld] (one vector of channels).
+template <class T>
+inline void output_transform(typename Simd<T>::vec (&y)[4][4], const T* m, int64 ld) {
+  using X = typename Simd<T>::vec;
+  X t[4][8];
+  for (int b = 0; b < 8; ++b) {  // columns: A^T m[.][b]
+    X col[8], o[4];
+    for (int a = 0; a < 8; ++a) col[a] = Simd<T>::load(m + (a * 8 + b) * ld);
+    at<T>(col, o);
+    for (int r = 0; r < 4; ++r) t[r][b] = o[r];
   }
-  X y00, y01, y10, y11;
-  at<T>(t0, y00, y01);
-  at<T>(t1, y10, y11);
-  store_as<T, X>(out, y00);
-  store_as<T, X>(out + ldo, y01);
-  store_as<T, X>(out + 2 * ldo, y10);
-  store_as<T, X>(out + 3 * ldo, y11);
+  for (int r = 0; r < 4; ++r) at<T>(t[r], y[r]);  // rows
 }
 
-// U[point][c][o] = G w(o, c) G^T, packed per point as the tile kernel reads filters.
+// y[r * row_stride + q * O + o] = bias[o] + (A^T m A)[r][q] (then ReLU'd if relu) for the first rows x cols
+// outputs of one tile and its O channels; m[point * ld + o] holds the tile's 64 points.
+template <class T>
+inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, int64 ld, const T* bias, int64 O,
+                        bool relu) {
+  using S = Simd<T>;
+  constexpr int L = S::lanes;
+  for (int64 o = 0; o < O; o += L) {
+    typename S::vec out[kM][kM];
+    output_transform<T>(out, m + o, ld);
+    const auto b = S::load(bias + o), zero = S::zero();
+    const int64 count = std::min<int64>(L, O - o);
+    for (int r = 0; r < rows; ++r)
+      for (int q = 0; q < cols; ++q) {
+        auto v = out[r][q] + b;
+        if (relu) v = v > zero ? v : zero;
+        T* dst = y + r * row_stride + q * O + o;
+        if (count == L) {
+          S::store(dst, v);
+        } else {  // the last channels
+          T part[L];
+          S::store(part, v);
+          std::copy(part, part + count, dst);
+        }
+      }
+  }
+}
+
+// The 64 points (A g A^T) of the 4x4 block g[(r*4 + q) * ldg] (one vector of channels), into d[point * ld].
+template <class T>
+inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
+  using X = typename Simd<T>::vec;
+  X t[8][4];
+  for (int q = 0; q < 4; ++q) {  // columns
+    X col[4], o[8];
+    for (int r = 0; r < 4; ++r) col[r] = Simd<T>::load(g + (r * 4 + q) * ldg);
+    a_times<T>(col, o);
+    for (int a = 0; a < 8; ++a) t[a][q] = o[a];
+  }
+  for (int a = 0; a < 8; ++a) {  // rows
+    X o[8];
+    a_times<T>(t[a], o);
+    for (int b = 0; b < 8; ++b) Simd<T>::store(d + (a * 8 + b) * ld, o[b]);
+  }
+}
+
+// U[point][ob][c][B] = (G w(o, c) G^T)[point], packed as the tile kernel reads filters; the B
+// output channels of a block are the vector lanes of the arithmetic.
 template <class T, class Filter>
 std::vector<T> filter_transform(Filter w, int64 O, int64 C) {
   constexpr int64 B = kBlockO<T>;
-  const int64 Op = (O + B - 1) / B * B;
-  std::vector<T> U(kPoints * C * Op, T(0));  // [point][ob][c][B]
-  for (int64 o = 0; o < O; ++o)
-    for (int64 c = 0; c < C; ++c) {
-      double g[5][5], t[6][5];
-      for (int u = 0; u < 5; ++u)
-        for (int v = 0; v < 5; ++v) g[u][v] = double(w(o, c, u, v));
-      for (int a = 0; a < 6; ++a)
-        for (int v = 0; v < 5; ++v) {
-          t[a][v] = 0;
-          for (int u = 0; u < 5; ++u) t[a][v] += G[a][u] * g[u][v];
-        }
-      for (int a = 0; a < 6; ++a)
-        for (int b = 0; b < 6; ++b) {
-          double sum = 0;
-          for (int v = 0; v < 5; ++v) sum += t[a][v] * G[b][v];
-          U[((a * 6 + b) * (Op / B) + o / B) * C * B + c * B + o % B] = T(sum);
-        }
-    }
+  const int64 blocks = (O + B - 1) / B;
+  std::vector<T> U(kPoints * C * blocks * B);
+  parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {
+    const int64 ob = job / C, c = job % C;
+    alignas(64) T g[5][5][B], t[8][5][B];
+    for (int u = 0; u < 5; ++u)
+      for (int v = 0; v < 5; ++v)
+        for (int64 l = 0; l < B; ++l) g[u][v][l] = ob * B + l < O ? T(w(ob * B + l, c, u, v)) : T(0);
+    for (int a = 0; a < 8; ++a)  // t = G g
+      for (int v = 0; v < 5; ++v) {
+        for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
+        for (int u = 0; u < 5; ++u)
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += T(G[a][u]) * g[u][v][l];
+      }
+    for (int a = 0; a < 8; ++a)  // U = t G^T
+      for (int b = 0; b < 8; ++b) {
+        T* HDL_RESTRICT out = U.data() + (((a * 8 + b) * blocks + ob) * C + c) * B;
+        for (int64 l = 0; l < B; ++l) out[l] = T(0);
+        for (int v = 0; v < 5; ++v)
+          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * T(G[b][v]);
+      }
+  });
   return U;
 }
 
-// Blocks of one image: tiles (ty, tx) cover outputs (2ty..2ty+1, 2tx..2tx+1).
+// The distance between points in a chunk's scratch: n rounded up to a cache line, plus one line,
+// so that the 64 streams of a transform do not fall into one cache set (n is often 2^k floats).
+template <class T>
+inline int64 point_stride(int64 n) {
+  constexpr int64 line = 64 / sizeof(T);
+  return (n + line - 1) / line * line + line;
+}
+
+// The tiles of a batch: tile t covers outputs (4i..4i+3, 4j..4j+3) of image n.
 struct Tiling {
   int64 ty, tx;
-  int64 count() const { return ty * tx; }
+  int64 per_image() const { return ty * tx; }
+  void locate(int64 t, int64& n, int64& i, int64& j) const {
+    n = t / per_image();
+    i = t % per_image() / tx;
+    j = t % tx;
+  }
 };
+
+// An input image batch x (N, H, W, C) seen through its zero padding (top, left, and whatever the
+// tiles reach beyond the bottom and right): the 8x8 block under tile (i, j) of image n.
+template <class T>
+struct Padded {
+  const T* x;
+  int64 H, W, C, top, left;
+  // The block's corner and the distance between its rows: in x itself when the block lies inside
+  // the image, else in buf (8 * 8 * C), filled from x and zeros.
+  const T* block(int64 n, int64 i, int64 j, T* buf, int64& pitch) const {
+    const int64 r0 = kM * i - top, c0 = kM * j - left;
+    const T* image = x + n * H * W * C;
+    if (r0 >= 0 && c0 >= 0 && r0 + kAlpha <= H && c0 + kAlpha <= W) {
+      pitch = W * C;
+      return image + (r0 * W + c0) * C;
+    }
+    pitch = kAlpha * C;
+    const int64 q0 = std::clamp<int64>(-c0, 0, kAlpha), q1 = std::clamp<int64>(W - c0, q0, kAlpha);
+    for (int64 r = 0; r < kAlpha; ++r) {
+      T* row = buf + r * kAlpha * C;
+      if (r0 + r < 0 || r0 + r >= H) {
+        std::fill(row, row + kAlpha * C, T(0));
+        continue;
+      }
+      std::fill(row, row + q0 * C, T(0));
+      std::copy(image + ((r0 + r) * W + c0 + q0) * C, image + ((r0 + r) * W + c0 + q1) * C, row + q0 * C);
+      std::fill(row + q1 * C, row + kAlpha * C, T(0));
+    }
+    return buf;
+  }
+};
+
+// Chunks of at most `most` tiles, as many as a multiple of the threads so that they share evenly.
+inline int64 chunk_size(int64 tiles, int64 most) {
+  const int64 threads = omp_get_max_threads();
+  const int64 chunks = ((tiles + most - 1) / most + threads - 1) / threads * threads;
+  return (tiles + chunks - 1) / chunks;
+}
+
+// Where V[point][tile p][channel c] = (B^T d B)[point] lives in a chunk's scratch. Wide inputs keep
+// a tile's channels together and transform a vector of channels at a time; narrow ones (fewer
+// channels than a vector: an RGB image) keep a channel's tiles together and transform a vector
+// of tiles at a time.
+template <class T>
+struct Layout {
+  bool narrow;
+  int64 tile_step, channel_step, point_step;
+  Layout(int64 C, int64 chunk) : narrow(C < Simd<T>::lanes) {
+    constexpr int64 L = Simd<T>::lanes;
+    tile_step = narrow ? 1 : C;
+    channel_step = narrow ? (chunk + L - 1) / L * L : 1;
+    point_step = point_stride<T>(narrow ? C * channel_step : chunk * C);
+  }
+  static int64 chunk(int64 C, int64 wide) { return C < Simd<T>::lanes ? kChunkNarrow : wide; }
+};
+
+// V for the P tiles t0, t0+1, ... of a chunk.
+template <class T>
+void transform_inputs(T* V, const Layout<T>& lay, const Padded<T>& x, const Tiling& tiles, int64 t0, int64 P) {
+  constexpr int L = Simd<T>::lanes;
+  const int64 C = x.C;
+  T* buf = scratch<T, 12>(kPoints * C);
+  if (!lay.narrow) {
+    for (int64 p = 0; p < P; ++p) {
+      int64 n, i, j, pitch;
+      tiles.locate(t0 + p, n, i, j);
+      const T* block = x.block(n, i, j, buf, pitch);  // sets pitch
+      input_transform(V + p * C, lay.point_step, block, pitch, C);
+    }
+    return;
+  }
+  T* stage = scratch<T, 17>(kPoints * C * L);  // stage[cell][c][lane]: the blocks of L tiles side by side
+  for (int64 p0 = 0; p0 < P; p0 += L) {
+    for (int lane = 0; lane < L; ++lane) {
+      if (p0 + lane >= P) {
+        for (int64 e = 0; e < kPoints * C; ++e) stage[e * L + lane] = T(0);
+        continue;
+      }
+      int64 n, i, j, pitch;
+      tiles.locate(t0 + p0 + lane, n, i, j);
+      const T* block = x.block(n, i, j, buf, pitch);
+      for (int r = 0; r < kAlpha; ++r)
+        for (int64 e = 0; e < kAlpha * C; ++e) stage[(r * kAlpha * C + e) * L + lane] = block[r * pitch + e];
+    }
+    for (int64 c = 0; c < C; ++c)
+      input_transform_lanes<T, typename Simd<T>::vec>(V + c * lay.channel_step + p0, lay.point_step, stage + c * L,
+                                                      kAlpha * C * L, C * L);
+  }
+}
 
 }  // namespace winograd
 
+using winograd::Padded;
+
 template <class T, class Filter>
-void winograd_forward(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O,
-                      Filter w, const T* bias_, bool relu) {
+void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias_,
+                      bool relu) {
   using namespace winograd;
   constexpr int64 B = kBlockO<T>;
+  constexpr int L = Simd<T>::lanes;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
-  const Tiling tiles{(Ho + 1) / 2, (Wo + 1) / 2};
-  const int64 P = tiles.count();
+  const Tiling tiles{(Ho + kM - 1) / kM, (Wo + kM - 1) / kM};
+  const int64 C = x.C, total = N * tiles.per_image(), chunk = chunk_size(total, Layout<T>::chunk(C, kChunk));
+  const Layout<T> lay(C, chunk);
+  const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
   const std::vector<T> U = filter_transform<T>(w, O, C);
   std::vector<T> zero(Op, T(0)), bias(Op, T(0));
   std::copy(bias_, bias_ + O, bias.begin());
-  parallel_for(N, N > 1, [&](int64 n) {
-    // per image: V[point][tile][c], M[point][tile][o]
-    T* V = scratch<T, 10>(kPoints * P * C);
-    T* M = scratch<T, 11>(kPoints * P * Op);
-    T* t = scratch<T, 12>(4 * Op);
-    const T* image = xp + n * Hp * Wp * C;
-    for (int64 i = 0; i < tiles.ty; ++i)
-      for (int64 j = 0; j < tiles.tx; ++j)
-        input_transform(V + (i * tiles.tx + j) * C, P * C, image + (2 * i * Wp + 2 * j) * C, Wp * C, C);
-    const Taps one{0, 1, 0, 1, 1, 0};
+  parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
+    T* V = scratch<T, 10>(kPoints * ldv);  // V[point][tile][c] = B^T d B
+    T* M = scratch<T, 11>(kPoints * ldm);  // M[point][tile][o] = sum over c of U V
+    const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
+    transform_inputs(V, lay, x, tiles, t0, P);
+    // the channels as the tile kernel's reduction: contiguous (wide), or as C "taps" a row of V apart (narrow)
+    const Taps taps = lay.narrow ? Taps{0, C, 0, 1, 1, lay.channel_step} : Taps{0, 1, 0, 1, 1, 0};
+    const int64 run = lay.narrow ? 1 : C;
     for (int64 pt = 0; pt < kPoints; ++pt)
       for (int64 ob = 0; ob < blocks; ++ob)
         for (int64 p = 0; p < P; p += kTileRows)
-          tile_rows<T>(int(std::min<int64>(kTileRows, P - p)), M + (pt * P + p) * Op + ob * B, Op, B,
-                       V + (pt * P + p) * C, C, one, U.data() + (pt * blocks + ob) * C * B, C, zero.data(), false);
-    // Y = A^T M A for each tile, plus the bias
-    constexpr int L = Simd<T>::lanes;
-    for (int64 i = 0; i < tiles.ty; ++i)
-      for (int64 j = 0; j < tiles.tx; ++j) {
-        const int64 p = i * tiles.tx + j;
-        for (int64 o = 0; o < Op; o += L)  // Op is whole vectors
-          output_transform_lanes<T, typename Simd<T>::vec>(t + o, Op, M + p * Op + o, P * Op);
-        for (int r = 0; r < 2; ++r)
-          for (int q = 0; q < 2; ++q) {
-            if (2 * i + r >= Ho || 2 * j + q >= Wo) continue;
-            T* HDL_RESTRICT out = y + ((n * Ho + 2 * i + r) * Wo + 2 * j + q) * O;
-            const T* HDL_RESTRICT s = t + (r * 2 + q) * Op;
-            const T* HDL_RESTRICT bo = bias.data();
-            for (int64 o = 0; o < O; ++o) {
-              const T v = s[o] + bo[o];
-              out[o] = relu && v < T(0) ? T(0) : v;
-            }
-          }
-      }
+          tile_rows<T>(int(std::min<int64>(kTileRows, P - p)), M + pt * ldm + p * Op + ob * B, Op, B,
+                       V + pt * ldv + p * lay.tile_step, lay.tile_step, taps, U.data() + (pt * blocks + ob) * C * B,
+                       run, zero.data(), false);
+    for (int64 p = 0; p < P; ++p) {  // Y = A^T M A for each tile, plus the bias
+      int64 n, i, j;
+      tiles.locate(t0 + p, n, i, j);
+      output_tile(y + ((n * Ho + kM * i) * Wo + kM * j) * O, Wo * O, int(std::min<int64>(kM, Ho - kM * i)),
+                  int(std::min<int64>(kM, Wo - kM * j)), M + p * Op, ldm, bias.data(), O, relu);
+    }
   });
 }
 
 template <class T>
-void winograd_filter_gradient(T* dw, T* db, const T* dy, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C,
-                              int64 Ho, int64 Wo, int64 O) {
+void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O) {
   using namespace winograd;
   using S = Simd<T>;
   using Vec = typename S::vec;
   constexpr int L = S::lanes;
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
-  const Tiling tiles{(Ho + 1) / 2, (Wo + 1) / 2};
-  const int64 P = tiles.count();
-  const bool parallel = N > 1;
+  const Tiling tiles{(Ho + kM - 1) / kM, (Wo + kM - 1) / kM};
+  const int64 C = x.C, total = N * tiles.per_image();
+  const int64 chunk = chunk_size(total, Layout<T>::chunk(C, kChunkFilter)), chunks = (total + chunk - 1) / chunk;
+  const Layout<T> lay(C, chunk);
+  const int64 ldv = lay.point_step, ldd = point_stride<T>(chunk * Op);
+  const bool parallel = chunks > 1;
   const int threads = parallel ? omp_get_max_threads() : 1;
   std::vector<T> part(threads * kPoints * C * Op, T(0)), bpart(threads * Op, T(0));
 #pragma omp parallel num_threads(threads) if (parallel)
   {
-    T* acc_dw = &part[omp_get_thread_num() * kPoints * C * Op];
+    T* acc_dw = &part[omp_get_thread_num() * kPoints * C * Op];  // [point][c][o]
     T* acc_db = &bpart[omp_get_thread_num() * Op];
 #pragma omp for schedule(static)
-    for (int64 n = 0; n < N; ++n) {
-      T* V = scratch<T, 13>(kPoints * P * C);
-      T* D = scratch<T, 14>(kPoints * P * Op);  // A dY A^T per point and tile
-      T* t = scratch<T, 15>(16 * Op);
-      const T* image = xp + n * Hp * Wp * C;
-      for (int64 i = 0; i < tiles.ty; ++i)
-        for (int64 j = 0; j < tiles.tx; ++j) {
-          const int64 p = i * tiles.tx + j;
-          input_transform(V + p * C, P * C, image + (2 * i * Wp + 2 * j) * C, Wp * C, C);
-          // the 2x2 block of dy (zero beyond the output), channels padded to Op
-          T* g = t + 12 * Op;
-          for (int r = 0; r < 2; ++r)
-            for (int q = 0; q < 2; ++q) {
-              T* dst = g + (r * 2 + q) * Op;
-              std::fill(dst, dst + Op, T(0));
-              if (2 * i + r < Ho && 2 * j + q < Wo) {
-                const T* src = dy + ((n * Ho + 2 * i + r) * Wo + 2 * j + q) * O;
-                std::copy(src, src + O, dst);
-                for (int64 o = 0; o < O; ++o) acc_db[o] += src[o];
-              }
+    for (int64 k = 0; k < chunks; ++k) {
+      T* V = scratch<T, 13>(kPoints * ldv);  // V[point][tile][c] = B^T d B
+      T* D = scratch<T, 14>(kPoints * ldd);  // D[point][tile][o] = A dY A^T
+      T* g = scratch<T, 15>(kM * kM * Op);   // one 4x4 block of dy, zero beyond the output
+      const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
+      transform_inputs(V, lay, x, tiles, t0, P);
+      for (int64 p = 0; p < P; ++p) {
+        int64 n, i, j;
+        tiles.locate(t0 + p, n, i, j);
+        std::fill(g, g + kM * kM * Op, T(0));
+        for (int r = 0; r < kM && kM * i + r < Ho; ++r)
+          for (int q = 0; q < kM && kM * j + q < Wo; ++q) {
+            const T* HDL_RESTRICT src = dy + ((n * Ho + kM * i + r) * Wo + kM * j + q) * O;
+            T* HDL_RESTRICT dst = g + (r * kM + q) * Op;
+            T* HDL_RESTRICT sum = acc_db;
+            for (int64 o = 0; o < O; ++o) {
+              dst[o] = src[o];
+              sum[o] += src[o];  // (5.7)
             }
-          // D = A dY A^T: first over q (columns), then over r (rows)
-          for (int r = 0; r < 2; ++r)
-            for (int b = 0; b < 6; ++b) {
-              T* out = t + (r * 6 + b) * Op;
-              for (int64 o = 0; o < Op; ++o) out[o] = T(AT[0][b]) * g[(r * 2) * Op + o] + T(AT[1][b]) * g[(r * 2 + 1) * Op + o];
-            }
-          for (int a = 0; a < 6; ++a)
-            for (int b = 0; b < 6; ++b) {
-              T* out = D + ((a * 6 + b) * P + p) * Op;
-              const T* r0 = t + b * Op;
-              const T* r1 = t + (6 + b) * Op;
-              for (int64 o = 0; o < Op; ++o) out[o] = T(AT[0][a]) * r0[o] + T(AT[1][a]) * r1[o];
-            }
-        }
-      // acc_dw[point][c][o] += sum over tiles V[point][tile][c] D[point][tile][o]
+          }
+        for (int64 o = 0; o < Op; o += L) gradient_transform(D + p * Op + o, ldd, g + o, Op);
+      }
+      // acc_dw[point][c][o] += sum over the chunk's tiles of V[point][tile][c] D[point][tile][o]
+      const int64 cs = lay.channel_step;
       for (int64 pt = 0; pt < kPoints; ++pt)
         for (int64 ob = 0; ob < blocks; ++ob)
           for (int64 c0 = 0; c0 < C; c0 += kTileRows) {
@@ -265,12 +430,12 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const T* xp, int64 N, i
             Vec acc[kTileRows][2];
             for (int r = 0; r < kTileRows; ++r) acc[r][0] = acc[r][1] = S::zero();
             for (int64 p = 0; p < P; ++p) {
-              const T* d = D + (pt * P + p) * Op + ob * B;
+              const T* d = D + pt * ldd + p * Op + ob * B;
               const Vec g0 = S::load(d), g1 = S::load(d + L);
-              const T* a = V + (pt * P + p) * C + c0;
+              const T* a = V + pt * ldv + p * lay.tile_step + c0 * cs;
               for (int r = 0; r < kTileRows; ++r) {
-                acc[r][0] += a[r < rows ? r : 0] * g0;
-                acc[r][1] += a[r < rows ? r : 0] * g1;
+                acc[r][0] += a[(r < rows ? r : 0) * cs] * g0;
+                acc[r][1] += a[(r < rows ? r : 0) * cs] * g1;
               }
             }
             for (int r = 0; r < rows; ++r) {
@@ -281,31 +446,39 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const T* xp, int64 N, i
           }
     }
   }
-  // dw = G^T [sum] G, summing the threads' parts first
-  for (int th = 1; th < threads; ++th)
-    for (int64 i = 0; i < kPoints * C * Op; ++i) part[i] += part[th * kPoints * C * Op + i];
+  // dw = G^T [sum] G, the sum over the threads' parts
   for (int64 o = 0; o < O; ++o) {
     T sum = T(0);
     for (int th = 0; th < threads; ++th) sum += bpart[th * Op + o];
     db[o] = sum;
   }
-  for (int64 o = 0; o < O; ++o)
-    for (int64 c = 0; c < C; ++c) {
-      double t[6][5];
-      for (int a = 0; a < 6; ++a)
-        for (int v = 0; v < 5; ++v) {
-          t[a][v] = 0;
-          for (int b = 0; b < 6; ++b) t[a][v] += double(part[((a * 6 + b) * C + c) * Op + o]) * G[b][v];
-        }
-      for (int u = 0; u < 5; ++u)
-        for (int v = 0; v < 5; ++v) {
-          double sum = 0;
-          for (int a = 0; a < 6; ++a) sum += G[a][u] * t[a][v];
-          dw[((o * C + c) * 5 + u) * 5 + v] = T(sum);
-        }
+  parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {  // the B channels of a block as lanes
+    const int64 ob = job / C, c = job % C;
+    alignas(64) T sum[kPoints][B], t[8][5][B], out[5][5][B];
+    for (int pt = 0; pt < kPoints; ++pt) {
+      for (int64 l = 0; l < B; ++l) sum[pt][l] = T(0);
+      for (int th = 0; th < threads; ++th) {
+        const T* HDL_RESTRICT m = part.data() + ((th * kPoints + pt) * C + c) * Op + ob * B;
+        for (int64 l = 0; l < B; ++l) sum[pt][l] += m[l];
+      }
     }
+    for (int a = 0; a < 8; ++a)  // t = [sum] G
+      for (int v = 0; v < 5; ++v) {
+        for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
+        for (int b = 0; b < 8; ++b)
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += sum[a * 8 + b][l] * T(G[b][v]);
+      }
+    for (int u = 0; u < 5; ++u)  // dw = G^T t
+      for (int v = 0; v < 5; ++v) {
+        for (int64 l = 0; l < B; ++l) out[u][v][l] = T(0);
+        for (int a = 0; a < 8; ++a)
+          for (int64 l = 0; l < B; ++l) out[u][v][l] += T(G[a][u]) * t[a][v][l];
+      }
+    for (int64 l = 0; l < B && ob * B + l < O; ++l)
+      for (int u = 0; u < 5; ++u)
+        for (int v = 0; v < 5; ++v) dw[(((ob * B + l) * C + c) * 5 + u) * 5 + v] = out[u][v][l];
+  });
 }
 
 }  // namespace HDL_ISA
 }  // namespace hdl
-
