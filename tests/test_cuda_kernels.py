@@ -64,8 +64,8 @@ class Cuda:
         f = getattr(hdl.cuda.ops, name)
 
         def call(*args, **kwargs):
-            up = [hdl.cuda.DeviceArray.from_numpy(a) if isinstance(a, np.ndarray) else a for a in args]
-            out = f(*up, **kwargs)
+            up = lambda a: hdl.cuda.DeviceArray.from_numpy(a) if isinstance(a, np.ndarray) else a  # noqa: E731
+            out = f(*map(up, args), **{k: up(v) for k, v in kwargs.items()})
             down = lambda r: r.numpy() if isinstance(r, hdl.cuda.DeviceArray) else r  # noqa: E731
             return tuple(down(r) for r in out) if isinstance(out, tuple) else down(out)
         return call
@@ -200,6 +200,28 @@ def test_pooling_matches_oracle_and_cpu(device, case, kind, seed):
     np.testing.assert_allclose(nchw(dx), want, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(dx, getattr(cpu, f"{kind}_pool2d_backward")(dy, nhwc(x), window, stride, pad),
                                rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@fixtures_ok
+@given(case=pool_case(), relu=st.booleans(), seed=st.integers(0, 2**31))
+def test_max_pool_argmax_and_fused_relu_match_cpu(device, case, relu, seed):
+    """The forward pass's argmax (-1 where the fused ReLU cut the maximum) and the backward pass from it."""
+    shape, window, stride, pad = case
+    x = nhwc(distinct(shape, seed, f32))
+    dev, cpu = backend(device), Cpu()
+    y, argmax = dev.max_pool2d(x, window, stride, pad, relu=relu, return_argmax=True)
+    y0, argmax0 = cpu.max_pool2d(x, window, stride, pad, relu=relu, return_argmax=True)
+    np.testing.assert_array_equal(y, y0)
+    np.testing.assert_array_equal(argmax, argmax0)
+    dy = np.random.default_rng(seed + 1).standard_normal(y.shape).astype(f32)
+    np.testing.assert_allclose(dev.max_pool2d_backward(dy, x, window, stride, pad, argmax=argmax0),
+                               cpu.max_pool2d_backward(dy, x, window, stride, pad, argmax=argmax0), rtol=1e-6,
+                               atol=1e-7)
+    if relu:  # the argmax path equals ReLU backward then the searching max-pool backward
+        np.testing.assert_allclose(dev.max_pool2d_backward(dy, x, window, stride, pad, argmax=argmax0),
+                                   cpu.max_pool2d_backward(np.where(y0 > 0, dy, 0), x, window, stride, pad),
+                                   rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("device", DEVICES)

@@ -53,8 +53,11 @@ void bind_kernels(py::module_& m) {
     hc::conv2d_backward(p<F>(dx), p<F>(dw), p<F>(db), p<F>(dy), p<F>(x), p<F>(w), conv_shape(shape), hc::stream());
   });
   // shape: N, H, W, C, kh, kw, sh, sw, pad_top, pad_bottom, pad_left, pad_right
-  m.def("max_pool2d_forward", [](U y, U x, const std::vector<int64>& shape) {
-    hc::max_pool2d_forward(p<F>(y), p<F>(x), pool_shape(shape), hc::stream());
+  m.def("max_pool2d_forward", [](U y, U argmax, U x, const std::vector<int64>& shape, bool relu) {
+    hc::max_pool2d_forward(p<F>(y), p<std::int32_t>(argmax), p<F>(x), pool_shape(shape), relu, hc::stream());
+  });
+  m.def("max_pool2d_backward_argmax", [](U dx, U dy, U argmax, const std::vector<int64>& shape) {
+    hc::max_pool2d_backward_argmax(p<F>(dx), p<F>(dy), p<std::int32_t>(argmax), pool_shape(shape), hc::stream());
   });
   m.def("max_pool2d_backward", [](U dx, U dy, U x, const std::vector<int64>& shape) {
     hc::max_pool2d_backward(p<F>(dx), p<F>(dy), p<F>(x), pool_shape(shape), hc::stream());

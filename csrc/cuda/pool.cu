@@ -2,7 +2,9 @@
 // padding never wins a max, an average divides by the window's cells inside the image.
 // Forward: one thread per output value (n, i, j, c), c fastest so that reads coalesce.
 // Backward: one thread per input value gathers from the windows that cover it, in the CPU's order
-// (rows i, then columns j); no atomics, so the result does not depend on scheduling.
+// (rows i, then columns j); no atomics, so the result does not depend on scheduling. The max pool's
+// backward either searches each window again or reads the argmax its forward pass kept; the forward
+// pass can fuse the ReLU that follows (argmax -1 where the ReLU cut the maximum), as the CPU's.
 #include "exec.cuh"
 #include "hdl/cuda/kernels.hpp"
 
@@ -62,13 +64,18 @@ struct Pixel {
   }
 };
 
-struct MaxForward {  // y = max over the window
+struct MaxForward {  // y = max over the window (then max(y, 0) with relu); argmax = r W + q of it, or -1
   float* y;
+  std::int32_t* argmax;  // may be null
   const float* x;
   PoolGeometry g;
+  bool relu;
   HDL_HD void operator()(std::int64_t e) const {
     const Pixel p(e, g.Ho, g.Wo, g.C);
-    y[e] = first_max(x + std::int64_t(p.n) * g.H * g.W * g.C, Window(g, p.row, p.col), g, p.c).value;
+    const Argmax best = first_max(x + std::int64_t(p.n) * g.H * g.W * g.C, Window(g, p.row, p.col), g, p.c);
+    const bool cut = relu && !(best.value > 0.0f);  // the fused ReLU: no gradient flows back here
+    y[e] = cut ? 0.0f : best.value;
+    if (argmax) argmax[e] = cut ? -1 : best.row * g.W + best.col;
   }
 };
 
@@ -85,6 +92,25 @@ struct MaxBackward {  // dx = the sum of the dy whose window has its first maxim
       for (int j = js.first; j <= js.last; ++j) {
         const Argmax at = first_max(image, Window(g, i, j), g, p.c);
         if (at.row == p.row && at.col == p.col) sum += dy[((std::int64_t(p.n) * g.Ho + i) * g.Wo + j) * g.C + p.c];
+      }
+    dx[e] = sum;
+  }
+};
+
+struct MaxBackwardArgmax {  // dx = the sum of the dy whose window's argmax is this cell (no window search)
+  float* dx;
+  const float* dy;
+  const std::int32_t* argmax;
+  PoolGeometry g;
+  HDL_HD void operator()(std::int64_t e) const {
+    const Pixel p(e, g.H, g.W, g.C);
+    const Range is = covering(p.row, g.kh, g.sh, g.pt, g.Ho), js = covering(p.col, g.kw, g.sw, g.pl, g.Wo);
+    const int here = p.row * g.W + p.col;
+    float sum = 0.0f;
+    for (int i = is.first; i <= is.last; ++i)
+      for (int j = js.first; j <= js.last; ++j) {
+        const std::int64_t at = ((std::int64_t(p.n) * g.Ho + i) * g.Wo + j) * g.C + p.c;
+        if (argmax[at] == here) sum += dy[at];
       }
     dx[e] = sum;
   }
@@ -126,9 +152,16 @@ std::int64_t inputs(const PoolGeometry& g) { return std::int64_t(g.N) * g.H * g.
 }  // namespace
 
 template <class Exec>
-void max_pool2d_forward_on(const Exec& exec, float* y, const float* x, const PoolShape& s) {
+void max_pool2d_forward_on(const Exec& exec, float* y, std::int32_t* argmax, const float* x, const PoolShape& s,
+                           bool relu) {
   const PoolGeometry g(s);
-  exec.each(outputs(g), MaxForward{y, x, g});
+  exec.each(outputs(g), MaxForward{y, argmax, x, g, relu});
+}
+template <class Exec>
+void max_pool2d_backward_argmax_on(const Exec& exec, float* dx, const float* dy, const std::int32_t* argmax,
+                                   const PoolShape& s) {
+  const PoolGeometry g(s);
+  exec.each(inputs(g), MaxBackwardArgmax{dx, dy, argmax, g});
 }
 template <class Exec>
 void max_pool2d_backward_on(const Exec& exec, float* dx, const float* dy, const float* x, const PoolShape& s) {
@@ -146,8 +179,13 @@ void avg_pool2d_backward_on(const Exec& exec, float* dx, const float* dy, const 
   exec.each(inputs(g), AvgBackward{dx, dy, g});
 }
 
-void max_pool2d_forward(float* y, const float* x, const PoolShape& s, cudaStream_t stream) {
-  max_pool2d_forward_on(Device{stream}, y, x, s);
+void max_pool2d_forward(float* y, std::int32_t* argmax, const float* x, const PoolShape& s, bool relu,
+                        cudaStream_t stream) {
+  max_pool2d_forward_on(Device{stream}, y, argmax, x, s, relu);
+}
+void max_pool2d_backward_argmax(float* dx, const float* dy, const std::int32_t* argmax, const PoolShape& s,
+                                cudaStream_t stream) {
+  max_pool2d_backward_argmax_on(Device{stream}, dx, dy, argmax, s);
 }
 void max_pool2d_backward(float* dx, const float* dy, const float* x, const PoolShape& s, cudaStream_t stream) {
   max_pool2d_backward_on(Device{stream}, dx, dy, x, s);

@@ -98,24 +98,30 @@ class Emulated:
         return _i64([N, H, W, C, kh, kw, sh, sw, pt, pb, pl, pr]), \
             (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, C)
 
-    def _pool_forward(self, name, x, window, stride, pad):
+    def max_pool2d(self, x, window, stride=None, pad=0, relu=False, return_argmax=False):
         x = _f32(x)
         shape, ys = self._pool(x, window, stride, pad)
         y = np.empty(ys, np.float32)
-        getattr(self.lib, f"emu_{name}_forward")(_p(y), _p(x), _p(shape))
-        return y
-
-    def max_pool2d(self, x, window, stride=None, pad=0):
-        return self._pool_forward("max_pool2d", x, window, stride, pad)
+        argmax = np.empty(ys, np.int32) if return_argmax else None
+        self.lib.emu_max_pool2d_forward(_p(y), _p(argmax), _p(x), _p(shape), int(relu))
+        return (y, argmax) if return_argmax else y
 
     def avg_pool2d(self, x, window, stride=None, pad=0):
-        return self._pool_forward("avg_pool2d", x, window, stride, pad)
+        x = _f32(x)
+        shape, ys = self._pool(x, window, stride, pad)
+        y = np.empty(ys, np.float32)
+        self.lib.emu_avg_pool2d_forward(_p(y), _p(x), _p(shape))
+        return y
 
-    def max_pool2d_backward(self, dy, x, window, stride=None, pad=0):
+    def max_pool2d_backward(self, dy, x, window, stride=None, pad=0, argmax=None):
         dy, x = _f32(dy), _f32(x)
         shape, _ = self._pool(x, window, stride, pad)
         dx = np.empty_like(x)
-        self.lib.emu_max_pool2d_backward(_p(dx), _p(dy), _p(x), _p(shape))
+        if argmax is None:
+            self.lib.emu_max_pool2d_backward(_p(dx), _p(dy), _p(x), _p(shape))
+        else:
+            argmax = np.ascontiguousarray(argmax, np.int32)
+            self.lib.emu_max_pool2d_backward_argmax(_p(dx), _p(dy), _p(argmax), _p(shape))
         return dx
 
     def avg_pool2d_backward(self, dy, x, window, stride=None, pad=0):

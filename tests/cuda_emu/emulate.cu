@@ -32,8 +32,11 @@ void emu_conv2d_backward(float* dx, float* dw, float* db, const float* dy, const
                          const I* shape) {
   cuda::conv2d_backward_on(Host{}, dx, dw, db, dy, x, w, conv_shape(shape));
 }
-void emu_max_pool2d_forward(float* y, const float* x, const I* shape) {
-  cuda::max_pool2d_forward_on(Host{}, y, x, pool_shape(shape));
+void emu_max_pool2d_forward(float* y, std::int32_t* argmax, const float* x, const I* shape, int relu) {
+  cuda::max_pool2d_forward_on(Host{}, y, argmax, x, pool_shape(shape), relu != 0);
+}
+void emu_max_pool2d_backward_argmax(float* dx, const float* dy, const std::int32_t* argmax, const I* shape) {
+  cuda::max_pool2d_backward_argmax_on(Host{}, dx, dy, argmax, pool_shape(shape));
 }
 void emu_max_pool2d_backward(float* dx, const float* dy, const float* x, const I* shape) {
   cuda::max_pool2d_backward_on(Host{}, dx, dy, x, pool_shape(shape));

@@ -163,9 +163,14 @@ def conv2d_backward(dx, dw, db, dy, x, w, shape):
     lib().emu_conv2d_backward(_vp(dx), _vp(dw), _vp(db), _vp(dy), _vp(x), _vp(w), s)
 
 
-def max_pool2d_forward(y, x, shape):
+def max_pool2d_forward(y, argmax, x, shape, relu):
     keep, s = _shape(shape)
-    lib().emu_max_pool2d_forward(_vp(y), _vp(x), s)
+    lib().emu_max_pool2d_forward(_vp(y), _vp(argmax), _vp(x), s, int(relu))
+
+
+def max_pool2d_backward_argmax(dx, dy, argmax, shape):
+    keep, s = _shape(shape)
+    lib().emu_max_pool2d_backward_argmax(_vp(dx), _vp(dy), _vp(argmax), s)
 
 
 def max_pool2d_backward(dx, dy, x, shape):

@@ -38,7 +38,7 @@ class CudaConvNet:
         self._grads = [{k: DeviceArray.empty(v.shape) for k, v in p.items()} for p in self._params]
         self.velocities = [DeviceArray.from_numpy(v) for v in net.velocities]
         self._buffers = {}
-        self._masks = {}
+        self._masks, self._argmax = {}, {}
         self._upload, self._upload_labels = Uploader(), Uploader()
         self._x = None
 
@@ -103,9 +103,17 @@ class CudaConvNet:
         if isinstance(layer, _host.Conv2d):  # FullyConnected too
             y = self._buf((i, "y"), layer.out_shape(x.shape))
             return ops.conv2d(x, p["w"], p["b"], layer.stride, layer.pad, relu=relu, out=y)
-        if isinstance(layer, _host._Pool):
-            f = ops.max_pool2d if layer.kind == "max" else ops.avg_pool2d
-            return f(x, layer.window, layer.stride, layer.pad, out=self._buf((i, "y"), layer.out_shape(x.shape)))
+        if isinstance(layer, _host.MaxPool2d):  # argmax kept for the backward pass, ReLU fused on request
+            y = self._buf((i, "y"), layer.out_shape(x.shape))
+            if not train:
+                self._argmax.pop(i, None)
+                return ops.max_pool2d(x, layer.window, layer.stride, layer.pad, out=y, relu=relu)
+            self._argmax[i] = self._buf((i, "argmax"), y.shape, np.int32)
+            return ops.max_pool2d(x, layer.window, layer.stride, layer.pad, out=y, relu=relu, return_argmax=True,
+                                  argmax_out=self._argmax[i])[0]
+        if isinstance(layer, _host.AvgPool2d):
+            return ops.avg_pool2d(x, layer.window, layer.stride, layer.pad,
+                                  out=self._buf((i, "y"), layer.out_shape(x.shape)))
         if isinstance(layer, _host.ReLU):  # LeakyReLU too
             return ops.relu(x, layer.slope, out=self._buf((i, "y"), x.shape))
         if isinstance(layer, _host.Dropout):
@@ -125,9 +133,12 @@ class CudaConvNet:
                                            dx_out=self._buf((i, "dx"), x.shape) if need_dx else None,
                                            dw_out=g["w"], db_out=g["b"])
             return dx
-        if isinstance(layer, _host._Pool):
-            f = ops.max_pool2d_backward if layer.kind == "max" else ops.avg_pool2d_backward
-            return f(dy, x, layer.window, layer.stride, layer.pad, out=self._buf((i, "dx"), x.shape))
+        if isinstance(layer, _host.MaxPool2d):
+            return ops.max_pool2d_backward(dy, x, layer.window, layer.stride, layer.pad,
+                                           out=self._buf((i, "dx"), x.shape), argmax=self._argmax.get(i))
+        if isinstance(layer, _host.AvgPool2d):
+            return ops.avg_pool2d_backward(dy, x, layer.window, layer.stride, layer.pad,
+                                           out=self._buf((i, "dx"), x.shape))
         if isinstance(layer, _host.ReLU):
             return ops.relu_backward(dy, y, layer.slope, out=dy)  # y > 0 exactly where x > 0; dy is ours
         if isinstance(layer, _host.Dropout):
@@ -136,15 +147,19 @@ class CudaConvNet:
         raise NotImplementedError(type(layer).__name__)
 
     def _forward(self, x, train):
-        """Activations [x, y1, y2, ...], Conv2d + ReLU fused, as ConvNet._forward."""
+        """Activations [x, y1, y2, ...], a Conv2d or MaxPool2d followed by a ReLU fused, as ConvNet._forward
+        (the max pool's argmax then carries the ReLU's cut, and the ReLU has no backward pass of its own)."""
         acts = [self.upload(x)]
+        self._relu_in_pool = set()
         i = 0
         while i < len(self.layers):
             layer = self.layers[i]
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            if isinstance(layer, _host.Conv2d) and type(nxt) is _host.ReLU:
+            if isinstance(layer, (_host.Conv2d, _host.MaxPool2d)) and type(nxt) is _host.ReLU:
                 y = self._layer_forward(i, acts[-1], train, relu=True)
                 acts += [y, y]
+                if isinstance(layer, _host.MaxPool2d):
+                    self._relu_in_pool.add(i + 1)
                 i += 2
             else:
                 acts.append(self._layer_forward(i, acts[-1], train))
@@ -175,7 +190,8 @@ class CudaConvNet:
                                        loss_out=self._buf("loss", (), np.float64))
         g = g.reshape(acts[-1].shape)
         for i in reversed(range(len(self.layers))):
-            g = self._layer_backward(i, g, acts[i], acts[i + 1], need_dx=i > 0)
+            if i not in self._relu_in_pool:  # the pool's argmax carries the ReLU's cut
+                g = self._layer_backward(i, g, acts[i], acts[i + 1], need_dx=i > 0)
         if sync:
             return float(loss), scores.numpy()
         return loss, scores

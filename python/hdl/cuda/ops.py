@@ -141,18 +141,28 @@ def _pool_shape(fn, x, window, stride, pad):
                                                           (W + pl + pr - kw) // sw + 1, C)
 
 
-def max_pool2d(x, window, stride=None, pad=0, out=None):
+def max_pool2d(x, window, stride=None, pad=0, out=None, relu=False, return_argmax=False, argmax_out=None):
+    """Max over each window (padding never wins); relu=True fuses the ReLU that follows. With
+    return_argmax, (y, argmax): int32, per output the index r*W + q in its image of the first maximal
+    cell, -1 where the fused ReLU cut it, for max_pool2d_backward(argmax=...). As hdl.ops.max_pool2d."""
     shape, yshape = _pool_shape("max_pool2d", x, window, stride, pad)
     y = _output("max_pool2d", out, yshape)
-    _C().max_pool2d_forward(y.ptr, x.ptr, shape)
-    return y
+    argmax = _output("max_pool2d", argmax_out, yshape, np.int32) if return_argmax else None
+    _C().max_pool2d_forward(y.ptr, argmax.ptr if return_argmax else 0, x.ptr, shape, bool(relu))
+    return (y, argmax) if return_argmax else y
 
 
-def max_pool2d_backward(dy, x, window, stride=None, pad=0, out=None):
+def max_pool2d_backward(dy, x, window, stride=None, pad=0, out=None, argmax=None):
+    """dC/dx: each dy to the first maximal cell of its window; from the forward pass's argmax when
+    given (no window search; x then only gives the shape)."""
     shape, yshape = _pool_shape("max_pool2d_backward", x, window, stride, pad)
     _check("max_pool2d_backward", "dy", dy, yshape)
     dx = _output("max_pool2d_backward", out, x.shape)
-    _C().max_pool2d_backward(dx.ptr, dy.ptr, x.ptr, shape)
+    if argmax is None:
+        _C().max_pool2d_backward(dx.ptr, dy.ptr, x.ptr, shape)
+    else:
+        _check("max_pool2d_backward", "argmax", argmax, yshape, np.int32)
+        _C().max_pool2d_backward_argmax(dx.ptr, dy.ptr, argmax.ptr, shape)
     return dx
 
 

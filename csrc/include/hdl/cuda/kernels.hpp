@@ -34,8 +34,13 @@ void conv2d_backward(float* dx, float* dw, float* db, const float* dy, const flo
                      const ConvShape& s, cudaStream_t stream);
 
 // ---- pool.cu: MatConvNet's max and average pooling, NHWC -------------------------------------
-void max_pool2d_forward(float* y, const float* x, const PoolShape& s, cudaStream_t stream);
+// relu fuses max(y, 0); argmax (null: not kept) gets r*W + q of each window's first maximal cell, -1 where
+// the fused ReLU cut the maximum
+void max_pool2d_forward(float* y, std::int32_t* argmax, const float* x, const PoolShape& s, bool relu,
+                        cudaStream_t stream);
 void max_pool2d_backward(float* dx, const float* dy, const float* x, const PoolShape& s, cudaStream_t stream);
+void max_pool2d_backward_argmax(float* dx, const float* dy, const std::int32_t* argmax, const PoolShape& s,
+                                cudaStream_t stream);
 void avg_pool2d_forward(float* y, const float* x, const PoolShape& s, cudaStream_t stream);
 void avg_pool2d_backward(float* dx, const float* dy, const PoolShape& s, cudaStream_t stream);
 
