@@ -163,6 +163,12 @@ def kernels(reps):
         dy = up(rng.standard_normal(y.shape).astype(np.float32))
         res[f"hdl/{name}_fwd_ms"] = time_hdl(lambda: f(x, 3, 2, (0, 1, 0, 1), out=y), reps)
         res[f"hdl/{name}_bwd_ms"] = time_hdl(lambda: g(dy, x, 3, 2, (0, 1, 0, 1)), reps)
+        if kind == "max":  # as the network runs it: ReLU fused, argmax kept, backward from the argmax
+            _, am = ops.max_pool2d(x, 3, 2, (0, 1, 0, 1), relu=True, return_argmax=True)
+            res[f"hdl/{name}_relu_argmax_fwd_ms"] = time_hdl(
+                lambda: ops.max_pool2d(x, 3, 2, (0, 1, 0, 1), out=y, relu=True, return_argmax=True, argmax_out=am),
+                reps)
+            res[f"hdl/{name}_argmax_bwd_ms"] = time_hdl(lambda: g(dy, x, 3, 2, (0, 1, 0, 1), argmax=am), reps)
     x = up(rng.standard_normal((B, 32, 32, 32)).astype(np.float32))
     res["hdl/relu_fwd_ms(Bx32x32x32)"] = time_hdl(lambda: ops.relu(x, out=x), reps)
     res["hdl/dropout_fwd_ms(Bx32x32x32)"] = time_hdl(lambda: ops.dropout(x, 0.15, 1), reps)
