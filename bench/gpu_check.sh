@@ -20,8 +20,12 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv > "$OUT/nvi
 say "$(tail -1 "$OUT/nvidia-smi.txt")"
 
 # -- 1. build ----------------------------------------------------------------------------------------
-VENV=/tmp/hdl-venv  # sees the image's packages (torch, numba, ...) and takes ours without touching it
-if python3 -m venv --system-site-packages "$VENV" >> "$OUT/build.log" 2>&1; then
+# A venv that sees the image's packages (torch, numba, ...) and takes ours without touching it;
+# HDL_VENV names an existing one instead (a dry run where the code is written).
+VENV=${HDL_VENV:-/tmp/hdl-venv}
+if [ -n "${HDL_VENV:-}" ]; then
+  . "$VENV/bin/activate"
+elif python3 -m venv --system-site-packages "$VENV" >> "$OUT/build.log" 2>&1; then
   . "$VENV/bin/activate"
 else
   say "no venv module: installing into the image's Python"; export PIP_BREAK_SYSTEM_PACKAGES=1
