@@ -9,7 +9,8 @@ pinned buffers (asynchronous copies); only the loss and the scores travel back, 
 
 It keeps ConvNet's interface (forward, predict, loss_and_gradients, step, parameters, velocities,
 save), so hdl.train.fit trains it unchanged. Same forward/backward order and the same fusions
-(Conv2d + ReLU) as the CPU network, and the same dropout masks for the same seeds.
+(Conv2d + ReLU, MaxPool2d + ReLU with the argmax kept) as the CPU network, and the same dropout masks
+for the same seeds.
 """
 from __future__ import annotations
 
@@ -40,7 +41,6 @@ class CudaConvNet:
         self._buffers = {}
         self._masks, self._argmax = {}, {}
         self._upload, self._upload_labels = Uploader(), Uploader()
-        self._x = None
 
     device = "cuda"
     dtype = np.dtype(np.float32)
