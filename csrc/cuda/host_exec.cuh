@@ -3,6 +3,7 @@
 // inside a block, the 256 threads phase by phase between the barriers, calling the same fetch,
 // stash, multiply and write as the kernel (the float32 path; TF32 needs tensor cores).
 #pragma once
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -42,11 +43,35 @@ void emulate_with(int M, int N, int K, const LoadA& a, const LoadB& b, const Sto
       }
 }
 
+// TF32 as the tensor cores see it (cvt.rna.tf32.f32): 10 mantissa bits, to nearest, ties away from zero.
+HDL_HD inline float round_tf32(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) return x;  // inf, nan
+  u = (u + 0x1000u) & ~0x1fffu;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// With TF32 on, the emulation rounds every operand as the tensor cores do and sums in float32 (in
+// the float32 path's order, not the tensor cores'): the accuracy effect of TF32, measured without a GPU.
+template <class Load>
+struct Tf32 : Load {
+  Tf32(const Load& l) : Load(l) {}
+  HDL_HD float operator()(int r, int c) const { return round_tf32(Load::operator()(r, c)); }
+};
+
 template <class LoadA, class LoadB, class Store>
 void emulate(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store, Split split) {
   if (M <= 0 || N <= 0) return;
   if (split.count <= 1) split = {K > 1 ? K : 1, 1};
-  with_tile(M, N, [&](auto tile) { emulate_with<decltype(tile)>(M, N, K, a, b, store, split); });
+  with_tile(M, N, [&](auto tile) {
+    using T = decltype(tile);
+    if (tf32())
+      emulate_with<T>(M, N, K, Tf32<LoadA>(a), Tf32<LoadB>(b), store, split);
+    else
+      emulate_with<T>(M, N, K, a, b, store, split);
+  });
 }
 
 }  // namespace gemm

@@ -21,6 +21,8 @@ PoolShape pool_shape(const I* v) { return {v[0], v[1], v[2], v[3], v[4], v[5], v
 
 extern "C" {
 
+void emu_set_tf32(int on) { cuda::set_tf32(on != 0); }
+
 void emu_set_gemm_tiles(int square) {
   cuda::set_gemm_tiles(square ? cuda::GemmTiles::square : cuda::GemmTiles::automatic);
 }

@@ -55,8 +55,9 @@ def stream_wait_for_hdl(consumer):
 _tf32 = [False]
 
 
-def set_tf32(on):
+def set_tf32(on):  # the emulation then rounds the products' operands to TF32
     _tf32[0] = bool(on)
+    lib().emu_set_tf32(int(on))
 
 
 def tf32():
