@@ -9,7 +9,7 @@ Applied Mathematicians", SIAM Review 61(4), 2019, with its kernels in C++.
     hist = hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=10**6, seed=1)
     net.W[2], net.b[2], net.cost(X, Y), net.predict(X)
 """
-from hdl import data
+from hdl import cuda, data
 from hdl._C import get_num_threads, isa, set_num_threads
 from hdl.layers import Dense
 from hdl.lsq import least_squares
@@ -17,5 +17,5 @@ from hdl.network import Network
 from hdl.optim import History, steepest_descent, stochastic_gradient
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "History", "Network", "data", "get_num_threads", "isa", "least_squares", "set_num_threads",
+__all__ = ["Dense", "History", "Network", "cuda", "data", "get_num_threads", "isa", "least_squares", "set_num_threads",
            "steepest_descent", "stochastic_gradient"]

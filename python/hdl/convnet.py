@@ -340,6 +340,16 @@ class ConvNet:
                           weight_decay=weight_decay, lr_mults=lr_mults, decay_mults=decay_mults,
                           form=self.momentum_form)
 
+    def to(self, device):
+        """'cpu': this network; 'cuda': a copy on the GPU (hdl.cuda.convnet.CudaConvNet), whose to('cpu')
+        copies the trained values back into this one."""
+        if device == "cpu":
+            return self
+        if device != "cuda":
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        from hdl.cuda.convnet import CudaConvNet
+        return CudaConvNet(self)
+
     # -- files ----------------------------------------------------------------------------------
     def config(self) -> dict:
         return {"format": "hdl-convnet", "version": 1, "dtype": str(self.dtype), "momentum_form": self.momentum_form,
@@ -400,11 +410,12 @@ class ConvNet:
         return "ConvNet([\n" + "".join(f"  {layer!r},\n" for layer in self.layers) + "])"
 
 
-def cifar_net(dropout=False, seed=0, dtype=np.float32) -> ConvNet:
+def cifar_net(dropout=False, seed=0, dtype=np.float32, device="cpu") -> ConvNet:
     """The network of Section 7.4 as MatConvNet's cnn_cifar_init.m ('lenet') sets it up: filters
     0.01 N(0,1) in block 1 and 0.05 N(0,1) after, zero biases; filters at 0.1x and biases at 2x the
     learning rate, a tenth of that (0.01x, 0.2x) in block 5; weight decay on filters and biases
-    alike (cnn_train.m's default); with dropout, rates 0.15, 0.15, 0.15, 0.35 after blocks 1-4."""
+    alike (cnn_train.m's default); with dropout, rates 0.15, 0.15, 0.15, 0.35 after blocks 1-4.
+    device='cuda' returns it on the GPU (ConvNet.to)."""
     rng = np.random.default_rng(seed)
     lr = (0.1, 2.0)
     conv = lambda i, o, k, pad, scale, mults=lr: Conv2d(i, o, k, 1, pad, scale=scale, lr_mults=mults,  # noqa
@@ -416,4 +427,4 @@ def cifar_net(dropout=False, seed=0, dtype=np.float32) -> ConvNet:
               conv(32, 64, 5, 2, 0.05), ReLU(), AvgPool2d(*pool), *drop(0.15),
               conv(64, 64, 4, 0, 0.05), ReLU(), *drop(0.35),
               conv(64, 10, 1, 0, 0.05, mults=(0.01, 0.2))]
-    return ConvNet(layers)
+    return ConvNet(layers).to(device)

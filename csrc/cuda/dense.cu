@@ -1,0 +1,118 @@
+// Fully connected layers on the GPU (Sections 2-5), batch in columns, forward and backward side
+// by side; the products are gemm.cuh's tiles with the bias and activation in the epilogue.
+#include "exec.cuh"
+#include "hdl/cuda/kernels.hpp"
+
+namespace hdl::cuda {
+namespace {
+
+// sigma(z) (2.1), (7.3), Section 8
+HDL_HD inline float sigma(float z, Activation act, float slope) {
+  switch (act) {
+    case Activation::sigmoid: return 1.0f / (1.0f + expf(-z));
+    case Activation::relu: return z > 0.0f ? z : 0.0f;
+    case Activation::leaky_relu: return z > 0.0f ? z : slope * z;
+    case Activation::step: return z > 0.0f ? 1.0f : 0.0f;
+    default: return z;
+  }
+}
+
+// sigma'(z) g, with sigma'(z) written through a = sigma(z) (2.2)
+HDL_HD inline float sigma_prime_times(float g, float a, Activation act, float slope) {
+  switch (act) {
+    case Activation::sigmoid: return g * a * (1.0f - a);
+    case Activation::relu: return a > 0.0f ? g : 0.0f;
+    case Activation::leaky_relu: return a > 0.0f ? g : slope * g;
+    case Activation::step: return 0.0f;
+    default: return g;
+  }
+}
+
+// A row-major matrix p with `cols` columns, read as stored (Plain: X(r, c) = p[r, c], contiguous
+// in the second index) or transposed (Transposed: X(r, c) = p[c, r], contiguous in the first).
+struct Plain {
+  const float* p;
+  int cols;
+  static constexpr bool m_major = false, k_major = false;
+  HDL_HD float operator()(int r, int c) const { return p[r * cols + c]; }
+};
+struct Transposed {
+  const float* p;
+  int cols;
+  static constexpr bool m_major = true, k_major = true;
+  HDL_HD float operator()(int r, int c) const { return p[c * cols + r]; }
+};
+
+struct BiasActivation {  // a_out[j, p] = sigma(acc + b[j])  (5.2), (5.3)
+  float* a_out;
+  const float* b;
+  int m;
+  Activation act;
+  float slope;
+  HDL_HD void operator()(int j, int p, float acc, int) const { a_out[j * m + p] = sigma(acc + b[j], act, slope); }
+};
+
+struct Scaled {  // out[r, c] = scale acc
+  float* out;
+  int cols;
+  float scale;
+  HDL_HD void operator()(int r, int c, float acc, int) const { out[r * cols + c] = scale * acc; }
+};
+
+struct Delta {  // delta = sigma'(z) o g  (5.5), (5.6)
+  float* delta;
+  const float *g, *a_out;
+  Activation act;
+  float slope;
+  HDL_HD void operator()(std::int64_t i) const { delta[i] = sigma_prime_times(g[i], a_out[i], act, slope); }
+};
+
+struct RowSums {  // db[j] = scale sum_p delta[j, p]  (5.7): one thread per row
+  float* out;
+  const float* x;
+  int cols;
+  float scale;
+  HDL_HD void operator()(std::int64_t r) const {
+    float s = 0.0f;
+    for (int c = 0; c < cols; ++c) s += x[r * cols + c];
+    out[r] = scale * s;
+  }
+};
+
+}  // namespace
+
+template <class Exec>
+void dense_forward_on(const Exec& exec, float* a_out, const float* W, const float* b, const float* a_in, int64 n_out,
+                      int64 n_in, int64 m, Activation act, float slope) {
+  // z (n_out, m) = W (n_out, n_in) a_in (n_in, m)
+  exec.gemm(int(n_out), int(m), int(n_in), Plain{W, int(n_in)}, Plain{a_in, int(m)},
+            BiasActivation{a_out, b, int(m), act, slope});
+}
+
+template <class Exec>
+void dense_backward_on(const Exec& exec, float* delta, float* dW, float* db, float* g_in, const float* g,
+                       const float* a_out, const float* W, const float* a_in, int64 n_out, int64 n_in, int64 m,
+                       Activation act, float slope, float scale) {
+  exec.each(n_out * m, Delta{delta, g, a_out, act, slope});
+  exec.each(n_out, RowSums{db, delta, int(m), scale});
+  // dW (n_out, n_in) = scale delta (n_out, m) a_in^T (m, n_in)   (5.8)
+  exec.gemm(int(n_out), int(n_in), int(m), Plain{delta, int(m)}, Transposed{a_in, int(m)},
+            Scaled{dW, int(n_in), scale});
+  // g_in (n_in, m) = W^T (n_in, n_out) delta (n_out, m)   (5.6)
+  if (g_in)
+    exec.gemm(int(n_in), int(m), int(n_out), Transposed{W, int(n_in)}, Plain{delta, int(m)},
+              Scaled{g_in, int(m), 1.0f});
+}
+
+void dense_forward(float* a_out, const float* W, const float* b, const float* a_in, int64 n_out, int64 n_in, int64 m,
+                   Activation act, float slope, cudaStream_t stream) {
+  dense_forward_on(Device{stream}, a_out, W, b, a_in, n_out, n_in, m, act, slope);
+}
+
+void dense_backward(float* delta, float* dW, float* db, float* g_in, const float* g, const float* a_out,
+                    const float* W, const float* a_in, int64 n_out, int64 n_in, int64 m, Activation act, float slope,
+                    float scale, cudaStream_t stream) {
+  dense_backward_on(Device{stream}, delta, dW, db, g_in, g, a_out, W, a_in, n_out, n_in, m, act, slope, scale);
+}
+
+}  // namespace hdl::cuda

@@ -1,0 +1,251 @@
+// One tiled matrix product behind the dense layers and the convolutions:
+//   C (M x N) = A (M x K) B (K x N)
+// with A and B read through loader functors a(m, k), b(k, n) (0 outside the matrix), so that a
+// convolution is an implicit GEMM (im2col computed on the fly, never stored), and the result handed
+// to an epilogue store(m, n, acc, slice) that adds the bias, applies the activation, scales or
+// writes a split-K partial. Classic shared-memory tiling (Volkov & Demmel 2008; CUTLASS's
+// "threadblock tile / thread tile"): a BM x BN tile per block of 256 threads, 16 deep in K, each
+// thread a 4x4 register tile at strides BM/4 and BN/4 (bank-conflict free), the next K slice
+// prefetched into registers while the current one is multiplied. Three tile shapes, so that the
+// 32-channel layers of the CIFAR net do not leave half a tile idle: 64x64, 128x32 (N <= 32) and
+// 32x128 (M <= 32). With TF32 the tile is computed by tensor cores (wmma m16n16k8, inputs rounded to
+// TensorFloat-32, sums in float32).
+#pragma once
+#include <cuda_runtime.h>
+#include <mma.h>
+
+#include <algorithm>
+
+#include "hdl/cuda/memory.hpp"
+
+#define HDL_HD __host__ __device__
+
+namespace hdl::cuda::gemm {
+
+constexpr int BK = 16, kThreads = 256;
+
+template <int BM_, int BN_>
+struct Tile {
+  static constexpr int BM = BM_, BN = BN_;
+  static constexpr int TY = BM / 4, TX = BN / 4;                          // threads down and across
+  static constexpr int A_LOADS = BM * BK / kThreads, B_LOADS = BK * BN / kThreads;  // per thread per slice
+  static_assert(TX * TY == kThreads, "a tile is 256 threads of 4x4");
+};
+using Square = Tile<64, 64>;
+using Tall = Tile<128, 32>;
+using Wide = Tile<32, 128>;
+
+// Loaders say which index runs along memory, so that neighbouring threads read neighbouring
+// addresses: A::m_major (a(m, k) contiguous in m, else in k), B::k_major (b(k, n) contiguous in k,
+// else in n).
+//
+// The work of one thread t between two barriers is a __host__ __device__ function (fetch, stash,
+// multiply, write), so that tests/cuda_emu runs the very same code on the CPU, thread by thread and
+// phase by phase (gemm::emulate in host_exec.cuh).
+
+// Element e of the BM x BK slice of A, and of the BK x BN slice of B, as (row, column) in the slice.
+template <class T, class LoadA>
+HDL_HD inline void a_cell(int e, int& m, int& k) {
+  if (LoadA::m_major) m = e % T::BM, k = e / T::BM;
+  else m = e / BK, k = e % BK;
+}
+template <class T, class LoadB>
+HDL_HD inline void b_cell(int e, int& k, int& n) {
+  if (LoadB::k_major) n = e / BK, k = e % BK;
+  else n = e % T::BN, k = e / T::BN;
+}
+
+// The next K slice [k0, k0 + BK) of the tile into thread t's registers.
+template <class T, class LoadA, class LoadB>
+HDL_HD inline void fetch(int t, int m0, int n0, int k0, int k_end, int M, int N, const LoadA& a, const LoadB& b,
+                         float* ra, float* rb) {
+#pragma unroll
+  for (int i = 0; i < T::A_LOADS; ++i) {
+    int m, k;
+    a_cell<T, LoadA>(t + kThreads * i, m, k);
+    ra[i] = (m0 + m < M && k0 + k < k_end) ? a(m0 + m, k0 + k) : 0.0f;
+  }
+#pragma unroll
+  for (int i = 0; i < T::B_LOADS; ++i) {
+    int k, n;
+    b_cell<T, LoadB>(t + kThreads * i, k, n);
+    rb[i] = (n0 + n < N && k0 + k < k_end) ? b(k0 + k, n0 + n) : 0.0f;
+  }
+}
+
+// Thread t's registers into the shared tiles: As[k][m] = A(m0 + m, k0 + k), Bs[k][n] = B(k0 + k, n0 + n).
+template <class T, class LoadA, class LoadB>
+HDL_HD inline void stash(int t, const float* ra, const float* rb, float (*As)[T::BM], float (*Bs)[T::BN]) {
+#pragma unroll
+  for (int i = 0; i < T::A_LOADS; ++i) {
+    int m, k;
+    a_cell<T, LoadA>(t + kThreads * i, m, k);
+    As[k][m] = ra[i];
+  }
+#pragma unroll
+  for (int i = 0; i < T::B_LOADS; ++i) {
+    int k, n;
+    b_cell<T, LoadB>(t + kThreads * i, k, n);
+    Bs[k][n] = rb[i];
+  }
+}
+
+// acc[i][j] += sum_k As[k][ty + TY i] Bs[k][tx + TX j]: thread t's 4x4 outputs.
+template <class T>
+HDL_HD inline void multiply(int t, const float (*As)[T::BM], const float (*Bs)[T::BN], float acc[4][4]) {
+  const int tx = t % T::TX, ty = t / T::TX;
+#pragma unroll
+  for (int k = 0; k < BK; ++k) {
+    float av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) av[i] = As[k][ty + T::TY * i];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) bv[j] = Bs[k][tx + T::TX * j];
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+  }
+}
+
+template <class T, class Store>
+HDL_HD inline void write(int t, int m0, int n0, int M, int N, const float acc[4][4], const Store& store, int slice) {
+  const int tx = t % T::TX, ty = t / T::TX;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) {
+      const int m = m0 + ty + T::TY * i, n = n0 + tx + T::TX * j;
+      if (m < M && n < N) store(m, n, acc[i][j], slice);
+    }
+}
+
+template <class T, bool TF32, class LoadA, class LoadB, class Store>
+__global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int k_per_split,
+                                                         const __grid_constant__ LoadA a,
+                                                         const __grid_constant__ LoadB b,
+                                                         const __grid_constant__ Store store) {
+  __shared__ __align__(128) float As[BK][T::BM];
+  __shared__ __align__(128) float Bs[BK][T::BN];
+  const int t = threadIdx.x;
+  const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
+  const int k_begin = blockIdx.z * k_per_split, k_end = min(K, k_begin + k_per_split);
+  float ra[T::A_LOADS], rb[T::B_LOADS];  // the next K slice, held while the current one is multiplied
+
+  if constexpr (!TF32) {
+    float acc[4][4] = {};
+    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, ra, rb);
+    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+      stash<T, LoadA, LoadB>(t, ra, rb, As, Bs);
+      __syncthreads();
+      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, ra, rb);
+      multiply<T>(t, As, Bs, acc);
+      __syncthreads();
+    }
+    write<T>(t, m0, n0, M, N, acc, store, blockIdx.z);
+  } else {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    using namespace nvcuda;
+    constexpr int LDC = T::BN + 4, COLS = T::BN / 16;  // 16x16 blocks across the tile
+    __shared__ __align__(128) float Cs[T::BM][LDC];
+    // (BM/16)(BN/16) = 16 blocks of 16x16, two per warp: blocks f = 2 warp + j, at (f / COLS, f % COLS)
+    const int warp = t / 32;
+    wmma::fragment<wmma::accumulator, 16, 16, 8, float> c[2];
+    wmma::fill_fragment(c[0], 0.0f);
+    wmma::fill_fragment(c[1], 0.0f);
+    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, ra, rb);
+    for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+      stash<T, LoadA, LoadB>(t, ra, rb, As, Bs);
+      __syncthreads();
+      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, ra, rb);
+#pragma unroll
+      for (int k = 0; k < BK; k += 8) {
+#pragma unroll
+        for (int j = 0; j < 2; ++j) {
+          const int f = 2 * warp + j, row = 16 * (f / COLS), col = 16 * (f % COLS);
+          wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::col_major> fa;
+          wmma::load_matrix_sync(fa, &As[k][row], T::BM);  // A(m, k) at As[k][m]: column-major, ld BM
+#pragma unroll
+          for (int i = 0; i < fa.num_elements; ++i) fa.x[i] = wmma::__float_to_tf32(fa.x[i]);
+          wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> fb;
+          wmma::load_matrix_sync(fb, &Bs[k][col], T::BN);
+#pragma unroll
+          for (int i = 0; i < fb.num_elements; ++i) fb.x[i] = wmma::__float_to_tf32(fb.x[i]);
+          wmma::mma_sync(c[j], fa, fb, c[j]);
+        }
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+      const int f = 2 * warp + j;
+      wmma::store_matrix_sync(&Cs[16 * (f / COLS)][16 * (f % COLS)], c[j], LDC, wmma::mem_row_major);
+    }
+    __syncthreads();
+    float acc[4][4];
+    const int tx = t % T::TX, ty = t / T::TX;
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) acc[i][j] = Cs[ty + T::TY * i][tx + T::TX * j];
+    write<T>(t, m0, n0, M, N, acc, store, blockIdx.z);
+#endif
+  }
+}
+
+// The tile for an M x N product: narrow outputs get the narrow tiles (unless set_gemm_tiles says
+// square only, for comparisons). f(Tile{}) is called with the choice.
+template <class F>
+inline void with_tile(int M, int N, F&& f) {
+  if (gemm_tiles() == GemmTiles::automatic && N <= 32)
+    f(Tall{});
+  else if (gemm_tiles() == GemmTiles::automatic && M <= 32)
+    f(Wide{});
+  else
+    f(Square{});
+}
+
+// How K is cut for split-K: slices of k_per_split (a multiple of BK), `count` of them.
+struct Split {
+  int k_per_split, count;
+};
+
+inline Split split_k(int K, int parts) {
+  parts = std::max(1, parts);
+  const int per = std::max(BK, ((K + parts - 1) / parts + BK - 1) / BK * BK);
+  return {per, std::max(1, (K + per - 1) / per)};
+}
+
+// Parts of K that give about two waves of blocks on a large GPU (132 SMs) for an M x N output,
+// each part at least 256 deep.
+inline Split split_for(int M, int N, int K) {
+  int tiles = 1;
+  with_tile(M, N, [&](auto tile) {
+    using T = decltype(tile);
+    tiles = ((M + T::BM - 1) / T::BM) * ((N + T::BN - 1) / T::BN);
+  });
+  return split_k(K, std::min(std::max(1, 264 / tiles), std::max(1, K / 256)));
+}
+
+// Launches the product on `stream`. With split.count > 1 each block sums one slice of K and
+// store(m, n, partial, slice) must combine the partial sums.
+template <class LoadA, class LoadB, class Store>
+void run(cudaStream_t stream, int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store,
+         Split split = {0, 1}) {
+  if (M <= 0 || N <= 0) return;
+  if (split.count <= 1) split = {std::max(K, 1), 1};
+  with_tile(M, N, [&](auto tile) {
+    using T = decltype(tile);
+    const dim3 grid((N + T::BN - 1) / T::BN, (M + T::BM - 1) / T::BM, split.count);
+    if (grid.y > 65535)
+      throw std::runtime_error("hdl.cuda: a product of " + std::to_string(M) + " rows is too tall for one launch; "
+                               "use smaller batches");
+    if (tf32())
+      gemm_kernel<T, true><<<grid, kThreads, 0, stream>>>(M, N, K, split.k_per_split, a, b, store);
+    else
+      gemm_kernel<T, false><<<grid, kThreads, 0, stream>>>(M, N, K, split.k_per_split, a, b, store);
+  });
+  HDL_CUDA_CHECK(cudaGetLastError());
+}
+
+}  // namespace hdl::cuda::gemm

@@ -1,0 +1,107 @@
+// The Host executor (see exec.cuh): the kernels' __host__ __device__ bodies run on the CPU, for
+// tests only (tests/cuda_emu/emulate.cu). gemm::emulate walks the blocks of gemm_kernel's grid and,
+// inside a block, the 256 threads phase by phase between the barriers, calling the same fetch,
+// stash, multiply and write as the kernel (the float32 path; TF32 needs tensor cores).
+#pragma once
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <vector>
+
+#include "exec.cuh"
+
+namespace hdl::cuda {
+
+namespace gemm {
+
+template <class T, class LoadA, class LoadB, class Store>
+void emulate_with(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store, Split split) {
+  static float As[BK][T::BM], Bs[BK][T::BN];
+  std::vector<float> ra(kThreads * T::A_LOADS), rb(kThreads * T::B_LOADS), acc(kThreads * 16);
+  float* RA = ra.data();
+  float* RB = rb.data();
+  auto ACC = [&](int t) { return reinterpret_cast<float(*)[4]>(&acc[16 * t]); };
+  for (int z = 0; z < split.count; ++z)
+    for (int by = 0; by < (M + T::BM - 1) / T::BM; ++by)
+      for (int bx = 0; bx < (N + T::BN - 1) / T::BN; ++bx) {
+        const int m0 = by * T::BM, n0 = bx * T::BN, k_begin = z * split.k_per_split;
+        const int k_end = K < k_begin + split.k_per_split ? K : k_begin + split.k_per_split;
+        std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int t = 0; t < kThreads; ++t)
+          fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, RA + T::A_LOADS * t, RB + T::B_LOADS * t);
+        for (int k0 = k_begin; k0 < k_end; k0 += BK) {
+          for (int t = 0; t < kThreads; ++t) stash<T, LoadA, LoadB>(t, RA + T::A_LOADS * t, RB + T::B_LOADS * t, As, Bs);
+          // __syncthreads()
+          for (int t = 0; t < kThreads; ++t) {
+            if (k0 + BK < k_end)
+              fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, RA + T::A_LOADS * t, RB + T::B_LOADS * t);
+            multiply<T>(t, As, Bs, ACC(t));
+          }
+          // __syncthreads()
+        }
+        for (int t = 0; t < kThreads; ++t) write<T>(t, m0, n0, M, N, ACC(t), store, z);
+      }
+}
+
+// TF32 as the tensor cores see it (cvt.rna.tf32.f32): 10 mantissa bits, to nearest, ties away from zero.
+HDL_HD inline float round_tf32(float x) {
+  std::uint32_t u;
+  std::memcpy(&u, &x, 4);
+  if ((u & 0x7f800000u) == 0x7f800000u) return x;  // inf, nan
+  u = (u + 0x1000u) & ~0x1fffu;
+  std::memcpy(&x, &u, 4);
+  return x;
+}
+
+// With TF32 on, the emulation rounds every operand as the tensor cores do and sums in float32 (in
+// the float32 path's order, not the tensor cores'): the accuracy effect of TF32, measured without a GPU.
+template <class Load>
+struct Tf32 : Load {
+  Tf32(const Load& l) : Load(l) {}
+  HDL_HD float operator()(int r, int c) const { return round_tf32(Load::operator()(r, c)); }
+};
+
+template <class LoadA, class LoadB, class Store>
+void emulate(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store, Split split) {
+  if (M <= 0 || N <= 0) return;
+  if (split.count <= 1) split = {K > 1 ? K : 1, 1};
+  with_tile(M, N, [&](auto tile) {
+    using T = decltype(tile);
+    if (tf32())
+      emulate_with<T>(M, N, K, Tf32<LoadA>(a), Tf32<LoadB>(b), store, split);
+    else
+      emulate_with<T>(M, N, K, a, b, store, split);
+  });
+}
+
+}  // namespace gemm
+
+class HostScratch {
+ public:
+  explicit HostScratch(std::size_t bytes) : p_(std::malloc(bytes ? bytes : 1)) { std::memset(p_, 0xff, bytes); }
+  ~HostScratch() { std::free(p_); }
+  HostScratch(const HostScratch&) = delete;
+  HostScratch& operator=(const HostScratch&) = delete;
+  template <class T>
+  T* as() const {
+    return static_cast<T*>(p_);
+  }
+
+ private:
+  void* p_;
+};
+
+struct Host {
+  template <class F>
+  void each(std::int64_t n, const F& f) const {
+    for (std::int64_t i = 0; i < n; ++i) f(i);
+  }
+  template <class LoadA, class LoadB, class Store>
+  void gemm(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store,
+            gemm::Split split = {0, 1}) const {
+    gemm::emulate(M, N, K, a, b, store, split);
+  }
+  HostScratch scratch(std::size_t bytes) const { return HostScratch(bytes); }  // filled with NaN bytes
+};
+
+}  // namespace hdl::cuda
