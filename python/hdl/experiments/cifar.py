@@ -1,8 +1,9 @@
 """Section 7.4: the MatConvNet CIFAR-10 network trained as in the paper: batch 100, momentum
 0.9, weight decay 1e-4, 45 epochs at 0.05 (30), 0.005 (10), 0.0005 (5), filters at 0.1x and
 biases at 2x the rate, MatConvNet's preprocessing; optionally dropout 0.15, 0.15, 0.15, 0.35
-after blocks 1-4, and random left-right flips of the training images, as MatConvNet's
-cnn_cifar.m. The official test set serves as the validation set, as in MatConvNet's code."""
+after blocks 1-4, and random left-right flips of the training images (MatConvNet's cnn_cifar.m flips
+each batch as a whole with probability 1/2; hdl flips each image with probability 1/2). The official
+test set serves as the validation set, as in MatConvNet's code."""
 from __future__ import annotations
 
 import json
