@@ -5,6 +5,8 @@
 //   forward        y  = conv(x_padded, w)
 //   backward data  dx = conv(dy spread out and padded, w flipped and transposed)
 //   backward filter dw[tap] = sum over pixels of x(tap-shifted) (x) dy, same tile shape.
+// Stride-1 5x5 filters take Winograd's F(4x4, 5x5) instead (winograd.hpp), for all three passes;
+// a filter that covers its whole input runs as a dense layer.
 #include <algorithm>
 #include <cstring>
 #include <vector>
