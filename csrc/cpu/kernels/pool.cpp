@@ -36,17 +36,8 @@ void for_each_output(const PoolShape& s, F&& body) {
 }
 
 // Max pooling runs over the channels one vector (X = Simd<T>::vec) at a time, the tail one
-// channel (X = T) at a time, with the window's running maximum held in a register.
-template <class T, class X>
-inline X load_as(const T* p) {
-  if constexpr (std::is_same_v<X, T>) return *p;
-  else return Simd<T>::load(p);
-}
-template <class T, class X>
-inline void store_as(T* p, const X& x) {
-  if constexpr (std::is_same_v<X, T>) *p = x;
-  else Simd<T>::store(p, x);
-}
+// channel (X = T) at a time (simd.hpp's load_as, store_as), with the window's running maximum
+// held in a register.
 
 // Indices carried as T (exact below 2^24), stored as int32.
 template <class T, class X>

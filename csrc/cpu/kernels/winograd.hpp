@@ -101,18 +101,6 @@ inline void a_times(const X (&g)[4], X (&o)[8]) {
   o[6] = e3 - o3;
 }
 
-// Loads and stores of X: a vector of channels (Simd<T>::vec) or one channel (T).
-template <class T, class X>
-inline X load_as(const T* p) {
-  if constexpr (std::is_same_v<X, T>) return *p;
-  else return Simd<T>::load(p);
-}
-template <class T, class X>
-inline void store_as(T* p, const X& x) {
-  if constexpr (std::is_same_v<X, T>) *p = x;
-  else Simd<T>::store(p, x);
-}
-
 // v[point * ld] = (B^T d B)[point] for the 8x8 block d at `patch` (rows `pitch` apart, cells C apart),
 // for the channels X covers at this offset.
 template <class T, class X>
