@@ -189,7 +189,9 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     }
   }
 
-  if (winograd_fits(s)) {
+  // Narrow inputs (the RGB image) measured faster through the direct filter gradient below (conv1 of
+  // the CIFAR net: 2.6 against 2.9 ms); their forward pass keeps Winograd.
+  if (winograd_fits(s) && s.C >= Simd<T>::lanes) {
     winograd_filter_gradient(dw, db, dy, Padded<T>{x, s.H, s.W, s.C, s.pad_top, s.pad_left}, s.N, Ho, Wo, s.O);
     return;
   }
