@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "dense_impl.hpp"
 #include "hdl/common.hpp"
 #include "simd.hpp"
 
@@ -14,8 +15,6 @@ namespace HDL_ISA {
 template <class T>
 constexpr int64 kBlockO = 2 * Simd<T>::lanes;  // output channels per tile
 
-// The first output index i >= 0 with i * stride >= edge.
-inline int64 first_inside(int64 edge, int64 stride) { return edge <= 0 ? 0 : (edge + stride - 1) / stride; }
 
 // Filters packed for the tile: wp[ob][tap][c][kBlockO], zero beyond O; get(o, c, tap).
 template <class T, class Get>

@@ -24,6 +24,9 @@ inline void parallel_for(int64 n, bool parallel, F&& body) {
   }
 }
 
+// The first index i >= 0 with i * stride >= edge (the first output window past a border).
+inline int64 first_inside(int64 edge, int64 stride) { return edge <= 0 ? 0 : (edge + stride - 1) / stride; }
+
 // a_out = sigma(W a_in + b)   (5.2), (5.3)
 // M > 0 fixes the batch size at compile time (M = 1: the single samples of (4.6), (4.7)).
 template <class T, int64 M = 0>

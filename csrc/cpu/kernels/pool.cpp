@@ -135,12 +135,11 @@ void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
 template <class T>
 void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s) {
   const int64 C = s.C, Ho = s.out_h(), Wo = s.out_w();
-  auto first = [](int64 e, int64 stride) { return e <= 0 ? int64(0) : (e + stride - 1) / stride; };
   parallel_for(s.N * s.H, s.N > 1 && s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / s.H, r = row % s.H;
-    const int64 i0 = first(r + s.pad_top - s.kh + 1, s.sh), i1 = std::min(Ho - 1, (r + s.pad_top) / s.sh);
+    const int64 i0 = first_inside(r + s.pad_top - s.kh + 1, s.sh), i1 = std::min(Ho - 1, (r + s.pad_top) / s.sh);
     for (int64 q = 0; q < s.W; ++q) {
-      const int64 j0 = first(q + s.pad_left - s.kw + 1, s.sw), j1 = std::min(Wo - 1, (q + s.pad_left) / s.sw);
+      const int64 j0 = first_inside(q + s.pad_left - s.kw + 1, s.sw), j1 = std::min(Wo - 1, (q + s.pad_left) / s.sw);
       T* d = dx + (row * s.W + q) * C;
       over_channels<T>(C, [&](int64 c, auto lanes) {
         using X = decltype(lanes);
