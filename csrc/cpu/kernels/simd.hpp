@@ -1,5 +1,6 @@
-// A 64-byte vector of T through GCC's vector extensions: one zmm register with
-// AVX-512, two ymm with AVX2, four xmm otherwise, from the same source.
+// One register's vector of T through GCC's vector extensions: a zmm with AVX-512, a ymm
+// with AVX2, an xmm otherwise, from the same source. (Vectors wider than the registers
+// are lowered through the stack by GCC: every kernel ran 4-10x slower on AVX2 with 64 bytes.)
 #pragma once
 #include <cstdint>
 #include <type_traits>
@@ -9,10 +10,18 @@
 namespace hdl {
 namespace HDL_ISA {
 
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+
 template <class T>
 struct Simd {
-  static constexpr int lanes = 64 / sizeof(T);
-  typedef T vec __attribute__((vector_size(64), aligned(sizeof(T)), may_alias));
+  static constexpr int lanes = kVectorBytes / sizeof(T);
+  typedef T vec __attribute__((vector_size(kVectorBytes), aligned(sizeof(T)), may_alias));
   static vec load(const T* p) { return *reinterpret_cast<const vec*>(p); }
   static void store(T* p, vec v) { *reinterpret_cast<vec*>(p) = v; }
   static vec zero() { return vec{}; }
@@ -33,13 +42,9 @@ inline void store_as(T* p, const X& x) {
   else Simd<T>::store(p, x);
 }
 
-// Output pixels per register tile: 6 x 2 vectors of accumulators fill AVX-512's 32
-// registers well; with 16 registers (AVX2 and below) 2 x 2 vectors (8 halves) fit.
-#if defined(__AVX512F__)
+// Output pixels per register tile: 6 x 2 vectors of accumulators, with the two filter
+// vectors and a broadcast, fit the 16 registers of AVX2 and SSE (15) and leave AVX-512 room.
 constexpr int kTileRows = 6;
-#else
-constexpr int kTileRows = 2;
-#endif
 
 }  // namespace HDL_ISA
 }  // namespace hdl
