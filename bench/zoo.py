@@ -31,7 +31,7 @@ import hdl
 from hdl import _C, ops
 from hdl.convnet import AvgPool2d, Conv2d, ConvNet, FullyConnected, MaxPool2d, ReLU, Sigmoid, cifar_net
 
-LR, MOMENTUM, DECAY = 0.01, 0.9, 5e-4
+LR, MOMENTUM, DECAY = 1e-3, 0.9, 5e-4  # a rate at which every net, at every batch, stays finite
 POOL_CEIL = (0, 1, 0, 1)
 
 
