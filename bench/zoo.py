@@ -358,7 +358,7 @@ def main(argv=None):
     p.add_argument("--batch", type=int, nargs="+", default=[64])
     p.add_argument("--threads", type=int, default=None, help="hdl and PyTorch threads (default: hdl's)")
     p.add_argument("--nets", nargs="+", default=[n.name for n in ZOO], choices=list(NETS))
-    p.add_argument("--repeats", type=int, default=9)
+    p.add_argument("--repeats", type=int, default=15)
     p.add_argument("--layers", action="store_true", help="also profile each layer's forward and backward")
     args = p.parse_args(argv)
     import torch
