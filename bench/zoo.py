@@ -382,6 +382,7 @@ def main(argv=None):
         for batch in args.batch:
             for name in args.nets:
                 print(zoo_layers.profile_table(NETS[name], batch, torch, peak), flush=True)
+                print(zoo_layers.conv_split_table(NETS[name], batch, torch), flush=True)
 
 
 if __name__ == "__main__":

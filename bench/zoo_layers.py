@@ -4,7 +4,7 @@ Conv2d or MaxPool2d with the ReLU after it is one row, as ConvNet runs them fuse
 import numpy as np
 
 from hdl import ops
-from hdl.convnet import AvgPool2d, Conv2d, FullyConnected, MaxPool2d, ReLU, Sigmoid
+from hdl.convnet import AvgPool2d, Conv2d, FullyConnected, MaxPool2d, ReLU
 from zoo import DECAY, LR, MOMENTUM, HdlNetworkTwin, Net, TorchNetworkTwin, time_alternating, twins
 
 
@@ -56,7 +56,7 @@ def profile_convnet(net: Net, batch, torch, repeats=7):
                 layer.forward(x, True)
 
         def hb():
-            g = dy.copy() if isinstance(layer, (ReLU, Sigmoid)) or fused else dy
+            g = dy  # a ReLU's backward pass overwrites dy with dy * (y > 0): the same values every time
             if fused and isinstance(layer, Conv2d):
                 g = layers[last].backward(g, y, y)
             layer.backward(g, x, y, need_dx=need_dx)
@@ -167,4 +167,40 @@ def profile_table(net, batch, torch, peak):
     lines.append(f"| **whole step** | {hs * 1e3:.2f} | {ts * 1e3:.2f} | {ts / hs:.2f} |{blank}")
     lines.append(f"\nstep minus the sum of its parts (Python, glue, caches): hdl {(hs - sum_h) * 1e3:.2f} ms, "
                  f"torch {(ts - sum_t) * 1e3:.2f} ms")
+    return "\n".join(lines)
+
+
+def conv_split_table(net: Net, batch, torch, repeats=7):
+    """Each convolution's backward pass in its two halves: dw (and db) alone, and dx (timed with dw, less
+    dw; PyTorch's dx alone), hdl (ops.conv2d_backward) beside PyTorch."""
+    if net.sizes:
+        return ""
+    h, t = twins(net, batch, torch)
+    acts = h.model._forward(h.x, train=False)
+    lines = [f"\n{net.name}, batch {batch}: convolution backward split (median ms)\n",
+             "| layer | hdl dw | torch dw | torch/hdl | hdl dx | torch dx | torch/hdl |",
+             "|---|---|---|---|---|---|---|"]
+    for i, layer in enumerate(h.model.layers):
+        if not isinstance(layer, Conv2d):
+            continue
+        x, y = acts[i], acts[i + 1]
+        dy = np.random.default_rng(0).standard_normal(y.shape).astype(y.dtype)
+        dx = np.empty_like(x)
+        w, s, p = layer.w, layer.stride, layer.pad
+        mod = t.mods[i][-1] if isinstance(t.mods[i], torch.nn.Sequential) else t.mods[i]
+        block = t.mods[i]
+        xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2))).contiguous(
+            memory_format=torch.channels_last).requires_grad_(i > 0)
+        yt = block(xt)
+        dyt = torch.from_numpy(np.ascontiguousarray(dy.transpose(0, 3, 1, 2))).contiguous(
+            memory_format=torch.channels_last).reshape(yt.shape)
+        fns = [lambda: ops.conv2d_backward(dy, x, w, s, p, want_dx=False, layout="NHWC"),
+               lambda: torch.autograd.grad(yt, [mod.weight, mod.bias], dyt, retain_graph=True),
+               lambda: ops.conv2d_backward(dy, x, w, s, p, want_dx=True, layout="NHWC", dx_out=dx),
+               lambda: torch.autograd.grad(yt, [xt], dyt, retain_graph=True)]
+        hw, tw, hall, tx = time_alternating(fns if i > 0 else fns[:2], repeats) + ([] if i > 0 else [0.0, 0.0])
+        hx = hall - hw
+        dx_cells = f"{hx * 1e3:.3f} | {tx * 1e3:.3f} | {tx / hx if hx > 0 else float('nan'):.2f}" if i else "- | - | -"
+        lines.append(f"| {_describe(layer, x.shape, y.shape)} | {hw * 1e3:.3f} | {tw * 1e3:.3f} | {tw / hw:.2f} | "
+                     f"{dx_cells} |")  # the first layer needs no dx
     return "\n".join(lines)
