@@ -184,3 +184,9 @@ def test_forward_returns_an_array_the_next_call_does_not_overwrite():
     net.forward(x[:1] + 1)
     np.testing.assert_array_equal(first, kept)
     assert not np.shares_memory(scores, net.forward(x[1:]))
+
+
+@pytest.mark.filterwarnings("error")
+def test_sigmoid_saturates_without_overflow_warnings():
+    x = np.array([[[[-1000.0, -90.0, 0.0, 90.0, 1000.0]]]], np.float32)
+    np.testing.assert_allclose(Sigmoid().forward(x).ravel(), [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-30)

@@ -214,7 +214,8 @@ class Sigmoid(Layer):
     def forward(self, x, train=False):
         y = self._buffer("y", x.shape, x.dtype)
         np.negative(x, out=y)
-        np.exp(y, out=y)
+        with np.errstate(over="ignore"):  # e^-x = inf below x = -88 (float32) gives sigma = 0, as it should
+            np.exp(y, out=y)
         y += 1
         return np.reciprocal(y, out=y)
 
