@@ -1,5 +1,5 @@
-// Bindings of the convolution (csrc/include/hdl/conv.hpp).
-#include "hdl/conv.hpp"
+// Bindings of the convolution (hdl/kernels.def, conv.cpp).
+#include "hdl/kernels.hpp"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

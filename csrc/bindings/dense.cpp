@@ -1,5 +1,5 @@
-// Bindings of the fully connected layer kernels (csrc/include/hdl/dense.hpp).
-#include "hdl/dense.hpp"
+// Bindings of the fully connected layer kernels (hdl/kernels.def, dense.cpp).
+#include "hdl/kernels.hpp"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

@@ -1,6 +1,6 @@
-// Bindings of the softmax log-loss and top-k (csrc/include/hdl/loss.hpp) and the
-// fused SGD-momentum update (csrc/include/hdl/sgd.hpp).
-#include "hdl/loss.hpp"
+// Bindings of the softmax log-loss and top-k (hdl/kernels.def, loss.cpp) and the
+// fused SGD-momentum update (sgd.cpp).
+#include "hdl/kernels.hpp"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "checks.hpp"
-#include "hdl/sgd.hpp"
 
 namespace hdl::bind {
 

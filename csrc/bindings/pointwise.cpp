@@ -1,5 +1,5 @@
-// Bindings of ReLU and dropout (csrc/include/hdl/pointwise.hpp).
-#include "hdl/pointwise.hpp"
+// Bindings of ReLU and dropout (hdl/kernels.def, pointwise.cpp).
+#include "hdl/kernels.hpp"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

@@ -1,5 +1,5 @@
-// Bindings of max and average pooling (csrc/include/hdl/pool.hpp).
-#include "hdl/pool.hpp"
+// Bindings of max and average pooling (hdl/kernels.def, pool.cpp).
+#include "hdl/kernels.hpp"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
