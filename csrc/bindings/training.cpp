@@ -55,11 +55,7 @@ py::tuple train(const py::list& Ws, const py::list& bs, const std::vector<int>& 
   const int64 records = cfg.record_every > 0 ? cfg.iterations / cfg.record_every + 1 : 0;
   py::array_t<double> history(records);
   double* h = history.mutable_data();
-  double final_cost;
-  {
-    py::gil_scoped_release release;
-    final_cost = sgd_train<T>(layers, X, Y, N, cfg, h);
-  }
+  const double final_cost = without_gil([&] { return sgd_train<T>(layers, X, Y, N, cfg, h); });
   return py::make_tuple(history, final_cost);
 }
 
