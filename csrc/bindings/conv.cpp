@@ -1,4 +1,4 @@
-// Bindings of the convolution (hdl/kernels.def, conv.cpp) and of its shape check, which the CUDA
+// Bindings of the convolution (hdl/kernel_list.hpp, conv.cpp) and of its shape check, which the CUDA
 // backend shares (hdl/shapes.hpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>

@@ -1,4 +1,4 @@
-// Bindings of the fully connected layer kernels (hdl/kernels.def, dense.cpp).
+// Bindings of the fully connected layer kernels (hdl/kernel_list.hpp, dense.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 

@@ -1,4 +1,4 @@
-// Bindings of the softmax log-loss and top-k (hdl/kernels.def, loss.cpp) and the
+// Bindings of the softmax log-loss and top-k (hdl/kernel_list.hpp, loss.cpp) and the
 // fused SGD-momentum update (sgd.cpp).
 #include "hdl/kernels.hpp"
 

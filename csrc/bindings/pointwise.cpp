@@ -1,4 +1,4 @@
-// Bindings of ReLU and dropout (hdl/kernels.def, pointwise.cpp).
+// Bindings of ReLU and dropout (hdl/kernel_list.hpp, pointwise.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 

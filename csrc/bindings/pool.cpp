@@ -1,4 +1,4 @@
-// Bindings of max and average pooling (hdl/kernels.def, pool.cpp) and of their shape check, which
+// Bindings of max and average pooling (hdl/kernel_list.hpp, pool.cpp) and of their shape check, which
 // the CUDA backend shares (hdl/shapes.hpp).
 #include "hdl/kernels.hpp"
 

@@ -79,15 +79,15 @@ const char* isa_name() {
 
 // hdl::name<T> of every kernel of the list, calling the chosen instruction set's copy, and its
 // instantiations for float and double.
-#define HDL_KERNEL_T(file, R, name, params, args)    \
-  template <class T>                                 \
-  R name params {                                    \
-    HDL_DISPATCH(name<T> args);                      \
-  }                                                  \
-  template decltype(name<float>) name<float>;        \
+#define HDL_DISPATCH_T(R, name, params, args) \
+  template <class T>                          \
+  R name params {                             \
+    HDL_DISPATCH(name<T> args);               \
+  }                                           \
+  template decltype(name<float>) name<float>; \
   template decltype(name<double>) name<double>;
-#define HDL_KERNEL(file, R, name, params, args) \
+#define HDL_DISPATCH1(R, name, params, args) \
   R name params { HDL_DISPATCH(name args); }
-#include "hdl/kernels.def"
+HDL_KERNELS(HDL_DISPATCH_T, HDL_DISPATCH1)
 
 }  // namespace hdl

@@ -274,5 +274,4 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
 }  // namespace HDL_ISA
 }  // namespace hdl
 
-#define HDL_KERNEL_FILE_conv ()
-#include "instantiate.inc"
+HDL_INSTANTIATE(conv)

@@ -25,5 +25,4 @@ double quadratic_cost(T* g, const T* a, const T* y, int64 n, int64 m, double sca
 }  // namespace HDL_ISA
 }  // namespace hdl
 
-#define HDL_KERNEL_FILE_dense ()
-#include "instantiate.inc"
+HDL_INSTANTIATE(dense)

@@ -42,5 +42,4 @@ void top_k(std::int64_t* idx, const T* v, int64 N, int64 K, int64 k) {
 }  // namespace HDL_ISA
 }  // namespace hdl
 
-#define HDL_KERNEL_FILE_loss ()
-#include "instantiate.inc"
+HDL_INSTANTIATE(loss)

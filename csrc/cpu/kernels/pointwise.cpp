@@ -68,5 +68,4 @@ void dropout_forward(T* y, T* mask, const T* x, int64 n, double rate, std::uint6
 }  // namespace HDL_ISA
 }  // namespace hdl
 
-#define HDL_KERNEL_FILE_pointwise ()
-#include "instantiate.inc"
+HDL_INSTANTIATE(pointwise)

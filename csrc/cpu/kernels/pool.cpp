@@ -185,5 +185,4 @@ void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
 }  // namespace HDL_ISA
 }  // namespace hdl
 
-#define HDL_KERNEL_FILE_pool ()
-#include "instantiate.inc"
+HDL_INSTANTIATE(pool)

@@ -41,5 +41,4 @@ void sgd_momentum(const std::vector<ParamSlot<T>>& slots, double eta_, double mu
 }  // namespace HDL_ISA
 }  // namespace hdl
 
-#define HDL_KERNEL_FILE_sgd ()
-#include "instantiate.inc"
+HDL_INSTANTIATE(sgd)

@@ -207,5 +207,4 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const 
 }  // namespace HDL_ISA
 }  // namespace hdl
 
-#define HDL_KERNEL_FILE_stochastic_gradient ()
-#include "instantiate.inc"
+HDL_INSTANTIATE(stochastic_gradient)

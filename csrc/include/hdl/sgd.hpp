@@ -1,4 +1,4 @@
-// The types of the fused SGD-momentum update (the kernel sgd_momentum of hdl/kernels.def).
+// The types of the fused SGD-momentum update (the kernel sgd_momentum of hdl/kernel_list.hpp).
 #pragma once
 #include <vector>
 
@@ -23,6 +23,6 @@ enum class MomentumForm : int {
   pytorch = 1,     // v = mu v + (g + lambda w);  w = w - eta v
 };
 // (eta and lambda are the global rate and decay times the tensor's multipliers)
-// The update itself is the kernel sgd_momentum of hdl/kernels.def.
+// The update itself is the kernel sgd_momentum of hdl/kernel_list.hpp.
 
 }  // namespace hdl

@@ -1,5 +1,5 @@
 // The types of whole training runs of a fully connected network by the stochastic gradient
-// method of Section 4 (the kernel sgd_train of hdl/kernels.def).
+// method of Section 4 (the kernel sgd_train of hdl/kernel_list.hpp).
 #pragma once
 #include <cstdint>
 #include <vector>

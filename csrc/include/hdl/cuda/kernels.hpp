@@ -1,4 +1,4 @@
-// The CUDA twins of the CPU kernels: the same interfaces (hdl/kernels.def, with the shapes of
+// The CUDA twins of the CPU kernels: the same interfaces (hdl/kernel_list.hpp, with the shapes of
 // hdl/shapes.hpp) in namespace hdl::cuda, float32 only, every pointer a device pointer, every call
 // asynchronous on the given stream. Indices are 32-bit inside the kernels: callers keep each array
 // below 2^31 elements. Shapes, formulas and border rules are those of the CPU list, which says them
