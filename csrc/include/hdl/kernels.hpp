@@ -1,6 +1,6 @@
 // hdl's CPU kernels, hdl::name<T> for T in {float, double}: declared from the list
-// hdl/kernel_list.hpp, where each one's formula and shapes are written. Plain C++17, no Python. Each call runs the copy
-// compiled for the best instruction set of the processor (csrc/cpu/dispatch.cpp).
+// hdl/kernel_list.hpp, where each one's formula and shapes are written. Plain C++17, no Python.
+// Each call runs the copy compiled for the best instruction set of the processor (csrc/cpu/dispatch.cpp).
 #pragma once
 #include <cstdint>
 #include <vector>
