@@ -239,6 +239,21 @@ def test_bad_input(call, err, match):
         call()
 
 
+def test_shape_checks_are_the_ones_the_cuda_backend_uses():
+    """_C.conv_shape/pool_shape (hdl/shapes.hpp) give hdl.cuda.ops its checks, fields and output shapes."""
+    x, w = np.ones((2, 7, 6, 3)), np.ones((4, 3, 3, 2))
+    fields, yshape = _C.conv_shape("conv2d", x.shape, w.shape, 2, 1, 1, 0, 0, 1)
+    assert fields == [2, 7, 6, 3, 4, 3, 2, 2, 1, 1, 0, 0, 1]
+    assert yshape == ops.conv2d(x, w, np.ones(4), (2, 1), (1, 0, 0, 1), layout="NHWC").shape
+    fields, yshape = _C.pool_shape("max_pool2d", x.shape, 3, 2, 2, 1, 1, 0, 1, 0)
+    assert fields == [2, 7, 6, 3, 3, 2, 2, 1, 1, 0, 1, 0]
+    assert yshape == ops.max_pool2d(x, (3, 2), (2, 1), (1, 0, 1, 0), layout="NHWC").shape
+    with pytest.raises(ValueError, match=r"conv2d: w \(4, 3, 3, 2\) expects 3 input channels but x \(2, 7, 6, 4\)"):
+        _C.conv_shape("conv2d", (2, 7, 6, 4), w.shape, 1, 1, 0, 0, 0, 0)
+    with pytest.raises(ValueError, match=r"avg_pool2d: window \(9, 2\) larger than the padded input"):
+        _C.pool_shape("avg_pool2d", x.shape, 9, 2, 1, 1, 0, 0, 0, 0)
+
+
 def test_out_buffers_are_written_in_place():
     rng = np.random.default_rng(0)
     x = rng.standard_normal((2, 8, 8, 3))

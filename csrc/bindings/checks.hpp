@@ -7,30 +7,20 @@
 #include <initializer_list>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
-#include "hdl/common.hpp"
+#include "hdl/shapes.hpp"
 
 namespace hdl::bind {
 
 namespace py = pybind11;
+using hdl::shape_str;  // of extents; the one below of an array
 
-inline std::string shape_str(const py::array& a) {
-  std::ostringstream s;
-  s << "(";
-  for (py::ssize_t i = 0; i < a.ndim(); ++i) s << (i ? ", " : "") << a.shape(i);
-  s << (a.ndim() == 1 ? ",)" : ")");
-  return s.str();
-}
+// The extents of a, as the shape checks of hdl/shapes.hpp take them.
+inline std::vector<int64> dims(const py::array& a) { return {a.shape(), a.shape() + a.ndim()}; }
 
-inline std::string shape_str(std::initializer_list<int64> shape) {
-  std::ostringstream s;
-  s << "(";
-  int i = 0;
-  for (int64 d : shape) s << (i++ ? ", " : "") << (d < 0 ? std::string("*") : std::to_string(d));
-  s << (shape.size() == 1 ? ",)" : ")");
-  return s.str();
-}
+inline std::string shape_str(const py::array& a) { return hdl::shape_str(dims(a)); }
 
 template <class T>
 const char* dtype_name() {
@@ -53,7 +43,7 @@ T* data_of(const char* fn, const char* name, const py::array& a, std::initialize
     ++i;
   }
   if (!ok)
-    throw py::value_error(std::string(fn) + ": " + name + " must have shape " + shape_str(shape) + ", got " +
+    throw py::value_error(std::string(fn) + ": " + name + " must have shape " + hdl::shape_str(shape) + ", got " +
                           shape_str(a));
   return static_cast<T*>(const_cast<void*>(a.data()));
 }
@@ -102,6 +92,23 @@ py::array_t<T> output(const std::string& fn, const py::object& out, const std::v
 }
 
 inline bool is_float32(const py::array& a) { return a.dtype().kind() == 'f' && a.itemsize() == 4; }
+
+// body(T()) with T = float when a is float32, double otherwise: a binding written once for both
+// dtypes, as [&](auto t) { using T = decltype(t); ... } (its checks name the arrays that are not T).
+template <class F>
+auto by_dtype(const py::array& a, F&& body) {
+  static_assert(std::is_same_v<decltype(body(float())), decltype(body(double()))>,
+                "by_dtype: the body must return one type for float and double (py::object, say)");
+  return is_float32(a) ? body(float()) : body(double());
+}
+
+// f() with the GIL released: the kernel calls, which touch no Python object (take the arrays'
+// pointers before).
+template <class F>
+auto without_gil(F&& f) {
+  py::gil_scoped_release release;
+  return f();
+}
 
 inline void require(bool ok, const std::string& message) {
   if (!ok) throw py::value_error(message);

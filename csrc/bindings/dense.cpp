@@ -1,99 +1,78 @@
-// Bindings of the fully connected layer kernels (csrc/include/hdl/dense.hpp).
-#include "hdl/dense.hpp"
-
+// Bindings of the fully connected layer kernels (hdl/kernel_list.hpp, dense.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
 #include "checks.hpp"
+#include "hdl/kernels.hpp"
 
 namespace hdl::bind {
-
-namespace {
-
-template <class T>
-py::array forward(const py::array& W_, const py::array& b_, const py::array& a_, int act, double slope) {
-  const char* fn = "dense_forward";
-  const T* W = data_of<T>(fn, "W", W_, {-1, -1});
-  const int64 n_out = W_.shape(0), n_in = W_.shape(1);
-  const T* b = data_of<T>(fn, "b", b_, {n_out});
-  const T* a_in = data_of<T>(fn, "a", a_, {n_in, -1});
-  const int64 m = a_.shape(1);
-  py::array_t<T> out({n_out, m});
-  T* a_out = out.mutable_data();
-  const Activation activation = activation_of(act);
-  {
-    py::gil_scoped_release release;
-    dense_forward<T>(a_out, W, b, a_in, n_out, n_in, m, activation, T(slope));
-  }
-  return out;
-}
-
-template <class T>
-py::tuple backward(const py::array& g_, const py::array& aout_, const py::array& W_, const py::array& ain_, int act,
-                   double slope, double scale, bool want_g_in) {
-  const char* fn = "dense_backward";
-  const T* W = data_of<T>(fn, "W", W_, {-1, -1});
-  const int64 n_out = W_.shape(0), n_in = W_.shape(1);
-  const T* a_in = data_of<T>(fn, "a_in", ain_, {n_in, -1});
-  const int64 m = ain_.shape(1);
-  const T* a_out = data_of<T>(fn, "a_out", aout_, {n_out, m});
-  const T* g = data_of<T>(fn, "g", g_, {n_out, m});
-  py::array_t<T> delta({n_out, m}), dW({n_out, n_in}), db({n_out});
-  py::object g_in = py::none();
-  T* g_in_ptr = nullptr;
-  if (want_g_in) {
-    py::array_t<T> g_arr({n_in, m});
-    g_in_ptr = g_arr.mutable_data();
-    g_in = g_arr;
-  }
-  T *d = delta.mutable_data(), *dw = dW.mutable_data(), *dbp = db.mutable_data();
-  const Activation activation = activation_of(act);
-  {
-    py::gil_scoped_release release;
-    dense_backward<T>(d, dw, dbp, g_in_ptr, g, a_out, W, a_in, n_out, n_in, m, activation, T(slope), T(scale));
-  }
-  return py::make_tuple(delta, dW, db, g_in);
-}
-
-template <class T>
-py::tuple cost(const py::array& a_, const py::array& y_, double scale) {
-  const char* fn = "quadratic_cost";
-  const T* a = data_of<T>(fn, "a", a_, {-1, -1});
-  const T* y = data_of<T>(fn, "y", y_, {a_.shape(0), a_.shape(1)});
-  py::array_t<T> g({a_.shape(0), a_.shape(1)});
-  T* gp = g.mutable_data();
-  double c;
-  {
-    py::gil_scoped_release release;
-    c = quadratic_cost<T>(gp, a, y, a_.shape(0), a_.shape(1), scale);
-  }
-  return py::make_tuple(c, g);
-}
-
-}  // namespace
 
 void bind_dense(py::module_& m) {
   m.def(
       "dense_forward",
-      [](const py::array& W, const py::array& b, const py::array& a, int act, double slope) {
-        return is_float32(W) ? forward<float>(W, b, a, act, slope) : forward<double>(W, b, a, act, slope);
+      [](const py::array& W_, const py::array& b_, const py::array& a_, int act, double slope) {
+        return by_dtype(W_, [&](auto t) -> py::object {
+          using T = decltype(t);
+          const char* fn = "dense_forward";
+          const T* W = data_of<T>(fn, "W", W_, {-1, -1});
+          const int64 n_out = W_.shape(0), n_in = W_.shape(1);
+          const T* b = data_of<T>(fn, "b", b_, {n_out});
+          const T* a_in = data_of<T>(fn, "a", a_, {n_in, -1});
+          const int64 m = a_.shape(1);
+          py::array_t<T> out({n_out, m});
+          T* a_out = out.mutable_data();
+          const Activation activation = activation_of(act);
+          without_gil([&] { dense_forward<T>(a_out, W, b, a_in, n_out, n_in, m, activation, T(slope)); });
+          return out;
+        });
       },
       py::arg("W"), py::arg("b"), py::arg("a"), py::arg("activation"), py::arg("slope") = 0.01,
       "sigma(W a + b) for a of shape (n_in, m): (5.2)-(5.3).");
   m.def(
       "dense_backward",
-      [](const py::array& g, const py::array& a_out, const py::array& W, const py::array& a_in, int act, double slope,
-         double scale, bool want_g_in) {
-        return is_float32(W) ? backward<float>(g, a_out, W, a_in, act, slope, scale, want_g_in)
-                             : backward<double>(g, a_out, W, a_in, act, slope, scale, want_g_in);
+      [](const py::array& g_, const py::array& aout_, const py::array& W_, const py::array& ain_, int act,
+         double slope, double scale, bool want_g_in) {
+        return by_dtype(W_, [&](auto t) -> py::object {
+          using T = decltype(t);
+          const char* fn = "dense_backward";
+          const T* W = data_of<T>(fn, "W", W_, {-1, -1});
+          const int64 n_out = W_.shape(0), n_in = W_.shape(1);
+          const T* a_in = data_of<T>(fn, "a_in", ain_, {n_in, -1});
+          const int64 m = ain_.shape(1);
+          const T* a_out = data_of<T>(fn, "a_out", aout_, {n_out, m});
+          const T* g = data_of<T>(fn, "g", g_, {n_out, m});
+          py::array_t<T> delta({n_out, m}), dW({n_out, n_in}), db({n_out});
+          py::object g_in = py::none();
+          T* g_in_ptr = nullptr;
+          if (want_g_in) {
+            py::array_t<T> g_arr({n_in, m});
+            g_in_ptr = g_arr.mutable_data();
+            g_in = g_arr;
+          }
+          T *d = delta.mutable_data(), *dw = dW.mutable_data(), *dbp = db.mutable_data();
+          const Activation activation = activation_of(act);
+          without_gil([&] {
+            dense_backward<T>(d, dw, dbp, g_in_ptr, g, a_out, W, a_in, n_out, n_in, m, activation, T(slope), T(scale));
+          });
+          return py::make_tuple(delta, dW, db, g_in);
+        });
       },
       py::arg("g"), py::arg("a_out"), py::arg("W"), py::arg("a_in"), py::arg("activation"), py::arg("slope") = 0.01,
       py::arg("scale") = 1.0, py::arg("want_g_in") = true,
       "(delta, dW, db, g_in) of Lemma 5.1 given g = dC/da_out.");
   m.def(
       "quadratic_cost",
-      [](const py::array& a, const py::array& y, double scale) {
-        return is_float32(a) ? cost<float>(a, y, scale) : cost<double>(a, y, scale);
+      [](const py::array& a_, const py::array& y_, double scale) {
+        return by_dtype(a_, [&](auto t) -> py::object {
+          using T = decltype(t);
+          const char* fn = "quadratic_cost";
+          const T* a = data_of<T>(fn, "a", a_, {-1, -1});
+          const T* y = data_of<T>(fn, "y", y_, {a_.shape(0), a_.shape(1)});
+          py::array_t<T> g({a_.shape(0), a_.shape(1)});
+          T* gp = g.mutable_data();
+          const double c = without_gil([&] { return quadratic_cost<T>(gp, a, y, a_.shape(0), a_.shape(1), scale); });
+          return py::make_tuple(c, g);
+        });
       },
       py::arg("a"), py::arg("y"), py::arg("scale") = 1.0,
       "(scale * sum 1/2 ||y - a||^2, scale * (a - y)): the cost (3.3) and dC/da.");

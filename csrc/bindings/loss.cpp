@@ -1,6 +1,6 @@
-// Bindings of the softmax log-loss and top-k (csrc/include/hdl/loss.hpp) and the
-// fused SGD-momentum update (csrc/include/hdl/sgd.hpp).
-#include "hdl/loss.hpp"
+// Bindings of the softmax log-loss and top-k (hdl/kernel_list.hpp, loss.cpp) and the
+// fused SGD-momentum update (sgd.cpp).
+#include "hdl/kernels.hpp"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "checks.hpp"
-#include "hdl/sgd.hpp"
 
 namespace hdl::bind {
 
@@ -29,36 +28,6 @@ const std::int64_t* labels_of(const char* fn, const py::array& labels, int64 N, 
 }
 
 template <class T>
-py::tuple loss(const py::array& v_, const py::array& labels_) {
-  const T* v = data_of<T>("softmax_log_loss", "v", v_, {-1, -1});
-  const int64 N = v_.shape(0), K = v_.shape(1);
-  require(N > 0 && K > 0, "softmax_log_loss: v must be (N, K) with N, K > 0, got " + shape_str(v_));
-  const std::int64_t* labels = labels_of("softmax_log_loss", labels_, N, K);
-  py::array_t<T> dv({N, K});
-  T* d = dv.mutable_data();
-  double value;
-  {
-    py::gil_scoped_release release;
-    value = softmax_log_loss<T>(d, v, labels, N, K);
-  }
-  return py::make_tuple(value, dv);
-}
-
-template <class T>
-py::array topk(const py::array& v_, int64 k) {
-  const T* v = data_of<T>("top_k", "v", v_, {-1, -1});
-  const int64 N = v_.shape(0), K = v_.shape(1);
-  require(k >= 1 && k <= K, "top_k: k must be in [1, " + std::to_string(K) + "], got " + std::to_string(k));
-  py::array_t<std::int64_t> idx({N, k});
-  std::int64_t* out = idx.mutable_data();
-  {
-    py::gil_scoped_release release;
-    top_k<T>(out, v, N, K, k);
-  }
-  return idx;
-}
-
-template <class T>
 void sgd(const py::list& params, const py::list& grads, const py::list& vels, const std::vector<double>& lr_mults,
          const std::vector<double>& decay_mults, double eta, double mu, double lambda, int form) {
   const size_t n = params.size();
@@ -72,8 +41,7 @@ void sgd(const py::list& params, const py::list& grads, const py::list& vels, co
     require(w.writeable() && v.writeable(), "sgd_momentum: params" + k + " and velocities" + k + " must be writable");
     slots.push_back({wp, gp, vp, w.size(), lr_mults[i], decay_mults[i]});
   }
-  py::gil_scoped_release release;
-  sgd_momentum<T>(slots, eta, mu, lambda, static_cast<MomentumForm>(form));
+  without_gil([&] { sgd_momentum<T>(slots, eta, mu, lambda, static_cast<MomentumForm>(form)); });
 }
 
 }  // namespace
@@ -81,12 +49,34 @@ void sgd(const py::list& params, const py::list& grads, const py::list& vels, co
 void bind_loss(py::module_& m) {
   m.def(
       "softmax_log_loss",
-      [](const py::array& v, const py::array& labels) {
-        return is_float32(v) ? loss<float>(v, labels) : loss<double>(v, labels);
+      [](const py::array& v_, const py::array& labels_) {
+        return by_dtype(v_, [&](auto t) -> py::object {
+          using T = decltype(t);
+          const T* v = data_of<T>("softmax_log_loss", "v", v_, {-1, -1});
+          const int64 N = v_.shape(0), K = v_.shape(1);
+          require(N > 0 && K > 0, "softmax_log_loss: v must be (N, K) with N, K > 0, got " + shape_str(v_));
+          const std::int64_t* labels = labels_of("softmax_log_loss", labels_, N, K);
+          py::array_t<T> dv({N, K});
+          T* d = dv.mutable_data();
+          const double value = without_gil([&] { return softmax_log_loss<T>(d, v, labels, N, K); });
+          return py::make_tuple(value, dv);
+        });
       },
       py::arg("v"), py::arg("labels"));
   m.def(
-      "top_k", [](const py::array& v, int64 k) { return is_float32(v) ? topk<float>(v, k) : topk<double>(v, k); },
+      "top_k",
+      [](const py::array& v_, int64 k) {
+        return by_dtype(v_, [&](auto t) -> py::object {
+          using T = decltype(t);
+          const T* v = data_of<T>("top_k", "v", v_, {-1, -1});
+          const int64 N = v_.shape(0), K = v_.shape(1);
+          require(k >= 1 && k <= K, "top_k: k must be in [1, " + std::to_string(K) + "], got " + std::to_string(k));
+          py::array_t<std::int64_t> idx({N, k});
+          std::int64_t* out = idx.mutable_data();
+          without_gil([&] { top_k<T>(out, v, N, K, k); });
+          return idx;
+        });
+      },
       py::arg("v"), py::arg("k"));
   m.def(
       "sgd_momentum",
@@ -97,10 +87,8 @@ void bind_loss(py::module_& m) {
                 "sgd_momentum: need one gradient, velocity and pair of multipliers per parameter");
         require(form == 0 || form == 1, "sgd_momentum: unknown form");
         if (n == 0) return;
-        if (is_float32(py::array(params[0])))
-          sgd<float>(params, grads, vels, lr_mults, decay_mults, eta, mu, lambda, form);
-        else
-          sgd<double>(params, grads, vels, lr_mults, decay_mults, eta, mu, lambda, form);
+        by_dtype(py::array(params[0]),
+                 [&](auto t) { sgd<decltype(t)>(params, grads, vels, lr_mults, decay_mults, eta, mu, lambda, form); });
       },
       py::arg("params"), py::arg("grads"), py::arg("velocities"), py::arg("lr_mults"), py::arg("decay_mults"),
       py::arg("eta"), py::arg("mu"), py::arg("lam"), py::arg("form"));

@@ -2,7 +2,7 @@
 #include <omp.h>
 #include <pybind11/pybind11.h>
 
-#include "hdl/dispatch.hpp"
+#include "hdl/kernels.hpp"
 
 namespace py = pybind11;
 

@@ -1,35 +1,19 @@
-// Bindings of max and average pooling (csrc/include/hdl/pool.hpp).
-#include "hdl/pool.hpp"
+// Bindings of max and average pooling (hdl/kernel_list.hpp, pool.cpp) and of their shape check, which
+// the CUDA backend shares (hdl/shapes.hpp).
+#include "hdl/kernels.hpp"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <string>
+#include <vector>
 
 #include "checks.hpp"
 
 namespace hdl::bind {
 
 namespace {
-
-PoolShape shape_of(const char* fn, const py::array& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt, int64 pb,
-                   int64 pl, int64 pr) {
-  require(x.ndim() == 4, std::string(fn) + ": x must be (N, H, W, C) (NHWC), got shape " + shape_str(x));
-  require(kh > 0 && kw > 0, std::string(fn) + ": window must be positive, got (" + std::to_string(kh) + ", " +
-                                std::to_string(kw) + ")");
-  require(sh > 0 && sw > 0, std::string(fn) + ": stride must be positive, got (" + std::to_string(sh) + ", " +
-                                std::to_string(sw) + ")");
-  require(pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0, std::string(fn) + ": padding must be non-negative");
-  require(pt < kh && pb < kh && pl < kw && pr < kw,
-          std::string(fn) + ": padding (" + std::to_string(pt) + ", " + std::to_string(pb) + ", " +
-              std::to_string(pl) + ", " + std::to_string(pr) + ") must be smaller than the window (" +
-              std::to_string(kh) + ", " + std::to_string(kw) + ")");
-  PoolShape s{x.shape(0), x.shape(1), x.shape(2), x.shape(3), kh, kw, sh, sw, pt, pb, pl, pr};
-  require(s.H + pt + pb >= kh && s.W + pl + pr >= kw,
-          std::string(fn) + ": window (" + std::to_string(kh) + ", " + std::to_string(kw) +
-              ") larger than the padded input " + shape_str(x));
-  return s;
-}
 
 // An int32 array of y's shape for the argmax: a fresh one, or `out` after checking it.
 py::array_t<std::int32_t> argmax_output(const std::string& fn, const py::object& out, const PoolShape& s) {
@@ -55,24 +39,20 @@ py::object forward(bool is_max, const py::array& x_, const PoolShape& s, const p
   py::array_t<T> y = output<T>(fn, out, {s.N, s.out_h(), s.out_w(), s.C});
   T* yp = y.mutable_data();
   if (!is_max) {
-    py::gil_scoped_release release;
-    avg_pool2d_forward<T>(yp, x, s);
+    without_gil([&] { avg_pool2d_forward<T>(yp, x, s); });
     return std::move(y);
   }
   py::array_t<std::int32_t> at;
   if (want_argmax) at = argmax_output(fn, argmax_out, s);
   std::int32_t* atp = want_argmax ? at.mutable_data() : nullptr;
-  {
-    py::gil_scoped_release release;
-    max_pool2d_forward<T>(yp, atp, x, s, relu);
-  }
+  without_gil([&] { max_pool2d_forward<T>(yp, atp, x, s, relu); });
   if (want_argmax) return py::make_tuple(y, at);
   return std::move(y);
 }
 
 template <class T>
-py::array backward(bool is_max, const py::array& dy_, const py::array& x_, const PoolShape& s,
-                   const py::object& out, const py::object& argmax_) {
+py::object backward(bool is_max, const py::array& dy_, const py::array& x_, const PoolShape& s,
+                    const py::object& out, const py::object& argmax_) {
   const char* fn = is_max ? "max_pool2d_backward" : "avg_pool2d_backward";
   const T* x = data_of<T>(fn, "x", x_, {s.N, s.H, s.W, s.C});
   const T* dy = data_of<T>(fn, "dy", dy_, {s.N, s.out_h(), s.out_w(), s.C});
@@ -83,13 +63,12 @@ py::array backward(bool is_max, const py::array& dy_, const py::array& x_, const
   }
   py::array_t<T> dx = output<T>(fn, out, {s.N, s.H, s.W, s.C});
   T* dxp = dx.mutable_data();
-  {
-    py::gil_scoped_release release;
+  without_gil([&] {
     if (at) max_pool2d_backward_argmax<T>(dxp, dy, at, s);
     else if (is_max) max_pool2d_backward<T>(dxp, dy, x, s);
     else avg_pool2d_backward<T>(dxp, dy, s);
-  }
-  return dx;
+  });
+  return std::move(dx);
 }
 
 }  // namespace
@@ -101,10 +80,9 @@ void bind_pool(py::module_& m) {
         name.c_str(),
         [is_max, name](const py::array& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
                        int64 pr, const py::object& out, bool relu, bool want_argmax, const py::object& argmax) {
-          const PoolShape s = shape_of(name.c_str(), x, kh, kw, sh, sw, pt, pb, pl, pr);
+          const PoolShape s = pool_shape(name, dims(x), kh, kw, sh, sw, pt, pb, pl, pr);
           require(is_max || !(relu || want_argmax), name + ": relu and argmax belong to max pooling");
-          return is_float32(x) ? forward<float>(is_max, x, s, out, relu, want_argmax, argmax)
-                               : forward<double>(is_max, x, s, out, relu, want_argmax, argmax);
+          return by_dtype(x, [&](auto t) { return forward<decltype(t)>(is_max, x, s, out, relu, want_argmax, argmax); });
         },
         py::arg("x"), py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
         py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out") = py::none(),
@@ -113,14 +91,24 @@ void bind_pool(py::module_& m) {
         (name + "_backward").c_str(),
         [is_max, name](const py::array& dy, const py::array& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt,
                        int64 pb, int64 pl, int64 pr, const py::object& out, const py::object& argmax) {
-          const PoolShape s = shape_of((name + "_backward").c_str(), x, kh, kw, sh, sw, pt, pb, pl, pr);
-          return is_float32(x) ? backward<float>(is_max, dy, x, s, out, argmax)
-                               : backward<double>(is_max, dy, x, s, out, argmax);
+          const PoolShape s = pool_shape(name + "_backward", dims(x), kh, kw, sh, sw, pt, pb, pl, pr);
+          return by_dtype(x, [&](auto t) { return backward<decltype(t)>(is_max, dy, x, s, out, argmax); });
         },
         py::arg("dy"), py::arg("x"), py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
         py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("out") = py::none(),
         py::arg("argmax") = py::none());
   }
+  m.def(
+      "pool_shape",
+      [](const std::string& fn, const std::vector<int64>& x, int64 kh, int64 kw, int64 sh, int64 sw, int64 pt,
+         int64 pb, int64 pl, int64 pr) {
+        const PoolShape s = pool_shape(fn, x, kh, kw, sh, sw, pt, pb, pl, pr);
+        return py::make_tuple(s.fields(), py::make_tuple(s.N, s.out_h(), s.out_w(), s.C));
+      },
+      py::arg("fn"), py::arg("x_shape"), py::arg("kh"), py::arg("kw"), py::arg("sh"), py::arg("sw"),
+      py::arg("pad_top"), py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"),
+      "The pooling's shape after the checks of max_pool2d/avg_pool2d (ValueError naming fn otherwise): (its "
+      "fields, as the CUDA bindings take them, and the shape of y). Shared by both backends (hdl/shapes.hpp).");
 }
 
 }  // namespace hdl::bind

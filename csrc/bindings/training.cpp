@@ -10,7 +10,7 @@
 
 #include "checks.hpp"
 #include "hdl/rng.hpp"
-#include "hdl/stochastic_gradient.hpp"
+#include "hdl/kernels.hpp"
 
 namespace hdl::bind {
 
@@ -55,25 +55,8 @@ py::tuple train(const py::list& Ws, const py::list& bs, const std::vector<int>& 
   const int64 records = cfg.record_every > 0 ? cfg.iterations / cfg.record_every + 1 : 0;
   py::array_t<double> history(records);
   double* h = history.mutable_data();
-  double final_cost;
-  {
-    py::gil_scoped_release release;
-    final_cost = sgd_train<T>(layers, X, Y, N, cfg, h);
-  }
+  const double final_cost = without_gil([&] { return sgd_train<T>(layers, X, Y, N, cfg, h); });
   return py::make_tuple(history, final_cost);
-}
-
-template <class T>
-double cost(const py::list& Ws, const py::list& bs, const std::vector<int>& acts, const std::vector<double>& slopes,
-            const py::array& X_, const py::array& Y_, double lambda) {
-  const char* fn = "network_cost";
-  auto layers = layers_of<T>(fn, Ws, bs, acts, slopes);
-  const T* X = data_of<T>(fn, "X", X_, {layers.front().n_in, -1});
-  const int64 N = X_.shape(1);
-  const T* Y = data_of<T>(fn, "Y", Y_, {layers.back().n_out, N});
-  require(N > 0, std::string(fn) + ": X has no columns");
-  py::gil_scoped_release release;
-  return network_cost<T>(layers, X, Y, N, lambda);
 }
 
 bool first_is_float32(const py::list& Ws) { return Ws.size() > 0 && is_float32(py::array(Ws[0])); }
@@ -102,15 +85,6 @@ void bind_training(py::module_& m) {
       py::arg("iterations"), py::arg("batch_size"), py::arg("replacement"), py::arg("shuffle"), py::arg("eta"),
       py::arg("lam"), py::arg("record_every"), py::arg("seed"),
       "Train W[l], b[l] in place by the stochastic gradient method; returns (cost history, final cost).");
-  m.def(
-      "network_cost",
-      [](const py::list& Ws, const py::list& bs, const std::vector<int>& acts, const std::vector<double>& slopes,
-         const py::array& X, const py::array& Y, double lam) {
-        return first_is_float32(Ws) ? cost<float>(Ws, bs, acts, slopes, X, Y, lam)
-                                    : cost<double>(Ws, bs, acts, slopes, X, Y, lam);
-      },
-      py::arg("W"), py::arg("b"), py::arg("activations"), py::arg("slopes"), py::arg("X"), py::arg("Y"),
-      py::arg("lam") = 0.0, "Cost (3.3), plus the penalty (8.2) when lam > 0.");
   m.def(
       "rng_below",
       [](std::uint64_t seed, std::uint32_t n, int64 count) {

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <string>
 #include <vector>
 
 #include "hdl/cuda/kernels.hpp"
@@ -23,15 +24,17 @@ using F = float;
 using I64 = std::int64_t;
 using U = std::uintptr_t;
 
-ConvShape conv_shape(const std::vector<int64>& v) {
-  if (v.size() != 13) throw py::value_error("conv shape needs 13 numbers");
-  return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]};
+// The shapes in their flat form (hdl/shapes.hpp), as hdl._C.conv_shape and pool_shape return them
+// after their checks.
+template <class Shape>
+Shape shape_of(const std::vector<int64>& v) {
+  if (v.size() != size_t(Shape::kFields))
+    throw py::value_error("a shape of " + std::to_string(Shape::kFields) + " numbers was expected, got " +
+                          std::to_string(v.size()) + " (use hdl._C.conv_shape or pool_shape)");
+  return Shape::from_fields(v.data());
 }
-
-PoolShape pool_shape(const std::vector<int64>& v) {
-  if (v.size() != 12) throw py::value_error("pool shape needs 12 numbers");
-  return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]};
-}
+ConvShape conv_shape(const std::vector<int64>& v) { return shape_of<ConvShape>(v); }
+PoolShape pool_shape(const std::vector<int64>& v) { return shape_of<PoolShape>(v); }
 
 }  // namespace
 
@@ -45,14 +48,14 @@ void bind_kernels(py::module_& m) {
     hc::dense_backward(p<F>(delta), p<F>(dW), p<F>(db), p<F>(g_in), p<F>(g), p<F>(a_out), p<F>(W), p<F>(a_in), n_out,
                        n_in, mm, Activation(act), slope, scale, hc::stream());
   });
-  // shape: N, H, W, C, O, kh, kw, sh, sw, pad_top, pad_bottom, pad_left, pad_right
+  // shape: ConvShape::fields(), from hdl._C.conv_shape
   m.def("conv2d_forward", [](U y, U x, U w, U b, const std::vector<int64>& shape, bool relu) {
     hc::conv2d_forward(p<F>(y), p<F>(x), p<F>(w), p<F>(b), conv_shape(shape), relu, hc::stream());
   });
   m.def("conv2d_backward", [](U dx, U dw, U db, U dy, U x, U w, const std::vector<int64>& shape) {
     hc::conv2d_backward(p<F>(dx), p<F>(dw), p<F>(db), p<F>(dy), p<F>(x), p<F>(w), conv_shape(shape), hc::stream());
   });
-  // shape: N, H, W, C, kh, kw, sh, sw, pad_top, pad_bottom, pad_left, pad_right
+  // shape: PoolShape::fields(), from hdl._C.pool_shape
   m.def("max_pool2d_forward", [](U y, U argmax, U x, const std::vector<int64>& shape, bool relu) {
     hc::max_pool2d_forward(p<F>(y), p<std::int32_t>(argmax), p<F>(x), pool_shape(shape), relu, hc::stream());
   });

@@ -1,4 +1,4 @@
-// Max and average pooling on the GPU, NHWC, with MatConvNet's border rules (hdl/pool.hpp):
+// Max and average pooling on the GPU, NHWC, with MatConvNet's border rules (hdl/shapes.hpp):
 // padding never wins a max, an average divides by the window's cells inside the image.
 // Forward: one thread per output value (n, i, j, c), c fastest so that reads coalesce.
 // Backward: one thread per input value gathers from the windows that cover it, in the CPU's order

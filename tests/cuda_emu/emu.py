@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdl import ops
+from hdl import _C, ops
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "csrc" / "cuda").glob("*.cu*")) + sorted((ROOT / "csrc" / "include" / "hdl").rglob("*.h*")) \
@@ -70,12 +70,8 @@ class Emulated:
         self.lib = load()
 
     def _conv(self, x, w, stride, pad):
-        N, H, W, C = x.shape
-        O, _, kh, kw = w.shape
-        sh, sw = ops._pair("stride", stride)
-        pt, pb, pl, pr = ops._pad4(pad)
-        shape = _i64([N, H, W, C, O, kh, kw, sh, sw, pt, pb, pl, pr])
-        return shape, (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, O)
+        shape, ys = _C.conv_shape("conv2d", x.shape, w.shape, *ops._pair("stride", stride), *ops._pad4(pad))
+        return _i64(shape), ys
 
     def conv2d(self, x, w, b, stride=1, pad=0, relu=False):
         x, w, b = _f32(x), _f32(w), _f32(b)
@@ -93,10 +89,8 @@ class Emulated:
         return dx, dw, db
 
     def _pool(self, x, window, stride, pad):
-        kh, kw, sh, sw, pt, pb, pl, pr = ops._pool_args(window, stride, pad)
-        N, H, W, C = x.shape
-        return _i64([N, H, W, C, kh, kw, sh, sw, pt, pb, pl, pr]), \
-            (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, C)
+        shape, ys = _C.pool_shape("pool2d", x.shape, *ops._pool_args(window, stride, pad))
+        return _i64(shape), ys
 
     def max_pool2d(self, x, window, stride=None, pad=0, relu=False, return_argmax=False):
         x = _f32(x)

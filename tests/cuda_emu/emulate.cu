@@ -15,8 +15,8 @@ using hdl::cuda::Host;
 using I = std::int64_t;
 
 namespace {
-ConvShape conv_shape(const I* v) { return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11], v[12]}; }
-PoolShape pool_shape(const I* v) { return {v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], v[11]}; }
+ConvShape conv_shape(const I* v) { return ConvShape::from_fields(v); }
+PoolShape pool_shape(const I* v) { return PoolShape::from_fields(v); }
 }  // namespace
 
 extern "C" {

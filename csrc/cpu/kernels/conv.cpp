@@ -14,7 +14,6 @@
 #include <omp.h>
 
 #include "dense_impl.hpp"
-#include "hdl/conv.hpp"
 #include "kernels.inc"
 #include "conv_tile.hpp"
 #include "scratch.hpp"
@@ -272,12 +271,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   }
 }
 
-template void conv2d_forward<float>(float*, const float*, const float*, const float*, const ConvShape&, bool);
-template void conv2d_forward<double>(double*, const double*, const double*, const double*, const ConvShape&, bool);
-template void conv2d_backward<float>(float*, float*, float*, const float*, const float*, const float*,
-                                     const ConvShape&);
-template void conv2d_backward<double>(double*, double*, double*, const double*, const double*, const double*,
-                                      const ConvShape&);
-
 }  // namespace HDL_ISA
 }  // namespace hdl
+
+HDL_INSTANTIATE(conv)

@@ -22,14 +22,7 @@ double quadratic_cost(T* g, const T* a, const T* y, int64 n, int64 m, double sca
   return quadratic_cost_impl(g, a, y, n * m, scale);
 }
 
-#define HDL_INSTANTIATE(T)                                                                                   \
-  template void dense_forward<T>(T*, const T*, const T*, const T*, int64, int64, int64, Activation, T);      \
-  template void dense_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64, int64, int64, \
-                                  Activation, T, T);                                                         \
-  template double quadratic_cost<T>(T*, const T*, const T*, int64, int64, double);
-HDL_INSTANTIATE(float)
-HDL_INSTANTIATE(double)
-#undef HDL_INSTANTIATE
-
 }  // namespace HDL_ISA
 }  // namespace hdl
+
+HDL_INSTANTIATE(dense)

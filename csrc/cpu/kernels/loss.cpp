@@ -5,7 +5,6 @@
 #include <vector>
 
 #include "dense_impl.hpp"
-#include "hdl/loss.hpp"
 #include "kernels.inc"
 
 namespace hdl {
@@ -40,12 +39,7 @@ void top_k(std::int64_t* idx, const T* v, int64 N, int64 K, int64 k) {
   });
 }
 
-#define HDL_INSTANTIATE(T)                                                                  \
-  template double softmax_log_loss<T>(T*, const T*, const std::int64_t*, int64, int64);    \
-  template void top_k<T>(std::int64_t*, const T*, int64, int64, int64);
-HDL_INSTANTIATE(float)
-HDL_INSTANTIATE(double)
-#undef HDL_INSTANTIATE
-
 }  // namespace HDL_ISA
 }  // namespace hdl
+
+HDL_INSTANTIATE(loss)

@@ -47,3 +47,5 @@ double fma_peak_gflops(double seconds) {
 
 }  // namespace HDL_ISA
 }  // namespace hdl
+
+HDL_INSTANTIATE(peak)

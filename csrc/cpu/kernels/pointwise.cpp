@@ -1,6 +1,5 @@
 // ReLU, leaky ReLU and inverted dropout for one instruction set.
 #include "dense_impl.hpp"
-#include "hdl/pointwise.hpp"
 #include "kernels.inc"
 
 namespace hdl {
@@ -66,13 +65,7 @@ void dropout_forward(T* y, T* mask, const T* x, int64 n, double rate, std::uint6
   for_chunks(n, [=](int64 b, int64 e) { dropout_span(y + b, mask + b, x + b, b, e - b, rate, keep, seed); });
 }
 
-#define HDL_INSTANTIATE(T)                                                  \
-  template void relu_forward<T>(T*, const T*, int64, T);                    \
-  template void relu_backward<T>(T*, const T*, const T*, int64, T);         \
-  template void dropout_forward<T>(T*, T*, const T*, int64, double, std::uint64_t);
-HDL_INSTANTIATE(float)
-HDL_INSTANTIATE(double)
-#undef HDL_INSTANTIATE
-
 }  // namespace HDL_ISA
 }  // namespace hdl
+
+HDL_INSTANTIATE(pointwise)

@@ -6,7 +6,6 @@
 #include <vector>
 
 #include "dense_impl.hpp"
-#include "hdl/pool.hpp"
 #include "kernels.inc"
 #include "simd.hpp"
 
@@ -183,15 +182,7 @@ void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
   });
 }
 
-#define HDL_INSTANTIATE(T)                                                        \
-  template void max_pool2d_forward<T>(T*, std::int32_t*, const T*, const PoolShape&, bool); \
-  template void max_pool2d_backward_argmax<T>(T*, const T*, const std::int32_t*, const PoolShape&); \
-  template void max_pool2d_backward<T>(T*, const T*, const T*, const PoolShape&); \
-  template void avg_pool2d_forward<T>(T*, const T*, const PoolShape&);            \
-  template void avg_pool2d_backward<T>(T*, const T*, const PoolShape&);
-HDL_INSTANTIATE(float)
-HDL_INSTANTIATE(double)
-#undef HDL_INSTANTIATE
-
 }  // namespace HDL_ISA
 }  // namespace hdl
+
+HDL_INSTANTIATE(pool)

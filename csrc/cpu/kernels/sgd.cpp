@@ -1,6 +1,5 @@
 // The fused SGD-momentum update for one instruction set: every tensor in one call.
 #include "dense_impl.hpp"
-#include "hdl/sgd.hpp"
 #include "kernels.inc"
 
 namespace hdl {
@@ -39,8 +38,7 @@ void sgd_momentum(const std::vector<ParamSlot<T>>& slots, double eta_, double mu
   });
 }
 
-template void sgd_momentum<float>(const std::vector<ParamSlot<float>>&, double, double, double, MomentumForm);
-template void sgd_momentum<double>(const std::vector<ParamSlot<double>>&, double, double, double, MomentumForm);
-
 }  // namespace HDL_ISA
 }  // namespace hdl
+
+HDL_INSTANTIATE(sgd)

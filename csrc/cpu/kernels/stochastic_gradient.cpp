@@ -204,13 +204,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const 
   return all_current ? cost : HDL_ISA::network_cost(layers, X, Y, N, cfg.lambda);
 }
 
-#define HDL_INSTANTIATE(T)                                                                                    \
-  template double sgd_train<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64,               \
-                               const SGDConfig&, double*);                                                    \
-  template double network_cost<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64, double);
-HDL_INSTANTIATE(float)
-HDL_INSTANTIATE(double)
-#undef HDL_INSTANTIATE
-
 }  // namespace HDL_ISA
 }  // namespace hdl
+
+HDL_INSTANTIATE(stochastic_gradient)

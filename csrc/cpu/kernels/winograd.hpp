@@ -19,7 +19,7 @@
 
 #include "conv_tile.hpp"
 #include "dense_impl.hpp"
-#include "hdl/conv.hpp"
+#include "hdl/shapes.hpp"
 #include "scratch.hpp"
 
 namespace hdl {

@@ -1,4 +1,4 @@
-// The fused SGD-momentum update: one pass over every parameter tensor of a network.
+// The types of the fused SGD-momentum update (the kernel sgd_momentum of hdl/kernel_list.hpp).
 #pragma once
 #include <vector>
 
@@ -23,8 +23,6 @@ enum class MomentumForm : int {
   pytorch = 1,     // v = mu v + (g + lambda w);  w = w - eta v
 };
 // (eta and lambda are the global rate and decay times the tensor's multipliers)
-
-template <class T>
-void sgd_momentum(const std::vector<ParamSlot<T>>& slots, double eta, double mu, double lambda, MomentumForm form);
+// The update itself is the kernel sgd_momentum of hdl/kernel_list.hpp.
 
 }  // namespace hdl

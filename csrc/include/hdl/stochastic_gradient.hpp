@@ -1,5 +1,5 @@
-// Whole training runs of a fully connected network by the stochastic gradient
-// method of Section 4, with back propagation (Lemma 5.1) for the gradients.
+// The types of whole training runs of a fully connected network by the stochastic gradient
+// method of Section 4 (the kernel sgd_train of hdl/kernel_list.hpp).
 #pragma once
 #include <cstdint>
 #include <vector>
@@ -32,17 +32,5 @@ struct SGDConfig {
   int64 record_every = 0;   // record Cost (3.3)/(8.2) every k updates; 0: never
   std::uint64_t seed = 0;
 };
-
-// Trains in place. X is (n_1, N), Y is (n_L, N), columns are the training points.
-// cost_history must hold iterations / record_every + 1 values: Cost before the first
-// update and after every record_every-th one. Returns the Cost after the last update.
-template <class T>
-double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N,
-                 const SGDConfig& config, double* cost_history);
-
-// Cost (3.3) plus the penalty of (8.2) over the N columns of X and Y.
-template <class T>
-double network_cost(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N,
-                    double lambda);
 
 }  // namespace hdl

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hdl import _C as _host_C
 from hdl import ops as _host_ops
 from hdl.cuda import array as _array
 from hdl.cuda.array import DeviceArray
@@ -80,27 +81,17 @@ def dense_backward(g, a_out, W, a_in, activation="sigmoid", slope=0.01, scale=1.
 # -- convolution (Section 7.1), NHWC ------------------------------------------------------------------
 
 def _conv_shape(fn, x, w, stride, pad):
+    """(the shape's fields for the kernels, y's shape), checked by the CPU's rules (hdl/shapes.hpp)."""
     sh, sw = _host_ops._pair("stride", stride)
     pt, pb, pl, pr = _host_ops._pad4(pad)
-    _check(fn, "x", x, (None, None, None, None))
-    _check(fn, "w", w, (None, None, None, None))
-    N, H, W, C = x.shape
-    O, Cw, kh, kw = w.shape
-    if Cw != C:
-        raise ValueError(f"{fn}: w {w.shape} expects {Cw} input channels but x {x.shape} has {C} "
-                         "(x is (N, H, W, C), NHWC)")
-    if sh <= 0 or sw <= 0:
-        raise ValueError(f"{fn}: stride must be positive")
-    if min(pt, pb, pl, pr) < 0:
-        raise ValueError(f"{fn}: padding must be non-negative")
-    if min(N, C, O, kh, kw) <= 0:
-        raise ValueError(f"{fn}: empty x or w")
-    if H + pt + pb < kh or W + pl + pr < kw:
-        raise ValueError(f"{fn}: filter {w.shape} larger than the padded input {x.shape}")
-    Ho, Wo = (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1
+    _check(fn, "x", x)
+    _check(fn, "w", w)
+    shape, (N, Ho, Wo, O) = _host_C.conv_shape(fn, x.shape, w.shape, sh, sw, pt, pb, pl, pr)
+    _, H, W, C = x.shape
+    kh, kw = w.shape[2:]
     if max(N * Ho * Wo * kh * kw * O, N * H * W * kh * kw * C) > _INT32_LIMIT:
         raise ValueError(f"{fn}: the implicit column matrices of x {x.shape} and w {w.shape} need 64-bit indices")
-    return [N, H, W, C, O, kh, kw, sh, sw, pt, pb, pl, pr], (N, Ho, Wo, O)
+    return shape, (N, Ho, Wo, O)
 
 
 def conv2d(x, w, b, stride=1, pad=0, relu=False, out=None):
@@ -126,19 +117,10 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, want_dx=True, dx_out=None, dw_out
 # -- pooling (MatConvNet's borders), NHWC --------------------------------------------------------------
 
 def _pool_shape(fn, x, window, stride, pad):
-    kh, kw, sh, sw, pt, pb, pl, pr = _host_ops._pool_args(window, stride, pad)
-    _check(fn, "x", x, (None, None, None, None))
-    N, H, W, C = x.shape
-    if kh <= 0 or kw <= 0:
-        raise ValueError(f"{fn}: window must be positive")
-    if sh <= 0 or sw <= 0:
-        raise ValueError(f"{fn}: stride must be positive")
-    if min(pt, pb, pl, pr) < 0 or max(pt, pb) >= kh or max(pl, pr) >= kw:
-        raise ValueError(f"{fn}: padding {(pt, pb, pl, pr)} must be non-negative and smaller than the window")
-    if H + pt + pb < kh or W + pl + pr < kw:
-        raise ValueError(f"{fn}: window {(kh, kw)} larger than the padded input {x.shape}")
-    return [N, H, W, C, kh, kw, sh, sw, pt, pb, pl, pr], (N, (H + pt + pb - kh) // sh + 1,
-                                                          (W + pl + pr - kw) // sw + 1, C)
+    """(the shape's fields for the kernels, y's shape), checked by the CPU's rules (hdl/shapes.hpp)."""
+    args = _host_ops._pool_args(window, stride, pad)
+    _check(fn, "x", x)
+    return _host_C.pool_shape(fn, x.shape, *args)
 
 
 def max_pool2d(x, window, stride=None, pad=0, out=None, relu=False, return_argmax=False, argmax_out=None):

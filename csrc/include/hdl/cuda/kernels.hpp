@@ -1,8 +1,8 @@
-// The CUDA twins of the CPU kernels: the same interfaces (hdl/dense.hpp, conv.hpp, pool.hpp,
-// pointwise.hpp, loss.hpp, sgd.hpp) in namespace hdl::cuda, float32 only, every pointer a device
-// pointer, every call asynchronous on the given stream. Indices are 32-bit inside the kernels:
-// callers keep each array below 2^31 elements. Shapes, formulas and border rules are those of the
-// CPU headers, which say them in full; one line each here.
+// The CUDA twins of the CPU kernels: the same interfaces (hdl/kernel_list.hpp, with the shapes of
+// hdl/shapes.hpp) in namespace hdl::cuda, float32 only, every pointer a device pointer, every call
+// asynchronous on the given stream. Indices are 32-bit inside the kernels: callers keep each array
+// below 2^31 elements. Shapes, formulas and border rules are those of the CPU list, which says them
+// in full; one line each here.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -10,9 +10,8 @@
 #include <vector>
 
 #include "hdl/common.hpp"
-#include "hdl/conv.hpp"
-#include "hdl/pool.hpp"
 #include "hdl/sgd.hpp"
+#include "hdl/shapes.hpp"
 
 namespace hdl::cuda {
 
