@@ -122,9 +122,11 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     HDL_ISA::conv2d_forward<T>(y, x, to_patch_order(w, s).data(), b, as_dense(s), relu);
     return;
   }
-  if (winograd_fits(s)) {
-    winograd_forward(y, Padded<T>{x, s.H, s.W, s.C, s.pad_top, s.pad_left}, s.N, s.out_h(), s.out_w(), s.O,
-                     [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * 5 + u) * 5 + v]; }, b, relu);
+  if (const int r = winograd_filter(s)) {
+    const auto filter = [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * r + u) * r + v]; };
+    const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
+    if (r == 5) winograd_forward<5>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu);
+    else winograd_forward<3>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu);
     return;
   }
   const int64 taps = s.kh * s.kw;
@@ -160,10 +162,12 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     // dx = a stride-1 convolution of dy, spread out by the stride and padded by kernel-1-pad, with those filters
     const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - Ho,
                       s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
-    if (s.sh == 1 && s.sw == 1 && winograd_fits(t)) {
+    const int r = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : 0;
+    if (r) {
       const std::vector<T> zero(s.C, T(0));
-      winograd_forward(dx, Padded<T>{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left}, s.N, s.H, s.W,
-                       s.C, flipped, zero.data(), false);
+      const Padded<T> dyp{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left};
+      if (r == 5) winograd_forward<5>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
+      else winograd_forward<3>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
     } else {
       // dy at (i*sh + kh-1-pt, j*sw + kw-1-pl) of an (H+kh-1, W+kw-1) grid (entries that fall outside
       // belong to windows wholly in the padding)
@@ -191,8 +195,10 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
 
   // Narrow inputs (the RGB image) measured faster through the direct filter gradient below (conv1 of
   // the CIFAR net: 2.6 against 2.9 ms); their forward pass keeps Winograd.
-  if (winograd_fits(s) && s.C >= Simd<T>::lanes) {
-    winograd_filter_gradient(dw, db, dy, Padded<T>{x, s.H, s.W, s.C, s.pad_top, s.pad_left}, s.N, Ho, Wo, s.O);
+  if (const int r = winograd_filter(s); r && s.C >= Simd<T>::lanes) {
+    const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
+    if (r == 5) winograd_filter_gradient<5>(dw, db, dy, xp, s.N, Ho, Wo, s.O);
+    else winograd_filter_gradient<3>(dw, db, dy, xp, s.N, Ho, Wo, s.O);
     return;
   }
   // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))
