@@ -30,11 +30,17 @@ struct Inside {
   int64 lo, hi;
 };
 
-// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with packed filters into y (N, Ho, Wo, O).
-// Taps that read only rows or columns outside `rows`/`cols` (padding, known zero) are skipped, as a
-// direct convolution that sees the border should: border pixels get tiles of their own for that.
+// Where output pixel (n, i, j) lives: y + n*image + i*row + j*pixel (its channels contiguous).
+struct Grid {
+  int64 image, row, pixel;
+};
+
+// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with packed filters into y (N, Ho, Wo, O)
+// laid out as `out` says. Taps that read only rows or columns outside `rows`/`cols` (padding, known
+// zero) are skipped, as a direct convolution that sees the border should: border pixels get tiles of
+// their own for that.
 template <class T>
-void conv_core(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O, int64 kh,
+void conv_core(T* y, Grid out, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O, int64 kh,
                int64 kw, int64 sh, int64 sw, const std::vector<T>& wp, const std::vector<T>& bias, bool relu,
                Inside rows, Inside cols) {
   constexpr int64 B = kBlockO<T>;
@@ -53,7 +59,8 @@ void conv_core(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho
         const int64 v0 = std::clamp<int64>(cols.lo - (j + r - 1) * sw, 0, kw);
         const Taps k{u0, u1, v0, std::clamp<int64>(cols.hi - j * sw, v0, kw), kw, Wp * C};
         for (int64 ob = 0; ob < blocks; ++ob)
-          tile_rows<T>(int(r), y + ((n * Ho + i) * Wo + j) * O + ob * B, O, std::min(B, O - ob * B),
+          tile_rows<T>(int(r), y + n * out.image + i * out.row + j * out.pixel + ob * B, out.pixel,
+                       std::min(B, O - ob * B),
                        xp + ((n * Hp + i * sh) * Wp + j * sw) * C, sw * C, k, wp.data() + ob * taps * C * B, C,
                        bias.data() + ob * B, relu);
       }
@@ -114,6 +121,59 @@ std::vector<T> to_patch_order(const T* w, const ConvShape& s) {
   return out;
 }
 
+// dx of a stride-(sh, sw) convolution as sh*sw stride-1 convolutions of dy ("sub-pixel"), one per phase
+// (a, b) of the output: the rows h with (h + pt) % sh == a receive only the filter rows u = a + sh*k,
+//   dx[h0 + sh*m] = sum_k dy[m + e - k] w[a + sh*k],   h0 = (a - pt) mod sh,  e = (h0 + pt - a) / sh,
+// a correlation of dy (padded by Ka-1-e, possibly negative: a crop) with those rows flipped; likewise
+// columns. Each phase writes its pixels of dx in place; a phase without taps (a filter narrower than
+// the stride) is zero.
+template <class T>
+void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) {
+  const int64 Ho = s.out_h(), Wo = s.out_w();
+  struct Phase {
+    int64 first, count, taps, e;  // h0, outputs in the phase, filter rows, e
+  };
+  auto phases = [](int64 stride, int64 pad, int64 k, int64 size) {
+    std::vector<Phase> out;
+    for (int64 a = 0; a < stride; ++a) {
+      const int64 h0 = ((a - pad) % stride + stride) % stride;
+      out.push_back({h0, h0 < size ? (size - h0 + stride - 1) / stride : 0, (k - a + stride - 1) / stride,
+                     (h0 + pad - a) / stride});
+    }
+    return out;
+  };
+  const auto ph = phases(s.sh, s.pad_top, s.kh, s.H), pw = phases(s.sw, s.pad_left, s.kw, s.W);
+  // dy inside a zero border wide enough for every phase: Pt rows above, rows to Hd below
+  int64 Pt = 0, Pl = 0, Hd = Ho, Wd = Wo;
+  for (const auto& p : ph) Pt = std::max(Pt, p.taps - 1 - p.e);
+  for (const auto& p : pw) Pl = std::max(Pl, p.taps - 1 - p.e);
+  for (const auto& p : ph) Hd = std::max(Hd, p.e + p.count);
+  for (const auto& p : pw) Wd = std::max(Wd, p.e + p.count);
+  const T* dyp = pad_input<1>(dy, s.N, Ho, Wo, s.O, Pt, Hd - Ho, Pl, Wd - Wo);
+  const int64 Hp = Pt + Hd, Wp = Pl + Wd;
+  const auto zero = padded_bias<T>(nullptr, s.C);
+  const Grid grid{s.H * s.W * s.C, s.sh * s.W * s.C, s.sw * s.C};
+  for (int64 a = 0; a < s.sh; ++a)
+    for (int64 b = 0; b < s.sw; ++b) {
+      const Phase r = ph[a], c = pw[b];
+      if (!r.count || !c.count) continue;
+      T* out = dx + (r.first * s.W + c.first) * s.C;
+      if (!r.taps || !c.taps) {
+        for (int64 row = 0; row < s.N * r.count; ++row)
+          for (int64 q = 0; q < c.count; ++q)
+            std::fill_n(out + row / r.count * grid.image + row % r.count * grid.row + q * grid.pixel, s.C, T(0));
+        continue;
+      }
+      const int64 top = Pt - (r.taps - 1 - r.e), left = Pl - (c.taps - 1 - c.e);  // where this phase's reads start
+      const auto wt = pack<T>(s.C, s.O, r.taps * c.taps, [&](int64 ch, int64 o, int64 tap) {
+        const int64 u = a + s.sh * (r.taps - 1 - tap / c.taps), v = b + s.sw * (c.taps - 1 - tap % c.taps);
+        return w[((o * s.C + ch) * s.kh + u) * s.kw + v];
+      });
+      conv_core(out, grid, dyp + (top * Wp + left) * s.O, s.N, Hp, Wp, s.O, r.count, c.count, s.C, r.taps, c.taps,
+                1, 1, wt, zero, false, {Pt - top, Pt - top + Ho}, {Pl - left, Pl - left + Wo});
+    }
+}
+
 }  // namespace
 
 template <class T>
@@ -132,7 +192,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   const int64 taps = s.kh * s.kw;
   const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
-  conv_core(y, xp, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
+  conv_core(y, Grid{s.out_h() * s.out_w() * s.O, s.out_w() * s.O, s.O}, xp, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
             s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu,
             {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W});
 }
@@ -169,27 +229,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
       if (r == 5) winograd_forward<5>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
       else winograd_forward<3>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
     } else {
-      // dy at (i*sh + kh-1-pt, j*sw + kw-1-pl) of an (H+kh-1, W+kw-1) grid (entries that fall outside
-      // belong to windows wholly in the padding)
-      const int64 Hd = s.H + s.kh - 1, Wd = s.W + s.kw - 1;
-      T* dyd = scratch<T, 1>(s.N * Hd * Wd * s.O);
-      parallel_for(s.N * Hd, s.N * Hd * Wd * s.O > kParallelWork, [&](int64 row) {
-        const int64 n = row / Hd, r = row % Hd - (s.kh - 1 - s.pad_top);  // r = i * sh for output row i
-        T* out = dyd + row * Wd * s.O;
-        std::fill(out, out + Wd * s.O, T(0));
-        if (r < 0 || r % s.sh != 0 || r / s.sh >= Ho) return;
-        const int64 i = r / s.sh;
-        for (int64 j = 0; j < Wo; ++j) {
-          const int64 q = j * s.sw + s.kw - 1 - s.pad_left;
-          if (q >= 0 && q < Wd) std::memcpy(out + q * s.O, dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
-        }
-      });
-      const auto wt = pack<T>(s.C, s.O, taps, [&](int64 c, int64 o, int64 tap) {
-        return flipped(c, o, tap / s.kw, tap % s.kw);
-      });
-      conv_core(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
-                false, {s.kh - 1 - s.pad_top, (Ho - 1) * s.sh + s.kh - s.pad_top},
-                {s.kw - 1 - s.pad_left, (Wo - 1) * s.sw + s.kw - s.pad_left});
+      data_gradient_subpixel(dx, dy, w, s);
     }
   }
 
