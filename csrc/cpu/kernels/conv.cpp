@@ -45,29 +45,28 @@ void conv_core(T* y, Grid out, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C
                Inside rows, Inside cols) {
   constexpr int64 B = kBlockO<T>;
   const int64 taps = kh * kw, blocks = (O + B - 1) / B;
-  // Output columns [0, jl) and [jr, Wo) see the column padding. Giving them tiles of their own skips
-  // their padding taps, worth it when the columns between still make whole tiles (else: one run).
-  int64 jl = std::min(Wo, first_inside(cols.lo, sw));
-  int64 jr = std::max(jl, cols.hi - kw < 0 ? jl : std::min(Wo, (cols.hi - kw) / sw + 1));
-  if ((jr - jl) % kTileRows != 0) jl = jr = 0;
-  parallel_for(N * Ho, N * Ho * Wo * O * C * taps > kParallelWork, [&](int64 row) {
-    const int64 n = row / Ho, i = row % Ho;
-    const int64 u0 = std::clamp<int64>(rows.lo - i * sh, 0, kh), u1 = std::clamp<int64>(rows.hi - i * sh, u0, kh);
-    auto run = [&](int64 begin, int64 end) {
-      for (int64 j = begin; j < end; j += kTileRows) {
-        const int64 r = std::min<int64>(kTileRows, end - j);
-        const int64 v0 = std::clamp<int64>(cols.lo - (j + r - 1) * sw, 0, kw);
-        const Taps k{u0, u1, v0, std::clamp<int64>(cols.hi - j * sw, v0, kw), kw, Wp * C};
-        for (int64 ob = 0; ob < blocks; ++ob)
-          tile_rows<T>(int(r), y + n * out.image + i * out.row + j * out.pixel + ob * B, out.pixel,
-                       std::min(B, O - ob * B),
-                       xp + ((n * Hp + i * sh) * Wp + j * sw) * C, sw * C, k, wp.data() + ob * taps * C * B, C,
-                       bias.data() + ob * B, relu);
-      }
-    };
-    run(0, jl);
-    run(jl, jr);
-    run(jr, Wo);
+  // Tiles of kTileRows consecutive pixels of an image in row-major order, a tile running on into the
+  // next row: only an image's last tile is short. A tile reads the union of its pixels' taps that
+  // see the image (the others read the zero padding or are skipped).
+  const int64 pixels = Ho * Wo, per_image = (pixels + kTileRows - 1) / kTileRows;
+  parallel_for(N * per_image, N * pixels * O * C * taps > kParallelWork, [&](int64 job) {
+    const int64 n = job / per_image, p0 = job % per_image * kTileRows;
+    const int rows_ = int(std::min<int64>(kTileRows, pixels - p0));
+    int64 xoff[kTileRows], yoff[kTileRows];
+    int64 u0 = kh, u1 = 0, v0 = kw, v1 = 0;
+    for (int r = 0; r < kTileRows; ++r) {
+      const int64 p = p0 + std::min(r, rows_ - 1), i = p / Wo, j = p % Wo;
+      xoff[r] = (i * sh * Wp + j * sw) * C;
+      yoff[r] = i * out.row + j * out.pixel;
+      u0 = std::min(u0, std::clamp<int64>(rows.lo - i * sh, 0, kh));
+      u1 = std::max(u1, std::clamp<int64>(rows.hi - i * sh, 0, kh));
+      v0 = std::min(v0, std::clamp<int64>(cols.lo - j * sw, 0, kw));
+      v1 = std::max(v1, std::clamp<int64>(cols.hi - j * sw, 0, kw));
+    }
+    const Taps k{u0, std::max(u0, u1), v0, std::max(v0, v1), kw, Wp * C};
+    for (int64 ob = 0; ob < blocks; ++ob)
+      tile_pixels<T>(rows_, y + n * out.image + ob * B, yoff, std::min(B, O - ob * B), xp + n * Hp * Wp * C, xoff,
+                     k, wp.data() + ob * taps * C * B, C, bias.data() + ob * B, relu);
   });
 }
 

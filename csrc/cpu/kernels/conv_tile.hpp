@@ -33,14 +33,16 @@ struct Taps {
   int64 u0, u1, v0, v1, kw, pitch;
 };
 
-// R output pixels (x, y advance by xstep, ystride) times one block of channels:
-//   y[r] = bias + sum over taps (u, v) and channels c of x[r*xstep + u*pitch + v*C + c] wp[u*kw + v][c][:]
+// R output pixels at x + xoff[r] (inputs) and y + yoff[r] (outputs) times one block of channels:
+//   y[r] = bias + sum over taps (u, v) and channels c of x[xoff[r] + u*pitch + v*C + c] wp[u*kw + v][c][:]
 template <class T, int R>
-inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k, const T* wp, int64 C,
-                 const T* bias, bool relu) {
+inline void tile(T* y, const int64* yoff_, int64 ocount, const T* x, const int64* xoff_, const Taps& k, const T* wp,
+                 int64 C, const T* bias, bool relu) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int L = S::lanes;
+  int64 xoff[R];
+  for (int r = 0; r < R; ++r) xoff[r] = xoff_[r];
   V acc[R][2];
   for (int r = 0; r < R; ++r) {
     acc[r][0] = S::load(bias);
@@ -53,7 +55,7 @@ inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, con
       for (int64 c = 0; c < C; ++c) {
         const V w0 = S::load(wt + c * 2 * L), w1 = S::load(wt + c * 2 * L + L);
         for (int r = 0; r < R; ++r) {
-          const T a = xt[r * xstep + c];
+          const T a = xt[xoff[r] + c];
           acc[r][0] += a * w0;
           acc[r][1] += a * w1;
         }
@@ -65,25 +67,39 @@ inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, con
       acc[r][0] = acc[r][0] > zero ? acc[r][0] : zero;
       acc[r][1] = acc[r][1] > zero ? acc[r][1] : zero;
     }
+    T* out = y + yoff_[r];
     if (ocount == 2 * L) {
-      S::store(y + r * ystride, acc[r][0]);
-      S::store(y + r * ystride + L, acc[r][1]);
+      S::store(out, acc[r][0]);
+      S::store(out + L, acc[r][1]);
     } else {
       T tmp[2 * L];
       S::store(tmp, acc[r][0]);
       S::store(tmp + L, acc[r][1]);
-      std::memcpy(y + r * ystride, tmp, ocount * sizeof(T));
+      std::memcpy(out, tmp, ocount * sizeof(T));
     }
   }
 }
 
+// `rows` (<= R) pixels at arbitrary offsets.
 template <class T, int R = kTileRows>
+inline void tile_pixels(int rows, T* y, const int64* yoff, int64 ocount, const T* x, const int64* xoff,
+                        const Taps& k, const T* wp, int64 C, const T* bias, bool relu) {
+  if constexpr (R > 1) {
+    if (rows < R) return tile_pixels<T, R - 1>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+  }
+  tile<T, R>(y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+}
+
+// `rows` (<= kTileRows) pixels evenly spaced: x advances by xstep, y by ystride.
+template <class T>
 inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k,
                       const T* wp, int64 C, const T* bias, bool relu) {
-  if constexpr (R > 1) {
-    if (rows < R) return tile_rows<T, R - 1>(rows, y, ystride, ocount, x, xstep, k, wp, C, bias, relu);
+  int64 xoff[kTileRows], yoff[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) {
+    xoff[r] = r * xstep;
+    yoff[r] = r * ystride;
   }
-  tile<T, R>(y, ystride, ocount, x, xstep, k, wp, C, bias, relu);
+  tile_pixels<T>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
 }
 
 }  // namespace HDL_ISA
