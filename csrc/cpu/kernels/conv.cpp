@@ -16,6 +16,7 @@
 #include "dense_impl.hpp"
 #include "hdl/conv.hpp"
 #include "kernels.inc"
+#include "conv_filter_gradient.hpp"
 #include "conv_tile.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
@@ -35,39 +36,58 @@ struct Grid {
   int64 image, row, pixel;
 };
 
-// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with packed filters into y (N, Ho, Wo, O)
-// laid out as `out` says. Taps that read only rows or columns outside `rows`/`cols` (padding, known
-// zero) are skipped, as a direct convolution that sees the border should: border pixels get tiles of
-// their own for that.
-template <class T>
-void conv_core(T* y, Grid out, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O, int64 kh,
-               int64 kw, int64 sh, int64 sw, const std::vector<T>& wp, const std::vector<T>& bias, bool relu,
-               Inside rows, Inside cols) {
-  constexpr int64 B = kBlockO<T>;
-  const int64 taps = kh * kw, blocks = (O + B - 1) / B;
-  // Tiles of kTileRows consecutive pixels of an image in row-major order, a tile running on into the
-  // next row: only an image's last tile is short. A tile reads the union of its pixels' taps that
-  // see the image (the others read the zero padding or are skipped).
-  const int64 pixels = Ho * Wo, per_image = (pixels + kTileRows - 1) / kTileRows;
-  parallel_for(N * per_image, N * pixels * O * C * taps > kParallelWork, [&](int64 job) {
-    const int64 n = job / per_image, p0 = job % per_image * kTileRows;
-    const int rows_ = int(std::min<int64>(kTileRows, pixels - p0));
-    int64 xoff[kTileRows], yoff[kTileRows];
-    int64 u0 = kh, u1 = 0, v0 = kw, v1 = 0;
-    for (int r = 0; r < kTileRows; ++r) {
-      const int64 p = p0 + std::min(r, rows_ - 1), i = p / Wo, j = p % Wo;
-      xoff[r] = (i * sh * Wp + j * sw) * C;
+// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with filters get(o, c, tap) and bias b
+// (or none) into y (N, Ho, Wo, O) laid out as `out` says. Taps that read only rows or columns outside
+// `rows`/`cols` (padding, known zero) are skipped.
+struct Conv {
+  int64 N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw;
+  Inside rows, cols;
+};
+
+template <class T, int NV>
+void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const std::vector<T>& wp, const std::vector<T>& bias,
+                bool relu) {
+  constexpr int64 B = kBlockO<T, NV>;
+  constexpr int R = kRowsFor<NV>;
+  const int64 taps = s.kh * s.kw, blocks = (s.O + B - 1) / B;
+  // Tiles of R consecutive pixels of an image in row-major order, a tile running on into the next
+  // row: only an image's last tile is short. A tile reads the union of its pixels' taps that see
+  // the image (the others read the zero padding).
+  const int64 pixels = s.Ho * s.Wo, per_image = (pixels + R - 1) / R;
+  parallel_for(s.N * per_image, s.N * pixels * s.O * s.C * taps > kParallelWork, [&](int64 job) {
+    const int64 n = job / per_image, p0 = job % per_image * R;
+    const int count = int(std::min<int64>(R, pixels - p0));
+    int64 xoff[R], yoff[R];
+    int64 u0 = s.kh, u1 = 0, v0 = s.kw, v1 = 0;
+    for (int64 r = 0, i = p0 / s.Wo, j = p0 % s.Wo; r < R; ++r) {  // pixel p0 + r (the last repeated)
+      if (r > 0 && r < count && ++j == s.Wo) j = 0, ++i;
+      xoff[r] = (i * s.sh * s.Wp + j * s.sw) * s.C;
       yoff[r] = i * out.row + j * out.pixel;
-      u0 = std::min(u0, std::clamp<int64>(rows.lo - i * sh, 0, kh));
-      u1 = std::max(u1, std::clamp<int64>(rows.hi - i * sh, 0, kh));
-      v0 = std::min(v0, std::clamp<int64>(cols.lo - j * sw, 0, kw));
-      v1 = std::max(v1, std::clamp<int64>(cols.hi - j * sw, 0, kw));
+      u0 = std::min(u0, std::clamp<int64>(s.rows.lo - i * s.sh, 0, s.kh));
+      u1 = std::max(u1, std::clamp<int64>(s.rows.hi - i * s.sh, 0, s.kh));
+      v0 = std::min(v0, std::clamp<int64>(s.cols.lo - j * s.sw, 0, s.kw));
+      v1 = std::max(v1, std::clamp<int64>(s.cols.hi - j * s.sw, 0, s.kw));
     }
-    const Taps k{u0, std::max(u0, u1), v0, std::max(v0, v1), kw, Wp * C};
+    const Taps k{u0, std::max(u0, u1), v0, std::max(v0, v1), s.kw, s.Wp * s.C};
     for (int64 ob = 0; ob < blocks; ++ob)
-      tile_pixels<T>(rows_, y + n * out.image + ob * B, yoff, std::min(B, O - ob * B), xp + n * Hp * Wp * C, xoff,
-                     k, wp.data() + ob * taps * C * B, C, bias.data() + ob * B, relu);
+      tile_pixels<T, NV>(count, y + n * out.image + ob * B, yoff, std::min(B, s.O - ob * B),
+                         xp + n * s.Hp * s.Wp * s.C, xoff, k, wp.data() + ob * taps * s.C * B, s.C,
+                         bias.data() + ob * B, relu);
   });
+}
+
+// Output channels that fit one vector take tiles of 1 vector x 12 pixels, the others 2 vectors x 6.
+template <class T, class Get>
+void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu) {
+  auto run = [&](auto nv) {
+    constexpr int NV = decltype(nv)::value;
+    constexpr int64 B = kBlockO<T, NV>;
+    std::vector<T> bias((s.O + B - 1) / B * B, T(0));
+    if (b) std::copy(b, b + s.O, bias.begin());
+    conv_tiles<T, NV>(y, out, xp, s, pack<T, NV>(s.O, s.C, s.kh * s.kw, get), bias, relu);
+  };
+  if (s.O <= Simd<T>::lanes) run(std::integral_constant<int, 1>());
+  else run(std::integral_constant<int, 2>());
 }
 
 // x (N, H, W, C) inside a zero border: (N, H + top + bottom, W + left + right, C), in scratch `Use`.
@@ -89,14 +109,6 @@ const T* pad_input(const T* x, int64 N, int64 H, int64 W, int64 C, int64 top, in
     std::fill(out + (left + W) * C, out + Wp * C, T(0));
   });
   return xp;
-}
-
-template <class T>
-std::vector<T> padded_bias(const T* b, int64 O) {
-  constexpr int64 B = kBlockO<T>;
-  std::vector<T> out(((O + B - 1) / B) * B, T(0));
-  if (b) std::copy(b, b + O, out.begin());
-  return out;
 }
 
 // A filter that covers the whole unpadded input (one output pixel, as the CIFAR net's conv 4x4 on
@@ -150,7 +162,6 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
   for (const auto& p : pw) Wd = std::max(Wd, p.e + p.count);
   const T* dyp = pad_input<1>(dy, s.N, Ho, Wo, s.O, Pt, Hd - Ho, Pl, Wd - Wo);
   const int64 Hp = Pt + Hd, Wp = Pl + Wd;
-  const auto zero = padded_bias<T>(nullptr, s.C);
   const Grid grid{s.H * s.W * s.C, s.sh * s.W * s.C, s.sw * s.C};
   for (int64 a = 0; a < s.sh; ++a)
     for (int64 b = 0; b < s.sw; ++b) {
@@ -164,12 +175,13 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
         continue;
       }
       const int64 top = Pt - (r.taps - 1 - r.e), left = Pl - (c.taps - 1 - c.e);  // where this phase's reads start
-      const auto wt = pack<T>(s.C, s.O, r.taps * c.taps, [&](int64 ch, int64 o, int64 tap) {
+      const auto sub = [&](int64 ch, int64 o, int64 tap) {  // rows and columns of w flipped, channels transposed
         const int64 u = a + s.sh * (r.taps - 1 - tap / c.taps), v = b + s.sw * (c.taps - 1 - tap % c.taps);
         return w[((o * s.C + ch) * s.kh + u) * s.kw + v];
-      });
-      conv_core(out, grid, dyp + (top * Wp + left) * s.O, s.N, Hp, Wp, s.O, r.count, c.count, s.C, r.taps, c.taps,
-                1, 1, wt, zero, false, {Pt - top, Pt - top + Ho}, {Pl - left, Pl - left + Wo});
+      };
+      const Conv t{s.N, Hp, Wp, s.O, r.count, c.count, s.C, r.taps, c.taps, 1, 1,
+                   {Pt - top, Pt - top + Ho}, {Pl - left, Pl - left + Wo}};
+      conv_core<T>(out, grid, dyp + (top * Wp + left) * s.O, t, sub, nullptr, false);
     }
 }
 
@@ -189,11 +201,11 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     return;
   }
   const int64 taps = s.kh * s.kw;
-  const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
-  conv_core(y, Grid{s.out_h() * s.out_w() * s.O, s.out_w() * s.O, s.O}, xp, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
-            s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu,
-            {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W});
+  const Conv c{s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C, s.out_h(), s.out_w(), s.O,
+               s.kh, s.kw, s.sh, s.sw, {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W}};
+  conv_core<T>(y, Grid{s.out_h() * s.out_w() * s.O, s.out_w() * s.O, s.O}, xp, c,
+               [&](int64 o, int64 ch, int64 t) { return w[(o * s.C + ch) * taps + t]; }, b, relu);
 }
 
 template <class T>
@@ -207,10 +219,6 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
           dw[(o * s.C + c) * s.kh * s.kw + t] = dw_patch[(o * s.kh * s.kw + t) * s.C + c];
     return;
   }
-  using S = Simd<T>;
-  using V = typename S::vec;
-  constexpr int64 B = kBlockO<T>;
-  constexpr int L = S::lanes;
   const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw;
 
   if (dx) {
@@ -240,81 +248,10 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     else winograd_filter_gradient<3>(dw, db, dy, xp, s.N, Ho, Wo, s.O);
     return;
   }
-  // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
-  const int64 blocks = (s.O + B - 1) / B, Op = blocks * B;
-  const T* g = dy;  // dy with its channels padded to whole blocks, when they are not
-  if (Op != s.O) {
-    T* dyp = scratch<T, 2>(s.N * Ho * Wo * Op);
-    for (int64 p = 0; p < s.N * Ho * Wo; ++p) {
-      std::copy(dy + p * s.O, dy + (p + 1) * s.O, dyp + p * Op);
-      std::fill(dyp + p * Op + s.O, dyp + (p + 1) * Op, T(0));
-    }
-    g = dyp;
-  }
-  const bool parallel = s.N > 1 && s.N * Ho * Wo * s.O * s.C * taps > kParallelWork;
-  const int threads = parallel ? omp_get_max_threads() : 1;
-  std::vector<T> part(threads * taps * s.C * Op, T(0)), bpart(threads * Op, T(0));
-#pragma omp parallel num_threads(threads) if (parallel)
-  {
-    T* mine = &part[omp_get_thread_num() * taps * s.C * Op];
-    T* bmine = &bpart[omp_get_thread_num() * Op];
-#pragma omp for schedule(static)
-    for (int64 n = 0; n < s.N; ++n) {
-      const T* gn = g + n * Ho * Wo * Op;
-      for (int64 p = 0; p < Ho * Wo; ++p)  // db: sum over pixels  (cf. (5.7))
-        for (int64 o = 0; o < Op; ++o) bmine[o] += gn[p * Op + o];
-      for (int64 t = 0; t < taps; ++t) {
-        const int64 u = t / s.kw, v = t % s.kw;
-        const T* xt = xs + ((n * Hp + u) * Wp + v) * s.C;
-        // outputs whose tap (u, v) reads the image rather than the padding
-        const int64 i0 = first_inside(s.pad_top - u, s.sh), i1 = std::min(Ho, first_inside(s.pad_top + s.H - u, s.sh));
-        const int64 j0 = first_inside(s.pad_left - v, s.sw), j1 = std::min(Wo, first_inside(s.pad_left + s.W - v, s.sw));
-        for (int64 ob = 0; ob < blocks; ++ob)
-          for (int64 c0 = 0; c0 < s.C; c0 += kTileRows) {
-            const int rows = int(std::min<int64>(kTileRows, s.C - c0));
-            V acc[kTileRows][2];
-            for (int r = 0; r < kTileRows; ++r) acc[r][0] = acc[r][1] = S::zero();
-            for (int64 i = i0; i < i1; ++i) {
-              const T* xrow = xt + (i * s.sh * Wp) * s.C + c0;
-              const T* grow = gn + i * Wo * Op + ob * B;
-              for (int64 j = j0; j < j1; ++j) {
-                const V g0 = S::load(grow + j * Op), g1 = S::load(grow + j * Op + L);
-                const T* a = xrow + j * s.sw * s.C;
-                if (rows == kTileRows) {
-                  for (int r = 0; r < kTileRows; ++r) {
-                    acc[r][0] += a[r] * g0;
-                    acc[r][1] += a[r] * g1;
-                  }
-                } else {
-                  for (int r = 0; r < rows; ++r) {
-                    acc[r][0] += a[r] * g0;
-                    acc[r][1] += a[r] * g1;
-                  }
-                }
-              }
-            }
-            for (int r = 0; r < rows; ++r) {
-              T* d = mine + (t * s.C + c0 + r) * Op + ob * B;
-              S::store(d, S::load(d) + acc[r][0]);
-              S::store(d + L, S::load(d + L) + acc[r][1]);
-            }
-          }
-      }
-    }
-  }
-  for (int64 o = 0; o < s.O; ++o) {
-    T sum = T(0);
-    for (int th = 0; th < threads; ++th) sum += bpart[th * Op + o];
-    db[o] = sum;
-    for (int64 c = 0; c < s.C; ++c)
-      for (int64 t = 0; t < taps; ++t) {
-        T acc = T(0);
-        for (int th = 0; th < threads; ++th) acc += part[((th * taps + t) * s.C + c) * Op + o];
-        dw[(o * s.C + c) * taps + t] = acc;
-      }
-  }
+  if (s.O <= Simd<T>::lanes) filter_gradient_direct<T, 1>(dw, db, dy, xs, Hp, Wp, s);
+  else filter_gradient_direct<T, 2>(dw, db, dy, xs, Hp, Wp, s);
 }
 
 template void conv2d_forward<float>(float*, const float*, const float*, const float*, const ConvShape&, bool);
