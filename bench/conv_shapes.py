@@ -1,6 +1,6 @@
 """The convolution shapes of bench_conv.py as a script: per shape and pass (forward, dx, dw), the median
 ms of hdl and of PyTorch (channels_last and NCHW, same threads), the ratio and % of FMA peak.
-Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/conv_shapes.py [name-filter]"""
+Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/conv_shapes.py [name-filter [fwd,dw,dx+dw]]"""
 import sys
 import time
 
@@ -85,7 +85,7 @@ def torch_fns(x, w, b, dy, s, p, channels_last):
     }
 
 
-def main(filt=""):
+def main(filt="", passes=("fwd", "dw", "dx+dw")):
     import torch
     torch.set_num_threads(_C.get_num_threads())
     peak = _C.fma_peak_gflops(0.5)
@@ -96,7 +96,7 @@ def main(filt=""):
             continue
         x, w, b, dy, flop = data(H, C, O, k, s, p)
         fs = [hdl_fns(x, w, b, dy, s, p), torch_fns(x, w, b, dy, s, p, True), torch_fns(x, w, b, dy, s, p, False)]
-        for ps in ("fwd", "dw", "dx+dw"):
+        for ps in passes:
             ms = [median_ms(f[ps]) for f in fs]
             fl = flop * (2 if ps == "dx+dw" else 1)
             g = fl / ms[0] / 1e6
@@ -105,4 +105,4 @@ def main(filt=""):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "")
+    main(sys.argv[1] if len(sys.argv) > 1 else "", sys.argv[2].split(",") if len(sys.argv) > 2 else ("fwd", "dw", "dx+dw"))

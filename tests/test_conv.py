@@ -118,9 +118,10 @@ def test_filter_covering_the_input_matches_oracle():
     (2, 3, 32, 32, 32, 2), (1, 1, 9, 7, 8, (2, 0, 1, 3)), (3, 12, 10, 11, 16, 2), (2, 7, 13, 5, 10, (0, 3, 2, 2)),
 ])
 def test_winograd_path_matches_oracle(case):
-    """Stride-1 5x5 filters with 8+ output channels go through Winograd's F(4x4, 5x5) (inputs of fewer
-    channels than a vector through its narrow layout): exact in float64 up to rounding, and within a few
-    units in 1e-6 of the output's scale in float32."""
+    """Stride-1 5x5 filters with 8+ output channels and 4+ input channels go through Winograd's F(4x4, 5x5)
+    (inputs of fewer channels than a vector through its narrow layout; 1 and 3 channels, and the data
+    gradients into them, run direct): exact in float64 up to rounding, and within a few units in 1e-6 of
+    the output's scale in float32."""
     N, C, H, W, O, pad = case
     rng = np.random.default_rng(sum(case[:5]))
     x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((O, C, 5, 5)), rng.standard_normal(O)

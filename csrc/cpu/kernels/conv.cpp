@@ -240,8 +240,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     }
   }
 
-  // Narrow inputs (the RGB image) measured faster through the direct filter gradient below (conv1 of
-  // the CIFAR net: 2.6 against 2.9 ms); their forward pass keeps Winograd.
+  // Inputs of fewer channels than a vector measured faster through the direct filter gradient below
+  // (conv1 of the CIFAR net: 2.6 against 2.9 ms).
   if (const int r = winograd_filter(s); r && s.C >= Simd<T>::lanes) {
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
     if (r == 5) winograd_filter_gradient<5>(dw, db, dy, xp, s.N, Ho, Wo, s.O);
