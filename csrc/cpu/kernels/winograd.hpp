@@ -356,7 +356,10 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
   constexpr int kM = kAlpha - R + 1;
   const Tiling tiles(kM, Ho, Wo);
-  const int64 C = x.C, total = N * tiles.per_image(), chunk = chunk_size(total, Layout<T>::chunk(C, kChunk));
+  // A chunk streams all 64 transformed filters U (C x Op each) past its tiles: wide layers (4 MB of U at
+  // 128 x 128) take longer chunks so that this traffic stays small beside the chunk's multiply-adds.
+  const int64 C = x.C, total = N * tiles.per_image();
+  const int64 chunk = chunk_size(total, Layout<T>::chunk(C, std::clamp<int64>(C * Op / 160, kChunk, 4 * kChunk)));
   const Layout<T> lay(C, chunk);
   const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
   const std::vector<T> U = filter_transform<T, R>(w, O, C);
