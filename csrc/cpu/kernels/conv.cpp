@@ -50,19 +50,19 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const std::vector<T>
   constexpr int64 B = kBlockO<T, NV>;
   constexpr int R = kRowsFor<NV>;
   const int64 taps = s.kh * s.kw, blocks = (s.O + B - 1) / B;
-  // Tiles of R consecutive pixels of an image in row-major order, a tile running on into the next
-  // row: only an image's last tile is short. A tile reads the union of its pixels' taps that see
-  // the image (the others read the zero padding).
-  const int64 pixels = s.Ho * s.Wo, per_image = (pixels + R - 1) / R;
-  parallel_for(s.N * per_image, s.N * pixels * s.O * s.C * taps > kParallelWork, [&](int64 job) {
-    const int64 n = job / per_image, p0 = job % per_image * R;
-    const int count = int(std::min<int64>(R, pixels - p0));
+  // Tiles of R consecutive pixels of the batch in row-major order, a tile running on into the next row
+  // and the next image: only the batch's last tile is short. A tile reads the union of its pixels'
+  // taps that see the image (the others read the zero padding).
+  const int64 pixels = s.Ho * s.Wo, count_all = s.N * pixels, jobs = (count_all + R - 1) / R;
+  parallel_for(jobs, count_all * s.O * s.C * taps > kParallelWork, [&](int64 job) {
+    const int64 p0 = job * R;
+    const int count = int(std::min<int64>(R, count_all - p0));
     int64 xoff[R], yoff[R];
     int64 u0 = s.kh, u1 = 0, v0 = s.kw, v1 = 0;
-    for (int64 r = 0, i = p0 / s.Wo, j = p0 % s.Wo; r < R; ++r) {  // pixel p0 + r (the last repeated)
-      if (r > 0 && r < count && ++j == s.Wo) j = 0, ++i;
-      xoff[r] = (i * s.sh * s.Wp + j * s.sw) * s.C;
-      yoff[r] = i * out.row + j * out.pixel;
+    for (int64 r = 0, n = p0 / pixels, i = p0 % pixels / s.Wo, j = p0 % s.Wo; r < R; ++r) {  // the last repeated
+      if (r > 0 && r < count && ++j == s.Wo && (j = 0, ++i) == s.Ho) i = 0, ++n;
+      xoff[r] = ((n * s.Hp + i * s.sh) * s.Wp + j * s.sw) * s.C;
+      yoff[r] = n * out.image + i * out.row + j * out.pixel;
       u0 = std::min(u0, std::clamp<int64>(s.rows.lo - i * s.sh, 0, s.kh));
       u1 = std::max(u1, std::clamp<int64>(s.rows.hi - i * s.sh, 0, s.kh));
       v0 = std::min(v0, std::clamp<int64>(s.cols.lo - j * s.sw, 0, s.kw));
@@ -70,9 +70,8 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const std::vector<T>
     }
     const Taps k{u0, std::max(u0, u1), v0, std::max(v0, v1), s.kw, s.Wp * s.C};
     for (int64 ob = 0; ob < blocks; ++ob)
-      tile_pixels<T, NV>(count, y + n * out.image + ob * B, yoff, std::min(B, s.O - ob * B),
-                         xp + n * s.Hp * s.Wp * s.C, xoff, k, wp.data() + ob * taps * s.C * B, s.C,
-                         bias.data() + ob * B, relu);
+      tile_pixels<T, NV>(count, y + ob * B, yoff, std::min(B, s.O - ob * B), xp, xoff, k,
+                         wp.data() + ob * taps * s.C * B, s.C, bias.data() + ob * B, relu);
   });
 }
 
