@@ -153,3 +153,40 @@ def test_cifar_net_golden_curve():
         net.step(0.05, 0.9, 1e-4)
     golden = [2.3022114761061845, 2.299427889151881, 2.2944636637941707, 2.287819289444419, 2.279605631151642]
     np.testing.assert_allclose(losses, golden, rtol=2e-5)
+
+
+def _cached_bytes(net):
+    return sum(a.nbytes for layer in net.layers for a in layer.__dict__.get("_buffers", {}).values())
+
+
+def test_buffers_stay_those_of_the_largest_batch_whatever_the_batch_sizes():
+    """Each layer keeps one grow-only block per buffer: batches of every size from 1 to 9 (and training
+    between them) hold no more memory than batch 9 alone, and give the same scores as a fresh network."""
+    net, fresh = tiny_net(dtype=np.float32), tiny_net(dtype=np.float32)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((9, 12, 11, 3)).astype(np.float32)
+    net.loss_and_gradients(x, rng.integers(0, 3, 9))
+    net.forward(x)
+    largest = _cached_bytes(net)
+    for n in range(1, 10):
+        np.testing.assert_array_equal(net.forward(x[:n]), fresh.forward(x[:n]))
+        net.loss_and_gradients(x[:n], rng.integers(0, 3, n))
+    assert _cached_bytes(net) == largest
+
+
+def test_forward_returns_an_array_the_next_call_does_not_overwrite():
+    net = tiny_net(dtype=np.float32)
+    x = np.random.default_rng(4).standard_normal((2, 12, 11, 3)).astype(np.float32)
+    first = net.forward(x[:1])
+    kept = first.copy()
+    net.forward(x[1:])
+    loss, scores = net.loss_and_gradients(x[1:], np.array([0]))
+    net.forward(x[:1] + 1)
+    np.testing.assert_array_equal(first, kept)
+    assert not np.shares_memory(scores, net.forward(x[1:]))
+
+
+@pytest.mark.filterwarnings("error")
+def test_sigmoid_saturates_without_overflow_warnings():
+    x = np.array([[[[-1000.0, -90.0, 0.0, 90.0, 1000.0]]]], np.float32)
+    np.testing.assert_allclose(Sigmoid().forward(x).ravel(), [0.0, 0.0, 0.5, 1.0, 1.0], atol=1e-30)

@@ -84,7 +84,20 @@ def test_epochs_count_updates_and_visit_every_point():
     X, Y = hdl.data.ten_points()
     net = hdl.Network([2, 2, 3, 2], seed=2)
     hist = hdl.stochastic_gradient(net, X, Y, eta=0.1, epochs=3, batch_size=4, replacement=False, seed=0)
-    assert hist.iterations[-1] == 9  # ceil(10 / 4) = 3 updates per epoch
+    np.testing.assert_array_equal(hist.iterations, [0, 3, 6, 9])  # ceil(10 / 4) = 3 updates per epoch,
+    assert hist.final_cost == pytest.approx(hist.cost[-1], rel=1e-12)  # the cost recorded once per epoch
+
+
+def test_cost_recorded_once_per_epoch_by_default():
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((3, 250)), rng.random((2, 250))
+    net = hdl.Network([3, 5, 2], seed=0)
+    hist = hdl.stochastic_gradient(net, X, Y, eta=0.1, iterations=30, batch_size=25, seed=0)
+    np.testing.assert_array_equal(hist.iterations, [0, 10, 20, 30])
+    single = hdl.stochastic_gradient(net, X, Y, eta=0.1, iterations=500, seed=0)  # batch 1: every N = 250 updates
+    np.testing.assert_array_equal(single.iterations, [0, 250, 500])
+    asked = hdl.stochastic_gradient(net, X, Y, eta=0.1, iterations=4, batch_size=25, record_every=1, seed=0)
+    np.testing.assert_array_equal(asked.iterations, [0, 1, 2, 3, 4])
 
 
 def test_runs_are_reproducible_and_seeds_matter():
@@ -92,7 +105,7 @@ def test_runs_are_reproducible_and_seeds_matter():
     runs = []
     for seed in (1, 1, 2):
         net = hdl.Network([2, 2, 3, 2], seed=0)
-        runs.append(hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=1000, seed=seed).cost)
+        runs.append(hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=1000, record_every=1, seed=seed).cost)
     np.testing.assert_array_equal(runs[0], runs[1])
     assert not np.array_equal(runs[0], runs[2])
 
@@ -118,7 +131,7 @@ def test_ten_point_golden_curve():
     """The first costs of the paper's setting with seed 1, stored when this test was written."""
     X, Y = hdl.data.ten_points()
     net = hdl.Network([2, 2, 3, 2], seed=1)
-    hist = hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=5, seed=1)
+    hist = hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=5, record_every=1, seed=1)
     golden = [0.2556463656732403, 0.2559007095725521, 0.2561624552363555, 0.2564319181566517,
               0.25604557334578526, 0.2563123309485071]
     np.testing.assert_allclose(hist.cost, golden, rtol=1e-12)

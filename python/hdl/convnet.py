@@ -9,6 +9,7 @@ convolution whose filter covers its whole input, as in MatConvNet.
 from __future__ import annotations
 
 import json
+import math
 import os
 
 import numpy as np
@@ -30,11 +31,16 @@ class Layer:
         raise NotImplementedError
 
     def _buffer(self, name, shape, dtype):
+        """An uninitialised array of this shape: the front of one grow-only block per name, so that a
+        batch of any size reuses warm pages and computes on its own size only (inference at batch 1
+        after training at 64 allocates nothing), and memory stays that of the largest batch seen (a
+        block per shape grew without bound when the batch size varied)."""
         cache = self.__dict__.setdefault("_buffers", {})
-        key = (name, tuple(shape), np.dtype(dtype))
-        if key not in cache:
-            cache[key] = np.empty(shape, dtype)
-        return cache[key]
+        dtype, n = np.dtype(dtype), math.prod(shape)
+        block = cache.get((name, dtype))
+        if block is None or block.size < n:
+            block = cache[(name, dtype)] = np.empty(n, dtype)
+        return block[:n].reshape(shape)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
@@ -208,7 +214,8 @@ class Sigmoid(Layer):
     def forward(self, x, train=False):
         y = self._buffer("y", x.shape, x.dtype)
         np.negative(x, out=y)
-        np.exp(y, out=y)
+        with np.errstate(over="ignore"):  # e^-x = inf below x = -88 (float32) gives sigma = 0, as it should
+            np.exp(y, out=y)
         y += 1
         return np.reciprocal(y, out=y)
 
@@ -311,12 +318,13 @@ class ConvNet:
         return acts
 
     def forward(self, x, train=False) -> np.ndarray:
+        """Class scores (N, K), an array of the caller's own (the last layer's buffer is reused)."""
         y = self._forward(x, train)[-1]
-        return y.reshape(y.shape[0], -1)
+        return y.reshape(y.shape[0], -1).copy()
 
     def predict(self, x, batch_size=500) -> np.ndarray:
         """Class scores for many images, batch by batch."""
-        return np.concatenate([self.forward(x[i:i + batch_size]).copy() for i in range(0, len(x), batch_size)])
+        return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
     def loss_and_gradients(self, x, labels, dropout_seed=0):
         """(loss, scores): the mean softmax log-loss (7.4) of the batch; gradients in layer.grads."""
@@ -330,7 +338,7 @@ class ConvNet:
         for i in reversed(range(len(self.layers))):
             if i not in self._relu_in_pool:  # the pool's argmax carries the ReLU's cut
                 g = self.layers[i].backward(g, acts[i], acts[i + 1], need_dx=i > 0)
-        return loss, scores
+        return loss, scores.copy()
 
     def step(self, lr, momentum=0.9, weight_decay=0.0):
         """The fused SGD-momentum update of every parameter with its multipliers."""
