@@ -113,6 +113,7 @@ inline void micro_kernel(int64 kc, const T* HDL_RESTRICT a, const T* HDL_RESTRIC
   constexpr int L = S::lanes, MR = GemmSizes<T>::MR, NR = GemmSizes<T>::NR;
   V c[R][2];
   for (int r = 0; r < R; ++r) c[r][0] = c[r][1] = S::zero();
+#pragma GCC unroll 4
   for (int64 k = 0; k < kc; ++k) {
     const V b0 = S::load(b + k * NR), b1 = S::load(b + k * NR + L);
     for (int r = 0; r < R; ++r) {
@@ -248,6 +249,11 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const 
             const int64 jp = q / ipanels, ipn = q % ipanels;
             const int rows = int(std::min<int64>(MR, mc - ipn * MR)), cols = int(std::min<int64>(NR, nc - jp * NR));
             V acc[MR][2];
+            for (int r = 0; r < rows; ++r) {  // C's rows into cache while the sum runs
+              const T* c = &C(ic + ipn * MR + r, jc + jp * NR);
+              __builtin_prefetch(c, 1);
+              __builtin_prefetch(c + (cols - 1) * C.cs, 1);
+            }
             tile<T>(rows, kc, ap + ipn * kc * MR, bp + jp * kc * NR, acc);
             const int64 i0 = ic + ipn * MR, j0 = jc + jp * NR;
             store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta_k, ep, last, i0, j0);
