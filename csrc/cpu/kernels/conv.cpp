@@ -6,7 +6,7 @@
 //   backward data  dx = conv(dy spread out and padded, w flipped and transposed)
 //   backward filter dw[tap] = sum over pixels of x(tap-shifted) (x) dy, same tile shape.
 // Stride-1 5x5 filters take Winograd's F(4x4, 5x5) instead (winograd.hpp), for all three passes;
-// a filter that covers its whole input runs as a dense layer.
+// a filter that covers its whole input, and a 1x1 filter with stride 1, is one GEMM (conv_gemm.hpp).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -16,6 +16,7 @@
 #include "dense_impl.hpp"
 #include "hdl/conv.hpp"
 #include "kernels.inc"
+#include "conv_gemm.hpp"
 #include "conv_tile.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
@@ -93,35 +94,11 @@ std::vector<T> padded_bias(const T* b, int64 O) {
   return out;
 }
 
-// A filter that covers the whole unpadded input (one output pixel, as the CIFAR net's conv 4x4 on
-// 4x4) is a fully connected layer: each image's (H, W, C) block is one patch. It runs as a 1x1
-// convolution over a column of N "pixels" with K = H*W*C channels, so tiles span images.
-inline bool covers_input(const ConvShape& s) {
-  return s.kh == s.H && s.kw == s.W && !(s.pad_top || s.pad_bottom || s.pad_left || s.pad_right);
-}
-
-inline ConvShape as_dense(const ConvShape& s) {
-  return {1, s.N, 1, s.H * s.W * s.C, s.O, 1, 1, 1, 1, 0, 0, 0, 0};
-}
-
-// w (O, C, kh, kw) <-> (O, kh*kw*C, 1, 1) in NHWC patch order (u, v, c).
-template <class T>
-std::vector<T> to_patch_order(const T* w, const ConvShape& s) {
-  std::vector<T> out(s.O * s.kh * s.kw * s.C);
-  for (int64 o = 0; o < s.O; ++o)
-    for (int64 c = 0; c < s.C; ++c)
-      for (int64 t = 0; t < s.kh * s.kw; ++t) out[(o * s.kh * s.kw + t) * s.C + c] = w[(o * s.C + c) * s.kh * s.kw + t];
-  return out;
-}
-
 }  // namespace
 
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
-  if (covers_input(s) && s.kh * s.kw > 1) {
-    HDL_ISA::conv2d_forward<T>(y, x, to_patch_order(w, s).data(), b, as_dense(s), relu);
-    return;
-  }
+  if (conv_is_gemm(s)) return conv_gemm_forward(y, x, w, b, s, relu);
   if (winograd_fits(s)) {
     winograd_forward(y, Padded<T>{x, s.H, s.W, s.C, s.pad_top, s.pad_left}, s.N, s.out_h(), s.out_w(), s.O,
                      [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * 5 + u) * 5 + v]; }, b, relu);
@@ -137,15 +114,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
 
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
-  if (covers_input(s) && s.kh * s.kw > 1) {
-    std::vector<T> dw_patch(s.O * s.kh * s.kw * s.C);
-    HDL_ISA::conv2d_backward<T>(dx, dw_patch.data(), db, dy, x, to_patch_order(w, s).data(), as_dense(s));
-    for (int64 o = 0; o < s.O; ++o)
-      for (int64 c = 0; c < s.C; ++c)
-        for (int64 t = 0; t < s.kh * s.kw; ++t)
-          dw[(o * s.C + c) * s.kh * s.kw + t] = dw_patch[(o * s.kh * s.kw + t) * s.C + c];
-    return;
-  }
+  if (conv_is_gemm(s)) return conv_gemm_backward(dx, dw, db, dy, x, w, s);
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int64 B = kBlockO<T>;

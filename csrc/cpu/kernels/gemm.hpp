@@ -180,9 +180,9 @@ inline void store_tile(Mat<T> C, int rows, int cols, const typename Simd<T>::vec
 
 // The tile's micro-kernel for its number of rows (fewer than MR only at the bottom edge).
 template <class T, int R = GemmSizes<T>::MR>
-inline void tile(int rows, int64 kc, const T* a, const T* b, typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
+inline void micro_tile(int rows, int64 kc, const T* a, const T* b, typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
   if constexpr (R > 1) {
-    if (rows < R) return tile<T, R - 1>(rows, kc, a, b, acc);
+    if (rows < R) return micro_tile<T, R - 1>(rows, kc, a, b, acc);
   }
   micro_kernel<T, R>(kc, a, b, acc);
 }
@@ -190,7 +190,7 @@ inline void tile(int rows, int64 kc, const T* a, const T* b, typename Simd<T>::v
 // ---- the loops around it ----------------------------------------------------------------------
 
 // [begin, end) of n items for thread t of nt, in contiguous ranges.
-inline void share(int64 n, int t, int nt, int64& begin, int64& end) {
+inline void thread_share(int64 n, int t, int nt, int64& begin, int64& end) {
   begin = n * t / nt;
   end = n * (t + 1) / nt;
 }
@@ -230,13 +230,13 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const 
 #pragma omp barrier
         }
         int64 p0, p1;
-        share(jpanels, t, nt, p0, p1);
+        thread_share(jpanels, t, nt, p0, p1);
         for (int64 p = p0; p < p1; ++p)
           pack_b_panel(bp + p * kc * NR, B.at(pc, jc + p * NR), kc, std::min<int64>(NR, nc - p * NR));
         for (int64 ic = 0; ic < M; ic += G::MC) {
           const int64 mc = std::min(G::MC, M - ic), ipanels = (mc + MR - 1) / MR;
           T* ap = ap_both + (parity++ & 1) * kc_max * mc_max;
-          share(ipanels, t, nt, p0, p1);
+          thread_share(ipanels, t, nt, p0, p1);
           for (int64 p = p0; p < p1; ++p)
             pack_a_panel(ap + p * kc * MR, A.at(ic + p * MR, pc), std::min<int64>(MR, mc - p * MR), kc);
           if (nt > 1) {
@@ -244,7 +244,7 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const 
           }
           // tiles in column-panel-major order, so that a thread reuses its B panel from L1
           int64 t0, t1;
-          share(ipanels * jpanels, t, nt, t0, t1);
+          thread_share(ipanels * jpanels, t, nt, t0, t1);
           for (int64 q = t0; q < t1; ++q) {
             const int64 jp = q / ipanels, ipn = q % ipanels;
             const int rows = int(std::min<int64>(MR, mc - ipn * MR)), cols = int(std::min<int64>(NR, nc - jp * NR));
@@ -254,7 +254,7 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const 
               __builtin_prefetch(c, 1);
               __builtin_prefetch(c + (cols - 1) * C.cs, 1);
             }
-            tile<T>(rows, kc, ap + ipn * kc * MR, bp + jp * kc * NR, acc);
+            micro_tile<T>(rows, kc, ap + ipn * kc * MR, bp + jp * kc * NR, acc);
             const int64 i0 = ic + ipn * MR, j0 = jc + jp * NR;
             store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta_k, ep, last, i0, j0);
           }
