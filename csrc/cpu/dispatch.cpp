@@ -97,6 +97,12 @@ void dense_backward(T* delta, T* dW, T* db, T* g_in, const T* g, const T* a_out,
 }
 
 template <class T>
+void gemm(bool trans_a, bool trans_b, int64 M, int64 N, int64 K, T alpha, const T* A, int64 lda, const T* B,
+          int64 ldb, T beta, T* C, int64 ldc) {
+  HDL_DISPATCH(gemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc));
+}
+
+template <class T>
 double quadratic_cost(T* g, const T* a, const T* y, int64 n, int64 m, double scale) {
   HDL_DISPATCH(quadratic_cost(g, a, y, n, m, scale));
 }
@@ -173,6 +179,7 @@ double fma_peak_gflops(double seconds) { HDL_DISPATCH(fma_peak_gflops(seconds));
   template void dense_backward<T>(T*, T*, T*, T*, const T*, const T*, const T*, const T*, int64, int64, int64, \
                                   Activation, T, T);                                                          \
   template double quadratic_cost<T>(T*, const T*, const T*, int64, int64, double);                            \
+  template void gemm<T>(bool, bool, int64, int64, int64, T, const T*, int64, const T*, int64, T, T*, int64);   \
   template double sgd_train<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64,               \
                                const SGDConfig&, double*);                                                    \
   template double network_cost<T>(const std::vector<DenseLayerRef<T>>&, const T*, const T*, int64, double);        \

@@ -1,12 +1,14 @@
 // Convolution in NHWC for one instruction set: a direct ("implicit GEMM") kernel
-// whose register tile is kTileRows output pixels x 2 vectors of output channels,
-// the reduction running over the filter taps and the input channels. The three
-// passes are one kernel:
+// whose register tile is 6 output pixels x 2 vectors of output channels (12 x 1 when
+// the output channels fit a vector), the reduction running over the filter taps and
+// the input channels:
 //   forward        y  = conv(x_padded, w)
-//   backward data  dx = conv(dy spread out and padded, w flipped and transposed)
-//   backward filter dw[tap] = sum over pixels of x(tap-shifted) (x) dy, same tile shape.
-// Stride-1 5x5 filters take Winograd's F(4x4, 5x5) instead (winograd.hpp), for all three passes;
-// a filter that covers its whole input runs as a dense layer.
+//   backward data  dx = stride x stride stride-1 convolutions of dy with the phases of w
+//                  flipped and transposed ("sub-pixel", data_gradient_subpixel)
+//   backward filter dw[tap][c] = sum over pixels of x(tap-shifted) (x) dy (conv_filter_gradient.hpp).
+// Stride-1 5x5 and 3x3 filters take Winograd's F(4x4, 5x5) and F(6x6, 3x3) instead (winograd.hpp,
+// which says when), for all three passes; a filter that covers its whole input, and a 1x1 filter with
+// stride 1, is one GEMM (conv_gemm.hpp).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -17,6 +19,7 @@
 #include "hdl/conv.hpp"
 #include "kernels.inc"
 #include "conv_filter_gradient.hpp"
+#include "conv_gemm.hpp"
 #include "conv_tile.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
@@ -110,27 +113,6 @@ const T* pad_input(const T* x, int64 N, int64 H, int64 W, int64 C, int64 top, in
   return xp;
 }
 
-// A filter that covers the whole unpadded input (one output pixel, as the CIFAR net's conv 4x4 on
-// 4x4) is a fully connected layer: each image's (H, W, C) block is one patch. It runs as a 1x1
-// convolution over a column of N "pixels" with K = H*W*C channels, so tiles span images.
-inline bool covers_input(const ConvShape& s) {
-  return s.kh == s.H && s.kw == s.W && !(s.pad_top || s.pad_bottom || s.pad_left || s.pad_right);
-}
-
-inline ConvShape as_dense(const ConvShape& s) {
-  return {1, s.N, 1, s.H * s.W * s.C, s.O, 1, 1, 1, 1, 0, 0, 0, 0};
-}
-
-// w (O, C, kh, kw) <-> (O, kh*kw*C, 1, 1) in NHWC patch order (u, v, c).
-template <class T>
-std::vector<T> to_patch_order(const T* w, const ConvShape& s) {
-  std::vector<T> out(s.O * s.kh * s.kw * s.C);
-  for (int64 o = 0; o < s.O; ++o)
-    for (int64 c = 0; c < s.C; ++c)
-      for (int64 t = 0; t < s.kh * s.kw; ++t) out[(o * s.kh * s.kw + t) * s.C + c] = w[(o * s.C + c) * s.kh * s.kw + t];
-  return out;
-}
-
 // dx of a stride-(sh, sw) convolution as sh*sw stride-1 convolutions of dy ("sub-pixel"), one per phase
 // (a, b) of the output: the rows h with (h + pt) % sh == a receive only the filter rows u = a + sh*k,
 //   dx[h0 + sh*m] = sum_k dy[m + e - k] w[a + sh*k],   h0 = (a - pt) mod sh,  e = (h0 + pt - a) / sh,
@@ -188,10 +170,7 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
 
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
-  if (covers_input(s) && s.kh * s.kw > 1) {
-    HDL_ISA::conv2d_forward<T>(y, x, to_patch_order(w, s).data(), b, as_dense(s), relu);
-    return;
-  }
+  if (conv_is_gemm(s)) return conv_gemm_forward(y, x, w, b, s, relu);
   if (const int r = winograd_filter(s)) {
     const auto filter = [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * r + u) * r + v]; };
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
@@ -209,15 +188,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
 
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
-  if (covers_input(s) && s.kh * s.kw > 1) {
-    std::vector<T> dw_patch(s.O * s.kh * s.kw * s.C);
-    HDL_ISA::conv2d_backward<T>(dx, dw_patch.data(), db, dy, x, to_patch_order(w, s).data(), as_dense(s));
-    for (int64 o = 0; o < s.O; ++o)
-      for (int64 c = 0; c < s.C; ++c)
-        for (int64 t = 0; t < s.kh * s.kw; ++t)
-          dw[(o * s.C + c) * s.kh * s.kw + t] = dw_patch[(o * s.kh * s.kw + t) * s.C + c];
-    return;
-  }
+  if (conv_is_gemm(s)) return conv_gemm_backward(dx, dw, db, dy, x, w, s);
   const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw;
 
   if (dx) {

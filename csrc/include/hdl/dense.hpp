@@ -22,6 +22,13 @@ template <class T>
 void dense_backward(T* delta, T* dW, T* db, T* g_in, const T* g, const T* a_out, const T* W, const T* a_in,
                     int64 n_out, int64 n_in, int64 m, Activation act, T slope, T scale);
 
+// The matrix product under every dense layer (csrc/cpu/kernels/gemm.hpp), row-major:
+//   C (M, N) = alpha op(A) op(B) + beta C,  op(A) (M, K) is A or, when trans_a, A^T for A stored (K, M);
+//   the same for B. lda, ldb, ldc: the distance between rows of A, B, C as stored.
+template <class T>
+void gemm(bool trans_a, bool trans_b, int64 M, int64 N, int64 K, T alpha, const T* A, int64 lda, const T* B,
+          int64 ldb, T beta, T* C, int64 ldc);
+
 // Quadratic cost (3.3) of outputs a against targets y, both (n, m):
 //   returns scale * sum_i 1/2 ||y_i - a_i||^2 and writes g = dC/da = scale * (a - y) when g is not null.
 template <class T>
