@@ -83,7 +83,7 @@ def test_beta_zero_ignores_what_out_held_and_beta_accumulates():
     _C.gemm(A, B, out, beta=1.0)
     np.testing.assert_allclose(out, 2 * A @ B, rtol=1e-13, atol=1e-13)
     empty = _C.gemm(np.zeros((40, 0)), np.zeros((0, 50)), out, beta=0.5)  # K = 0: out = beta out
-    np.testing.assert_allclose(empty, A @ B, rtol=1e-13)
+    np.testing.assert_allclose(empty, A @ B, rtol=1e-13, atol=1e-13)
 
 
 def test_bad_input_names_the_shapes():

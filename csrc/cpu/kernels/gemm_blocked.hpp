@@ -13,6 +13,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <memory>
 #include <vector>
 
 #include "hdl/common.hpp"
@@ -21,6 +22,22 @@
 
 namespace hdl {
 namespace HDL_ISA {
+
+// std::vector with an allocator of this instruction set's namespace, so that its member functions are
+// instantiated apart for each instruction set: the linker keeps one copy of std::vector<float>'s, from
+// whichever object comes first, which may be the AVX-512 one (an illegal instruction on AVX2).
+template <class T>
+struct IsaAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = IsaAllocator<U>;
+  };
+  IsaAllocator() = default;
+  template <class U>
+  IsaAllocator(const IsaAllocator<U>&) {}
+};
+template <class T>
+using Buffer = std::vector<T, IsaAllocator<T>>;
 
 // A strided matrix: element (i, j) at p[i * rs + j * cs].
 template <class T>
@@ -76,6 +93,48 @@ inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 k
   }
 }
 
+// dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 block of float32 in AVX2 registers: the shuffles
+// are those of _mm256_unpacklo/hi_ps, _mm256_shuffle_ps and _mm256_permute2f128_ps.
+template <class T>
+inline void transpose8x8(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  using I = typename S::ivec;
+  V r[8], t[8], u[8];
+  for (int j = 0; j < 8; ++j) r[j] = S::load(src + j * lds);
+  for (int j = 0; j < 8; j += 2) {
+    t[j] = __builtin_shuffle(r[j], r[j + 1], I{0, 8, 1, 9, 4, 12, 5, 13});
+    t[j + 1] = __builtin_shuffle(r[j], r[j + 1], I{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+  for (int j = 0; j < 8; j += 4)
+    for (int q = 0; q < 2; ++q) {
+      u[j + 2 * q] = __builtin_shuffle(t[j + q], t[j + q + 2], I{0, 1, 8, 9, 4, 5, 12, 13});
+      u[j + 2 * q + 1] = __builtin_shuffle(t[j + q], t[j + q + 2], I{2, 3, 10, 11, 6, 7, 14, 15});
+    }
+  for (int k = 0; k < 4; ++k) {
+    S::store(dst + k * ldd, __builtin_shuffle(u[k], u[k + 4], I{0, 1, 2, 3, 8, 9, 10, 11}));
+    S::store(dst + (k + 4) * ldd, __builtin_shuffle(u[k], u[k + 4], I{4, 5, 6, 7, 12, 13, 14, 15}));
+  }
+}
+
+// The same for a 4 x 4 block of float64 in AVX2 registers (_mm256_unpacklo/hi_pd, _mm256_permute2f128_pd).
+typedef std::int64_t I64x4 __attribute__((vector_size(32)));
+template <class T>
+inline void transpose4x4(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  V r[4], t[4];
+  for (int j = 0; j < 4; ++j) r[j] = S::load(src + j * lds);
+  for (int j = 0; j < 4; j += 2) {
+    t[j] = __builtin_shuffle(r[j], r[j + 1], I64x4{0, 4, 2, 6});
+    t[j + 1] = __builtin_shuffle(r[j], r[j + 1], I64x4{1, 5, 3, 7});
+  }
+  for (int q = 0; q < 2; ++q) {
+    S::store(dst + q * ldd, __builtin_shuffle(t[q], t[q + 2], I64x4{0, 1, 4, 5}));
+    S::store(dst + (q + 2) * ldd, __builtin_shuffle(t[q], t[q + 2], I64x4{2, 3, 6, 7}));
+  }
+}
+
 // B(k0 .. k0+kc, j0 .. j0+cols) as an NR-column panel: bp[k][j], zero past `cols`.
 template <class T>
 inline void pack_b_panel(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 cols) {
@@ -88,8 +147,17 @@ inline void pack_b_panel(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 col
     }
     return;
   }
-  if (B.rs == 1 && cols == NR) {  // column-major B: NR streams along k, written 8 k at a time
-    for (int64 k0 = 0; k0 < kc; k0 += 8) {
+  if (B.rs == 1 && cols == NR) {  // column-major B (x W^T): each column of the panel is contiguous along k
+    int64 k0 = 0;
+    if constexpr (sizeof(T) == 4 && Simd<T>::lanes == 8) {  // AVX2 float32: 8 x 8 blocks in registers
+      for (; k0 + 8 <= kc; k0 += 8)
+        for (int h = 0; h < NR; h += 8) transpose8x8(bp + k0 * NR + h, NR, B.p + h * B.cs + k0, B.cs);
+    }
+    if constexpr (sizeof(T) == 8 && Simd<T>::lanes == 4) {  // AVX2 float64: 4 x 4 blocks
+      for (; k0 + 4 <= kc; k0 += 4)
+        for (int h = 0; h < NR; h += 4) transpose4x4(bp + k0 * NR + h, NR, B.p + h * B.cs + k0, B.cs);
+    }
+    for (; k0 < kc; k0 += 8) {  // the rest (all of it elsewhere): NR streams along k, 8 k at a time
       const int64 k1 = std::min(kc, k0 + 8);
       for (int j = 0; j < NR; ++j)
         for (int64 k = k0; k < k1; ++k) bp[k * NR + j] = B.p[j * B.cs + k];
@@ -196,7 +264,7 @@ inline void thread_share(int64 n, int t, int nt, int64& begin, int64& end) {
 }
 
 template <class T>
-T* gemm_buffer(std::vector<T>& v, std::size_t n) {
+T* gemm_buffer(Buffer<T>& v, std::size_t n) {
   if (v.size() < n) v.resize(n);
   return v.data();
 }
@@ -208,22 +276,24 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const 
   using G = GemmSizes<T>;
   using V = typename Simd<T>::vec;
   constexpr int MR = G::MR, NR = G::NR;
-  const int64 kc_max = std::min<int64>(G::KC, std::max<int64>(K, 1));
+  // K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16: every block pays a pass over C)
+  const int64 kblocks = std::max<int64>(1, (K + G::KC - 1) / G::KC);  // K = 0 still scales C and runs the epilogue
+  const int64 kc_max = std::max<int64>(1, (K + kblocks - 1) / kblocks);
   const int64 nc_max = std::min<int64>(G::NC, (N + NR - 1) / NR * NR);
-  const int64 mc_max = std::min<int64>(G::MC, (M + MR - 1) / MR * MR);
+  const int64 mblocks = (M + G::MC - 1) / G::MC;  // M, too, in equal blocks of whole panels
+  const int64 mc_max = ((M + mblocks - 1) / mblocks + MR - 1) / MR * MR;
   // Grow-only buffers of the calling thread, shared with its team: B block, and A blocks x 2
   // (a thread may pack the next A block while another still reads the last one).
-  thread_local std::vector<T> b_buf, a_buf;
+  thread_local Buffer<T> b_buf, a_buf;
   T* bp = gemm_buffer(b_buf, kc_max * nc_max);
   T* ap_both = gemm_buffer(a_buf, 2 * kc_max * mc_max);
-  const int64 kblocks = std::max<int64>(1, (K + G::KC - 1) / G::KC);  // K = 0 still scales C and runs the epilogue
 
   auto run = [&](int t, int nt) {
     int64 parity = 0;
     for (int64 jc = 0; jc < N; jc += G::NC) {
       const int64 nc = std::min(G::NC, N - jc), jpanels = (nc + NR - 1) / NR;
       for (int64 kb = 0; kb < kblocks; ++kb) {
-        const int64 pc = kb * G::KC, kc = std::min(G::KC, K - pc);
+        const int64 pc = kb * kc_max, kc = std::max<int64>(0, std::min(kc_max, K - pc));
         const bool last = kb == kblocks - 1;
         const T beta_k = kb == 0 ? beta : T(1);
         if (nt > 1) {
@@ -233,8 +303,8 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const 
         thread_share(jpanels, t, nt, p0, p1);
         for (int64 p = p0; p < p1; ++p)
           pack_b_panel(bp + p * kc * NR, B.at(pc, jc + p * NR), kc, std::min<int64>(NR, nc - p * NR));
-        for (int64 ic = 0; ic < M; ic += G::MC) {
-          const int64 mc = std::min(G::MC, M - ic), ipanels = (mc + MR - 1) / MR;
+        for (int64 ic = 0; ic < M; ic += mc_max) {
+          const int64 mc = std::min(mc_max, M - ic), ipanels = (mc + MR - 1) / MR;
           T* ap = ap_both + (parity++ & 1) * kc_max * mc_max;
           thread_share(ipanels, t, nt, p0, p1);
           for (int64 p = p0; p < p1; ++p)

@@ -123,9 +123,9 @@ void gemm_direct(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T
     const int cols = int(std::min<int64>(NR, N - j0));
     const T* b = B.p + j0;
     int64 brs = B.rs;
-    std::vector<T> edge;
+    Buffer<T> edge;
     if (cols < NR) {
-      edge.assign(K * NR, T(0));
+      edge.resize(K * NR);
       for (int64 k = 0; k < K; ++k)
         for (int j = 0; j < cols; ++j) edge[k * NR + j] = B(k, j0 + j);
       b = edge.data();
