@@ -118,9 +118,10 @@ def test_filter_covering_the_input_matches_oracle():
     (2, 3, 32, 32, 32, 2), (1, 1, 9, 7, 8, (2, 0, 1, 3)), (3, 12, 10, 11, 16, 2), (2, 7, 13, 5, 10, (0, 3, 2, 2)),
 ])
 def test_winograd_path_matches_oracle(case):
-    """Stride-1 5x5 filters with 8+ output channels go through Winograd's F(4x4, 5x5) (inputs of fewer
-    channels than a vector through its narrow layout): exact in float64 up to rounding, and within a few
-    units in 1e-6 of the output's scale in float32."""
+    """Stride-1 5x5 filters with 8+ output channels and 4+ input channels go through Winograd's F(4x4, 5x5)
+    (inputs of fewer channels than a vector through its narrow layout; 1 and 3 channels, and the data
+    gradients into them, run direct): exact in float64 up to rounding, and within a few units in 1e-6 of
+    the output's scale in float32."""
     N, C, H, W, O, pad = case
     rng = np.random.default_rng(sum(case[:5]))
     x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((O, C, 5, 5)), rng.standard_normal(O)
@@ -135,6 +136,67 @@ def test_winograd_path_matches_oracle(case):
     assert np.abs(y32 - y0).max() < 1e-5 * np.abs(y0).max()
     for got, want in zip(ops.conv2d_backward(dy.astype(f), x.astype(f), w.astype(f), 1, pad), grads0):
         assert np.abs(got - want).max() < 2e-5 * np.abs(want).max()
+
+
+@st.composite
+def wide_conv_case(draw):
+    """The shapes users write, through every path: 3x3 and 5x5 at stride 1 with 8+ output channels
+    (Winograd), strides 2 and 3 (the sub-pixel data gradient), 1x1, 7x7; channel counts around the
+    vector width; maps smaller than a Winograd tile; asymmetric padding; batch 1."""
+    k = draw(st.sampled_from([1, 2, 3, 3, 3, 4, 5, 7]))
+    s = draw(st.sampled_from([1, 1, 2, 3]))
+    pad = tuple(draw(st.integers(0, min(3, k))) for _ in range(4))
+    N, C, O = draw(st.integers(1, 3)), draw(st.sampled_from([1, 3, 5, 8, 17, 33])), draw(st.sampled_from([6, 8, 16, 17, 33]))
+    H = draw(st.integers(max(1, k - pad[0] - pad[1]), 14))
+    W = draw(st.integers(max(1, k - pad[2] - pad[3]), 14))
+    return (N, C, H, W), (O, C, k, k), (s, s), pad
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=wide_conv_case(), seed=st.integers(0, 2**31))
+def test_every_path_matches_oracle(case, seed):
+    """float64 to rounding; float32 within 2e-5 of the output's scale (Winograd F(6x6, 3x3) is the
+    least accurate path: about 1e-5)."""
+    xs, ws, stride, pad = case
+    rng = np.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(s) for s in (xs, ws, ws[0]))
+    y0 = cnn.conv2d(x, w, b, stride, pad)
+    dy = rng.standard_normal(y0.shape)
+    want = (y0,) + tuple(cnn.conv2d_backward(dy, x, w, stride, pad))
+    got64 = (ops.conv2d(x, w, b, stride, pad),) + tuple(ops.conv2d_backward(dy, x, w, stride, pad))
+    f = np.float32
+    got32 = (ops.conv2d(x.astype(f), w.astype(f), b.astype(f), stride, pad),) + tuple(
+        ops.conv2d_backward(dy.astype(f), x.astype(f), w.astype(f), stride, pad))
+    for name, a64, a32, ref in zip(("y", "dx", "dw", "db"), got64, got32, want):
+        scale = max(np.abs(ref).max(), 1e-30)
+        np.testing.assert_allclose(a64, ref, rtol=1e-11, atol=1e-11 * scale, err_msg=name)
+        assert np.abs(a32 - ref).max() <= 2e-5 * scale, name
+
+
+@pytest.mark.parametrize("case", [
+    ((2, 5, 9, 8), (8, 5, 3, 3), 1, 1),               # Winograd F(6x6, 3x3)
+    ((1, 17, 6, 7), (9, 17, 3, 3), 1, (0, 2, 1, 0)),  # one tile, asymmetric padding
+    ((2, 3, 11, 10), (8, 3, 4, 4), 2, (1, 2, 0, 1)),  # sub-pixel dx, 2x2 phases with 2x2 taps
+    ((1, 3, 13, 12), (8, 3, 7, 7), 2, 3),             # a 7x7 stem
+    ((2, 4, 7, 7), (6, 4, 1, 1), 3, 0),               # phases without taps: zeros in dx
+])
+def test_new_paths_by_finite_differences(case):
+    xs, ws, stride, pad = case
+    rng = np.random.default_rng(7)
+    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
+    dy = rng.standard_normal(ops.conv2d(x, w, b, stride, pad).shape)
+    dx, dw, db = ops.conv2d_backward(dy, x, w, stride, pad)
+    h = 1e-6
+    for arr, grad in ((x, dx), (w, dw), (b, db)):
+        for flat in rng.choice(arr.size, min(20, arr.size), replace=False):
+            idx = np.unravel_index(flat, arr.shape)
+            old = arr[idx]
+            arr[idx] = old + h
+            up = np.sum(dy * ops.conv2d(x, w, b, stride, pad))
+            arr[idx] = old - h
+            down = np.sum(dy * ops.conv2d(x, w, b, stride, pad))
+            arr[idx] = old
+            assert grad[idx] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-6)
 
 
 def test_first_layer_skips_dx():

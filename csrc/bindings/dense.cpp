@@ -61,6 +61,32 @@ void bind_dense(py::module_& m) {
       py::arg("scale") = 1.0, py::arg("want_g_in") = true,
       "(delta, dW, db, g_in) of Lemma 5.1 given g = dC/da_out.");
   m.def(
+      "gemm",
+      [](const py::array& A_, const py::array& B_, const py::object& out_, bool ta, bool tb, double alpha,
+         double beta) {
+        return by_dtype(A_, [&](auto t) -> py::object {
+          using T = decltype(t);
+          const char* fn = "gemm";
+          const T* A = data_of<T>(fn, "A", A_, {-1, -1});
+          const T* B = data_of<T>(fn, "B", B_, {-1, -1});
+          const int64 M = A_.shape(ta ? 1 : 0), K = A_.shape(ta ? 0 : 1);
+          const int64 Kb = B_.shape(tb ? 1 : 0), N = B_.shape(tb ? 0 : 1);
+          if (K != Kb)
+            throw py::value_error(std::string(fn) + ": op(A) is (" + std::to_string(M) + ", " + std::to_string(K) +
+                                  ") but op(B) is (" + std::to_string(Kb) + ", " + std::to_string(N) + ") (A " +
+                                  shape_str(A_) + ", B " + shape_str(B_) + ", trans_a=" + (ta ? "True" : "False") +
+                                  ", trans_b=" + (tb ? "True" : "False") + ")");
+          if (out_.is_none() && beta != 0.0) throw py::value_error("gemm: beta != 0 needs out (C to accumulate into)");
+          py::array_t<T> out = output<T>(fn, out_, {M, N});
+          T* C = out.mutable_data();
+          without_gil([&] { gemm<T>(ta, tb, M, N, K, T(alpha), A, A_.shape(1), B, B_.shape(1), T(beta), C, N); });
+          return out;
+        });
+      },
+      py::arg("A"), py::arg("B"), py::arg("out") = py::none(), py::arg("trans_a") = false,
+      py::arg("trans_b") = false, py::arg("alpha") = 1.0, py::arg("beta") = 0.0,
+      "alpha op(A) op(B) + beta out, op(X) = X.T when trans_x: hdl's GEMM core (float32 or float64, C-contiguous).");
+  m.def(
       "quadratic_cost",
       [](const py::array& a_, const py::array& y_, double scale) {
         return by_dtype(a_, [&](auto t) -> py::object {

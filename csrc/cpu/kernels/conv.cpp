@@ -1,12 +1,14 @@
 // Convolution in NHWC for one instruction set: a direct ("implicit GEMM") kernel
-// whose register tile is kTileRows output pixels x 2 vectors of output channels,
-// the reduction running over the filter taps and the input channels. The three
-// passes are one kernel:
+// whose register tile is 6 output pixels x 2 vectors of output channels (12 x 1 when
+// the output channels fit a vector), the reduction running over the filter taps and
+// the input channels:
 //   forward        y  = conv(x_padded, w)
-//   backward data  dx = conv(dy spread out and padded, w flipped and transposed)
-//   backward filter dw[tap] = sum over pixels of x(tap-shifted) (x) dy, same tile shape.
-// Stride-1 5x5 filters take Winograd's F(4x4, 5x5) instead (winograd.hpp), for all three passes;
-// a filter that covers its whole input runs as a dense layer.
+//   backward data  dx = stride x stride stride-1 convolutions of dy with the phases of w
+//                  flipped and transposed ("sub-pixel", data_gradient_subpixel)
+//   backward filter dw[tap][c] = sum over pixels of x(tap-shifted) (x) dy (conv_filter_gradient.hpp).
+// Stride-1 5x5 and 3x3 filters take Winograd's F(4x4, 5x5) and F(6x6, 3x3) instead (winograd.hpp,
+// which says when), for all three passes; a filter that covers its whole input is one GEMM
+// (conv_gemm.hpp, gemm_serves below).
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -15,6 +17,8 @@
 
 #include "dense_impl.hpp"
 #include "kernels.inc"
+#include "conv_filter_gradient.hpp"
+#include "conv_gemm.hpp"
 #include "conv_tile.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
@@ -29,38 +33,62 @@ struct Inside {
   int64 lo, hi;
 };
 
-// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with packed filters into y (N, Ho, Wo, O).
-// Taps that read only rows or columns outside `rows`/`cols` (padding, known zero) are skipped, as a
-// direct convolution that sees the border should: border pixels get tiles of their own for that.
-template <class T>
-void conv_core(T* y, const T* xp, int64 N, int64 Hp, int64 Wp, int64 C, int64 Ho, int64 Wo, int64 O, int64 kh,
-               int64 kw, int64 sh, int64 sw, const std::vector<T>& wp, const std::vector<T>& bias, bool relu,
-               Inside rows, Inside cols) {
-  constexpr int64 B = kBlockO<T>;
-  const int64 taps = kh * kw, blocks = (O + B - 1) / B;
-  // Output columns [0, jl) and [jr, Wo) see the column padding. Giving them tiles of their own skips
-  // their padding taps, worth it when the columns between still make whole tiles (else: one run).
-  int64 jl = std::min(Wo, first_inside(cols.lo, sw));
-  int64 jr = std::max(jl, cols.hi - kw < 0 ? jl : std::min(Wo, (cols.hi - kw) / sw + 1));
-  if ((jr - jl) % kTileRows != 0) jl = jr = 0;
-  parallel_for(N * Ho, N * Ho * Wo * O * C * taps > kParallelWork, [&](int64 row) {
-    const int64 n = row / Ho, i = row % Ho;
-    const int64 u0 = std::clamp<int64>(rows.lo - i * sh, 0, kh), u1 = std::clamp<int64>(rows.hi - i * sh, u0, kh);
-    auto run = [&](int64 begin, int64 end) {
-      for (int64 j = begin; j < end; j += kTileRows) {
-        const int64 r = std::min<int64>(kTileRows, end - j);
-        const int64 v0 = std::clamp<int64>(cols.lo - (j + r - 1) * sw, 0, kw);
-        const Taps k{u0, u1, v0, std::clamp<int64>(cols.hi - j * sw, v0, kw), kw, Wp * C};
-        for (int64 ob = 0; ob < blocks; ++ob)
-          tile_rows<T>(int(r), y + ((n * Ho + i) * Wo + j) * O + ob * B, O, std::min(B, O - ob * B),
-                       xp + ((n * Hp + i * sh) * Wp + j * sw) * C, sw * C, k, wp.data() + ob * taps * C * B, C,
-                       bias.data() + ob * B, relu);
-      }
-    };
-    run(0, jl);
-    run(jl, jr);
-    run(jr, Wo);
+// Where output pixel (n, i, j) lives: y + n*image + i*row + j*pixel (its channels contiguous).
+struct Grid {
+  int64 image, row, pixel;
+};
+
+// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with filters get(o, c, tap) and bias b
+// (or none) into y (N, Ho, Wo, O) laid out as `out` says. Taps that read only rows or columns outside
+// `rows`/`cols` (padding, known zero) are skipped.
+struct Conv {
+  int64 N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw;
+  Inside rows, cols;
+};
+
+template <class T, int NV>
+void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const std::vector<T>& wp, const std::vector<T>& bias,
+                bool relu) {
+  constexpr int64 B = kBlockO<T, NV>;
+  constexpr int R = kRowsFor<NV>;
+  const int64 taps = s.kh * s.kw, blocks = (s.O + B - 1) / B;
+  // Tiles of R consecutive pixels of the batch in row-major order, a tile running on into the next row
+  // and the next image: only the batch's last tile is short. A tile reads the union of its pixels'
+  // taps that see the image (the others read the zero padding).
+  const int64 pixels = s.Ho * s.Wo, count_all = s.N * pixels, jobs = (count_all + R - 1) / R;
+  parallel_for(jobs, count_all * s.O * s.C * taps > kParallelWork, [&](int64 job) {
+    const int64 p0 = job * R;
+    const int count = int(std::min<int64>(R, count_all - p0));
+    int64 xoff[R], yoff[R];
+    int64 u0 = s.kh, u1 = 0, v0 = s.kw, v1 = 0;
+    for (int64 r = 0, n = p0 / pixels, i = p0 % pixels / s.Wo, j = p0 % s.Wo; r < R; ++r) {  // the last repeated
+      if (r > 0 && r < count && ++j == s.Wo && (j = 0, ++i) == s.Ho) i = 0, ++n;
+      xoff[r] = ((n * s.Hp + i * s.sh) * s.Wp + j * s.sw) * s.C;
+      yoff[r] = n * out.image + i * out.row + j * out.pixel;
+      u0 = std::min(u0, std::clamp<int64>(s.rows.lo - i * s.sh, 0, s.kh));
+      u1 = std::max(u1, std::clamp<int64>(s.rows.hi - i * s.sh, 0, s.kh));
+      v0 = std::min(v0, std::clamp<int64>(s.cols.lo - j * s.sw, 0, s.kw));
+      v1 = std::max(v1, std::clamp<int64>(s.cols.hi - j * s.sw, 0, s.kw));
+    }
+    const Taps k{u0, std::max(u0, u1), v0, std::max(v0, v1), s.kw, s.Wp * s.C};
+    for (int64 ob = 0; ob < blocks; ++ob)
+      tile_pixels<T, NV>(count, y + ob * B, yoff, std::min(B, s.O - ob * B), xp, xoff, k,
+                         wp.data() + ob * taps * s.C * B, s.C, bias.data() + ob * B, relu);
   });
+}
+
+// Output channels that fit one vector take tiles of 1 vector x 12 pixels, the others 2 vectors x 6.
+template <class T, class Get>
+void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu) {
+  auto run = [&](auto nv) {
+    constexpr int NV = decltype(nv)::value;
+    constexpr int64 B = kBlockO<T, NV>;
+    std::vector<T> bias((s.O + B - 1) / B * B, T(0));
+    if (b) std::copy(b, b + s.O, bias.begin());
+    conv_tiles<T, NV>(y, out, xp, s, pack<T, NV>(s.O, s.C, s.kh * s.kw, get), bias, relu);
+  };
+  if (s.O <= Simd<T>::lanes) run(std::integral_constant<int, 1>());
+  else run(std::integral_constant<int, 2>());
 }
 
 // x (N, H, W, C) inside a zero border: (N, H + top + bottom, W + left + right, C), in scratch `Use`.
@@ -84,71 +112,87 @@ const T* pad_input(const T* x, int64 N, int64 H, int64 W, int64 C, int64 top, in
   return xp;
 }
 
+// dx of a stride-(sh, sw) convolution as sh*sw stride-1 convolutions of dy ("sub-pixel"), one per phase
+// (a, b) of the output: the rows h with (h + pt) % sh == a receive only the filter rows u = a + sh*k,
+//   dx[h0 + sh*m] = sum_k dy[m + e - k] w[a + sh*k],   h0 = (a - pt) mod sh,  e = (h0 + pt - a) / sh,
+// a correlation of dy (padded by Ka-1-e, possibly negative: a crop) with those rows flipped; likewise
+// columns. Each phase writes its pixels of dx in place; a phase without taps (a filter narrower than
+// the stride) is zero.
 template <class T>
-std::vector<T> padded_bias(const T* b, int64 O) {
-  constexpr int64 B = kBlockO<T>;
-  std::vector<T> out(((O + B - 1) / B) * B, T(0));
-  if (b) std::copy(b, b + O, out.begin());
-  return out;
+void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) {
+  const int64 Ho = s.out_h(), Wo = s.out_w();
+  struct Phase {
+    int64 first, count, taps, e;  // h0, outputs in the phase, filter rows, e
+  };
+  auto phases = [](int64 stride, int64 pad, int64 k, int64 size) {
+    std::vector<Phase> out;
+    for (int64 a = 0; a < stride; ++a) {
+      const int64 h0 = ((a - pad) % stride + stride) % stride;
+      out.push_back({h0, h0 < size ? (size - h0 + stride - 1) / stride : 0, (k - a + stride - 1) / stride,
+                     (h0 + pad - a) / stride});
+    }
+    return out;
+  };
+  const auto ph = phases(s.sh, s.pad_top, s.kh, s.H), pw = phases(s.sw, s.pad_left, s.kw, s.W);
+  // dy inside a zero border wide enough for every phase: Pt rows above, rows to Hd below
+  int64 Pt = 0, Pl = 0, Hd = Ho, Wd = Wo;
+  for (const auto& p : ph) Pt = std::max(Pt, p.taps - 1 - p.e);
+  for (const auto& p : pw) Pl = std::max(Pl, p.taps - 1 - p.e);
+  for (const auto& p : ph) Hd = std::max(Hd, p.e + p.count);
+  for (const auto& p : pw) Wd = std::max(Wd, p.e + p.count);
+  const T* dyp = pad_input<1>(dy, s.N, Ho, Wo, s.O, Pt, Hd - Ho, Pl, Wd - Wo);
+  const int64 Hp = Pt + Hd, Wp = Pl + Wd;
+  const Grid grid{s.H * s.W * s.C, s.sh * s.W * s.C, s.sw * s.C};
+  for (int64 a = 0; a < s.sh; ++a)
+    for (int64 b = 0; b < s.sw; ++b) {
+      const Phase r = ph[a], c = pw[b];
+      if (!r.count || !c.count) continue;
+      T* out = dx + (r.first * s.W + c.first) * s.C;
+      if (!r.taps || !c.taps) {
+        for (int64 row = 0; row < s.N * r.count; ++row)
+          for (int64 q = 0; q < c.count; ++q)
+            std::fill_n(out + row / r.count * grid.image + row % r.count * grid.row + q * grid.pixel, s.C, T(0));
+        continue;
+      }
+      const int64 top = Pt - (r.taps - 1 - r.e), left = Pl - (c.taps - 1 - c.e);  // where this phase's reads start
+      const auto sub = [&](int64 ch, int64 o, int64 tap) {  // rows and columns of w flipped, channels transposed
+        const int64 u = a + s.sh * (r.taps - 1 - tap / c.taps), v = b + s.sw * (c.taps - 1 - tap % c.taps);
+        return w[((o * s.C + ch) * s.kh + u) * s.kw + v];
+      };
+      const Conv t{s.N, Hp, Wp, s.O, r.count, c.count, s.C, r.taps, c.taps, 1, 1,
+                   {Pt - top, Pt - top + Ho}, {Pl - left, Pl - left + Wo}};
+      conv_core<T>(out, grid, dyp + (top * Wp + left) * s.O, t, sub, nullptr, false);
+    }
 }
 
-// A filter that covers the whole unpadded input (one output pixel, as the CIFAR net's conv 4x4 on
-// 4x4) is a fully connected layer: each image's (H, W, C) block is one patch. It runs as a 1x1
-// convolution over a column of N "pixels" with K = H*W*C channels, so tiles span images.
-inline bool covers_input(const ConvShape& s) {
-  return s.kh == s.H && s.kw == s.W && !(s.pad_top || s.pad_bottom || s.pad_left || s.pad_right);
-}
-
-inline ConvShape as_dense(const ConvShape& s) {
-  return {1, s.N, 1, s.H * s.W * s.C, s.O, 1, 1, 1, 1, 0, 0, 0, 0};
-}
-
-// w (O, C, kh, kw) <-> (O, kh*kw*C, 1, 1) in NHWC patch order (u, v, c).
-template <class T>
-std::vector<T> to_patch_order(const T* w, const ConvShape& s) {
-  std::vector<T> out(s.O * s.kh * s.kw * s.C);
-  for (int64 o = 0; o < s.O; ++o)
-    for (int64 c = 0; c < s.C; ++c)
-      for (int64 t = 0; t < s.kh * s.kw; ++t) out[(o * s.kh * s.kw + t) * s.C + c] = w[(o * s.C + c) * s.kh * s.kw + t];
-  return out;
-}
+// The GEMM core serves filters that cover their input (a fully connected layer). 1x1 stride-1 filters,
+// which it could serve too, measured faster direct here (batch 64, 16x16 64->128: dw 2.8-3.8 against
+// 6.0-6.7 ms, dx+dw 5.0-6.2 against 8.7-13.8 ms; the forward level), so they stay direct.
+inline bool gemm_serves(const ConvShape& s) { return conv_is_gemm(s) && !(s.kh == 1 && s.kw == 1 && s.H * s.W > 1); }
 
 }  // namespace
 
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
-  if (covers_input(s) && s.kh * s.kw > 1) {
-    HDL_ISA::conv2d_forward<T>(y, x, to_patch_order(w, s).data(), b, as_dense(s), relu);
-    return;
-  }
-  if (winograd_fits(s)) {
-    winograd_forward(y, Padded<T>{x, s.H, s.W, s.C, s.pad_top, s.pad_left}, s.N, s.out_h(), s.out_w(), s.O,
-                     [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * 5 + u) * 5 + v]; }, b, relu);
+  if (gemm_serves(s)) return conv_gemm_forward(y, x, w, b, s, relu);
+  if (const int r = winograd_filter(s)) {
+    const auto filter = [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * r + u) * r + v]; };
+    const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
+    if (r == 5) winograd_forward<5>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu);
+    else winograd_forward<3>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu);
     return;
   }
   const int64 taps = s.kh * s.kw;
-  const auto wp = pack<T>(s.O, s.C, taps, [&](int64 o, int64 c, int64 t) { return w[(o * s.C + c) * taps + t]; });
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
-  conv_core(y, xp, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C,
-            s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, wp, padded_bias(b, s.O), relu,
-            {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W});
+  const Conv c{s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C, s.out_h(), s.out_w(), s.O,
+               s.kh, s.kw, s.sh, s.sw, {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W}};
+  conv_core<T>(y, Grid{s.out_h() * s.out_w() * s.O, s.out_w() * s.O, s.O}, xp, c,
+               [&](int64 o, int64 ch, int64 t) { return w[(o * s.C + ch) * taps + t]; }, b, relu);
 }
 
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
-  if (covers_input(s) && s.kh * s.kw > 1) {
-    std::vector<T> dw_patch(s.O * s.kh * s.kw * s.C);
-    HDL_ISA::conv2d_backward<T>(dx, dw_patch.data(), db, dy, x, to_patch_order(w, s).data(), as_dense(s));
-    for (int64 o = 0; o < s.O; ++o)
-      for (int64 c = 0; c < s.C; ++c)
-        for (int64 t = 0; t < s.kh * s.kw; ++t)
-          dw[(o * s.C + c) * s.kh * s.kw + t] = dw_patch[(o * s.kh * s.kw + t) * s.C + c];
-    return;
-  }
-  using S = Simd<T>;
-  using V = typename S::vec;
-  constexpr int64 B = kBlockO<T>;
-  constexpr int L = S::lanes;
+  if (gemm_serves(s)) return conv_gemm_backward(dx, dw, db, dy, x, w, s);
   const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw;
 
   if (dx) {
@@ -159,116 +203,29 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     // dx = a stride-1 convolution of dy, spread out by the stride and padded by kernel-1-pad, with those filters
     const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - Ho,
                       s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
-    if (s.sh == 1 && s.sw == 1 && winograd_fits(t)) {
+    const int r = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : 0;
+    if (r) {
       const std::vector<T> zero(s.C, T(0));
-      winograd_forward(dx, Padded<T>{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left}, s.N, s.H, s.W,
-                       s.C, flipped, zero.data(), false);
+      const Padded<T> dyp{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left};
+      if (r == 5) winograd_forward<5>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
+      else winograd_forward<3>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
     } else {
-      // dy at (i*sh + kh-1-pt, j*sw + kw-1-pl) of an (H+kh-1, W+kw-1) grid (entries that fall outside
-      // belong to windows wholly in the padding)
-      const int64 Hd = s.H + s.kh - 1, Wd = s.W + s.kw - 1;
-      T* dyd = scratch<T, 1>(s.N * Hd * Wd * s.O);
-      parallel_for(s.N * Hd, s.N * Hd * Wd * s.O > kParallelWork, [&](int64 row) {
-        const int64 n = row / Hd, r = row % Hd - (s.kh - 1 - s.pad_top);  // r = i * sh for output row i
-        T* out = dyd + row * Wd * s.O;
-        std::fill(out, out + Wd * s.O, T(0));
-        if (r < 0 || r % s.sh != 0 || r / s.sh >= Ho) return;
-        const int64 i = r / s.sh;
-        for (int64 j = 0; j < Wo; ++j) {
-          const int64 q = j * s.sw + s.kw - 1 - s.pad_left;
-          if (q >= 0 && q < Wd) std::memcpy(out + q * s.O, dy + ((n * Ho + i) * Wo + j) * s.O, s.O * sizeof(T));
-        }
-      });
-      const auto wt = pack<T>(s.C, s.O, taps, [&](int64 c, int64 o, int64 tap) {
-        return flipped(c, o, tap / s.kw, tap % s.kw);
-      });
-      conv_core(dx, dyd, s.N, Hd, Wd, s.O, s.H, s.W, s.C, s.kh, s.kw, 1, 1, wt, padded_bias<T>(nullptr, s.C),
-                false, {s.kh - 1 - s.pad_top, (Ho - 1) * s.sh + s.kh - s.pad_top},
-                {s.kw - 1 - s.pad_left, (Wo - 1) * s.sw + s.kw - s.pad_left});
+      data_gradient_subpixel(dx, dy, w, s);
     }
   }
 
-  // Narrow inputs (the RGB image) measured faster through the direct filter gradient below (conv1 of
-  // the CIFAR net: 2.6 against 2.9 ms); their forward pass keeps Winograd.
-  if (winograd_fits(s) && s.C >= Simd<T>::lanes) {
-    winograd_filter_gradient(dw, db, dy, Padded<T>{x, s.H, s.W, s.C, s.pad_top, s.pad_left}, s.N, Ho, Wo, s.O);
+  // Inputs of fewer channels than a vector measured faster through the direct filter gradient below
+  // (conv1 of the CIFAR net: 2.6 against 2.9 ms).
+  if (const int r = winograd_filter(s); r && s.C >= Simd<T>::lanes) {
+    const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
+    if (r == 5) winograd_filter_gradient<5>(dw, db, dy, xp, s.N, Ho, Wo, s.O);
+    else winograd_filter_gradient<3>(dw, db, dy, xp, s.N, Ho, Wo, s.O);
     return;
   }
-  // dw[tap][c][o] = sum over (n, i, j) of x_padded[n, i*sh + u, j*sw + v, c] dy[n, i, j, o]  (cf. (5.8))
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
-  const int64 blocks = (s.O + B - 1) / B, Op = blocks * B;
-  const T* g = dy;  // dy with its channels padded to whole blocks, when they are not
-  if (Op != s.O) {
-    T* dyp = scratch<T, 2>(s.N * Ho * Wo * Op);
-    for (int64 p = 0; p < s.N * Ho * Wo; ++p) {
-      std::copy(dy + p * s.O, dy + (p + 1) * s.O, dyp + p * Op);
-      std::fill(dyp + p * Op + s.O, dyp + (p + 1) * Op, T(0));
-    }
-    g = dyp;
-  }
-  const bool parallel = s.N > 1 && s.N * Ho * Wo * s.O * s.C * taps > kParallelWork;
-  const int threads = parallel ? omp_get_max_threads() : 1;
-  std::vector<T> part(threads * taps * s.C * Op, T(0)), bpart(threads * Op, T(0));
-#pragma omp parallel num_threads(threads) if (parallel)
-  {
-    T* mine = &part[omp_get_thread_num() * taps * s.C * Op];
-    T* bmine = &bpart[omp_get_thread_num() * Op];
-#pragma omp for schedule(static)
-    for (int64 n = 0; n < s.N; ++n) {
-      const T* gn = g + n * Ho * Wo * Op;
-      for (int64 p = 0; p < Ho * Wo; ++p)  // db: sum over pixels  (cf. (5.7))
-        for (int64 o = 0; o < Op; ++o) bmine[o] += gn[p * Op + o];
-      for (int64 t = 0; t < taps; ++t) {
-        const int64 u = t / s.kw, v = t % s.kw;
-        const T* xt = xs + ((n * Hp + u) * Wp + v) * s.C;
-        // outputs whose tap (u, v) reads the image rather than the padding
-        const int64 i0 = first_inside(s.pad_top - u, s.sh), i1 = std::min(Ho, first_inside(s.pad_top + s.H - u, s.sh));
-        const int64 j0 = first_inside(s.pad_left - v, s.sw), j1 = std::min(Wo, first_inside(s.pad_left + s.W - v, s.sw));
-        for (int64 ob = 0; ob < blocks; ++ob)
-          for (int64 c0 = 0; c0 < s.C; c0 += kTileRows) {
-            const int rows = int(std::min<int64>(kTileRows, s.C - c0));
-            V acc[kTileRows][2];
-            for (int r = 0; r < kTileRows; ++r) acc[r][0] = acc[r][1] = S::zero();
-            for (int64 i = i0; i < i1; ++i) {
-              const T* xrow = xt + (i * s.sh * Wp) * s.C + c0;
-              const T* grow = gn + i * Wo * Op + ob * B;
-              for (int64 j = j0; j < j1; ++j) {
-                const V g0 = S::load(grow + j * Op), g1 = S::load(grow + j * Op + L);
-                const T* a = xrow + j * s.sw * s.C;
-                if (rows == kTileRows) {
-                  for (int r = 0; r < kTileRows; ++r) {
-                    acc[r][0] += a[r] * g0;
-                    acc[r][1] += a[r] * g1;
-                  }
-                } else {
-                  for (int r = 0; r < rows; ++r) {
-                    acc[r][0] += a[r] * g0;
-                    acc[r][1] += a[r] * g1;
-                  }
-                }
-              }
-            }
-            for (int r = 0; r < rows; ++r) {
-              T* d = mine + (t * s.C + c0 + r) * Op + ob * B;
-              S::store(d, S::load(d) + acc[r][0]);
-              S::store(d + L, S::load(d + L) + acc[r][1]);
-            }
-          }
-      }
-    }
-  }
-  for (int64 o = 0; o < s.O; ++o) {
-    T sum = T(0);
-    for (int th = 0; th < threads; ++th) sum += bpart[th * Op + o];
-    db[o] = sum;
-    for (int64 c = 0; c < s.C; ++c)
-      for (int64 t = 0; t < taps; ++t) {
-        T acc = T(0);
-        for (int th = 0; th < threads; ++th) acc += part[((th * taps + t) * s.C + c) * Op + o];
-        dw[(o * s.C + c) * taps + t] = acc;
-      }
-  }
+  if (s.O <= Simd<T>::lanes) filter_gradient_direct<T, 1>(dw, db, dy, xs, Hp, Wp, s);
+  else filter_gradient_direct<T, 2>(dw, db, dy, xs, Hp, Wp, s);
 }
 
 }  // namespace HDL_ISA

@@ -1,6 +1,8 @@
 // The register tile of the direct convolution, shared by conv.cpp and winograd.hpp:
-// R output pixels times one block of 2 vectors of output channels, accumulated over
-// a rectangle of filter taps and the input channels.
+// R output pixels times one block of NV vectors of output channels, accumulated over
+// a rectangle of filter taps and the input channels. NV = 2 with 6 pixels in general;
+// NV = 1 with 12 pixels when the output channels fit one vector (LeNet's 6, an RGB
+// data gradient's 3), so that fewer lanes compute zeros.
 #pragma once
 #include <cstring>
 #include <vector>
@@ -12,14 +14,17 @@
 namespace hdl {
 namespace HDL_ISA {
 
-template <class T>
-constexpr int64 kBlockO = 2 * Simd<T>::lanes;  // output channels per tile
+template <class T, int NV = 2>
+constexpr int64 kBlockO = NV * Simd<T>::lanes;  // output channels per tile
+
+template <int NV>
+constexpr int kRowsFor = NV == 1 ? 2 * kTileRows : kTileRows;  // pixels per tile: 12 accumulators
 
 
 // Filters packed for the tile: wp[ob][tap][c][kBlockO], zero beyond O; get(o, c, tap).
-template <class T, class Get>
+template <class T, int NV, class Get>
 std::vector<T> pack(int64 O, int64 C, int64 taps, Get get) {
-  constexpr int64 B = kBlockO<T>;
+  constexpr int64 B = kBlockO<T, NV>;
   std::vector<T> wp(((O + B - 1) / B) * taps * C * B, T(0));
   for (int64 o = 0; o < O; ++o)
     for (int64 c = 0; c < C; ++c)
@@ -33,57 +38,68 @@ struct Taps {
   int64 u0, u1, v0, v1, kw, pitch;
 };
 
-// R output pixels (x, y advance by xstep, ystride) times one block of channels:
-//   y[r] = bias + sum over taps (u, v) and channels c of x[r*xstep + u*pitch + v*C + c] wp[u*kw + v][c][:]
-template <class T, int R>
-inline void tile(T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k, const T* wp, int64 C,
-                 const T* bias, bool relu) {
+// R output pixels at x + xoff[r] (inputs) and y + yoff[r] (outputs) times one block of channels:
+//   y[r] = bias + sum over taps (u, v) and channels c of x[xoff[r] + u*pitch + v*C + c] wp[u*kw + v][c][:]
+template <class T, int R, int NV>
+inline void tile(T* y, const int64* yoff_, int64 ocount, const T* x, const int64* xoff_, const Taps& k, const T* wp,
+                 int64 C, const T* bias, bool relu) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int L = S::lanes;
-  V acc[R][2];
-  for (int r = 0; r < R; ++r) {
-    acc[r][0] = S::load(bias);
-    acc[r][1] = S::load(bias + L);
-  }
-  for (int64 u = k.u0; u < k.u1; ++u)
-    for (int64 v = k.v0; v < k.v1; ++v) {
-      const T* xt = x + u * k.pitch + v * C;
-      const T* wt = wp + (u * k.kw + v) * C * 2 * L;
-      for (int64 c = 0; c < C; ++c) {
-        const V w0 = S::load(wt + c * 2 * L), w1 = S::load(wt + c * 2 * L + L);
-        for (int r = 0; r < R; ++r) {
-          const T a = xt[r * xstep + c];
-          acc[r][0] += a * w0;
-          acc[r][1] += a * w1;
-        }
+  int64 xoff[R];
+  for (int r = 0; r < R; ++r) xoff[r] = xoff_[r];
+  V acc[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int k = 0; k < NV; ++k) acc[r][k] = S::load(bias + k * L);
+  // For one filter row u, the taps (v, c) with v in [v0, v1) are contiguous in x and in wp: one loop.
+  const int64 run = (k.v1 - k.v0) * C;
+  for (int64 u = k.u0; u < k.u1; ++u) {
+    const T* xt = x + u * k.pitch + k.v0 * C;
+    const T* wt = wp + (u * k.kw + k.v0) * C * NV * L;
+    for (int64 c = 0; c < run; ++c) {
+      V wv[NV];
+      for (int k = 0; k < NV; ++k) wv[k] = S::load(wt + (c * NV + k) * L);
+      for (int r = 0; r < R; ++r) {
+        const T a = xt[xoff[r] + c];
+        for (int k = 0; k < NV; ++k) acc[r][k] += a * wv[k];
       }
     }
+  }
   const V zero = S::zero();
   for (int r = 0; r < R; ++r) {
-    if (relu) {
-      acc[r][0] = acc[r][0] > zero ? acc[r][0] : zero;
-      acc[r][1] = acc[r][1] > zero ? acc[r][1] : zero;
-    }
-    if (ocount == 2 * L) {
-      S::store(y + r * ystride, acc[r][0]);
-      S::store(y + r * ystride + L, acc[r][1]);
+    if (relu)
+      for (int k = 0; k < NV; ++k) acc[r][k] = acc[r][k] > zero ? acc[r][k] : zero;
+    T* out = y + yoff_[r];
+    if (ocount == NV * L) {
+      for (int k = 0; k < NV; ++k) S::store(out + k * L, acc[r][k]);
     } else {
-      T tmp[2 * L];
-      S::store(tmp, acc[r][0]);
-      S::store(tmp + L, acc[r][1]);
-      std::memcpy(y + r * ystride, tmp, ocount * sizeof(T));
+      T tmp[NV * L];
+      for (int k = 0; k < NV; ++k) S::store(tmp + k * L, acc[r][k]);
+      std::memcpy(out, tmp, ocount * sizeof(T));
     }
   }
 }
 
-template <class T, int R = kTileRows>
+// `rows` (<= R) pixels at arbitrary offsets.
+template <class T, int NV = 2, int R = kRowsFor<NV>>
+inline void tile_pixels(int rows, T* y, const int64* yoff, int64 ocount, const T* x, const int64* xoff,
+                        const Taps& k, const T* wp, int64 C, const T* bias, bool relu) {
+  if constexpr (R > 1) {
+    if (rows < R) return tile_pixels<T, NV, R - 1>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+  }
+  tile<T, R, NV>(y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+}
+
+// `rows` (<= kTileRows) pixels evenly spaced: x advances by xstep, y by ystride.
+template <class T>
 inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k,
                       const T* wp, int64 C, const T* bias, bool relu) {
-  if constexpr (R > 1) {
-    if (rows < R) return tile_rows<T, R - 1>(rows, y, ystride, ocount, x, xstep, k, wp, C, bias, relu);
+  int64 xoff[kTileRows], yoff[kTileRows];
+  for (int r = 0; r < kTileRows; ++r) {
+    xoff[r] = r * xstep;
+    yoff[r] = r * ystride;
   }
-  tile<T, R>(y, ystride, ocount, x, xstep, k, wp, C, bias, relu);
+  tile_pixels<T>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
 }
 
 }  // namespace HDL_ISA

@@ -2,6 +2,7 @@
 // stochastic_gradient.cpp fuses them. Rows are neurons, columns are the m
 // points of a batch; the innermost loops run along a row and vectorise.
 #pragma once
+#include "gemm.hpp"
 #include "hdl/common.hpp"
 #include "math.hpp"
 
@@ -24,6 +25,10 @@ inline void parallel_for(int64 n, bool parallel, F&& body) {
   }
 }
 
+// Layers of at least this many multiply-adds per call run on the GEMM core (gemm.hpp); smaller ones
+// (the tiny networks of Section 6, one sample at a time) keep the plain loops, which pack nothing.
+constexpr int64 kGemmMinWork = 1 << 13;
+
 // The first index i >= 0 with i * stride >= edge (the first output window past a border).
 inline int64 first_inside(int64 edge, int64 stride) { return edge <= 0 ? 0 : (edge + stride - 1) / stride; }
 
@@ -34,6 +39,10 @@ inline void dense_forward_impl(T* HDL_RESTRICT a_out, const T* HDL_RESTRICT W, c
                                const T* HDL_RESTRICT a_in, int64 n_out, int64 n_in, int64 m_, Activation act,
                                T slope) {
   const int64 m = M > 0 ? M : m_;
+  if (M == 0 && n_out * n_in * m >= kGemmMinWork) {  // a_out (n_out, m) = sigma(W a_in + b), b per row
+    gemm_mat<T>(n_out, m, n_in, T(1), {W, n_in, 1}, {a_in, m, 1}, T(0), {a_out, m, 1}, {b, true, act, slope});
+    return;
+  }
   parallel_for(n_out, n_out * n_in * m > kParallelWork, [&](int64 j) {
     T* HDL_RESTRICT z = a_out + j * m;
     const T bj = b[j];
@@ -56,12 +65,14 @@ inline void dense_backward_impl(T* HDL_RESTRICT delta, T* HDL_RESTRICT dW, T* HD
                                 T slope, T scale) {
   const int64 m = M > 0 ? M : m_;
   const bool parallel = n_out * n_in * m > kParallelWork;
+  const bool gemm = M == 0 && n_out * n_in * m >= kGemmMinWork;
   parallel_for(n_out, parallel, [&](int64 j) {
     T* HDL_RESTRICT d = delta + j * m;
     activate_backward(d, g + j * m, a_out + j * m, m, act, slope);
     T sum = T(0);
     for (int64 p = 0; p < m; ++p) sum += d[p];
     db[j] = scale * sum;
+    if (gemm) return;
     for (int64 k = 0; k < n_in; ++k) {
       const T* HDL_RESTRICT a = a_in + k * m;
       T s = T(0);
@@ -69,6 +80,11 @@ inline void dense_backward_impl(T* HDL_RESTRICT delta, T* HDL_RESTRICT dW, T* HD
       dW[j * n_in + k] = scale * s;
     }
   });
+  if (gemm) {
+    gemm_mat<T>(n_out, n_in, m, scale, {delta, m, 1}, {a_in, 1, m}, T(0), {dW, n_in, 1});  // delta a_in^T
+    if (g_in) gemm_mat<T>(n_in, m, n_out, T(1), {W, 1, n_in}, {delta, m, 1}, T(0), {g_in, m, 1});  // W^T delta
+    return;
+  }
   if (g_in == nullptr) return;
   parallel_for(n_in, parallel, [&](int64 k) {
     T* HDL_RESTRICT gk = g_in + k * m;
@@ -92,6 +108,17 @@ inline void dense_backward_update_impl(T* HDL_RESTRICT delta, T* HDL_RESTRICT g_
   const int64 m = M > 0 ? M : m_;
   const bool parallel = n_out * n_in * m > kParallelWork;
   activate_backward(delta, g, a_out, n_out * m, act, slope);
+  if (M == 0 && n_out * n_in * m >= kGemmMinWork) {
+    if (g_in) gemm_mat<T>(n_in, m, n_out, T(1), {W, 1, n_in}, {delta, m, 1}, T(0), {g_in, m, 1});  // W^T delta
+    parallel_for(n_out, parallel, [&](int64 j) {
+      T sum = T(0);
+      for (int64 p = 0; p < m; ++p) sum += delta[j * m + p];
+      b[j] -= eta * scale * sum;
+    });
+    // W = (1 - eta decay) W - eta scale delta a_in^T
+    gemm_mat<T>(n_out, n_in, m, -eta * scale, {delta, m, 1}, {a_in, 1, m}, T(1) - eta * decay, {W, n_in, 1});
+    return;
+  }
   if (g_in != nullptr) {
     parallel_for(n_in, parallel, [&](int64 k) {
       T* HDL_RESTRICT gk = g_in + k * m;
@@ -130,6 +157,10 @@ template <class T>
 inline void dense_forward_block(T* HDL_RESTRICT out, const T* HDL_RESTRICT W, const T* HDL_RESTRICT b,
                                 const T* HDL_RESTRICT in, int64 n_out, int64 n_in, Activation act, T slope) {
   constexpr int64 B = kBlock<T>;
+  if (n_out * n_in * B >= kGemmMinWork) {
+    gemm_mat<T>(n_out, B, n_in, T(1), {W, n_in, 1}, {in, B, 1}, T(0), {out, B, 1}, {b, true, act, slope});
+    return;
+  }
   for (int64 j = 0; j < n_out; ++j) {
     T z[B];
     for (int64 p = 0; p < B; ++p) z[p] = b[j];

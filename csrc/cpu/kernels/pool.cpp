@@ -134,11 +134,16 @@ void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
 template <class T>
 void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s) {
   const int64 C = s.C, Ho = s.out_h(), Wo = s.out_w();
+  std::vector<int64> first(s.W), last(s.W);  // the windows [first, last] along a row that hold column q
+  for (int64 q = 0; q < s.W; ++q) {
+    first[q] = first_inside(q + s.pad_left - s.kw + 1, s.sw);
+    last[q] = std::min(Wo - 1, (q + s.pad_left) / s.sw);
+  }
   parallel_for(s.N * s.H, s.N > 1 && s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / s.H, r = row % s.H;
     const int64 i0 = first_inside(r + s.pad_top - s.kh + 1, s.sh), i1 = std::min(Ho - 1, (r + s.pad_top) / s.sh);
     for (int64 q = 0; q < s.W; ++q) {
-      const int64 j0 = first_inside(q + s.pad_left - s.kw + 1, s.sw), j1 = std::min(Wo - 1, (q + s.pad_left) / s.sw);
+      const int64 j0 = first[q], j1 = last[q];
       T* d = dx + (row * s.W + q) * C;
       over_channels<T>(C, [&](int64 c, auto lanes) {
         using X = decltype(lanes);
@@ -159,13 +164,15 @@ template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
   const int64 C = s.C;
   for_each_output<T>(s, [&](int64 n, int64, int64, const Window& w, int64 out) {
-    T* HDL_RESTRICT sum = y + out * C;
     const T* image = x + n * s.H * s.W * C;
-    std::fill(sum, sum + C, T(0));
-    for (int64 r = w.r0; r < w.r1; ++r)
-      for (int64 q = w.c0; q < w.c1; ++q) add_into(sum, image + (r * s.W + q) * C, T(1), C);
     const T scale = T(1) / T(w.cells());
-    for (int64 c = 0; c < C; ++c) sum[c] *= scale;
+    over_channels<T>(C, [&](int64 c, auto lanes) {  // the window's sum in a register
+      using X = decltype(lanes);
+      X sum{};
+      for (int64 r = w.r0; r < w.r1; ++r)
+        for (int64 q = w.c0; q < w.c1; ++q) sum += load_as<T, X>(image + (r * s.W + q) * C + c);
+      store_as<T, X>(y + out * C + c, sum * scale);
+    });
   });
 }
 

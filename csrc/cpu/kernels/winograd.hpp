@@ -1,17 +1,20 @@
-// Winograd's minimal filtering F(4x4, 5x5) (Lavin & Gray, 2016) for stride-1 5x5
-// convolutions in NHWC: each 4x4 block of outputs comes from an 8x8 block of inputs
-// with 64 multiplications per channel pair instead of 400, the "fast transform"
-// route of Section 7.1. Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (those of
-// NNPACK's F(6x6, 3x3)); the matrices come from Toom-Cook with 1/f_j put in G:
+// Winograd's minimal filtering F(m x m, r x r) (Lavin & Gray, 2016) on 8x8 input tiles, m + r - 1 = 8,
+// for stride-1 convolutions in NHWC, the "fast transform" route of Section 7.1:
+//   F(4x4, 5x5): each 4x4 block of outputs from 64 multiplications per channel pair instead of 400;
+//   F(6x6, 3x3): each 6x6 block from 64 instead of 324.
+// Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (NNPACK's); the matrices come from Toom-Cook with
+// 1/f_j put in G, so B^T (8x8) is the same for both and A^T (m x 8), G (8 x r) are powers of the points:
 //   Y = A^T [ (G w G^T) o (B^T d B) ] A.
-// conv.cpp uses it for the forward pass, the data gradient (itself a stride-1 5x5
-// convolution) and the filter gradient dw = G^T [ sum over tiles (B^T d B) o (A dY A^T) ] G.
-// In float32 the outputs carry relative errors of a few 1e-6 (direct: about 1e-7).
+// conv.cpp uses it for the forward pass, the data gradient (itself a stride-1 r x r convolution) and
+// the filter gradient dw = G^T [ sum over tiles (B^T d B) o (A dY A^T) ] G.
+// In float32 the outputs carry relative errors of a few 1e-6 (direct: about 1e-7); F(6x6, 3x3) about
+// 1e-5 of the output scale, measured in tests/test_conv.py.
 //
 // The tiles of the whole batch are numbered t = (n*ty + i)*tx + j and handed out in chunks:
 // a chunk's transformed inputs, products and outputs stay in the core's L2 cache.
 #pragma once
 #include <algorithm>
+#include <cstdlib>
 #include <type_traits>
 #include <vector>
 
@@ -25,31 +28,41 @@
 namespace hdl {
 namespace HDL_ISA {
 
-// Whether F(4x4, 5x5) serves this convolution (else the direct kernel does).
-inline bool winograd_fits(const ConvShape& s) {
-  return s.kh == 5 && s.kw == 5 && s.sh == 1 && s.sw == 1 && s.O >= 8 && s.out_h() >= 4 && s.out_w() >= 4;
+// The filter size r of the Winograd F(m x m, r x r) that serves this convolution, or 0 for the direct
+// kernel. Shape rule (measured, bench/conv_shapes.py): square 5x5 or 3x3 filters at stride 1, at least
+// 8 output channels, outputs at least m x m (so that the tiles' overhang wastes little), and at least 4
+// input channels (1 and 3 measured faster direct: 3x3 on 32x32x3 -> 32, 1.07 against 1.40 ms; 5x5 on
+// 28x28x1 -> 20, 0.84 against 1.22 ms; 8 channels faster by Winograd, 1.36 against 1.96 ms).
+// HDL_CONV_WINOGRAD=0 in the environment turns Winograd off (every convolution runs the direct kernel).
+inline int winograd_filter(const ConvShape& s) {
+  if (const char* off = std::getenv("HDL_CONV_WINOGRAD"); off && off[0] == '0') return 0;  // to measure the rule
+  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || s.O < 8 || s.C < 4) return 0;
+  if (s.kh == 5 && s.out_h() >= 4 && s.out_w() >= 4) return 5;
+  if (s.kh == 3 && s.out_h() >= 6 && s.out_w() >= 6) return 3;
+  return 0;
 }
 
-// winograd_forward: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the filters.
-// winograd_filter_gradient: dw (O, C, 5, 5) and db (O) from dy (N, Ho, Wo, O) and x.
+// winograd_forward<R>: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the
+// R x R filters. winograd_filter_gradient<R>: dw (O, C, R, R) and db (O) from dy (N, Ho, Wo, O) and x.
 
 namespace winograd {
 
-constexpr int kM = 4;                 // outputs per tile side
-constexpr int kAlpha = kM + 5 - 1;    // inputs per tile side
+constexpr int kAlpha = 8;  // inputs per tile side: m + r - 1
 constexpr int kPoints = kAlpha * kAlpha;
 constexpr int64 kChunk = 18;          // tiles per chunk, forward
 constexpr int64 kChunkFilter = 24;    // tiles per chunk, filter gradient (the reduction runs over them)
 constexpr int64 kChunkNarrow = 32;    // tiles per chunk for inputs of few channels, both
 
-constexpr double G[8][5] = {{-1, 0, 0, 0, 0},
-                            {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
-                            {-2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9},
-                            {1.0 / 90, 1.0 / 45, 2.0 / 45, 4.0 / 45, 8.0 / 45},
-                            {1.0 / 90, -1.0 / 45, 2.0 / 45, -4.0 / 45, 8.0 / 45},
-                            {32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45},
-                            {32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45},
-                            {0, 0, 0, 0, 1}};
+// G[a][u] = p_a^u / f_a for the finite points p_a (f_a = prod over the other finite points of p_a - p_b,
+// up to the sign folded into B^T's first row), and u == r-1 for the point at infinity.
+constexpr double kPoint[8] = {0, 1, -1, 2, -2, 0.5, -0.5, 0};
+constexpr double kScale[8] = {-1, -2.0 / 9, -2.0 / 9, 1.0 / 90, 1.0 / 90, 32.0 / 45, 32.0 / 45, 1};
+constexpr double G(int a, int u, int r) {
+  if (a == 7) return u == r - 1 ? 1 : 0;
+  double p = kScale[a];
+  for (int k = 0; k < u; ++k) p *= kPoint[a];
+  return p;
+}
 
 // B^T d for one column d of 8 values (vectors of channels, or single channels). B^T's rows:
 //   (-1, 0, 21/4, 0, -21/4, 0, 1, 0), (0, +-1, 1, -+17/4, -17/4, +-1, 1, 0),
@@ -71,34 +84,38 @@ inline void bt(const X (&d)[8], X (&o)[8]) {
   o[6] = p3 - q3;
 }
 
-// A^T m for one column m of 8 values: the 4 outputs. A^T's rows are (1, 1, 1, 1, 1, 1, 1, 0) and
-// (0, 1, +-1, 2^k, +-2^k, 2^-k, +-2^-k, 0) for k = 1, 2, 3, the last with a 1 at the end.
-template <class T, class X>
-inline void at(const X (&m)[8], X (&y)[4]) {
-  const T two = 2, four = 4, eight = 8, half = 0.5, quarter = 0.25, eighth = 0.125;
+// A^T m for one column m of 8 values: the M outputs. A^T's rows are (1, 1, 1, 1, 1, 1, 1, 0) and
+// (0, 1, +-1, 2^k, +-2^k, 2^-k, +-2^-k, 0) for k = 1 .. M-1, the last with a 1 at the end.
+template <class T, int M, class X>
+inline void at(const X (&m)[8], X (&y)[M]) {
   const X s1 = m[1] + m[2], d1 = m[1] - m[2], s2 = m[3] + m[4], d2 = m[3] - m[4], s3 = m[5] + m[6],
           d3 = m[5] - m[6];
   y[0] = m[0] + s1 + s2 + s3;
-  y[1] = d1 + two * d2 + half * d3;
-  y[2] = s1 + four * s2 + quarter * s3;
-  y[3] = d1 + eight * d2 + eighth * d3 + m[7];
+  for (int k = 1; k < M; ++k) {
+    const T up = T(1 << k), down = T(1) / up;
+    y[k] = k % 2 ? d1 + up * d2 + down * d3 : s1 + up * s2 + down * s3;
+  }
+  y[M - 1] += m[7];
 }
 
-// A g for one column g of 4 values (a 4x4 block of dY), the 8 points.
-template <class T, class X>
-inline void a_times(const X (&g)[4], X (&o)[8]) {
-  const T two = 2, four = 4, eight = 8, half = 0.5, quarter = 0.25, eighth = 0.125;
+// A g for one column g of M values (an M x M block of dY), the 8 points: at each point +-p,
+// the even and odd powers' parts e +- o of sum_k p^k g[k].
+template <class T, int M, class X>
+inline void a_times(const X (&g)[M], X (&o)[8]) {
   o[0] = g[0];
-  o[7] = g[3];
-  const X e1 = g[0] + g[2], o1 = g[1] + g[3];
-  o[1] = e1 + o1;
-  o[2] = e1 - o1;
-  const X e2 = g[0] + four * g[2], o2 = two * g[1] + eight * g[3];
-  o[3] = e2 + o2;
-  o[4] = e2 - o2;
-  const X e3 = g[0] + quarter * g[2], o3 = half * g[1] + eighth * g[3];
-  o[5] = e3 + o3;
-  o[6] = e3 - o3;
+  o[7] = g[M - 1];
+  for (int pair = 0; pair < 3; ++pair) {
+    const T p = T(kPoint[1 + 2 * pair]);
+    X e = g[0], od = p * g[1];
+    T pk = p;
+    for (int k = 2; k < M; ++k) {
+      pk *= p;
+      if (k % 2) od += pk * g[k];
+      else e += pk * g[k];
+    }
+    o[1 + 2 * pair] = e + od;
+    o[2 + 2 * pair] = e - od;
+  }
 }
 
 // v[point * ld] = (B^T d B)[point] for the 8x8 block d at `patch` (rows `pitch` apart, cells C apart),
@@ -127,30 +144,30 @@ inline void input_transform(T* v, int64 ld, const T* patch, int64 pitch, int64 C
   for (; c < C; ++c) input_transform_lanes<T, T>(v + c, ld, patch + c, pitch, C);
 }
 
-// The 4x4 outputs y = A^T m A of the 64 points m[point * ld] (one vector of channels).
-template <class T>
-inline void output_transform(typename Simd<T>::vec (&y)[4][4], const T* m, int64 ld) {
+// The M x M outputs y = A^T m A of the 64 points m[point * ld] (one vector of channels).
+template <class T, int M>
+inline void output_transform(typename Simd<T>::vec (&y)[M][M], const T* m, int64 ld) {
   using X = typename Simd<T>::vec;
-  X t[4][8];
+  X t[M][8];
   for (int b = 0; b < 8; ++b) {  // columns: A^T m[.][b]
-    X col[8], o[4];
+    X col[8], o[M];
     for (int a = 0; a < 8; ++a) col[a] = Simd<T>::load(m + (a * 8 + b) * ld);
-    at<T>(col, o);
-    for (int r = 0; r < 4; ++r) t[r][b] = o[r];
+    at<T, M>(col, o);
+    for (int r = 0; r < M; ++r) t[r][b] = o[r];
   }
-  for (int r = 0; r < 4; ++r) at<T>(t[r], y[r]);  // rows
+  for (int r = 0; r < M; ++r) at<T, M>(t[r], y[r]);  // rows
 }
 
 // y[r * row_stride + q * O + o] = bias[o] + (A^T m A)[r][q] (then ReLU'd if relu) for the first rows x cols
 // outputs of one tile and its O channels; m[point * ld + o] holds the tile's 64 points.
-template <class T>
+template <class T, int M>
 inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, int64 ld, const T* bias, int64 O,
                         bool relu) {
   using S = Simd<T>;
   constexpr int L = S::lanes;
   for (int64 o = 0; o < O; o += L) {
-    typename S::vec out[kM][kM];
-    output_transform<T>(out, m + o, ld);
+    typename S::vec out[M][M];
+    output_transform<T, M>(out, m + o, ld);
     const auto b = S::load(bias + o), zero = S::zero();
     const int64 count = std::min<int64>(L, O - o);
     for (int r = 0; r < rows; ++r)
@@ -169,49 +186,49 @@ inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, 
   }
 }
 
-// The 64 points (A g A^T) of the 4x4 block g[(r*4 + q) * ldg] (one vector of channels), into d[point * ld].
-template <class T>
+// The 64 points (A g A^T) of the M x M block g[(r*M + q) * ldg] (one vector of channels), into d[point * ld].
+template <class T, int M>
 inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
   using X = typename Simd<T>::vec;
-  X t[8][4];
-  for (int q = 0; q < 4; ++q) {  // columns
-    X col[4], o[8];
-    for (int r = 0; r < 4; ++r) col[r] = Simd<T>::load(g + (r * 4 + q) * ldg);
-    a_times<T>(col, o);
+  X t[8][M];
+  for (int q = 0; q < M; ++q) {  // columns
+    X col[M], o[8];
+    for (int r = 0; r < M; ++r) col[r] = Simd<T>::load(g + (r * M + q) * ldg);
+    a_times<T, M>(col, o);
     for (int a = 0; a < 8; ++a) t[a][q] = o[a];
   }
   for (int a = 0; a < 8; ++a) {  // rows
     X o[8];
-    a_times<T>(t[a], o);
+    a_times<T, M>(t[a], o);
     for (int b = 0; b < 8; ++b) Simd<T>::store(d + (a * 8 + b) * ld, o[b]);
   }
 }
 
 // U[point][ob][c][B] = (G w(o, c) G^T)[point], packed as the tile kernel reads filters; the B
 // output channels of a block are the vector lanes of the arithmetic.
-template <class T, class Filter>
+template <class T, int R, class Filter>
 std::vector<T> filter_transform(Filter w, int64 O, int64 C) {
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B;
   std::vector<T> U(kPoints * C * blocks * B);
   parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {
     const int64 ob = job / C, c = job % C;
-    alignas(64) T g[5][5][B], t[8][5][B];
-    for (int u = 0; u < 5; ++u)
-      for (int v = 0; v < 5; ++v)
+    alignas(64) T g[R][R][B], t[8][R][B];
+    for (int u = 0; u < R; ++u)
+      for (int v = 0; v < R; ++v)
         for (int64 l = 0; l < B; ++l) g[u][v][l] = ob * B + l < O ? T(w(ob * B + l, c, u, v)) : T(0);
     for (int a = 0; a < 8; ++a)  // t = G g
-      for (int v = 0; v < 5; ++v) {
+      for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
-        for (int u = 0; u < 5; ++u)
-          for (int64 l = 0; l < B; ++l) t[a][v][l] += T(G[a][u]) * g[u][v][l];
+        for (int u = 0; u < R; ++u)
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += T(G(a, u, R)) * g[u][v][l];
       }
     for (int a = 0; a < 8; ++a)  // U = t G^T
       for (int b = 0; b < 8; ++b) {
         T* HDL_RESTRICT out = U.data() + (((a * 8 + b) * blocks + ob) * C + c) * B;
         for (int64 l = 0; l < B; ++l) out[l] = T(0);
-        for (int v = 0; v < 5; ++v)
-          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * T(G[b][v]);
+        for (int v = 0; v < R; ++v)
+          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * T(G(b, v, R));
       }
   });
   return U;
@@ -225,9 +242,10 @@ inline int64 point_stride(int64 n) {
   return (n + line - 1) / line * line + line;
 }
 
-// The tiles of a batch: tile t covers outputs (4i..4i+3, 4j..4j+3) of image n.
+// The tiles of a batch: tile t covers outputs (m*i .. m*i+m-1, m*j .. m*j+m-1) of image n.
 struct Tiling {
-  int64 ty, tx;
+  int64 m, ty, tx;
+  Tiling(int64 m_, int64 Ho, int64 Wo) : m(m_), ty((Ho + m_ - 1) / m_), tx((Wo + m_ - 1) / m_) {}
   int64 per_image() const { return ty * tx; }
   void locate(int64 t, int64& n, int64& i, int64& j) const {
     n = t / per_image();
@@ -237,7 +255,7 @@ struct Tiling {
 };
 
 // An input image batch x (N, H, W, C) seen through its zero padding (top, left, and whatever the
-// tiles reach beyond the bottom and right): the 8x8 block under tile (i, j) of image n.
+// tiles reach beyond the bottom and right): the 8x8 block whose first output is (i, j) of image n.
 template <class T>
 struct Padded {
   const T* x;
@@ -245,7 +263,7 @@ struct Padded {
   // The block's corner and the distance between its rows: in x itself when the block lies inside
   // the image, else in buf (8 * 8 * C), filled from x and zeros.
   const T* block(int64 n, int64 i, int64 j, T* buf, int64& pitch) const {
-    const int64 r0 = kM * i - top, c0 = kM * j - left;
+    const int64 r0 = i - top, c0 = j - left;
     const T* image = x + n * H * W * C;
     if (r0 >= 0 && c0 >= 0 && r0 + kAlpha <= H && c0 + kAlpha <= W) {
       pitch = W * C;
@@ -301,7 +319,7 @@ void transform_inputs(T* V, const Layout<T>& lay, const Padded<T>& x, const Tili
     for (int64 p = 0; p < P; ++p) {
       int64 n, i, j, pitch;
       tiles.locate(t0 + p, n, i, j);
-      const T* block = x.block(n, i, j, buf, pitch);  // sets pitch
+      const T* block = x.block(n, tiles.m * i, tiles.m * j, buf, pitch);  // sets pitch
       input_transform(V + p * C, lay.point_step, block, pitch, C);
     }
     return;
@@ -315,7 +333,7 @@ void transform_inputs(T* V, const Layout<T>& lay, const Padded<T>& x, const Tili
       }
       int64 n, i, j, pitch;
       tiles.locate(t0 + p0 + lane, n, i, j);
-      const T* block = x.block(n, i, j, buf, pitch);
+      const T* block = x.block(n, tiles.m * i, tiles.m * j, buf, pitch);
       for (int r = 0; r < kAlpha; ++r)
         for (int64 e = 0; e < kAlpha * C; ++e) stage[(r * kAlpha * C + e) * L + lane] = block[r * pitch + e];
     }
@@ -329,18 +347,22 @@ void transform_inputs(T* V, const Layout<T>& lay, const Padded<T>& x, const Tili
 
 using winograd::Padded;
 
-template <class T, class Filter>
+template <int R, class T, class Filter>
 void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias_,
                       bool relu) {
   using namespace winograd;
   constexpr int64 B = kBlockO<T>;
   constexpr int L = Simd<T>::lanes;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
-  const Tiling tiles{(Ho + kM - 1) / kM, (Wo + kM - 1) / kM};
-  const int64 C = x.C, total = N * tiles.per_image(), chunk = chunk_size(total, Layout<T>::chunk(C, kChunk));
+  constexpr int kM = kAlpha - R + 1;
+  const Tiling tiles(kM, Ho, Wo);
+  // A chunk streams all 64 transformed filters U (C x Op each) past its tiles: wide layers (4 MB of U at
+  // 128 x 128) take longer chunks so that this traffic stays small beside the chunk's multiply-adds.
+  const int64 C = x.C, total = N * tiles.per_image();
+  const int64 chunk = chunk_size(total, Layout<T>::chunk(C, std::clamp<int64>(C * Op / 160, kChunk, 4 * kChunk)));
   const Layout<T> lay(C, chunk);
   const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
-  const std::vector<T> U = filter_transform<T>(w, O, C);
+  const std::vector<T> U = filter_transform<T, R>(w, O, C);
   std::vector<T> zero(Op, T(0)), bias(Op, T(0));
   std::copy(bias_, bias_ + O, bias.begin());
   parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
@@ -360,13 +382,13 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
     for (int64 p = 0; p < P; ++p) {  // Y = A^T M A for each tile, plus the bias
       int64 n, i, j;
       tiles.locate(t0 + p, n, i, j);
-      output_tile(y + ((n * Ho + kM * i) * Wo + kM * j) * O, Wo * O, int(std::min<int64>(kM, Ho - kM * i)),
+      output_tile<T, kM>(y + ((n * Ho + kM * i) * Wo + kM * j) * O, Wo * O, int(std::min<int64>(kM, Ho - kM * i)),
                   int(std::min<int64>(kM, Wo - kM * j)), M + p * Op, ldm, bias.data(), O, relu);
     }
   });
 }
 
-template <class T>
+template <int R, class T>
 void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O) {
   using namespace winograd;
   using S = Simd<T>;
@@ -374,9 +396,13 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
   constexpr int L = S::lanes;
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
-  const Tiling tiles{(Ho + kM - 1) / kM, (Wo + kM - 1) / kM};
+  constexpr int kM = kAlpha - R + 1;
+  const Tiling tiles(kM, Ho, Wo);
   const int64 C = x.C, total = N * tiles.per_image();
-  const int64 chunk = chunk_size(total, Layout<T>::chunk(C, kChunkFilter)), chunks = (total + chunk - 1) / chunk;
+  // Each chunk adds into the thread's 64 x C x Op sums once: wide layers (4 MB of sums at 128 x 128) take
+  // longer chunks so that this traffic stays small beside the chunk's multiply-adds.
+  const int64 most = std::clamp<int64>(C * Op / 160, kChunkFilter, 4 * kChunkFilter);
+  const int64 chunk = chunk_size(total, Layout<T>::chunk(C, most)), chunks = (total + chunk - 1) / chunk;
   const Layout<T> lay(C, chunk);
   const int64 ldv = lay.point_step, ldd = point_stride<T>(chunk * Op);
   const bool parallel = chunks > 1;
@@ -390,7 +416,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
     for (int64 k = 0; k < chunks; ++k) {
       T* V = scratch<T, 13>(kPoints * ldv);  // V[point][tile][c] = B^T d B
       T* D = scratch<T, 14>(kPoints * ldd);  // D[point][tile][o] = A dY A^T
-      T* g = scratch<T, 15>(kM * kM * Op);   // one 4x4 block of dy, zero beyond the output
+      T* g = scratch<T, 15>(kM * kM * Op);   // one m x m block of dy, zero beyond the output
       const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
       transform_inputs(V, lay, x, tiles, t0, P);
       for (int64 p = 0; p < P; ++p) {
@@ -407,7 +433,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
               sum[o] += src[o];  // (5.7)
             }
           }
-        for (int64 o = 0; o < Op; o += L) gradient_transform(D + p * Op + o, ldd, g + o, Op);
+        for (int64 o = 0; o < Op; o += L) gradient_transform<T, kM>(D + p * Op + o, ldd, g + o, Op);
       }
       // acc_dw[point][c][o] += sum over the chunk's tiles of V[point][tile][c] D[point][tile][o]
       const int64 cs = lay.channel_step;
@@ -442,7 +468,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
   }
   parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {  // the B channels of a block as lanes
     const int64 ob = job / C, c = job % C;
-    alignas(64) T sum[kPoints][B], t[8][5][B], out[5][5][B];
+    alignas(64) T sum[kPoints][B], t[8][R][B], out[R][R][B];
     for (int pt = 0; pt < kPoints; ++pt) {
       for (int64 l = 0; l < B; ++l) sum[pt][l] = T(0);
       for (int th = 0; th < threads; ++th) {
@@ -451,20 +477,20 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
       }
     }
     for (int a = 0; a < 8; ++a)  // t = [sum] G
-      for (int v = 0; v < 5; ++v) {
+      for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
         for (int b = 0; b < 8; ++b)
-          for (int64 l = 0; l < B; ++l) t[a][v][l] += sum[a * 8 + b][l] * T(G[b][v]);
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += sum[a * 8 + b][l] * T(G(b, v, R));
       }
-    for (int u = 0; u < 5; ++u)  // dw = G^T t
-      for (int v = 0; v < 5; ++v) {
+    for (int u = 0; u < R; ++u)  // dw = G^T t
+      for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) out[u][v][l] = T(0);
         for (int a = 0; a < 8; ++a)
-          for (int64 l = 0; l < B; ++l) out[u][v][l] += T(G[a][u]) * t[a][v][l];
+          for (int64 l = 0; l < B; ++l) out[u][v][l] += T(G(a, u, R)) * t[a][v][l];
       }
     for (int64 l = 0; l < B && ob * B + l < O; ++l)
-      for (int u = 0; u < 5; ++u)
-        for (int v = 0; v < 5; ++v) dw[(((ob * B + l) * C + c) * 5 + u) * 5 + v] = out[u][v][l];
+      for (int u = 0; u < R; ++u)
+        for (int v = 0; v < R; ++v) dw[(((ob * B + l) * C + c) * R + u) * R + v] = out[u][v][l];
   });
 }
 

@@ -43,6 +43,15 @@
     (delta, dW, db, g_in, g, a_out, W, a_in, n_out, n_in, m, act, slope, scale))                                       \
   HDL_K(double, quadratic_cost, (T* g, const T* a, const T* y, int64 n, int64 m, double scale), (g, a, y, n, m, scale))
 
+// ---- gemm.cpp: the matrix product under every dense layer (gemm.hpp), row-major -----------------
+// gemm: C (M, N) = alpha op(A) op(B) + beta C; op(A) (M, K) is A or, when trans_a, A^T for A stored
+//   (K, M); the same for B. lda, ldb, ldc: the distance between rows of A, B, C as stored.
+#define HDL_KERNELS_gemm(HDL_K, HDL_K1)                                                                                \
+  HDL_K(void, gemm,                                                                                                    \
+    (bool trans_a, bool trans_b, int64 M, int64 N, int64 K, T alpha, const T* A, int64 lda, const T* B, int64 ldb,    \
+     T beta, T* C, int64 ldc),                                                                                         \
+    (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+
 // ---- stochastic_gradient.cpp: whole training runs (Section 4, back propagation of Lemma 5.1) ------
 // sgd_train: trains in place. X is (n_1, N), Y is (n_L, N), columns are the training points.
 //   cost_history holds iterations / record_every + 1 values: Cost (3.3)/(8.2) before the first
@@ -113,6 +122,7 @@
 // Every kernel.
 #define HDL_KERNELS(HDL_K, HDL_K1)                         \
   HDL_KERNELS_dense(HDL_K, HDL_K1)                         \
+  HDL_KERNELS_gemm(HDL_K, HDL_K1)                          \
   HDL_KERNELS_stochastic_gradient(HDL_K, HDL_K1)           \
   HDL_KERNELS_conv(HDL_K, HDL_K1)                          \
   HDL_KERNELS_pool(HDL_K, HDL_K1)                          \

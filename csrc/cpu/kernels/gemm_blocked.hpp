@@ -1,0 +1,344 @@
+// The packed, cache-blocked GEMM of gemm.hpp, in the BLIS design: five loops around a
+// register-blocked micro-kernel. Loops, outermost first:
+//   jc: NC columns of B and C           (B block in L3)
+//   pc: KC of the sum; B(pc, jc) is packed into NR-column panels, kc x NR each
+//   ic: MC rows of A and C; A(ic, pc) is packed into MR-row panels (the A block lives in L2)
+//   jr, ir: one MR x NR tile of C per packed A panel and B panel (the B panel lives in L1)
+// The micro-kernel keeps the tile in MR x 2 vector registers: one broadcast of A and two vector
+// loads of B feed 2 MR fused multiply-adds per step of the sum. MR follows the register file:
+// 6 with AVX2 or SSE (16 registers), 12 with AVX-512 (32). Threads share the packed blocks and
+// split the tiles of each (ic, pc) block; the epilogue (bias, activation) runs in the store of
+// the last KC block, while the tile is in cache.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <memory>
+#include <vector>
+
+#include "hdl/common.hpp"
+#include "math.hpp"
+#include "simd.hpp"
+
+namespace hdl {
+namespace HDL_ISA {
+
+// std::vector with an allocator of this instruction set's namespace, so that its member functions are
+// instantiated apart for each instruction set: the linker keeps one copy of std::vector<float>'s, from
+// whichever object comes first, which may be the AVX-512 one (an illegal instruction on AVX2).
+template <class T>
+struct IsaAllocator : std::allocator<T> {
+  template <class U>
+  struct rebind {
+    using other = IsaAllocator<U>;
+  };
+  IsaAllocator() = default;
+  template <class U>
+  IsaAllocator(const IsaAllocator<U>&) {}
+};
+template <class T>
+using Buffer = std::vector<T, IsaAllocator<T>>;
+
+// A strided matrix: element (i, j) at p[i * rs + j * cs].
+template <class T>
+struct Mat {
+  T* p;
+  int64 rs, cs;
+  T& operator()(int64 i, int64 j) const { return p[i * rs + j * cs]; }
+  Mat<T> t() const { return {p, cs, rs}; }  // the transpose, no copy
+  Mat<T> at(int64 i, int64 j) const { return {p + i * rs + j * cs, rs, cs}; }
+};
+
+// What the store of C does after the product: z = C + bias (bias[i] per row or bias[j] per
+// column, when not null), then C = sigma(z) for the activations of common.hpp.
+template <class T>
+struct Epilogue {
+  const T* bias = nullptr;
+  bool bias_per_row = true;
+  Activation act = Activation::linear;
+  T slope = T(0);
+  Epilogue<T> transposed() const { return {bias, !bias_per_row, act, slope}; }
+  T finish(T z, int64 i, int64 j) const {  // one element: z + bias, then sigma
+    if (bias) z += bias_per_row ? bias[i] : bias[j];
+    activate(&z, 1, act, slope);
+    return z;
+  }
+  bool trivial() const { return bias == nullptr && act == Activation::linear; }
+};
+
+template <class T>
+struct GemmSizes {
+  static constexpr int L = Simd<T>::lanes;
+  static constexpr int MR = kVectorBytes == 64 ? 12 : 6;  // rows of a tile: broadcasts of A
+  static constexpr int NR = 2 * L;                        // columns of a tile: two vectors of B
+  static constexpr int64 KC = 256;                        // kc x NR of B: 16 KB in L1 (AVX2)
+  static constexpr int64 MC = (int64(1) << 18) / int64(sizeof(T)) / KC / MR * MR;  // MC x KC of A: <= 256 KB of L2
+  static constexpr int64 NC = 4096;                       // KC x NC of B: 4 MB (fp32) of L3
+};
+
+// ---- packing ----------------------------------------------------------------------------------
+
+// A(i0 .. i0+rows, k0 .. k0+kc) as MR-row panels: ap[panel][k][r], zero past `rows`.
+template <class T>
+inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 kc) {
+  constexpr int MR = GemmSizes<T>::MR;
+  if (A.rs == 1 && rows == MR) {  // column-major A: each k reads MR consecutive values
+    for (int64 k = 0; k < kc; ++k)
+      for (int r = 0; r < MR; ++r) ap[k * MR + r] = A.p[k * A.cs + r];
+    return;
+  }
+  for (int64 k = 0; k < kc; ++k) {
+    for (int64 r = 0; r < rows; ++r) ap[k * MR + r] = A(r, k);
+    for (int64 r = rows; r < MR; ++r) ap[k * MR + r] = T(0);
+  }
+}
+
+// dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 block of float32 in AVX2 registers: the shuffles
+// are those of _mm256_unpacklo/hi_ps, _mm256_shuffle_ps and _mm256_permute2f128_ps.
+template <class T>
+inline void transpose8x8(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  using I = typename S::ivec;
+  V r[8], t[8], u[8];
+  for (int j = 0; j < 8; ++j) r[j] = S::load(src + j * lds);
+  for (int j = 0; j < 8; j += 2) {
+    t[j] = __builtin_shuffle(r[j], r[j + 1], I{0, 8, 1, 9, 4, 12, 5, 13});
+    t[j + 1] = __builtin_shuffle(r[j], r[j + 1], I{2, 10, 3, 11, 6, 14, 7, 15});
+  }
+  for (int j = 0; j < 8; j += 4)
+    for (int q = 0; q < 2; ++q) {
+      u[j + 2 * q] = __builtin_shuffle(t[j + q], t[j + q + 2], I{0, 1, 8, 9, 4, 5, 12, 13});
+      u[j + 2 * q + 1] = __builtin_shuffle(t[j + q], t[j + q + 2], I{2, 3, 10, 11, 6, 7, 14, 15});
+    }
+  for (int k = 0; k < 4; ++k) {
+    S::store(dst + k * ldd, __builtin_shuffle(u[k], u[k + 4], I{0, 1, 2, 3, 8, 9, 10, 11}));
+    S::store(dst + (k + 4) * ldd, __builtin_shuffle(u[k], u[k + 4], I{4, 5, 6, 7, 12, 13, 14, 15}));
+  }
+}
+
+// The same for a 4 x 4 block of float64 in AVX2 registers (_mm256_unpacklo/hi_pd, _mm256_permute2f128_pd).
+typedef std::int64_t I64x4 __attribute__((vector_size(32)));
+template <class T>
+inline void transpose4x4(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  V r[4], t[4];
+  for (int j = 0; j < 4; ++j) r[j] = S::load(src + j * lds);
+  for (int j = 0; j < 4; j += 2) {
+    t[j] = __builtin_shuffle(r[j], r[j + 1], I64x4{0, 4, 2, 6});
+    t[j + 1] = __builtin_shuffle(r[j], r[j + 1], I64x4{1, 5, 3, 7});
+  }
+  for (int q = 0; q < 2; ++q) {
+    S::store(dst + q * ldd, __builtin_shuffle(t[q], t[q + 2], I64x4{0, 1, 4, 5}));
+    S::store(dst + (q + 2) * ldd, __builtin_shuffle(t[q], t[q + 2], I64x4{2, 3, 6, 7}));
+  }
+}
+
+// B(k0 .. k0+kc, j0 .. j0+cols) as an NR-column panel: bp[k][j], zero past `cols`.
+template <class T>
+inline void pack_b_panel(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 cols) {
+  constexpr int NR = GemmSizes<T>::NR;
+  if (B.cs == 1 && cols == NR) {  // row-major B: two vector copies per k
+    using S = Simd<T>;
+    for (int64 k = 0; k < kc; ++k) {
+      S::store(bp + k * NR, S::load(B.p + k * B.rs));
+      S::store(bp + k * NR + S::lanes, S::load(B.p + k * B.rs + S::lanes));
+    }
+    return;
+  }
+  if (B.rs == 1 && cols == NR) {  // column-major B (x W^T): each column of the panel is contiguous along k
+    int64 k0 = 0;
+    if constexpr (sizeof(T) == 4 && Simd<T>::lanes == 8) {  // AVX2 float32: 8 x 8 blocks in registers
+      for (; k0 + 8 <= kc; k0 += 8)
+        for (int h = 0; h < NR; h += 8) transpose8x8(bp + k0 * NR + h, NR, B.p + h * B.cs + k0, B.cs);
+    }
+    if constexpr (sizeof(T) == 8 && Simd<T>::lanes == 4) {  // AVX2 float64: 4 x 4 blocks
+      for (; k0 + 4 <= kc; k0 += 4)
+        for (int h = 0; h < NR; h += 4) transpose4x4(bp + k0 * NR + h, NR, B.p + h * B.cs + k0, B.cs);
+    }
+    for (; k0 < kc; k0 += 8) {  // the rest (all of it elsewhere): NR streams along k, 8 k at a time
+      const int64 k1 = std::min(kc, k0 + 8);
+      for (int j = 0; j < NR; ++j)
+        for (int64 k = k0; k < k1; ++k) bp[k * NR + j] = B.p[j * B.cs + k];
+    }
+    return;
+  }
+  for (int64 k = 0; k < kc; ++k) {
+    for (int64 j = 0; j < cols; ++j) bp[k * NR + j] = B(k, j);
+    for (int64 j = cols; j < NR; ++j) bp[k * NR + j] = T(0);
+  }
+}
+
+// ---- the micro-kernel -------------------------------------------------------------------------
+
+// acc[r][v] = sum_k a[k][r] b[k][v*L ..]: R rows (R <= MR) of the MR x NR tile.
+template <class T, int R>
+inline void micro_kernel(int64 kc, const T* HDL_RESTRICT a, const T* HDL_RESTRICT b,
+                         typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int L = S::lanes, MR = GemmSizes<T>::MR, NR = GemmSizes<T>::NR;
+  V c[R][2];
+  for (int r = 0; r < R; ++r) c[r][0] = c[r][1] = S::zero();
+#pragma GCC unroll 4
+  for (int64 k = 0; k < kc; ++k) {
+    const V b0 = S::load(b + k * NR), b1 = S::load(b + k * NR + L);
+    for (int r = 0; r < R; ++r) {
+      const T x = a[k * MR + r];
+      c[r][0] += x * b0;
+      c[r][1] += x * b1;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = c[r][0];
+    acc[r][1] = c[r][1];
+  }
+}
+
+// C(tile) = alpha acc + beta C, then the epilogue when `last` (the last KC block of the sum).
+// (i0, j0): where the tile sits in the whole C, for the bias.
+template <class T>
+inline void store_tile(Mat<T> C, int rows, int cols, const typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2],
+                       T alpha, T beta, const Epilogue<T>& ep, bool last, int64 i0, int64 j0) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int L = S::lanes, NR = GemmSizes<T>::NR;
+  const bool bias = last && ep.bias != nullptr;
+  if (C.cs == 1 && cols == NR) {
+    for (int r = 0; r < rows; ++r) {
+      T* c = C.p + r * C.rs;
+      V v0 = alpha * acc[r][0], v1 = alpha * acc[r][1];
+      if (beta != T(0)) {
+        v0 += beta * S::load(c);
+        v1 += beta * S::load(c + L);
+      }
+      if (bias) {
+        if (ep.bias_per_row) {
+          v0 += ep.bias[i0 + r];
+          v1 += ep.bias[i0 + r];
+        } else {
+          v0 += S::load(ep.bias + j0);
+          v1 += S::load(ep.bias + j0 + L);
+        }
+      }
+      if (last && ep.act == Activation::relu) {
+        v0 = v0 > S::zero() ? v0 : S::zero();
+        v1 = v1 > S::zero() ? v1 : S::zero();
+      }
+      S::store(c, v0);
+      S::store(c + L, v1);
+      if (last && ep.act != Activation::linear && ep.act != Activation::relu) activate(c, NR, ep.act, ep.slope);
+    }
+    return;
+  }
+  T z[NR];
+  for (int r = 0; r < rows; ++r) {
+    S::store(z, acc[r][0]);
+    S::store(z + L, acc[r][1]);
+    for (int j = 0; j < cols; ++j) {
+      z[j] *= alpha;
+      if (beta != T(0)) z[j] += beta * C(r, j);
+      if (bias) z[j] += ep.bias_per_row ? ep.bias[i0 + r] : ep.bias[j0 + j];
+    }
+    if (last) activate(z, cols, ep.act, ep.slope);
+    for (int j = 0; j < cols; ++j) C(r, j) = z[j];
+  }
+}
+
+// The tile's micro-kernel for its number of rows (fewer than MR only at the bottom edge).
+template <class T, int R = GemmSizes<T>::MR>
+inline void micro_tile(int rows, int64 kc, const T* a, const T* b, typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
+  if constexpr (R > 1) {
+    if (rows < R) return micro_tile<T, R - 1>(rows, kc, a, b, acc);
+  }
+  micro_kernel<T, R>(kc, a, b, acc);
+}
+
+// ---- the loops around it ----------------------------------------------------------------------
+
+// [begin, end) of n items for thread t of nt, in contiguous ranges.
+inline void thread_share(int64 n, int t, int nt, int64& begin, int64& end) {
+  begin = n * t / nt;
+  end = n * (t + 1) / nt;
+}
+
+template <class T>
+T* gemm_buffer(Buffer<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return v.data();
+}
+
+// The packed, blocked product on `threads` threads (1: no parallel region at all).
+template <class T>
+void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
+                  const Epilogue<T>& ep, int threads) {
+  using G = GemmSizes<T>;
+  using V = typename Simd<T>::vec;
+  constexpr int MR = G::MR, NR = G::NR;
+  // K in equal blocks of at most KC (784 = 4 x 196, not 3 x 256 + 16: every block pays a pass over C)
+  const int64 kblocks = std::max<int64>(1, (K + G::KC - 1) / G::KC);  // K = 0 still scales C and runs the epilogue
+  const int64 kc_max = std::max<int64>(1, (K + kblocks - 1) / kblocks);
+  const int64 nc_max = std::min<int64>(G::NC, (N + NR - 1) / NR * NR);
+  const int64 mblocks = (M + G::MC - 1) / G::MC;  // M, too, in equal blocks of whole panels
+  const int64 mc_max = ((M + mblocks - 1) / mblocks + MR - 1) / MR * MR;
+  // Grow-only buffers of the calling thread, shared with its team: B block, and A blocks x 2
+  // (a thread may pack the next A block while another still reads the last one).
+  thread_local Buffer<T> b_buf, a_buf;
+  T* bp = gemm_buffer(b_buf, kc_max * nc_max);
+  T* ap_both = gemm_buffer(a_buf, 2 * kc_max * mc_max);
+
+  auto run = [&](int t, int nt) {
+    int64 parity = 0;
+    for (int64 jc = 0; jc < N; jc += G::NC) {
+      const int64 nc = std::min(G::NC, N - jc), jpanels = (nc + NR - 1) / NR;
+      for (int64 kb = 0; kb < kblocks; ++kb) {
+        const int64 pc = kb * kc_max, kc = std::max<int64>(0, std::min(kc_max, K - pc));
+        const bool last = kb == kblocks - 1;
+        const T beta_k = kb == 0 ? beta : T(1);
+        if (nt > 1) {
+#pragma omp barrier
+        }
+        int64 p0, p1;
+        thread_share(jpanels, t, nt, p0, p1);
+        for (int64 p = p0; p < p1; ++p)
+          pack_b_panel(bp + p * kc * NR, B.at(pc, jc + p * NR), kc, std::min<int64>(NR, nc - p * NR));
+        for (int64 ic = 0; ic < M; ic += mc_max) {
+          const int64 mc = std::min(mc_max, M - ic), ipanels = (mc + MR - 1) / MR;
+          T* ap = ap_both + (parity++ & 1) * kc_max * mc_max;
+          thread_share(ipanels, t, nt, p0, p1);
+          for (int64 p = p0; p < p1; ++p)
+            pack_a_panel(ap + p * kc * MR, A.at(ic + p * MR, pc), std::min<int64>(MR, mc - p * MR), kc);
+          if (nt > 1) {
+#pragma omp barrier
+          }
+          // tiles in column-panel-major order, so that a thread reuses its B panel from L1
+          int64 t0, t1;
+          thread_share(ipanels * jpanels, t, nt, t0, t1);
+          for (int64 q = t0; q < t1; ++q) {
+            const int64 jp = q / ipanels, ipn = q % ipanels;
+            const int rows = int(std::min<int64>(MR, mc - ipn * MR)), cols = int(std::min<int64>(NR, nc - jp * NR));
+            V acc[MR][2];
+            for (int r = 0; r < rows; ++r) {  // C's rows into cache while the sum runs
+              const T* c = &C(ic + ipn * MR + r, jc + jp * NR);
+              __builtin_prefetch(c, 1);
+              __builtin_prefetch(c + (cols - 1) * C.cs, 1);
+            }
+            micro_tile<T>(rows, kc, ap + ipn * kc * MR, bp + jp * kc * NR, acc);
+            const int64 i0 = ic + ipn * MR, j0 = jc + jp * NR;
+            store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta_k, ep, last, i0, j0);
+          }
+        }
+      }
+    }
+  };
+  if (threads <= 1) {
+    run(0, 1);
+  } else {
+#pragma omp parallel num_threads(threads)
+    run(omp_get_thread_num(), omp_get_num_threads());
+  }
+}
+
+}  // namespace HDL_ISA
+}  // namespace hdl

@@ -1,0 +1,144 @@
+// Products with few rows (M <= kSkinnyRows: a batch of 1..16 samples), without packing: packing B
+// would cost as much as the product itself. Two kernels, by how B is stored:
+//   gemm_dot     B stored (N, K) (op(B) = B^T, as x W^T), A's rows contiguous: C[i, j] = <A_i, B_j>,
+//                vectors along k, 2 rows of A x 4 rows of B per register tile, summed across lanes;
+//   gemm_direct  B stored (K, N): the micro-kernel of gemm_blocked.hpp reading B's rows in place.
+#pragma once
+#include <omp.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "gemm_blocked.hpp"
+
+namespace hdl {
+namespace HDL_ISA {
+
+constexpr int64 kSkinnyRows = 16;
+
+// out[r][s] = sum_k a[r*lda + k] b[s*ldb + k] for RA rows of A and RB rows of B.
+template <class T, int RA, int RB>
+inline void dot_tile(int64 K, const T* HDL_RESTRICT a, int64 lda, const T* HDL_RESTRICT b, int64 ldb,
+                     T (&out)[2][4]) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int L = S::lanes;
+  V acc[RA][RB];
+  for (int r = 0; r < RA; ++r)
+    for (int s = 0; s < RB; ++s) acc[r][s] = S::zero();
+  int64 k = 0;
+  for (; k + L <= K; k += L) {
+    V va[RA], vb[RB];
+    for (int r = 0; r < RA; ++r) va[r] = S::load(a + r * lda + k);
+    for (int s = 0; s < RB; ++s) vb[s] = S::load(b + s * ldb + k);
+    for (int r = 0; r < RA; ++r)
+      for (int s = 0; s < RB; ++s) acc[r][s] += va[r] * vb[s];
+  }
+  for (int r = 0; r < RA; ++r)
+    for (int s = 0; s < RB; ++s) {
+      T sum = T(0);
+      for (int l = 0; l < L; ++l) sum += acc[r][s][l];
+      for (int64 q = k; q < K; ++q) sum += a[r * lda + q] * b[s * ldb + q];
+      out[r][s] = sum;
+    }
+}
+
+template <class T, int RA>
+inline void dot_tile_rb(int rb, int64 K, const T* a, int64 lda, const T* b, int64 ldb, T (&out)[2][4]) {
+  switch (rb) {
+    case 4: return dot_tile<T, RA, 4>(K, a, lda, b, ldb, out);
+    case 3: return dot_tile<T, RA, 3>(K, a, lda, b, ldb, out);
+    case 2: return dot_tile<T, RA, 2>(K, a, lda, b, ldb, out);
+    default: return dot_tile<T, RA, 1>(K, a, lda, b, ldb, out);
+  }
+}
+
+// C = sigma(alpha A B + beta C + bias) with A.cs == 1 and B.rs == 1 (op(B)(k, j) = B.p[j * B.cs + k]).
+template <class T>
+void gemm_dot(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
+              const Epilogue<T>& ep, int threads) {
+  const int64 blocks = (N + 3) / 4;  // 4 rows of B (columns of C), kept in L1 over all rows of A
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64 jb = 0; jb < blocks; ++jb) {
+    const int64 j0 = jb * 4;
+    const int rb = int(std::min<int64>(4, N - j0));
+    for (int64 i0 = 0; i0 < M; i0 += 2) {
+      const int ra = int(std::min<int64>(2, M - i0));
+      T out[2][4];
+      if (ra == 2) dot_tile_rb<T, 2>(rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
+      else dot_tile_rb<T, 1>(rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
+      for (int r = 0; r < ra; ++r)
+        for (int s = 0; s < rb; ++s) {
+          T& c = C(i0 + r, j0 + s);
+          c = ep.finish(alpha * out[r][s] + (beta != T(0) ? beta * c : T(0)), i0 + r, j0 + s);
+        }
+    }
+  }
+}
+
+// acc = A(0..R, :) b over all K, b's rows brs apart (the micro-kernel on unpacked operands).
+template <class T, int R>
+inline void direct_kernel(int64 K, Mat<const T> A, const T* HDL_RESTRICT b, int64 brs,
+                          typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int L = S::lanes;
+  V c[R][2];
+  for (int r = 0; r < R; ++r) c[r][0] = c[r][1] = S::zero();
+  for (int64 k = 0; k < K; ++k) {
+    const V b0 = S::load(b + k * brs), b1 = S::load(b + k * brs + L);
+    for (int r = 0; r < R; ++r) {
+      const T x = A.p[r * A.rs + k * A.cs];
+      c[r][0] += x * b0;
+      c[r][1] += x * b1;
+    }
+  }
+  for (int r = 0; r < R; ++r) {
+    acc[r][0] = c[r][0];
+    acc[r][1] = c[r][1];
+  }
+}
+
+template <class T, int R = GemmSizes<T>::MR>
+inline void direct_tile(int rows, int64 K, Mat<const T> A, const T* b, int64 brs,
+                        typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
+  if constexpr (R > 1) {
+    if (rows < R) return direct_tile<T, R - 1>(rows, K, A, b, brs, acc);
+  }
+  direct_kernel<T, R>(K, A, b, brs, acc);
+}
+
+// C = sigma(alpha A B + beta C + bias) with B.cs == 1; the last, partial panel of columns is copied
+// into a zero-padded one.
+template <class T>
+void gemm_direct(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
+                 const Epilogue<T>& ep, int threads) {
+  using G = GemmSizes<T>;
+  using V = typename Simd<T>::vec;
+  constexpr int MR = G::MR, NR = G::NR;
+  const int64 panels = (N + NR - 1) / NR;
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64 jp = 0; jp < panels; ++jp) {
+    const int64 j0 = jp * NR;
+    const int cols = int(std::min<int64>(NR, N - j0));
+    const T* b = B.p + j0;
+    int64 brs = B.rs;
+    Buffer<T> edge;
+    if (cols < NR) {
+      edge.resize(K * NR);
+      for (int64 k = 0; k < K; ++k)
+        for (int j = 0; j < cols; ++j) edge[k * NR + j] = B(k, j0 + j);
+      b = edge.data();
+      brs = NR;
+    }
+    for (int64 i0 = 0; i0 < M; i0 += MR) {
+      const int rows = int(std::min<int64>(MR, M - i0));
+      V acc[MR][2];
+      direct_tile<T>(rows, K, A.at(i0, 0), b, brs, acc);
+      store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta, ep, true, i0, j0);
+    }
+  }
+}
+
+}  // namespace HDL_ISA
+}  // namespace hdl

@@ -1,0 +1,210 @@
+"""The GEMM core (csrc/cpu/kernels/gemm.hpp) against numpy, and the layers that run on it (dense layers,
+the mini-batch training loop, covering and 1x1 convolutions) against their Numba oracles and central
+differences, at sizes that take the GEMM path and straddle its block edges."""
+import numpy as np
+import pytest
+from conftest import CODES
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import hdl
+from hdl import _C, ops, reference
+from hdl.reference import cnn
+
+# Tile and block edges of every instruction set: MR in {6, 12}, NR in {4, 8, 16, 32}, KC = 256,
+# MC in {120, 126, 240, 252}, NC = 4096.
+EDGES_M = [1, 5, 6, 7, 12, 13, 119, 121, 126, 127, 253]
+EDGES_N = [1, 3, 4, 8, 9, 15, 16, 17, 31, 33]
+EDGES_K = [0, 1, 7, 255, 256, 257, 513]
+
+
+def product(A, B, ta, tb):
+    return (A.T if ta else A).astype(np.float64) @ (B.T if tb else B).astype(np.float64)
+
+
+def operands(rng, M, N, K, ta, tb, dtype):
+    A = rng.standard_normal((K, M) if ta else (M, K)).astype(dtype)
+    B = rng.standard_normal((N, K) if tb else (K, N)).astype(dtype)
+    return A, B
+
+
+def tolerance(dtype, K):
+    """Errors of a sum of K products of N(0, 1) entries grow like K u (a bound, not the typical sqrt(K) u)."""
+    u = np.finfo(dtype).eps
+    return dict(rtol=8 * u * max(K, 1), atol=8 * u * max(K, 1))
+
+
+@settings(max_examples=80, deadline=None)
+@given(M=st.integers(1, 300), N=st.integers(1, 300), K=st.integers(0, 300), ta=st.booleans(), tb=st.booleans(),
+       alpha=st.sampled_from([1.0, -0.5, 2.0]), beta=st.sampled_from([0.0, 1.0, 0.3]), seed=st.integers(0, 2**31))
+def test_float64_matches_numpy(M, N, K, ta, tb, alpha, beta, seed):
+    rng = np.random.default_rng(seed)
+    A, B = operands(rng, M, N, K, ta, tb, np.float64)
+    C = rng.standard_normal((M, N))
+    got = C.copy()
+    out = _C.gemm(A, B, got, ta, tb, alpha, beta)
+    assert out is got or np.shares_memory(out, got)
+    np.testing.assert_allclose(got, alpha * product(A, B, ta, tb) + beta * C, **tolerance(np.float64, K))
+
+
+@pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_block_edges(ta, tb, dtype):
+    rng = np.random.default_rng(7)
+    for M in EDGES_M:
+        for N, K in zip(rng.choice(EDGES_N, 3), rng.choice(EDGES_K, 3)):
+            A, B = operands(rng, M, N, K, ta, tb, dtype)
+            got = _C.gemm(A, B, trans_a=ta, trans_b=tb)
+            assert got.dtype == dtype and got.shape == (M, N)
+            np.testing.assert_allclose(got, product(A, B, ta, tb), **tolerance(dtype, K))
+    # the same with the roles of M and N swapped (the transposed product runs when N is small)
+    for N in EDGES_M:
+        for M, K in zip(rng.choice(EDGES_N, 3), rng.choice(EDGES_K, 3)):
+            A, B = operands(rng, M, N, K, ta, tb, dtype)
+            np.testing.assert_allclose(_C.gemm(A, B, trans_a=ta, trans_b=tb), product(A, B, ta, tb),
+                                       **tolerance(dtype, K))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(1024, 1024, 1024), (64, 512, 784), (257, 4100, 3), (3, 4100, 300), (300, 5, 600)])
+def test_large_and_threaded(dtype, shape):
+    M, N, K = shape
+    rng = np.random.default_rng(1)
+    A, B = operands(rng, M, N, K, False, True, dtype)
+    np.testing.assert_allclose(_C.gemm(A, B, trans_b=True), product(A, B, False, True), **tolerance(dtype, K))
+
+
+def test_beta_zero_ignores_what_out_held_and_beta_accumulates():
+    rng = np.random.default_rng(2)
+    A, B = rng.standard_normal((40, 30)), rng.standard_normal((30, 50))
+    out = np.full((40, 50), np.nan)
+    _C.gemm(A, B, out)
+    np.testing.assert_allclose(out, A @ B, rtol=1e-13, atol=1e-13)
+    _C.gemm(A, B, out, beta=1.0)
+    np.testing.assert_allclose(out, 2 * A @ B, rtol=1e-13, atol=1e-13)
+    empty = _C.gemm(np.zeros((40, 0)), np.zeros((0, 50)), out, beta=0.5)  # K = 0: out = beta out
+    np.testing.assert_allclose(empty, A @ B, rtol=1e-13, atol=1e-13)
+
+
+def test_bad_input_names_the_shapes():
+    A, B = np.zeros((3, 4)), np.zeros((5, 6))
+    with pytest.raises(ValueError, match=r"op\(A\) is \(3, 4\) but op\(B\) is \(5, 6\)"):
+        _C.gemm(A, B)
+    with pytest.raises(ValueError, match=r"out must have shape \(3, 6\)"):
+        _C.gemm(A, np.zeros((4, 6)), np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="beta"):
+        _C.gemm(A, np.zeros((4, 6)), beta=1.0)
+    with pytest.raises(TypeError, match="float64"):
+        _C.gemm(A, np.zeros((4, 6), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _C.gemm(np.zeros((4, 3)).T, np.zeros((4, 6)))
+
+
+# ---- dense layers on the GEMM core ---------------------------------------------------------------
+
+LAYERS = [(512, 784, 1), (512, 784, 7), (512, 784, 64), (33, 70, 100), (10, 512, 256), (120, 400, 16)]
+CONTINUOUS = ["linear", "sigmoid", "relu", "leaky_relu"]  # step flips on rounding at z = 0
+
+
+def dense_tol(dtype, n_in):
+    return dict(rtol=1e-11, atol=1e-11) if dtype == np.float64 else dict(rtol=2e-5, atol=4e-7 * n_in)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", LAYERS)
+def test_dense_layers_match_oracle(shape, dtype):
+    n_out, n_in, m = shape
+    rng = np.random.default_rng(n_out + m)
+    W, b, a_in, g = (rng.standard_normal(s).astype(dtype) for s in ((n_out, n_in), n_out, (n_in, m), (n_out, m)))
+    W /= np.sqrt(n_in).astype(dtype)
+    for act in CONTINUOUS:
+        a_out = ops.dense_forward(W, b, a_in, act, 0.02)
+        np.testing.assert_allclose(a_out, reference.dense_forward(W, b, a_in, CODES[act], 0.02),
+                                   **dense_tol(dtype, n_in))
+        got = ops.dense_backward(g, a_out, W, a_in, act, 0.02, 1.0 / m)
+        want = reference.dense_backward(g, a_out, W, a_in, CODES[act], 0.02, 1.0 / m)
+        for x, y, k in zip(got, want, (1, m, m, n_out)):
+            np.testing.assert_allclose(x, y, **dense_tol(dtype, k))
+
+
+def test_dense_gradient_by_central_differences():
+    """C = sum(g o sigma(W a + b)) on a layer that takes the GEMM path: dC/dW, dC/db, dC/da."""
+    rng = np.random.default_rng(4)
+    n_out, n_in, m = 40, 30, 20
+    W, b, a, g = rng.standard_normal((n_out, n_in)), rng.standard_normal(n_out), rng.standard_normal((n_in, m)), \
+        rng.standard_normal((n_out, m))
+    cost = lambda: np.sum(g * ops.dense_forward(W, b, a, "sigmoid"))  # noqa: E731
+    _, dW, db, g_in = ops.dense_backward(g, ops.dense_forward(W, b, a, "sigmoid"), W, a, "sigmoid")
+    h = 1e-6
+    for arr, grad in ((W, dW), (b, db), (a, g_in)):
+        for flat in rng.choice(arr.size, 8, replace=False):
+            i = np.unravel_index(flat, arr.shape)
+            old = arr[i]
+            arr[i] = old + h
+            up = cost()
+            arr[i] = old - h
+            down = cost()
+            arr[i] = old
+            assert grad[i] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-7)
+
+
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-10), (np.float32, 2e-3)])
+def test_mini_batch_training_on_the_gemm_path_matches_oracle(dtype, rtol):
+    from test_training import oracle_run
+
+    rng = np.random.default_rng(0)
+    X, Y = rng.random((30, 300)).astype(dtype), rng.random((5, 300)).astype(dtype)
+    net = hdl.Network([30, 64, 40, 5], activation=["relu", "sigmoid", "linear"], seed=1, dtype=dtype, scale=0.2)
+    want_cost, want_W, want_b = oracle_run(net, X, Y, 30, 64, False, True, 0.1, 0.01, 10, 2)
+    hist = hdl.stochastic_gradient(net, X, Y, eta=0.1, iterations=30, batch_size=64, replacement=False, lam=0.01,
+                                   record_every=10, seed=2)
+    np.testing.assert_allclose(hist.cost, want_cost, rtol=rtol)
+    for got, want in zip(list(net.W) + list(net.b), want_W + want_b):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
+# ---- convolutions that are one GEMM --------------------------------------------------------------
+
+CONVS = [  # (N, C, H, W, O): a covering filter, then 1x1 stride-1 filters
+    ("covers", 64, 16, 5, 5, 120), ("covers", 1, 784, 1, 1, 512), ("covers", 7, 3, 4, 6, 33),
+    ("1x1", 2, 24, 7, 9, 40), ("1x1", 3, 5, 6, 6, 1),
+]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", CONVS)
+def test_gemm_convolutions_match_oracle(case, dtype):
+    kind, N, C, H, W, O = case
+    k = (H, W) if kind == "covers" else (1, 1)
+    rng = np.random.default_rng(N * O)
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in ((N, C, H, W), (O, C, *k), O))
+    tol = dict(rtol=1e-11, atol=1e-11) if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5 * C * k[0] * k[1])
+    y = ops.conv2d(x, w, b)
+    np.testing.assert_allclose(y, cnn.conv2d(x, w, b, 1, 0), **tol)
+    np.testing.assert_allclose(ops.conv2d(x, w, b, relu=True), np.maximum(y, 0), **tol)
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    for got, want in zip(ops.conv2d_backward(dy, x, w), cnn.conv2d_backward(dy, x, w, 1, 0)):
+        np.testing.assert_allclose(got, want, **(tol if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5 * N * H * W)))
+
+
+def test_fully_connected_chain_gradients_by_central_differences():
+    from hdl.convnet import ConvNet, FullyConnected, ReLU
+
+    rng = np.random.default_rng(5)
+    net = ConvNet([FullyConnected(3, 40, (4, 5), init="he", rng=rng, dtype=np.float64), ReLU(),
+                   FullyConnected(40, 30, init="he", rng=rng, dtype=np.float64), ReLU(),
+                   FullyConnected(30, 4, init="he", rng=rng, dtype=np.float64)])
+    x, labels = rng.standard_normal((9, 4, 5, 3)), rng.integers(0, 4, 9)
+    net.loss_and_gradients(x, labels)
+    grads = [layer.grads[name].copy() for layer in net.layers for name in layer.params()]
+    h = 1e-6
+    for p, g in zip(net.parameters(), grads):
+        for flat in rng.choice(p.size, min(6, p.size), replace=False):
+            i = np.unravel_index(flat, p.shape)
+            old = p[i]
+            p[i] = old + h
+            up = net.loss_and_gradients(x, labels)[0]
+            p[i] = old - h
+            down = net.loss_and_gradients(x, labels)[0]
+            p[i] = old
+            assert g[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
