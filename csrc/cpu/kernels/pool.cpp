@@ -35,9 +35,12 @@ void for_each_output(const PoolShape& s, F&& body) {
   });
 }
 
-// Max pooling runs over the channels one vector (X = Simd<T>::vec) at a time, the tail one
-// channel (X = T) at a time (simd.hpp's load_as, store_as), with the window's running maximum
-// held in a register.
+// Max pooling runs over the channels one vector (X = Simd<T>::vec) at a time, with the window's running
+// maximum held in a register. A row of C channels that is not a whole number of vectors ends with a vector
+// that overlaps the one before (C >= lanes: the shared channels are computed twice, to the same values),
+// and a pixel of fewer channels than lanes takes one vector that runs into the next pixel (its extra lanes
+// are overwritten when that pixel is computed, in order) or, where nothing follows it in the same thread
+// or the array ends, one channel (X = T) at a time (simd.hpp's load_as, store_as).
 
 // Indices carried as T (exact below 2^24), stored as int32.
 template <class T, class X>
@@ -49,6 +52,33 @@ template <class T, class X>
 inline void store_index(std::int32_t* p, const X& x) {
   if constexpr (std::is_same_v<X, T>) *p = std::int32_t(x);
   else *reinterpret_cast<typename Simd<T>::ivec*>(p) = __builtin_convertvector(x, typename Simd<T>::ivec);
+}
+
+// body(c, X{}) over the channel blocks of a pixel, as above; run_on: its last vector may run into the next
+// pixels (those of the same row, computed after it by the same thread).
+template <class T, class F>
+inline void channel_blocks(int64 C, bool run_on, F&& body) {
+  using V = typename Simd<T>::vec;
+  constexpr int L = Simd<T>::lanes;
+  if (C >= L) {
+    int64 c = 0;
+    for (; c + L <= C; c += L) body(c, V{});
+    if (c < C) body(C - L, V{});
+  } else if (run_on) {
+    body(0, V{});
+  } else {
+    for (int64 c = 0; c < C; ++c) body(c, T{});
+  }
+}
+
+// Exact blocks only (a scalar tail): for loops that accumulate, where a block computed twice would count twice.
+template <class T, class F>
+inline void over_channels(int64 C, F&& body) {
+  using V = typename Simd<T>::vec;
+  constexpr int L = Simd<T>::lanes;
+  int64 c = 0;
+  for (; c + L <= C; c += L) body(c, V{});
+  for (; c < C; ++c) body(c, T{});
 }
 
 // The maximum over window w of channels [c, c + lanes) of an image (cells C apart, rows W cells apart),
@@ -80,37 +110,59 @@ inline void route(T* d, const T* g, const T* image, const Window& w, const PoolS
     }
 }
 
-template <class T, class F>
-inline void over_channels(int64 C, F&& body) {
-  using V = typename Simd<T>::vec;
-  constexpr int L = Simd<T>::lanes;
-  int64 c = 0;
-  for (; c + L <= C; c += L) body(c, V{});
-  for (; c < C; ++c) body(c, T{});
-}
-
 template <class T>
 inline void add_into(T* HDL_RESTRICT sum, const T* HDL_RESTRICT cell, T scale, int64 C) {
   for (int64 c = 0; c < C; ++c) sum[c] += scale * cell[c];
 }
 
+// For each output column j, its window's in-image columns [c0, c1); for each input column q, the output
+// columns [j0, j1] whose windows hold it (j0 > j1: none). Computed once per call, not per cell.
+struct Columns {
+  std::vector<int64> c0, c1, j0, j1;
+  explicit Columns(const PoolShape& s) : c0(s.out_w()), c1(s.out_w()), j0(s.W), j1(s.W) {
+    const int64 Wo = s.out_w();
+    for (int64 j = 0; j < Wo; ++j) {
+      const Window w = window(s, 0, j);
+      c0[j] = w.c0, c1[j] = w.c1;
+    }
+    for (int64 q = 0; q < s.W; ++q) {
+      j0[q] = first_inside(q + s.pad_left - s.kw + 1, s.sw);
+      j1[q] = std::min(Wo - 1, (q + s.pad_left) / s.sw);
+    }
+  }
+};
+
 }  // namespace
 
+// Output rows (n, i) across the threads (batch 1 too); a row's last pixel stays inside the row.
 template <class T>
 void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s, bool relu) {
-  for_each_output<T>(s, [&](int64 n, int64, int64, const Window& w, int64 out) {
-    const T* image = x + n * s.H * s.W * s.C;
-    over_channels<T>(s.C, [&](int64 c, auto lanes) {
-      using X = decltype(lanes);
-      X at, best = window_max<T, X>(image, w, s, c, argmax ? &at : nullptr);
-      if (relu) {
-        const X zero{};
-        at = best > zero ? at : X{} - T(1);
-        best = best > zero ? best : zero;
-      }
-      store_as<T, X>(y + out * s.C + c, best);
-      if (argmax) store_index<T, X>(argmax + out * s.C + c, at);
-    });
+  const int64 C = s.C, Ho = s.out_h(), Wo = s.out_w();
+  const int64 x_end = s.N * s.H * s.W * C;
+  constexpr int64 L = Simd<T>::lanes;
+  const Columns cols(s);
+  parallel_for(s.N * Ho, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
+    const int64 n = row / Ho, i = row % Ho;
+    const T* image = x + n * s.H * s.W * C;
+    const Window rows = window(s, i, 0);
+    // the last cell a window of this row reads, plus a vector, must lie inside x
+    const bool in_x = (n * s.H + rows.r1 - 1) * s.W * C + s.W * C + L <= x_end;
+    for (int64 j = 0; j < Wo; ++j) {
+      const Window w{rows.r0, rows.r1, cols.c0[j], cols.c1[j]};
+      const int64 out = (row * Wo + j) * C;
+      const bool run_on = j * C + L <= Wo * C && (in_x || (n * s.H + w.r1 - 1) * s.W * C + w.c1 * C + L <= x_end);
+      channel_blocks<T>(C, run_on, [&](int64 c, auto lanes) {
+        using X = decltype(lanes);
+        X at, best = window_max<T, X>(image, w, s, c, argmax ? &at : nullptr);
+        if (relu) {
+          const X zero{};
+          at = best > zero ? at : X{} - T(1);
+          best = best > zero ? best : zero;
+        }
+        store_as<T, X>(y + out + c, best);
+        if (argmax) store_index<T, X>(argmax + out + c, at);
+      });
+    }
   });
 }
 
@@ -131,17 +183,45 @@ void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
 }
 
 // dx[cell] = sum of dy over the windows whose argmax is the cell: the windows (i, j) that hold cell
-// (r, q) are those with i*sh - pt <= r < i*sh - pt + kh (and likewise for j).
+// (r, q) are those with i*sh - pt <= r < i*sh - pt + kh (and likewise for j). Each cell is written
+// once, in order (no zero fill, no accumulation in memory); rows (n, r) across the threads.
 template <class T>
 void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s) {
   const int64 C = s.C, Ho = s.out_h(), Wo = s.out_w();
-  parallel_for(s.N * s.H, s.N > 1 && s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
+  const int64 y_end = s.N * Ho * Wo * C;
+  constexpr int64 L = Simd<T>::lanes;
+  const Columns cols(s);
+  const bool disjoint = s.sh >= s.kh && s.sw >= s.kw;  // each cell in at most one window
+  parallel_for(s.N * s.H, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / s.H, r = row % s.H;
+    if (disjoint) {  // dx[r, q] = argmax[i, j] == r*W + q ? dy[i, j] : 0 for the one window (i, j) of the cell
+      const int64 i = (r + s.pad_top) / s.sh;
+      const bool in_row = i < Ho && r + s.pad_top - i * s.sh < s.kh;
+      const int64 base = (n * Ho + std::min(i, Ho - 1)) * Wo * C;
+      const bool in_y = base + Wo * C + L <= y_end;
+      T* d = dx + row * s.W * C;
+      for (int64 q = 0; q < s.W; ++q) {
+        const int64 j = in_row && cols.j0[q] <= cols.j1[q] ? cols.j0[q] : -1;
+        const bool run_on = q * C + L <= s.W * C && (in_y || base + (j + 1) * C + L <= y_end);
+        const T* g = dy + base + j * C;
+        const std::int32_t* a = argmax + base + j * C;
+        const T here_ = T(r * s.W + q);
+        channel_blocks<T>(C, run_on, [&](int64 c, auto lanes) {
+          using X = decltype(lanes);
+          const X zero{};
+          store_as<T, X>(d + q * C + c, j < 0 ? zero
+                                               : (load_index<T, X>(a + c) == X{} + here_ ? load_as<T, X>(g + c) : zero));
+        });
+      }
+      return;
+    }
     const int64 i0 = first_inside(r + s.pad_top - s.kh + 1, s.sh), i1 = std::min(Ho - 1, (r + s.pad_top) / s.sh);
+    const bool in_y = ((n * Ho + i1 + 1) * Wo) * C + L <= y_end;  // every window of this row, plus a vector
     for (int64 q = 0; q < s.W; ++q) {
-      const int64 j0 = first_inside(q + s.pad_left - s.kw + 1, s.sw), j1 = std::min(Wo - 1, (q + s.pad_left) / s.sw);
+      const int64 j0 = cols.j0[q], j1 = cols.j1[q];
       T* d = dx + (row * s.W + q) * C;
-      over_channels<T>(C, [&](int64 c, auto lanes) {
+      const bool run_on = q * C + L <= s.W * C && (in_y || ((n * Ho + i1) * Wo + j1) * C + C + L <= y_end);
+      channel_blocks<T>(C, run_on, [&](int64 c, auto lanes) {
         using X = decltype(lanes);
         const X here = X{} + T(r * s.W + q), zero{};
         X sum{};
