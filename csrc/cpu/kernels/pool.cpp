@@ -132,6 +132,60 @@ struct Columns {
   }
 };
 
+// Windows that do not overlap (stride >= window): output row (n, i) owns the input rows from its window's
+// first to the next window's; each window loads its argmax and dy once and writes its cells,
+// dx[r, q] = argmax == r*W + q ? dy : 0, then the cells up to the next window and the rows below it are zeros.
+template <class T>
+void backward_disjoint(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s, const Columns& cols) {
+  using V = typename Simd<T>::vec;
+  constexpr int64 L = Simd<T>::lanes;
+  const int64 C = s.C, H = s.H, W = s.W, Ho = s.out_h(), Wo = s.out_w(), WC = W * C, y_end = s.N * Ho * Wo * C;
+  const int64 *c0s = cols.c0.data(), *c1s = cols.c1.data();
+  parallel_for(s.N * Ho, s.N * H * WC > kParallelWork, [&](int64 row) {
+    const int64 n = row / Ho, i = row % Ho, top = i * s.sh - s.pad_top;
+    const int64 w0 = std::max<int64>(top, 0), w1 = std::min(top + s.kh, H);
+    const int64 rb = i == Ho - 1 ? H : std::min(top + s.sh, H);
+    T* img = dx + n * H * WC;
+    std::fill(img + w1 * WC, img + rb * WC, T(0));  // rows between this window and the next
+    const T* g = dy + row * Wo * C;
+    const std::int32_t* a = argmax + row * Wo * C;
+    for (int64 j = 0; j < Wo; ++j) {
+      const int64 c0 = c0s[j], c1 = c1s[j], next = j + 1 < Wo ? c0s[j + 1] : W;
+      // the window's cells, one block of channels [c, c + L) at a time
+      auto cells = [&](int64 c, const V& at, const V& dyv, bool narrow) {
+        for (int64 r = w0; r < w1; ++r)
+          for (int64 q = c0; q < c1; ++q) {
+            const V v = at == V{} + T(r * W + q) ? dyv : V{};
+            T* d = img + (r * W + q) * C + c;
+            if (!narrow || q * C + L <= WC) {
+              Simd<T>::store(d, v);
+            } else {  // the row's last cells: only the C channels
+              T t[L];
+              Simd<T>::store(t, v);
+              std::copy(t, t + C, d);
+            }
+          }
+      };
+      if (C >= L) {
+        for (int64 c = 0; c < C; c += L) {
+          const int64 b = std::min(c, C - L);  // the last block overlaps the one before
+          cells(b, load_index<T, V>(a + j * C + b), Simd<T>::load(g + j * C + b), false);
+        }
+      } else if ((row * Wo + j) * C + L <= y_end) {
+        cells(0, load_index<T, V>(a + j * C), Simd<T>::load(g + j * C), true);
+      } else {  // the array's last pixels: load the C channels alone
+        T gt[L] = {};
+        std::int32_t at[L];
+        std::fill(at, at + L, -1);
+        std::copy(g + j * C, g + j * C + C, gt);
+        std::copy(a + j * C, a + j * C + C, at);
+        cells(0, load_index<T, V>(at), Simd<T>::load(gt), true);
+      }
+      for (int64 r = w0; r < w1; ++r) std::fill(img + (r * W + c1) * C, img + (r * W + next) * C, T(0));
+    }
+  });
+}
+
 }  // namespace
 
 // Output rows (n, i) across the threads (batch 1 too); a row's last pixel stays inside the row.
@@ -191,30 +245,9 @@ void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, 
   const int64 y_end = s.N * Ho * Wo * C;
   constexpr int64 L = Simd<T>::lanes;
   const Columns cols(s);
-  const bool disjoint = s.sh >= s.kh && s.sw >= s.kw;  // each cell in at most one window
+  if (s.sh >= s.kh && s.sw >= s.kw) return backward_disjoint(dx, dy, argmax, s, cols);
   parallel_for(s.N * s.H, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / s.H, r = row % s.H;
-    if (disjoint) {  // dx[r, q] = argmax[i, j] == r*W + q ? dy[i, j] : 0 for the one window (i, j) of the cell
-      const int64 i = (r + s.pad_top) / s.sh;
-      const bool in_row = i < Ho && r + s.pad_top - i * s.sh < s.kh;
-      const int64 base = (n * Ho + std::min(i, Ho - 1)) * Wo * C;
-      const bool in_y = base + Wo * C + L <= y_end;
-      T* d = dx + row * s.W * C;
-      for (int64 q = 0; q < s.W; ++q) {
-        const int64 j = in_row && cols.j0[q] <= cols.j1[q] ? cols.j0[q] : -1;
-        const bool run_on = q * C + L <= s.W * C && (in_y || base + (j + 1) * C + L <= y_end);
-        const T* g = dy + base + j * C;
-        const std::int32_t* a = argmax + base + j * C;
-        const T here_ = T(r * s.W + q);
-        channel_blocks<T>(C, run_on, [&](int64 c, auto lanes) {
-          using X = decltype(lanes);
-          const X zero{};
-          store_as<T, X>(d + q * C + c, j < 0 ? zero
-                                               : (load_index<T, X>(a + c) == X{} + here_ ? load_as<T, X>(g + c) : zero));
-        });
-      }
-      return;
-    }
     const int64 i0 = first_inside(r + s.pad_top - s.kh + 1, s.sh), i1 = std::min(Ho - 1, (r + s.pad_top) / s.sh);
     const bool in_y = ((n * Ho + i1 + 1) * Wo) * C + L <= y_end;  // every window of this row, plus a vector
     for (int64 q = 0; q < s.W; ++q) {
