@@ -186,36 +186,76 @@ void backward_disjoint(T* dx, const T* dy, const std::int32_t* argmax, const Poo
   });
 }
 
+
+// The maximum of NB vectors of channels (offsets off[0..NB)) over window w, and where (r*W + q) it first
+// occurs: the cells outside, the vectors inside, so that each cell's index is broadcast once and the
+// running maxima stay in registers.
+template <class T, int NB>
+inline void window_max_group(T* y, std::int32_t* argmax, const T* image, const Window& w, int64 W, int64 C,
+                             const int64* off, bool relu) {
+  using V = typename Simd<T>::vec;
+  V best[NB], at[NB];
+  const T* first = image + (w.r0 * W + w.c0) * C;
+  for (int b = 0; b < NB; ++b) best[b] = Simd<T>::load(first + off[b]), at[b] = V{} + T(w.r0 * W + w.c0);
+  for (int64 r = w.r0; r < w.r1; ++r)
+    for (int64 q = w.c0; q < w.c1; ++q) {
+      const T* p = image + (r * W + q) * C;
+      const V here = V{} + T(r * W + q);
+      for (int b = 0; b < NB; ++b) {
+        const V cell = Simd<T>::load(p + off[b]);
+        if (argmax) at[b] = cell > best[b] ? here : at[b];
+        best[b] = cell > best[b] ? cell : best[b];
+      }
+    }
+  for (int b = 0; b < NB; ++b) {
+    if (relu) {
+      at[b] = best[b] > V{} ? at[b] : V{} - T(1);
+      best[b] = best[b] > V{} ? best[b] : V{};
+    }
+    Simd<T>::store(y + off[b], best[b]);
+    if (argmax) store_index<T, V>(argmax + off[b], at[b]);
+  }
+}
+
 }  // namespace
 
 // Output rows (n, i) across the threads (batch 1 too); a row's last pixel stays inside the row.
 template <class T>
 void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s, bool relu) {
-  const int64 C = s.C, Ho = s.out_h(), Wo = s.out_w();
+  const int64 C = s.C, W = s.W, Ho = s.out_h(), Wo = s.out_w();
   const int64 x_end = s.N * s.H * s.W * C;
   constexpr int64 L = Simd<T>::lanes;
   const Columns cols(s);
+  std::vector<int64> off;  // the vectors of a pixel's channels, the last overlapping the one before
+  for (int64 c = 0; c < C; c += L) off.push_back(std::max<int64>(0, std::min(c, C - L)));
+  const int64 nv = int64(off.size());
   parallel_for(s.N * Ho, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / Ho, i = row % Ho;
-    const T* image = x + n * s.H * s.W * C;
+    const T* image = x + n * s.H * W * C;
     const Window rows = window(s, i, 0);
     // the last cell a window of this row reads, plus a vector, must lie inside x
-    const bool in_x = (n * s.H + rows.r1 - 1) * s.W * C + s.W * C + L <= x_end;
+    const bool in_x = (n * s.H + rows.r1 - 1) * W * C + W * C + L <= x_end;
     for (int64 j = 0; j < Wo; ++j) {
       const Window w{rows.r0, rows.r1, cols.c0[j], cols.c1[j]};
       const int64 out = (row * Wo + j) * C;
-      const bool run_on = j * C + L <= Wo * C && (in_x || (n * s.H + w.r1 - 1) * s.W * C + w.c1 * C + L <= x_end);
-      channel_blocks<T>(C, run_on, [&](int64 c, auto lanes) {
-        using X = decltype(lanes);
-        X at, best = window_max<T, X>(image, w, s, c, argmax ? &at : nullptr);
-        if (relu) {
-          const X zero{};
-          at = best > zero ? at : X{} - T(1);
-          best = best > zero ? best : zero;
+      T* yo = y + out;
+      std::int32_t* ao = argmax ? argmax + out : nullptr;
+      if (C < L && !(j * C + L <= Wo * C && (in_x || (n * s.H + w.r1 - 1) * W * C + w.c1 * C + L <= x_end))) {
+        for (int64 c = 0; c < C; ++c) {  // a pixel that ends its row or the array: one channel at a time
+          T at, best = window_max<T, T>(image, w, s, c, argmax ? &at : nullptr);
+          if (relu) at = best > T(0) ? at : T(-1), best = best > T(0) ? best : T(0);
+          yo[c] = best;
+          if (argmax) ao[c] = std::int32_t(at);
         }
-        store_as<T, X>(y + out + c, best);
-        if (argmax) store_index<T, X>(argmax + out + c, at);
-      });
+        continue;
+      }
+      int64 v = 0;
+      for (; v + 4 <= nv; v += 4) window_max_group<T, 4>(yo, ao, image, w, W, C, off.data() + v, relu);
+      switch (nv - v) {
+        case 3: window_max_group<T, 3>(yo, ao, image, w, W, C, off.data() + v, relu); break;
+        case 2: window_max_group<T, 2>(yo, ao, image, w, W, C, off.data() + v, relu); break;
+        case 1: window_max_group<T, 1>(yo, ao, image, w, W, C, off.data() + v, relu); break;
+      }
     }
   });
 }
