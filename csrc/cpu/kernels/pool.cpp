@@ -54,23 +54,6 @@ inline void store_index(std::int32_t* p, const X& x) {
   else *reinterpret_cast<typename Simd<T>::ivec*>(p) = __builtin_convertvector(x, typename Simd<T>::ivec);
 }
 
-// body(c, X{}) over the channel blocks of a pixel, as above; run_on: its last vector may run into the next
-// pixels (those of the same row, computed after it by the same thread).
-template <class T, class F>
-inline void channel_blocks(int64 C, bool run_on, F&& body) {
-  using V = typename Simd<T>::vec;
-  constexpr int L = Simd<T>::lanes;
-  if (C >= L) {
-    int64 c = 0;
-    for (; c + L <= C; c += L) body(c, V{});
-    if (c < C) body(C - L, V{});
-  } else if (run_on) {
-    body(0, V{});
-  } else {
-    for (int64 c = 0; c < C; ++c) body(c, T{});
-  }
-}
-
 // Exact blocks only (a scalar tail): for loops that accumulate, where a block computed twice would count twice.
 template <class T, class F>
 inline void over_channels(int64 C, F&& body) {
@@ -217,6 +200,46 @@ inline void window_max_group(T* y, std::int32_t* argmax, const T* image, const W
   }
 }
 
+// The output windows (n, i, j), i in [i0, i1], j in [j0, j1], that hold one input cell (row n*Ho + i of y).
+struct Windows {
+  int64 i0, i1, j0, j1, base, Wo, C;
+  int64 at(int64 i, int64 j) const { return ((base + i) * Wo + j) * C; }
+};
+
+// dx at one cell, NB vectors of channels (offsets off[0..NB)): the sum of dy over the windows whose argmax
+// is the cell (here = r*W + q), the sums in registers.
+template <class T, int NB>
+inline void gather_group(T* d, const T* dy, const std::int32_t* argmax, const Windows& w, const int64* off, T here) {
+  using V = typename Simd<T>::vec;
+  V sum[NB];
+  for (int b = 0; b < NB; ++b) sum[b] = V{};
+  const V h = V{} + here;
+  for (int64 i = w.i0; i <= w.i1; ++i)
+    for (int64 j = w.j0; j <= w.j1; ++j) {
+      const int64 at = w.at(i, j);
+      for (int b = 0; b < NB; ++b)
+        sum[b] += load_index<T, V>(argmax + at + off[b]) == h ? Simd<T>::load(dy + at + off[b]) : V{};
+    }
+  for (int b = 0; b < NB; ++b) Simd<T>::store(d + off[b], sum[b]);
+}
+
+template <class T>
+inline void gather_scalar(T* d, const T* dy, const std::int32_t* argmax, const Windows& w, int64 c, T here) {
+  T sum = 0;
+  for (int64 i = w.i0; i <= w.i1; ++i)
+    for (int64 j = w.j0; j <= w.j1; ++j) sum += T(argmax[w.at(i, j) + c]) == here ? dy[w.at(i, j) + c] : T(0);
+  d[c] = sum;
+}
+
+// The vectors of a pixel's channels: offsets 0, L, 2L, ..., the last overlapping the one before.
+template <class T>
+std::vector<int64> channel_vectors(int64 C) {
+  constexpr int64 L = Simd<T>::lanes;
+  std::vector<int64> off;
+  for (int64 c = 0; c < C; c += L) off.push_back(std::max<int64>(0, std::min(c, C - L)));
+  return off;
+}
+
 }  // namespace
 
 // Output rows (n, i) across the threads (batch 1 too); a row's last pixel stays inside the row.
@@ -226,8 +249,7 @@ void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape&
   const int64 x_end = s.N * s.H * s.W * C;
   constexpr int64 L = Simd<T>::lanes;
   const Columns cols(s);
-  std::vector<int64> off;  // the vectors of a pixel's channels, the last overlapping the one before
-  for (int64 c = 0; c < C; c += L) off.push_back(std::max<int64>(0, std::min(c, C - L)));
+  const std::vector<int64> off = channel_vectors<T>(C);
   const int64 nv = int64(off.size());
   parallel_for(s.N * Ho, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / Ho, i = row % Ho;
@@ -286,6 +308,8 @@ void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, 
   constexpr int64 L = Simd<T>::lanes;
   const Columns cols(s);
   if (s.sh >= s.kh && s.sw >= s.kw) return backward_disjoint(dx, dy, argmax, s, cols);
+  const std::vector<int64> off = channel_vectors<T>(C);
+  const int64 nv = int64(off.size());
   parallel_for(s.N * s.H, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / s.H, r = row % s.H;
     const int64 i0 = first_inside(r + s.pad_top - s.kh + 1, s.sh), i1 = std::min(Ho - 1, (r + s.pad_top) / s.sh);
@@ -294,17 +318,18 @@ void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, 
       const int64 j0 = cols.j0[q], j1 = cols.j1[q];
       T* d = dx + (row * s.W + q) * C;
       const bool run_on = q * C + L <= s.W * C && (in_y || ((n * Ho + i1) * Wo + j1) * C + C + L <= y_end);
-      channel_blocks<T>(C, run_on, [&](int64 c, auto lanes) {
-        using X = decltype(lanes);
-        const X here = X{} + T(r * s.W + q), zero{};
-        X sum{};
-        for (int64 i = i0; i <= i1; ++i)
-          for (int64 j = j0; j <= j1; ++j) {
-            const int64 at = ((n * Ho + i) * Wo + j) * C + c;
-            sum += load_index<T, X>(argmax + at) == here ? load_as<T, X>(dy + at) : zero;
-          }
-        store_as<T, X>(d + c, sum);
-      });
+      const Windows win{i0, i1, j0, j1, n * Ho, Wo, C};
+      if (C < L && !run_on) {  // the row's last cells: one channel at a time
+        for (int64 c = 0; c < C; ++c) gather_scalar(d, dy, argmax, win, c, T(r * s.W + q));
+        continue;
+      }
+      int64 v = 0;
+      for (; v + 4 <= nv; v += 4) gather_group<T, 4>(d, dy, argmax, win, off.data() + v, T(r * s.W + q));
+      switch (nv - v) {
+        case 3: gather_group<T, 3>(d, dy, argmax, win, off.data() + v, T(r * s.W + q)); break;
+        case 2: gather_group<T, 2>(d, dy, argmax, win, off.data() + v, T(r * s.W + q)); break;
+        case 1: gather_group<T, 1>(d, dy, argmax, win, off.data() + v, T(r * s.W + q)); break;
+      }
     }
   });
 }
