@@ -240,46 +240,73 @@ std::vector<int64> channel_vectors(int64 C) {
   return off;
 }
 
-}  // namespace
-
-// Output rows (n, i) across the threads (batch 1 too); a row's last pixel stays inside the row.
-template <class T>
-void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s, bool relu) {
+// group(NB, out, image, w, off) for each output pixel (y + out) and group of NB <= 4 vectors of its channels
+// (offsets off[0..NB)), or scalar(out, image, w, c) per channel where a pixel of fewer channels than lanes
+// ends its row or the array; output rows (n, i) across the threads (batch 1 too).
+template <class T, class G, class S>
+void for_each_window(const PoolShape& s, G&& group, S&& scalar) {
   const int64 C = s.C, W = s.W, Ho = s.out_h(), Wo = s.out_w();
   const int64 x_end = s.N * s.H * s.W * C;
   constexpr int64 L = Simd<T>::lanes;
   const Columns cols(s);
-  const std::vector<int64> off = channel_vectors<T>(C);
-  const int64 nv = int64(off.size());
+  const std::vector<int64> offs = channel_vectors<T>(C);
+  const int64 nv = int64(offs.size());
+  const int64* off = offs.data();
   parallel_for(s.N * Ho, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / Ho, i = row % Ho;
-    const T* image = x + n * s.H * W * C;
+    const int64 image = n * s.H * W * C;
     const Window rows = window(s, i, 0);
     // the last cell a window of this row reads, plus a vector, must lie inside x
     const bool in_x = (n * s.H + rows.r1 - 1) * W * C + W * C + L <= x_end;
     for (int64 j = 0; j < Wo; ++j) {
       const Window w{rows.r0, rows.r1, cols.c0[j], cols.c1[j]};
       const int64 out = (row * Wo + j) * C;
-      T* yo = y + out;
-      std::int32_t* ao = argmax ? argmax + out : nullptr;
       if (C < L && !(j * C + L <= Wo * C && (in_x || (n * s.H + w.r1 - 1) * W * C + w.c1 * C + L <= x_end))) {
-        for (int64 c = 0; c < C; ++c) {  // a pixel that ends its row or the array: one channel at a time
-          T at, best = window_max<T, T>(image, w, s, c, argmax ? &at : nullptr);
-          if (relu) at = best > T(0) ? at : T(-1), best = best > T(0) ? best : T(0);
-          yo[c] = best;
-          if (argmax) ao[c] = std::int32_t(at);
-        }
+        for (int64 c = 0; c < C; ++c) scalar(out, image, w, c);
         continue;
       }
       int64 v = 0;
-      for (; v + 4 <= nv; v += 4) window_max_group<T, 4>(yo, ao, image, w, W, C, off.data() + v, relu);
+      for (; v + 4 <= nv; v += 4) group(std::integral_constant<int, 4>{}, out, image, w, off + v);
       switch (nv - v) {
-        case 3: window_max_group<T, 3>(yo, ao, image, w, W, C, off.data() + v, relu); break;
-        case 2: window_max_group<T, 2>(yo, ao, image, w, W, C, off.data() + v, relu); break;
-        case 1: window_max_group<T, 1>(yo, ao, image, w, W, C, off.data() + v, relu); break;
+        case 3: group(std::integral_constant<int, 3>{}, out, image, w, off + v); break;
+        case 2: group(std::integral_constant<int, 2>{}, out, image, w, off + v); break;
+        case 1: group(std::integral_constant<int, 1>{}, out, image, w, off + v); break;
       }
     }
   });
+}
+
+// The mean over the in-image cells of window w of NB vectors of channels, the sums in registers.
+template <class T, int NB>
+inline void window_mean_group(T* y, const T* image, const Window& w, int64 W, int64 C, const int64* off) {
+  using V = typename Simd<T>::vec;
+  V sum[NB];
+  for (int b = 0; b < NB; ++b) sum[b] = V{};
+  for (int64 r = w.r0; r < w.r1; ++r)
+    for (int64 q = w.c0; q < w.c1; ++q) {
+      const T* p = image + (r * W + q) * C;
+      for (int b = 0; b < NB; ++b) sum[b] += Simd<T>::load(p + off[b]);
+    }
+  const T scale = T(1) / T(w.cells());
+  for (int b = 0; b < NB; ++b) Simd<T>::store(y + off[b], sum[b] * scale);
+}
+
+}  // namespace
+
+template <class T>
+void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s, bool relu) {
+  for_each_window<T>(
+      s,
+      [&](auto nb, int64 out, int64 image, const Window& w, const int64* off) {
+        window_max_group<T, decltype(nb)::value>(y + out, argmax ? argmax + out : nullptr, x + image, w, s.W, s.C,
+                                                 off, relu);
+      },
+      [&](int64 out, int64 image, const Window& w, int64 c) {
+        T at, best = window_max<T, T>(x + image, w, s, c, argmax ? &at : nullptr);
+        if (relu) at = best > T(0) ? at : T(-1), best = best > T(0) ? best : T(0);
+        y[out + c] = best;
+        if (argmax) argmax[out + c] = std::int32_t(at);
+      });
 }
 
 template <class T>
@@ -336,16 +363,17 @@ void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, 
 
 template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
-  const int64 C = s.C;
-  for_each_output<T>(s, [&](int64 n, int64, int64, const Window& w, int64 out) {
-    T* HDL_RESTRICT sum = y + out * C;
-    const T* image = x + n * s.H * s.W * C;
-    std::fill(sum, sum + C, T(0));
-    for (int64 r = w.r0; r < w.r1; ++r)
-      for (int64 q = w.c0; q < w.c1; ++q) add_into(sum, image + (r * s.W + q) * C, T(1), C);
-    const T scale = T(1) / T(w.cells());
-    for (int64 c = 0; c < C; ++c) sum[c] *= scale;
-  });
+  for_each_window<T>(
+      s,
+      [&](auto nb, int64 out, int64 image, const Window& w, const int64* off) {
+        window_mean_group<T, decltype(nb)::value>(y + out, x + image, w, s.W, s.C, off);
+      },
+      [&](int64 out, int64 image, const Window& w, int64 c) {
+        T sum = 0;
+        for (int64 r = w.r0; r < w.r1; ++r)
+          for (int64 q = w.c0; q < w.c1; ++q) sum += x[image + (r * s.W + q) * s.C + c];
+        y[out + c] = sum * (T(1) / T(w.cells()));
+      });
 }
 
 template <class T>
