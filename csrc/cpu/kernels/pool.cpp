@@ -240,11 +240,13 @@ std::vector<int64> channel_vectors(int64 C) {
   return off;
 }
 
-// group(NB, out, image, w, off) for each output pixel (y + out) and group of NB <= 4 vectors of its channels
-// (offsets off[0..NB)), or scalar(out, image, w, c) per channel where a pixel of fewer channels than lanes
-// ends its row or the array; output rows (n, i) across the threads (batch 1 too).
+// group(NB, y + out, argmax + out, image, w, off) for each output pixel and group of NB <= 4 vectors of its
+// channels (offsets off[0..NB)). A pixel of fewer channels than lanes that ends its row goes through a
+// buffer (its vector would run into another thread's row), and one at the end of x (whose vector loads
+// would pass x's end) goes scalar(out, image, w, c), one channel at a time. Output rows (n, i) across the
+// threads (batch 1 too). argmax may be null.
 template <class T, class G, class S>
-void for_each_window(const PoolShape& s, G&& group, S&& scalar) {
+void for_each_window(T* y, std::int32_t* argmax, const PoolShape& s, G&& group, S&& scalar) {
   const int64 C = s.C, W = s.W, Ho = s.out_h(), Wo = s.out_w();
   const int64 x_end = s.N * s.H * s.W * C;
   constexpr int64 L = Simd<T>::lanes;
@@ -261,16 +263,26 @@ void for_each_window(const PoolShape& s, G&& group, S&& scalar) {
     for (int64 j = 0; j < Wo; ++j) {
       const Window w{rows.r0, rows.r1, cols.c0[j], cols.c1[j]};
       const int64 out = (row * Wo + j) * C;
-      if (C < L && !(j * C + L <= Wo * C && (in_x || (n * s.H + w.r1 - 1) * W * C + w.c1 * C + L <= x_end))) {
-        for (int64 c = 0; c < C; ++c) scalar(out, image, w, c);
+      if (C < L && !(j * C + L <= Wo * C)) {
+        if (!(in_x || (n * s.H + w.r1 - 1) * W * C + w.c1 * C + L <= x_end)) {
+          for (int64 c = 0; c < C; ++c) scalar(out, image, w, c);
+        } else {
+          T yb[L];
+          std::int32_t ab[L];
+          group(std::integral_constant<int, 1>{}, yb, argmax ? ab : nullptr, image, w, off);
+          std::copy(yb, yb + C, y + out);
+          if (argmax) std::copy(ab, ab + C, argmax + out);
+        }
         continue;
       }
+      T* yo = y + out;
+      std::int32_t* ao = argmax ? argmax + out : nullptr;
       int64 v = 0;
-      for (; v + 4 <= nv; v += 4) group(std::integral_constant<int, 4>{}, out, image, w, off + v);
+      for (; v + 4 <= nv; v += 4) group(std::integral_constant<int, 4>{}, yo, ao, image, w, off + v);
       switch (nv - v) {
-        case 3: group(std::integral_constant<int, 3>{}, out, image, w, off + v); break;
-        case 2: group(std::integral_constant<int, 2>{}, out, image, w, off + v); break;
-        case 1: group(std::integral_constant<int, 1>{}, out, image, w, off + v); break;
+        case 3: group(std::integral_constant<int, 3>{}, yo, ao, image, w, off + v); break;
+        case 2: group(std::integral_constant<int, 2>{}, yo, ao, image, w, off + v); break;
+        case 1: group(std::integral_constant<int, 1>{}, yo, ao, image, w, off + v); break;
       }
     }
   });
@@ -296,10 +308,9 @@ inline void window_mean_group(T* y, const T* image, const Window& w, int64 W, in
 template <class T>
 void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s, bool relu) {
   for_each_window<T>(
-      s,
-      [&](auto nb, int64 out, int64 image, const Window& w, const int64* off) {
-        window_max_group<T, decltype(nb)::value>(y + out, argmax ? argmax + out : nullptr, x + image, w, s.W, s.C,
-                                                 off, relu);
+      y, argmax, s,
+      [&](auto nb, T* yo, std::int32_t* ao, int64 image, const Window& w, const int64* off) {
+        window_max_group<T, decltype(nb)::value>(yo, ao, x + image, w, s.W, s.C, off, relu);
       },
       [&](int64 out, int64 image, const Window& w, int64 c) {
         T at, best = window_max<T, T>(x + image, w, s, c, argmax ? &at : nullptr);
@@ -344,9 +355,18 @@ void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, 
     for (int64 q = 0; q < s.W; ++q) {
       const int64 j0 = cols.j0[q], j1 = cols.j1[q];
       T* d = dx + (row * s.W + q) * C;
-      const bool run_on = q * C + L <= s.W * C && (in_y || ((n * Ho + i1) * Wo + j1) * C + C + L <= y_end);
       const Windows win{i0, i1, j0, j1, n * Ho, Wo, C};
-      if (C < L && !run_on) {  // the row's last cells: one channel at a time
+      if (C < L && q * C + L > s.W * C) {  // the row's last cells: through a buffer, or at the end of y scalar
+        if (in_y || ((n * Ho + i1) * Wo + j1) * C + C + L <= y_end) {
+          T b[L];
+          gather_group<T, 1>(b, dy, argmax, win, off.data(), T(r * s.W + q));
+          std::copy(b, b + C, d);
+        } else {
+          for (int64 c = 0; c < C; ++c) gather_scalar(d, dy, argmax, win, c, T(r * s.W + q));
+        }
+        continue;
+      }
+      if (C < L && !(in_y || ((n * Ho + i1) * Wo + j1) * C + C + L <= y_end)) {
         for (int64 c = 0; c < C; ++c) gather_scalar(d, dy, argmax, win, c, T(r * s.W + q));
         continue;
       }
@@ -364,9 +384,9 @@ void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, 
 template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
   for_each_window<T>(
-      s,
-      [&](auto nb, int64 out, int64 image, const Window& w, const int64* off) {
-        window_mean_group<T, decltype(nb)::value>(y + out, x + image, w, s.W, s.C, off);
+      y, nullptr, s,
+      [&](auto nb, T* yo, std::int32_t*, int64 image, const Window& w, const int64* off) {
+        window_mean_group<T, decltype(nb)::value>(yo, x + image, w, s.W, s.C, off);
       },
       [&](int64 out, int64 image, const Window& w, int64 c) {
         T sum = 0;
