@@ -5,8 +5,11 @@ by it; PyTorch's backward is autograd's (torch.autograd.grad of F.max_pool2d / F
 padding (top, bottom, left, right) is given to PyTorch as an explicit pad of -inf (max) or 0 (avg, then
 divided by the in-image cells as MatConvNet does: only the shapes without padding are timed for avg).
 
-Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m pytest bench/bench_pool.py -q
-  or  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/bench_pool.py   (a table: ms, ratio)
+Run:  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE chrt -f 10 python -m pytest bench/bench_pool.py -q
+  or  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE chrt -f 10 python bench/bench_pool.py [filter]
+      (a table: medians in ms, ratio torch / hdl; hdl and torch alternate in batches of 40 calls)
+Without chrt on a shared machine, one runtime's spinning OpenMP threads can cost the other whole
+scheduler ticks (hdl at 16 ms where it takes 0.1 ms).
 """
 import sys
 import time
