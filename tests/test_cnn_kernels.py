@@ -79,6 +79,50 @@ def test_max_pool_argmax_and_fused_relu(case, dtype, seed):
     np.testing.assert_array_equal(nhwc[1], argmax.transpose(0, 2, 3, 1))
 
 
+# Channel counts around the vector widths (8 floats or 4 doubles on AVX2, 16 or 8 on AVX-512): the kernels
+# split a pixel's channels into whole vectors, an overlapping last vector, or one vector that runs into the
+# next pixels; the usual windows, with and without padding, batch 1 and more.
+@pytest.mark.parametrize("C", [1, 3, 6, 7, 9, 16, 17])
+@pytest.mark.parametrize("window, stride, pad", [(2, 2, 0), (2, 2, (1, 0, 1, 0)), (3, 2, 0), (3, 2, (0, 1, 0, 1)),
+                                                 (3, 2, 1), (3, 1, 0), (3, 1, 1), (2, 3, (1, 1, 0, 1))])
+@pytest.mark.parametrize("N, H, W", [(1, 7, 9), (3, 8, 5)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pooling_channel_counts(C, window, stride, pad, N, H, W, dtype):
+    x = distinct((N, C, H, W), C + 10 * N, dtype)
+    y, argmax = ops.max_pool2d(x, window, stride, pad, return_argmax=True)
+    rtol = 2e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_array_equal(y, cnn.max_pool2d(x, window, stride, pad))
+    np.testing.assert_array_equal(argmax, first_argmax(x, window, stride, pad))
+    dy = np.random.default_rng(C).standard_normal(y.shape).astype(dtype)
+    want = cnn.max_pool2d_backward(dy, x, window, stride, pad)
+    np.testing.assert_allclose(ops.max_pool2d_backward(dy, x, window, stride, pad), want, rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ops.max_pool2d_backward(dy, x, window, stride, pad, argmax=argmax), want,
+                               rtol=rtol, atol=rtol)
+    yr, cut = ops.max_pool2d(x, window, stride, pad, relu=True, return_argmax=True)
+    np.testing.assert_array_equal(yr, np.maximum(y, 0))
+    np.testing.assert_array_equal(cut, np.where(y > 0, argmax, -1))
+    np.testing.assert_allclose(ops.max_pool2d_backward(dy, x, window, stride, pad, argmax=cut),
+                               cnn.max_pool2d_backward(dy * (y > 0), x, window, stride, pad), rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ops.avg_pool2d(x, window, stride, pad), cnn.avg_pool2d(x, window, stride, pad),
+                               rtol=rtol, atol=rtol)
+    np.testing.assert_allclose(ops.avg_pool2d_backward(dy, x, window, stride, pad),
+                               cnn.avg_pool2d_backward(dy, x, window, stride, pad), rtol=rtol, atol=rtol)
+
+
+def test_max_pool_ties_go_to_the_first_cell():
+    """Equal values (a ReLU's zeros): the argmax and the gradient take the first cell in row-major order."""
+    for C in (1, 6, 9):
+        x = np.zeros((2, C, 6, 6), np.float32)
+        x[:, :, 1::2, 1::2] = -1.0  # a max of 0 at three cells of each 2x2 window
+        _, argmax = ops.max_pool2d(x, 2, 2, 0, return_argmax=True)
+        np.testing.assert_array_equal(argmax, first_argmax(x, 2, 2, 0))
+        dy = np.ones((2, C, 3, 3), np.float32)
+        for at in (None, argmax):
+            dx = ops.max_pool2d_backward(dy, x, 2, 2, 0, argmax=at)
+            np.testing.assert_array_equal(dx[:, :, ::2, ::2], 1.0)
+            assert dx.sum() == dy.sum()
+
+
 @pytest.mark.parametrize("kind", ["max", "avg"])
 @pytest.mark.parametrize("case", [((1, 2, 7, 6), (3, 3), (2, 2), (0, 1, 0, 1)),
                                   ((2, 1, 5, 5), (2, 3), (3, 1), (1, 0, 2, 1)),

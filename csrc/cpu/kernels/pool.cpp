@@ -34,9 +34,12 @@ void for_each_output(const PoolShape& s, F&& body) {
   });
 }
 
-// Max pooling runs over the channels one vector (X = Simd<T>::vec) at a time, the tail one
-// channel (X = T) at a time (simd.hpp's load_as, store_as), with the window's running maximum
-// held in a register.
+// Max pooling runs over the channels one vector (X = Simd<T>::vec) at a time, with the window's running
+// maximum held in a register. A row of C channels that is not a whole number of vectors ends with a vector
+// that overlaps the one before (C >= lanes: the shared channels are computed twice, to the same values),
+// and a pixel of fewer channels than lanes takes one vector that runs into the next pixel (its extra lanes
+// are overwritten when that pixel is computed, in order) or, where nothing follows it in the same thread
+// or the array ends, one channel (X = T) at a time (simd.hpp's load_as, store_as).
 
 // Indices carried as T (exact below 2^24), stored as int32.
 template <class T, class X>
@@ -48,6 +51,16 @@ template <class T, class X>
 inline void store_index(std::int32_t* p, const X& x) {
   if constexpr (std::is_same_v<X, T>) *p = std::int32_t(x);
   else *reinterpret_cast<typename Simd<T>::ivec*>(p) = __builtin_convertvector(x, typename Simd<T>::ivec);
+}
+
+// Exact blocks only (a scalar tail): for loops that accumulate, where a block computed twice would count twice.
+template <class T, class F>
+inline void over_channels(int64 C, F&& body) {
+  using V = typename Simd<T>::vec;
+  constexpr int L = Simd<T>::lanes;
+  int64 c = 0;
+  for (; c + L <= C; c += L) body(c, V{});
+  for (; c < C; ++c) body(c, T{});
 }
 
 // The maximum over window w of channels [c, c + lanes) of an image (cells C apart, rows W cells apart),
@@ -79,38 +92,231 @@ inline void route(T* d, const T* g, const T* image, const Window& w, const PoolS
     }
 }
 
-template <class T, class F>
-inline void over_channels(int64 C, F&& body) {
-  using V = typename Simd<T>::vec;
-  constexpr int L = Simd<T>::lanes;
-  int64 c = 0;
-  for (; c + L <= C; c += L) body(c, V{});
-  for (; c < C; ++c) body(c, T{});
-}
-
 template <class T>
 inline void add_into(T* HDL_RESTRICT sum, const T* HDL_RESTRICT cell, T scale, int64 C) {
   for (int64 c = 0; c < C; ++c) sum[c] += scale * cell[c];
+}
+
+// For each output column j, its window's in-image columns [c0, c1); for each input column q, the output
+// columns [j0, j1] whose windows hold it (j0 > j1: none). Computed once per call, not per cell.
+struct Columns {
+  std::vector<int64> c0, c1, j0, j1;
+  explicit Columns(const PoolShape& s) : c0(s.out_w()), c1(s.out_w()), j0(s.W), j1(s.W) {
+    const int64 Wo = s.out_w();
+    for (int64 j = 0; j < Wo; ++j) {
+      const Window w = window(s, 0, j);
+      c0[j] = w.c0, c1[j] = w.c1;
+    }
+    for (int64 q = 0; q < s.W; ++q) {
+      j0[q] = first_inside(q + s.pad_left - s.kw + 1, s.sw);
+      j1[q] = std::min(Wo - 1, (q + s.pad_left) / s.sw);
+    }
+  }
+};
+
+// Windows that do not overlap (stride >= window): output row (n, i) owns the input rows from its window's
+// first to the next window's; each window loads its argmax and dy once and writes its cells,
+// dx[r, q] = argmax == r*W + q ? dy : 0, then the cells up to the next window and the rows below it are zeros.
+template <class T>
+void backward_disjoint(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s, const Columns& cols) {
+  using V = typename Simd<T>::vec;
+  constexpr int64 L = Simd<T>::lanes;
+  const int64 C = s.C, H = s.H, W = s.W, Ho = s.out_h(), Wo = s.out_w(), WC = W * C, y_end = s.N * Ho * Wo * C;
+  const int64 *c0s = cols.c0.data(), *c1s = cols.c1.data();
+  parallel_for(s.N * Ho, s.N * H * WC > kParallelWork, [&](int64 row) {
+    const int64 n = row / Ho, i = row % Ho, top = i * s.sh - s.pad_top;
+    const int64 w0 = std::max<int64>(top, 0), w1 = std::min(top + s.kh, H);
+    const int64 rb = i == Ho - 1 ? H : std::min(top + s.sh, H);
+    T* img = dx + n * H * WC;
+    std::fill(img + w1 * WC, img + rb * WC, T(0));  // rows between this window and the next
+    const T* g = dy + row * Wo * C;
+    const std::int32_t* a = argmax + row * Wo * C;
+    for (int64 j = 0; j < Wo; ++j) {
+      const int64 c0 = c0s[j], c1 = c1s[j], next = j + 1 < Wo ? c0s[j + 1] : W;
+      // the window's cells, one block of channels [c, c + L) at a time
+      auto cells = [&](int64 c, const V& at, const V& dyv, bool narrow) {
+        for (int64 r = w0; r < w1; ++r)
+          for (int64 q = c0; q < c1; ++q) {
+            const V v = at == V{} + T(r * W + q) ? dyv : V{};
+            T* d = img + (r * W + q) * C + c;
+            if (!narrow || q * C + L <= WC) {
+              Simd<T>::store(d, v);
+            } else {  // the row's last cells: only the C channels
+              T t[L];
+              Simd<T>::store(t, v);
+              std::copy(t, t + C, d);
+            }
+          }
+      };
+      if (C >= L) {
+        for (int64 c = 0; c < C; c += L) {
+          const int64 b = std::min(c, C - L);  // the last block overlaps the one before
+          cells(b, load_index<T, V>(a + j * C + b), Simd<T>::load(g + j * C + b), false);
+        }
+      } else if ((row * Wo + j) * C + L <= y_end) {
+        cells(0, load_index<T, V>(a + j * C), Simd<T>::load(g + j * C), true);
+      } else {  // the array's last pixels: load the C channels alone
+        T gt[L] = {};
+        std::int32_t at[L];
+        std::fill(at, at + L, -1);
+        std::copy(g + j * C, g + j * C + C, gt);
+        std::copy(a + j * C, a + j * C + C, at);
+        cells(0, load_index<T, V>(at), Simd<T>::load(gt), true);
+      }
+      for (int64 r = w0; r < w1; ++r) std::fill(img + (r * W + c1) * C, img + (r * W + next) * C, T(0));
+    }
+  });
+}
+
+
+// The maximum of NB vectors of channels (offsets off[0..NB)) over window w, and where (r*W + q) it first
+// occurs: the cells outside, the vectors inside, so that each cell's index is broadcast once and the
+// running maxima stay in registers.
+template <class T, int NB>
+inline void window_max_group(T* y, std::int32_t* argmax, const T* image, const Window& w, int64 W, int64 C,
+                             const int64* off, bool relu) {
+  using V = typename Simd<T>::vec;
+  V best[NB], at[NB];
+  const T* first = image + (w.r0 * W + w.c0) * C;
+  for (int b = 0; b < NB; ++b) best[b] = Simd<T>::load(first + off[b]), at[b] = V{} + T(w.r0 * W + w.c0);
+  for (int64 r = w.r0; r < w.r1; ++r)
+    for (int64 q = w.c0; q < w.c1; ++q) {
+      const T* p = image + (r * W + q) * C;
+      const V here = V{} + T(r * W + q);
+      for (int b = 0; b < NB; ++b) {
+        const V cell = Simd<T>::load(p + off[b]);
+        if (argmax) at[b] = cell > best[b] ? here : at[b];
+        best[b] = cell > best[b] ? cell : best[b];
+      }
+    }
+  for (int b = 0; b < NB; ++b) {
+    if (relu) {
+      at[b] = best[b] > V{} ? at[b] : V{} - T(1);
+      best[b] = best[b] > V{} ? best[b] : V{};
+    }
+    Simd<T>::store(y + off[b], best[b]);
+    if (argmax) store_index<T, V>(argmax + off[b], at[b]);
+  }
+}
+
+// The output windows (n, i, j), i in [i0, i1], j in [j0, j1], that hold one input cell (row n*Ho + i of y).
+struct Windows {
+  int64 i0, i1, j0, j1, base, Wo, C;
+  int64 at(int64 i, int64 j) const { return ((base + i) * Wo + j) * C; }
+};
+
+// dx at one cell, NB vectors of channels (offsets off[0..NB)): the sum of dy over the windows whose argmax
+// is the cell (here = r*W + q), the sums in registers.
+template <class T, int NB>
+inline void gather_group(T* d, const T* dy, const std::int32_t* argmax, const Windows& w, const int64* off, T here) {
+  using V = typename Simd<T>::vec;
+  V sum[NB];
+  for (int b = 0; b < NB; ++b) sum[b] = V{};
+  const V h = V{} + here;
+  for (int64 i = w.i0; i <= w.i1; ++i)
+    for (int64 j = w.j0; j <= w.j1; ++j) {
+      const int64 at = w.at(i, j);
+      for (int b = 0; b < NB; ++b)
+        sum[b] += load_index<T, V>(argmax + at + off[b]) == h ? Simd<T>::load(dy + at + off[b]) : V{};
+    }
+  for (int b = 0; b < NB; ++b) Simd<T>::store(d + off[b], sum[b]);
+}
+
+template <class T>
+inline void gather_scalar(T* d, const T* dy, const std::int32_t* argmax, const Windows& w, int64 c, T here) {
+  T sum = 0;
+  for (int64 i = w.i0; i <= w.i1; ++i)
+    for (int64 j = w.j0; j <= w.j1; ++j) sum += T(argmax[w.at(i, j) + c]) == here ? dy[w.at(i, j) + c] : T(0);
+  d[c] = sum;
+}
+
+// The vectors of a pixel's channels: offsets 0, L, 2L, ..., the last overlapping the one before.
+template <class T>
+std::vector<int64> channel_vectors(int64 C) {
+  constexpr int64 L = Simd<T>::lanes;
+  std::vector<int64> off;
+  for (int64 c = 0; c < C; c += L) off.push_back(std::max<int64>(0, std::min(c, C - L)));
+  return off;
+}
+
+// group(NB, y + out, argmax + out, image, w, off) for each output pixel and group of NB <= 4 vectors of its
+// channels (offsets off[0..NB)). A pixel of fewer channels than lanes that ends its row goes through a
+// buffer (its vector would run into another thread's row), and one at the end of x (whose vector loads
+// would pass x's end) goes scalar(out, image, w, c), one channel at a time. Output rows (n, i) across the
+// threads (batch 1 too). argmax may be null.
+template <class T, class G, class S>
+void for_each_window(T* y, std::int32_t* argmax, const PoolShape& s, G&& group, S&& scalar) {
+  const int64 C = s.C, W = s.W, Ho = s.out_h(), Wo = s.out_w();
+  const int64 x_end = s.N * s.H * s.W * C;
+  constexpr int64 L = Simd<T>::lanes;
+  const Columns cols(s);
+  const std::vector<int64> offs = channel_vectors<T>(C);
+  const int64 nv = int64(offs.size());
+  const int64* off = offs.data();
+  parallel_for(s.N * Ho, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
+    const int64 n = row / Ho, i = row % Ho;
+    const int64 image = n * s.H * W * C;
+    const Window rows = window(s, i, 0);
+    // the last cell a window of this row reads, plus a vector, must lie inside x
+    const bool in_x = (n * s.H + rows.r1 - 1) * W * C + W * C + L <= x_end;
+    for (int64 j = 0; j < Wo; ++j) {
+      const Window w{rows.r0, rows.r1, cols.c0[j], cols.c1[j]};
+      const int64 out = (row * Wo + j) * C;
+      if (C < L && !(j * C + L <= Wo * C)) {
+        if (!(in_x || (n * s.H + w.r1 - 1) * W * C + w.c1 * C + L <= x_end)) {
+          for (int64 c = 0; c < C; ++c) scalar(out, image, w, c);
+        } else {
+          T yb[L];
+          std::int32_t ab[L];
+          group(std::integral_constant<int, 1>{}, yb, argmax ? ab : nullptr, image, w, off);
+          std::copy(yb, yb + C, y + out);
+          if (argmax) std::copy(ab, ab + C, argmax + out);
+        }
+        continue;
+      }
+      T* yo = y + out;
+      std::int32_t* ao = argmax ? argmax + out : nullptr;
+      int64 v = 0;
+      for (; v + 4 <= nv; v += 4) group(std::integral_constant<int, 4>{}, yo, ao, image, w, off + v);
+      switch (nv - v) {
+        case 3: group(std::integral_constant<int, 3>{}, yo, ao, image, w, off + v); break;
+        case 2: group(std::integral_constant<int, 2>{}, yo, ao, image, w, off + v); break;
+        case 1: group(std::integral_constant<int, 1>{}, yo, ao, image, w, off + v); break;
+      }
+    }
+  });
+}
+
+// The mean over the in-image cells of window w of NB vectors of channels, the sums in registers.
+template <class T, int NB>
+inline void window_mean_group(T* y, const T* image, const Window& w, int64 W, int64 C, const int64* off) {
+  using V = typename Simd<T>::vec;
+  V sum[NB];
+  for (int b = 0; b < NB; ++b) sum[b] = V{};
+  for (int64 r = w.r0; r < w.r1; ++r)
+    for (int64 q = w.c0; q < w.c1; ++q) {
+      const T* p = image + (r * W + q) * C;
+      for (int b = 0; b < NB; ++b) sum[b] += Simd<T>::load(p + off[b]);
+    }
+  const T scale = T(1) / T(w.cells());
+  for (int b = 0; b < NB; ++b) Simd<T>::store(y + off[b], sum[b] * scale);
 }
 
 }  // namespace
 
 template <class T>
 void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape& s, bool relu) {
-  for_each_output<T>(s, [&](int64 n, int64, int64, const Window& w, int64 out) {
-    const T* image = x + n * s.H * s.W * s.C;
-    over_channels<T>(s.C, [&](int64 c, auto lanes) {
-      using X = decltype(lanes);
-      X at, best = window_max<T, X>(image, w, s, c, argmax ? &at : nullptr);
-      if (relu) {
-        const X zero{};
-        at = best > zero ? at : X{} - T(1);
-        best = best > zero ? best : zero;
-      }
-      store_as<T, X>(y + out * s.C + c, best);
-      if (argmax) store_index<T, X>(argmax + out * s.C + c, at);
-    });
-  });
+  for_each_window<T>(
+      y, argmax, s,
+      [&](auto nb, T* yo, std::int32_t* ao, int64 image, const Window& w, const int64* off) {
+        window_max_group<T, decltype(nb)::value>(yo, ao, x + image, w, s.W, s.C, off, relu);
+      },
+      [&](int64 out, int64 image, const Window& w, int64 c) {
+        T at, best = window_max<T, T>(x + image, w, s, c, argmax ? &at : nullptr);
+        if (relu) at = best > T(0) ? at : T(-1), best = best > T(0) ? best : T(0);
+        y[out + c] = best;
+        if (argmax) argmax[out + c] = std::int32_t(at);
+      });
 }
 
 template <class T>
@@ -130,50 +336,63 @@ void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
 }
 
 // dx[cell] = sum of dy over the windows whose argmax is the cell: the windows (i, j) that hold cell
-// (r, q) are those with i*sh - pt <= r < i*sh - pt + kh (and likewise for j).
+// (r, q) are those with i*sh - pt <= r < i*sh - pt + kh (and likewise for j). Each cell is written
+// once, in order (no zero fill, no accumulation in memory); rows (n, r) across the threads.
 template <class T>
 void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s) {
   const int64 C = s.C, Ho = s.out_h(), Wo = s.out_w();
-  std::vector<int64> first(s.W), last(s.W);  // the windows [first, last] along a row that hold column q
-  for (int64 q = 0; q < s.W; ++q) {
-    first[q] = first_inside(q + s.pad_left - s.kw + 1, s.sw);
-    last[q] = std::min(Wo - 1, (q + s.pad_left) / s.sw);
-  }
-  parallel_for(s.N * s.H, s.N > 1 && s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
+  const int64 y_end = s.N * Ho * Wo * C;
+  constexpr int64 L = Simd<T>::lanes;
+  const Columns cols(s);
+  if (s.sh >= s.kh && s.sw >= s.kw) return backward_disjoint(dx, dy, argmax, s, cols);
+  const std::vector<int64> off = channel_vectors<T>(C);
+  const int64 nv = int64(off.size());
+  parallel_for(s.N * s.H, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / s.H, r = row % s.H;
     const int64 i0 = first_inside(r + s.pad_top - s.kh + 1, s.sh), i1 = std::min(Ho - 1, (r + s.pad_top) / s.sh);
+    const bool in_y = ((n * Ho + i1 + 1) * Wo) * C + L <= y_end;  // every window of this row, plus a vector
     for (int64 q = 0; q < s.W; ++q) {
-      const int64 j0 = first[q], j1 = last[q];
+      const int64 j0 = cols.j0[q], j1 = cols.j1[q];
       T* d = dx + (row * s.W + q) * C;
-      over_channels<T>(C, [&](int64 c, auto lanes) {
-        using X = decltype(lanes);
-        const X here = X{} + T(r * s.W + q), zero{};
-        X sum{};
-        for (int64 i = i0; i <= i1; ++i)
-          for (int64 j = j0; j <= j1; ++j) {
-            const int64 at = ((n * Ho + i) * Wo + j) * C + c;
-            sum += load_index<T, X>(argmax + at) == here ? load_as<T, X>(dy + at) : zero;
-          }
-        store_as<T, X>(d + c, sum);
-      });
+      const Windows win{i0, i1, j0, j1, n * Ho, Wo, C};
+      if (C < L && q * C + L > s.W * C) {  // the row's last cells: through a buffer, or at the end of y scalar
+        if (in_y || ((n * Ho + i1) * Wo + j1) * C + C + L <= y_end) {
+          T b[L];
+          gather_group<T, 1>(b, dy, argmax, win, off.data(), T(r * s.W + q));
+          std::copy(b, b + C, d);
+        } else {
+          for (int64 c = 0; c < C; ++c) gather_scalar(d, dy, argmax, win, c, T(r * s.W + q));
+        }
+        continue;
+      }
+      if (C < L && !(in_y || ((n * Ho + i1) * Wo + j1) * C + C + L <= y_end)) {
+        for (int64 c = 0; c < C; ++c) gather_scalar(d, dy, argmax, win, c, T(r * s.W + q));
+        continue;
+      }
+      int64 v = 0;
+      for (; v + 4 <= nv; v += 4) gather_group<T, 4>(d, dy, argmax, win, off.data() + v, T(r * s.W + q));
+      switch (nv - v) {
+        case 3: gather_group<T, 3>(d, dy, argmax, win, off.data() + v, T(r * s.W + q)); break;
+        case 2: gather_group<T, 2>(d, dy, argmax, win, off.data() + v, T(r * s.W + q)); break;
+        case 1: gather_group<T, 1>(d, dy, argmax, win, off.data() + v, T(r * s.W + q)); break;
+      }
     }
   });
 }
 
 template <class T>
 void avg_pool2d_forward(T* y, const T* x, const PoolShape& s) {
-  const int64 C = s.C;
-  for_each_output<T>(s, [&](int64 n, int64, int64, const Window& w, int64 out) {
-    const T* image = x + n * s.H * s.W * C;
-    const T scale = T(1) / T(w.cells());
-    over_channels<T>(C, [&](int64 c, auto lanes) {  // the window's sum in a register
-      using X = decltype(lanes);
-      X sum{};
-      for (int64 r = w.r0; r < w.r1; ++r)
-        for (int64 q = w.c0; q < w.c1; ++q) sum += load_as<T, X>(image + (r * s.W + q) * C + c);
-      store_as<T, X>(y + out * C + c, sum * scale);
-    });
-  });
+  for_each_window<T>(
+      y, nullptr, s,
+      [&](auto nb, T* yo, std::int32_t*, int64 image, const Window& w, const int64* off) {
+        window_mean_group<T, decltype(nb)::value>(yo, x + image, w, s.W, s.C, off);
+      },
+      [&](int64 out, int64 image, const Window& w, int64 c) {
+        T sum = 0;
+        for (int64 r = w.r0; r < w.r1; ++r)
+          for (int64 q = w.c0; q < w.c1; ++q) sum += x[image + (r * s.W + q) * s.C + c];
+        y[out + c] = sum * (T(1) / T(w.cells()));
+      });
 }
 
 template <class T>
@@ -188,6 +407,7 @@ void avg_pool2d_backward(T* dx, const T* dy, const PoolShape& s) {
       for (int64 q = w.c0; q < w.c1; ++q) add_into(d + (r * s.W + q) * C, g, scale, C);
   });
 }
+
 
 }  // namespace HDL_ISA
 }  // namespace hdl
