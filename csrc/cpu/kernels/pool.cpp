@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dense_impl.hpp"
+#include "gemm_blocked.hpp"  // Buffer: a std::vector instantiated apart per instruction set
 #include "hdl/pool.hpp"
 #include "kernels.inc"
 #include "simd.hpp"
@@ -135,7 +136,7 @@ void max_pool2d_backward(T* dx, const T* dy, const T* x, const PoolShape& s) {
 template <class T>
 void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, const PoolShape& s) {
   const int64 C = s.C, Ho = s.out_h(), Wo = s.out_w();
-  std::vector<int64> first(s.W), last(s.W);  // the windows [first, last] along a row that hold column q
+  Buffer<int64> first(s.W), last(s.W);  // the windows [first, last] along a row that hold column q
   for (int64 q = 0; q < s.W; ++q) {
     first[q] = first_inside(q + s.pad_left - s.kw + 1, s.sw);
     last[q] = std::min(Wo - 1, (q + s.pad_left) / s.sw);
