@@ -47,7 +47,7 @@ struct Conv {
 };
 
 template <class T, int NV>
-void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const std::vector<T>& wp, const std::vector<T>& bias,
+void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const Buffer<T>& wp, const Buffer<T>& bias,
                 bool relu) {
   constexpr int64 B = kBlockO<T, NV>;
   constexpr int R = kRowsFor<NV>;
@@ -83,7 +83,7 @@ void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, 
   auto run = [&](auto nv) {
     constexpr int NV = decltype(nv)::value;
     constexpr int64 B = kBlockO<T, NV>;
-    std::vector<T> bias((s.O + B - 1) / B * B, T(0));
+    Buffer<T> bias((s.O + B - 1) / B * B, T(0));
     if (b) std::copy(b, b + s.O, bias.begin());
     conv_tiles<T, NV>(y, out, xp, s, pack<T, NV>(s.O, s.C, s.kh * s.kw, get), bias, relu);
   };
@@ -205,7 +205,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
                       s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
     const int r = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : 0;
     if (r) {
-      const std::vector<T> zero(s.C, T(0));
+      const Buffer<T> zero(s.C, T(0));
       const Padded<T> dyp{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left};
       if (r == 5) winograd_forward<5>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
       else winograd_forward<3>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);

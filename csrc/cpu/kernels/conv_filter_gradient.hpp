@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include "dense_impl.hpp"
+#include "gemm_blocked.hpp"  // Buffer: a std::vector instantiated apart per instruction set
 #include "hdl/shapes.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
@@ -90,7 +91,7 @@ void filter_gradient_direct(T* dw, T* db, const T* dy, const T* xs, int64 Hp, in
   }
   const bool parallel = s.N > 1 && s.N * Ho * Wo * s.O * s.C * taps > kParallelWork;
   const int threads = parallel ? omp_get_max_threads() : 1;
-  std::vector<T> part(threads * rows_total * Op, T(0)), bpart(threads * Op, T(0));
+  Buffer<T> part(threads * rows_total * Op, T(0)), bpart(threads * Op, T(0));
 #pragma omp parallel num_threads(threads) if (parallel)
   {
     T* mine = &part[omp_get_thread_num() * rows_total * Op];  // [q][o]

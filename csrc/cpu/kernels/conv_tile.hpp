@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dense_impl.hpp"
+#include "gemm_blocked.hpp"  // Buffer: a std::vector instantiated apart per instruction set
 #include "hdl/common.hpp"
 #include "simd.hpp"
 
@@ -23,9 +24,9 @@ constexpr int kRowsFor = NV == 1 ? 2 * kTileRows : kTileRows;  // pixels per til
 
 // Filters packed for the tile: wp[ob][tap][c][kBlockO], zero beyond O; get(o, c, tap).
 template <class T, int NV, class Get>
-std::vector<T> pack(int64 O, int64 C, int64 taps, Get get) {
+Buffer<T> pack(int64 O, int64 C, int64 taps, Get get) {
   constexpr int64 B = kBlockO<T, NV>;
-  std::vector<T> wp(((O + B - 1) / B) * taps * C * B, T(0));
+  Buffer<T> wp(((O + B - 1) / B) * taps * C * B, T(0));
   for (int64 o = 0; o < O; ++o)
     for (int64 c = 0; c < C; ++c)
       for (int64 t = 0; t < taps; ++t) wp[(((o / B) * taps + t) * C + c) * B + o % B] = get(o, c, t);

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "dense_impl.hpp"
+#include "gemm_blocked.hpp"  // Buffer: a std::vector instantiated apart per instruction set
 #include "kernels.inc"
 #include "simd.hpp"
 
@@ -100,7 +101,7 @@ inline void add_into(T* HDL_RESTRICT sum, const T* HDL_RESTRICT cell, T scale, i
 // For each output column j, its window's in-image columns [c0, c1); for each input column q, the output
 // columns [j0, j1] whose windows hold it (j0 > j1: none). Computed once per call, not per cell.
 struct Columns {
-  std::vector<int64> c0, c1, j0, j1;
+  Buffer<int64> c0, c1, j0, j1;
   explicit Columns(const PoolShape& s) : c0(s.out_w()), c1(s.out_w()), j0(s.W), j1(s.W) {
     const int64 Wo = s.out_w();
     for (int64 j = 0; j < Wo; ++j) {
@@ -232,9 +233,9 @@ inline void gather_scalar(T* d, const T* dy, const std::int32_t* argmax, const W
 
 // The vectors of a pixel's channels: offsets 0, L, 2L, ..., the last overlapping the one before.
 template <class T>
-std::vector<int64> channel_vectors(int64 C) {
+Buffer<int64> channel_vectors(int64 C) {
   constexpr int64 L = Simd<T>::lanes;
-  std::vector<int64> off;
+  Buffer<int64> off;
   for (int64 c = 0; c < C; c += L) off.push_back(std::max<int64>(0, std::min(c, C - L)));
   return off;
 }
@@ -250,7 +251,7 @@ void for_each_window(T* y, std::int32_t* argmax, const PoolShape& s, G&& group, 
   const int64 x_end = s.N * s.H * s.W * C;
   constexpr int64 L = Simd<T>::lanes;
   const Columns cols(s);
-  const std::vector<int64> offs = channel_vectors<T>(C);
+  const Buffer<int64> offs = channel_vectors<T>(C);
   const int64 nv = int64(offs.size());
   const int64* off = offs.data();
   parallel_for(s.N * Ho, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
@@ -345,7 +346,7 @@ void max_pool2d_backward_argmax(T* dx, const T* dy, const std::int32_t* argmax, 
   constexpr int64 L = Simd<T>::lanes;
   const Columns cols(s);
   if (s.sh >= s.kh && s.sw >= s.kw) return backward_disjoint(dx, dy, argmax, s, cols);
-  const std::vector<int64> off = channel_vectors<T>(C);
+  const Buffer<int64> off = channel_vectors<T>(C);
   const int64 nv = int64(off.size());
   parallel_for(s.N * s.H, s.N * s.H * s.W * C > kParallelWork, [&](int64 row) {
     const int64 n = row / s.H, r = row % s.H;

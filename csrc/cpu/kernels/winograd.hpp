@@ -207,10 +207,10 @@ inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
 // U[point][ob][c][B] = (G w(o, c) G^T)[point], packed as the tile kernel reads filters; the B
 // output channels of a block are the vector lanes of the arithmetic.
 template <class T, int R, class Filter>
-std::vector<T> filter_transform(Filter w, int64 O, int64 C) {
+Buffer<T> filter_transform(Filter w, int64 O, int64 C) {
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B;
-  std::vector<T> U(kPoints * C * blocks * B);
+  Buffer<T> U(kPoints * C * blocks * B);
   parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {
     const int64 ob = job / C, c = job % C;
     alignas(64) T g[R][R][B], t[8][R][B];
@@ -362,8 +362,8 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
   const int64 chunk = chunk_size(total, Layout<T>::chunk(C, std::clamp<int64>(C * Op / 160, kChunk, 4 * kChunk)));
   const Layout<T> lay(C, chunk);
   const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
-  const std::vector<T> U = filter_transform<T, R>(w, O, C);
-  std::vector<T> zero(Op, T(0)), bias(Op, T(0));
+  const Buffer<T> U = filter_transform<T, R>(w, O, C);
+  Buffer<T> zero(Op, T(0)), bias(Op, T(0));
   std::copy(bias_, bias_ + O, bias.begin());
   parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
     T* V = scratch<T, 10>(kPoints * ldv);  // V[point][tile][c] = B^T d B
@@ -407,7 +407,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
   const int64 ldv = lay.point_step, ldd = point_stride<T>(chunk * Op);
   const bool parallel = chunks > 1;
   const int threads = parallel ? omp_get_max_threads() : 1;
-  std::vector<T> part(threads * kPoints * C * Op, T(0)), bpart(threads * Op, T(0));
+  Buffer<T> part(threads * kPoints * C * Op, T(0)), bpart(threads * Op, T(0));
 #pragma omp parallel num_threads(threads) if (parallel)
   {
     T* acc_dw = &part[omp_get_thread_num() * kPoints * C * Op];  // [point][c][o]
