@@ -60,9 +60,11 @@ class FullPass {
   static constexpr int64 B = kBlock<T>;
 
   FullPass(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N)
-      : layers_(layers), N_(N), blocks_((N + B - 1) / B), a_(layers.size()), cost_(blocks_) {
+      : layers_(layers), N_(N), blocks_((N + B - 1) / B), a_(layers.size()), cost_(blocks_), X_(X), Y_(Y) {
     n_in_ = layers.front().n_in;
     n_out_ = layers.back().n_out;
+    for (const auto& layer : layers) wide_ = wide_ || layer.n_out * layer.n_in * B >= kGemmMinWork;
+    if (wide_) return;  // runs on the GEMM core, chunk by chunk, straight from X (cost_wide)
     x_ = to_blocks(X, n_in_);
     y_ = to_blocks(Y, n_out_);
     mask_.assign(blocks_ * B, T(0));
@@ -75,6 +77,7 @@ class FullPass {
 
   // Runs the network over every block; returns Cost (3.3) plus the penalty (8.2).
   double cost(double lambda) {
+    if (wide_) return cost_wide(lambda);
     const size_t L = layers_.size();
     parallel_for(blocks_, parallel_, [&](int64 blk) {
       for (size_t l = 0; l < L; ++l) {
@@ -109,7 +112,36 @@ class FullPass {
     }
   }
 
+  // Whether gather_activations may be called after cost() (not for wide layers).
+  bool keeps_activations() const { return !wide_; }
+
  private:
+  // Cost (3.3) of wide layers: each layer one GEMM over kChunk columns of X at a time, read in place.
+  double cost_wide(double lambda) {
+    constexpr int64 kChunk = 256;
+    std::vector<std::vector<T>> a(layers_.size());
+    for (size_t l = 0; l < layers_.size(); ++l) a[l].resize(layers_[l].n_out * std::min(kChunk, N_));
+    double sum = 0.0;
+    for (int64 c0 = 0; c0 < N_; c0 += kChunk) {
+      const int64 cn = std::min(kChunk, N_ - c0);
+      const T* in = X_ + c0;
+      int64 ld = N_;
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        const auto& L = layers_[l];
+        gemm_mat<T>(L.n_out, cn, L.n_in, T(1), {L.W, L.n_in, 1}, {in, ld, 1}, T(0), {a[l].data(), cn, 1},
+                    {L.b, true, L.act, L.slope});
+        in = a[l].data();
+        ld = cn;
+      }
+      for (int64 j = 0; j < n_out_; ++j)
+        for (int64 p = 0; p < cn; ++p) {
+          const double r = double(in[j * cn + p]) - double(Y_[j * N_ + c0 + p]);
+          sum += r * r;
+        }
+    }
+    return 0.5 * sum / double(N_) + penalty(layers_, lambda, N_);
+  }
+
   std::vector<T> to_blocks(const T* M, int64 rows) const {
     std::vector<T> out(blocks_ * rows * B, T(0));
     for (int64 r = 0; r < rows; ++r)
@@ -119,7 +151,8 @@ class FullPass {
 
   const std::vector<DenseLayerRef<T>>& layers_;
   int64 N_, blocks_, n_in_ = 0, n_out_ = 0;
-  bool parallel_ = false;
+  bool parallel_ = false, wide_ = false;
+  const T *X_, *Y_;
   std::vector<T> x_, y_, mask_;
   std::vector<std::vector<T>> a_;
   std::vector<double> cost_;
@@ -182,7 +215,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const 
     // 2. Forward pass (3.1)-(3.2).
     gather(x.data(), X, n_in, N, batch.data(), m);
     gather(y.data(), Y, n_out, N, batch.data(), m);
-    if (all_current) {
+    if (all_current && full.keeps_activations()) {
       for (size_t l = 0; l < L; ++l) full.gather_activations(l, batch.data(), m, a[l].data());
     } else {
       if (m == 1) forward<1>(layers, x.data(), a, m);
