@@ -1,6 +1,8 @@
 // The stochastic gradient method of Section 4 for a fully connected network,
 // a whole run per call (the pseudocode at the end of Section 5, generalised to
 // mini-batches). python/hdl/reference/training.py is the readable twin.
+// Buffers are Buffer<T> (gemm_blocked.hpp): std::vector's own member functions would be linked
+// from one instruction set's objects for all, AVX-512 ones included.
 #include <algorithm>
 #include <vector>
 
@@ -23,7 +25,7 @@ double penalty(const std::vector<DenseLayerRef<T>>& layers, double lambda, int64
 
 // a[l] for l = 2..L over m columns, a[1] = x  (3.1), (3.2)
 template <int64 M, class T>
-void forward(const std::vector<DenseLayerRef<T>>& layers, const T* x, std::vector<std::vector<T>>& a, int64 m) {
+void forward(const std::vector<DenseLayerRef<T>>& layers, const T* x, std::vector<Buffer<T>>& a, int64 m) {
   for (size_t l = 0; l < layers.size(); ++l) {
     const auto& L = layers[l];
     dense_forward_impl<T, M>(a[l].data(), L.W, L.b, l == 0 ? x : a[l - 1].data(), L.n_out, L.n_in, m, L.act,
@@ -34,8 +36,8 @@ void forward(const std::vector<DenseLayerRef<T>>& layers, const T* x, std::vecto
 // Back propagation of g = dC/da[L] (Lemma 5.1), each layer updated as soon as its
 // delta and the g of the layer below are known.
 template <int64 M, class T>
-void backward_update(const std::vector<DenseLayerRef<T>>& layers, const T* x, const std::vector<std::vector<T>>& a,
-                     std::vector<T>& g, std::vector<T>& g_next, std::vector<T>& delta, int64 m, T eta, T decay) {
+void backward_update(const std::vector<DenseLayerRef<T>>& layers, const T* x, const std::vector<Buffer<T>>& a,
+                     Buffer<T>& g, Buffer<T>& g_next, Buffer<T>& delta, int64 m, T eta, T decay) {
   for (size_t l = layers.size(); l-- > 0;) {
     const auto& L = layers[l];
     dense_backward_update_impl<T, M>(delta.data(), l > 0 ? g_next.data() : nullptr, g.data(), a[l].data(), L.W, L.b,
@@ -60,9 +62,11 @@ class FullPass {
   static constexpr int64 B = kBlock<T>;
 
   FullPass(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N)
-      : layers_(layers), N_(N), blocks_((N + B - 1) / B), a_(layers.size()), cost_(blocks_) {
+      : layers_(layers), N_(N), blocks_((N + B - 1) / B), a_(layers.size()), cost_(blocks_), X_(X), Y_(Y) {
     n_in_ = layers.front().n_in;
     n_out_ = layers.back().n_out;
+    for (const auto& layer : layers) wide_ = wide_ || layer.n_out * layer.n_in * B >= kGemmMinWork;
+    if (wide_) return;  // runs on the GEMM core, chunk by chunk, straight from X (cost_wide)
     x_ = to_blocks(X, n_in_);
     y_ = to_blocks(Y, n_out_);
     mask_.assign(blocks_ * B, T(0));
@@ -75,6 +79,7 @@ class FullPass {
 
   // Runs the network over every block; returns Cost (3.3) plus the penalty (8.2).
   double cost(double lambda) {
+    if (wide_) return cost_wide(lambda);
     const size_t L = layers_.size();
     parallel_for(blocks_, parallel_, [&](int64 blk) {
       for (size_t l = 0; l < L; ++l) {
@@ -109,9 +114,38 @@ class FullPass {
     }
   }
 
+  // Whether gather_activations may be called after cost() (not for wide layers).
+  bool keeps_activations() const { return !wide_; }
+
  private:
-  std::vector<T> to_blocks(const T* M, int64 rows) const {
-    std::vector<T> out(blocks_ * rows * B, T(0));
+  // Cost (3.3) of wide layers: each layer one GEMM over kChunk columns of X at a time, read in place.
+  double cost_wide(double lambda) {
+    constexpr int64 kChunk = 256;
+    std::vector<Buffer<T>> a(layers_.size());
+    for (size_t l = 0; l < layers_.size(); ++l) a[l].resize(layers_[l].n_out * std::min(kChunk, N_));
+    double sum = 0.0;
+    for (int64 c0 = 0; c0 < N_; c0 += kChunk) {
+      const int64 cn = std::min(kChunk, N_ - c0);
+      const T* in = X_ + c0;
+      int64 ld = N_;
+      for (size_t l = 0; l < layers_.size(); ++l) {
+        const auto& L = layers_[l];
+        gemm_mat<T>(L.n_out, cn, L.n_in, T(1), {L.W, L.n_in, 1}, {in, ld, 1}, T(0), {a[l].data(), cn, 1},
+                    {L.b, true, L.act, L.slope});
+        in = a[l].data();
+        ld = cn;
+      }
+      for (int64 j = 0; j < n_out_; ++j)
+        for (int64 p = 0; p < cn; ++p) {
+          const double r = double(in[j * cn + p]) - double(Y_[j * N_ + c0 + p]);
+          sum += r * r;
+        }
+    }
+    return 0.5 * sum / double(N_) + penalty(layers_, lambda, N_);
+  }
+
+  Buffer<T> to_blocks(const T* M, int64 rows) const {
+    Buffer<T> out(blocks_ * rows * B, T(0));
     for (int64 r = 0; r < rows; ++r)
       for (int64 i = 0; i < N_; ++i) out[((i / B) * rows + r) * B + i % B] = M[r * N_ + i];
     return out;
@@ -119,10 +153,11 @@ class FullPass {
 
   const std::vector<DenseLayerRef<T>>& layers_;
   int64 N_, blocks_, n_in_ = 0, n_out_ = 0;
-  bool parallel_ = false;
-  std::vector<T> x_, y_, mask_;
-  std::vector<std::vector<T>> a_;
-  std::vector<double> cost_;
+  bool parallel_ = false, wide_ = false;
+  const T *X_, *Y_;
+  Buffer<T> x_, y_, mask_;
+  std::vector<Buffer<T>> a_;
+  Buffer<double> cost_;
 };
 
 }  // namespace
@@ -142,8 +177,8 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const 
   for (const auto& layer : layers) widest = std::max(widest, layer.n_out);
 
   // Activations of the mini-batch, a[l] is (n_l, m); x and y its inputs and targets.
-  std::vector<std::vector<T>> a(L);
-  std::vector<T> x(n_in * m_max), y(n_out * m_max), g(widest * m_max), g_next(widest * m_max),
+  std::vector<Buffer<T>> a(L);
+  Buffer<T> x(n_in * m_max), y(n_out * m_max), g(widest * m_max), g_next(widest * m_max),
       delta(widest * m_max);
   for (size_t l = 0; l < L; ++l) a[l].resize(layers[l].n_out * m_max);
 
@@ -159,7 +194,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const 
   }
 
   Rng rng(cfg.seed);
-  std::vector<int64> order(N), batch(m_max);
+  Buffer<int64> order(N), batch(m_max);
   for (int64 i = 0; i < N; ++i) order[i] = i;
   int64 position = N;  // how far the current epoch has got through `order`
   const T eta = T(cfg.eta), decay = T(2.0 * cfg.lambda / double(N));
@@ -182,7 +217,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const 
     // 2. Forward pass (3.1)-(3.2).
     gather(x.data(), X, n_in, N, batch.data(), m);
     gather(y.data(), Y, n_out, N, batch.data(), m);
-    if (all_current) {
+    if (all_current && full.keeps_activations()) {
       for (size_t l = 0; l < L; ++l) full.gather_activations(l, batch.data(), m, a[l].data());
     } else {
       if (m == 1) forward<1>(layers, x.data(), a, m);
