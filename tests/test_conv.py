@@ -33,22 +33,15 @@ def test_conv_matches_oracle(case, dtype, seed):
         np.testing.assert_allclose(got, want, **tol)
 
 
-@pytest.mark.parametrize("case", [
-    ((2, 3, 7, 6), (4, 3, 5, 5), 1, 2),
-    ((1, 2, 8, 7), (3, 2, 3, 2), (2, 3), (1, 0, 2, 1)),
-    ((3, 4, 4, 4), (2, 4, 1, 1), 1, 0),       # 1x1 filter: no column matrix
-    ((2, 2, 5, 5), (3, 2, 1, 1), 2, (0, 1, 1, 0)),
-    ((3, 5, 4, 3), (7, 5, 4, 3), 1, 0),       # the filter covers the input: run as a dense layer
-])
-def test_conv_gradients_by_finite_differences(case):
+def check_conv_gradients(case, seed, n):
+    """ops.conv2d_backward's dx, dw, db against float64 central differences of sum(dy * conv2d), n entries each."""
     xs, ws, stride, pad = case
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
     dy = rng.standard_normal(ops.conv2d(x, w, b, stride, pad).shape)
     dx, dw, db = ops.conv2d_backward(dy, x, w, stride, pad)
     h = 1e-6
-
-    def check(arr, grad, n=25):
+    for arr, grad in ((x, dx), (w, dw), (b, db)):
         for flat in rng.choice(arr.size, min(n, arr.size), replace=False):
             idx = np.unravel_index(flat, arr.shape)
             old = arr[idx]
@@ -59,9 +52,16 @@ def test_conv_gradients_by_finite_differences(case):
             arr[idx] = old
             assert grad[idx] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-6)
 
-    check(x, dx)
-    check(w, dw)
-    check(b, db)
+
+@pytest.mark.parametrize("case", [
+    ((2, 3, 7, 6), (4, 3, 5, 5), 1, 2),
+    ((1, 2, 8, 7), (3, 2, 3, 2), (2, 3), (1, 0, 2, 1)),
+    ((3, 4, 4, 4), (2, 4, 1, 1), 1, 0),       # 1x1 filter: no column matrix
+    ((2, 2, 5, 5), (3, 2, 1, 1), 2, (0, 1, 1, 0)),
+    ((3, 5, 4, 3), (7, 5, 4, 3), 1, 0),       # the filter covers the input: run as a dense layer
+])
+def test_conv_gradients_by_finite_differences(case):
+    check_conv_gradients(case, seed=0, n=25)
 
 
 def test_conv_matches_torch_on_the_cifar_layers():
@@ -181,22 +181,7 @@ def test_every_path_matches_oracle(case, seed):
     ((2, 4, 7, 7), (6, 4, 1, 1), 3, 0),               # phases without taps: zeros in dx
 ])
 def test_new_paths_by_finite_differences(case):
-    xs, ws, stride, pad = case
-    rng = np.random.default_rng(7)
-    x, w, b = rng.standard_normal(xs), rng.standard_normal(ws), rng.standard_normal(ws[0])
-    dy = rng.standard_normal(ops.conv2d(x, w, b, stride, pad).shape)
-    dx, dw, db = ops.conv2d_backward(dy, x, w, stride, pad)
-    h = 1e-6
-    for arr, grad in ((x, dx), (w, dw), (b, db)):
-        for flat in rng.choice(arr.size, min(20, arr.size), replace=False):
-            idx = np.unravel_index(flat, arr.shape)
-            old = arr[idx]
-            arr[idx] = old + h
-            up = np.sum(dy * ops.conv2d(x, w, b, stride, pad))
-            arr[idx] = old - h
-            down = np.sum(dy * ops.conv2d(x, w, b, stride, pad))
-            arr[idx] = old
-            assert grad[idx] == pytest.approx((up - down) / (2 * h), rel=1e-6, abs=1e-6)
+    check_conv_gradients(case, seed=7, n=20)
 
 
 def test_first_layer_skips_dx():
