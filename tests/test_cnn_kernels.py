@@ -180,6 +180,38 @@ def test_relu(slope):
     np.testing.assert_array_equal(ops.relu(big, slope), np.where(big > 0, big, np.float32(slope) * big))
 
 
+@pytest.mark.parametrize("dtype,rtol", [(np.float64, 1e-14), (np.float32, 1e-6)])
+@pytest.mark.parametrize("shape", [(1,), (3, 4, 5, 7), (100_001,)])  # odd sizes, and the threaded path
+def test_sigmoid_matches_oracle(shape, dtype, rtol):
+    rng = np.random.default_rng(len(shape))
+    x = (8 * rng.standard_normal(shape)).astype(dtype)
+    x.flat[0] = 0.0
+    y = ops.sigmoid(x)
+    np.testing.assert_allclose(y, cnn.sigmoid(x), rtol=rtol, atol=1e-30)
+    assert y.flat[0] == 0.5
+    dy = rng.standard_normal(shape).astype(dtype)
+    np.testing.assert_allclose(ops.sigmoid_backward(dy, y), cnn.sigmoid_backward(dy, y), rtol=rtol, atol=1e-30)
+    assert ops.sigmoid_backward(dy, y, out=dy) is dy  # in place
+
+
+def test_sigmoid_saturates_without_overflow():
+    for dtype in (np.float32, np.float64):
+        x = np.array([-1e4, -200.0, -80.0, 80.0, 200.0, 1e4], dtype)
+        with np.errstate(all="raise"):
+            y = ops.sigmoid(x)
+        assert np.all(np.isfinite(y)) and np.all((y >= 0) & (y <= 1))
+        np.testing.assert_array_equal(y[3:], 1.0)
+        assert np.all(y[:2] < 1e-37) and y[2] == pytest.approx(1.0 / (1.0 + np.exp(80.0)), rel=1e-5)
+
+
+def test_sigmoid_layer_gradient_by_central_differences():
+    rng = np.random.default_rng(3)
+    x, dy = rng.standard_normal((2, 3, 3, 4)), rng.standard_normal((2, 3, 3, 4))
+    h = 1e-6
+    fd = (np.sum(dy * ops.sigmoid(x + h)) - np.sum(dy * ops.sigmoid(x - h))) / (2 * h)  # along all ones
+    assert np.sum(ops.sigmoid_backward(dy, ops.sigmoid(x))) == pytest.approx(fd, rel=1e-8)
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.15, 0.35, 0.9])
 def test_dropout(rate):
     x = np.random.default_rng(0).standard_normal((50, 32, 8, 8))
@@ -270,6 +302,8 @@ def test_momentum_forms_differ_as_documented():
     (lambda: _C.avg_pool2d_backward(np.ones((1, 2, 2, 1)), np.ones((1, 4, 4, 1)), 2, 2, 2, 2, 0, 0, 0, 0, None,
                                     np.zeros((1, 2, 2, 1), np.int32)), ValueError, "argmax belongs to max pooling"),
     (lambda: ops.relu_backward(np.ones(3), np.ones(4)), ValueError, "dy has shape"),
+    (lambda: ops.sigmoid_backward(np.ones(3), np.ones(4)), ValueError, "dy has shape"),
+    (lambda: ops.sigmoid(np.ones(3), out=np.empty(3, np.float32)), (TypeError, ValueError), "out"),
     (lambda: ops.dropout(np.ones(3), 1.0, 0), ValueError, "rate must be in"),
     (lambda: ops.softmax_log_loss(np.ones((2, 3)), np.array([0, 3])), ValueError, "outside"),
     (lambda: ops.softmax_log_loss(np.ones((2, 3)), np.array([0])), ValueError, "labels must have shape"),

@@ -66,6 +66,36 @@ def test_other_activations_and_float32_match_oracle(acts):
             np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("iterations", [2, 40])  # a few columns of a large set: gathered in place; else copied
+def test_data_in_either_order_and_either_gather_match_oracle(iterations):
+    """X, Y as the paper's (n, N) rows or as data.T of (N, n) arrays (F-ordered: read in place)."""
+    rng = np.random.default_rng(5)
+    X, Y = rng.random((6, 203)), rng.random((3, 203))
+    net = hdl.Network([6, 5, 3], activation=["relu", "sigmoid"], seed=2)
+    want_cost, want_W, want_b = oracle_run(net, X, Y, iterations, 7, False, True, 0.2, 0.01, 1, 3)
+    for Xi, Yi in ((X, Y), (np.asfortranarray(X), np.asfortranarray(Y)), (X, np.asfortranarray(Y))):
+        trained = hdl.Network([6, 5, 3], activation=["relu", "sigmoid"], seed=2)
+        hist = hdl.stochastic_gradient(trained, Xi, Yi, eta=0.2, iterations=iterations, batch_size=7,
+                                       replacement=False, lam=0.01, record_every=1, seed=3)
+        np.testing.assert_allclose(hist.cost, want_cost, rtol=1e-12)
+        for got, want in zip(list(trained.W) + list(trained.b), want_W + want_b):
+            np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
+
+
+def test_wide_layers_with_point_major_data_match_c_order():
+    """Layers on the GEMM core read an F-ordered X in place for the cost pass too."""
+    rng = np.random.default_rng(6)
+    X, Y = rng.standard_normal((300, 700)), rng.random((40, 700))
+    runs = []
+    for Xi, Yi in ((X, Y), (np.asfortranarray(X), np.asfortranarray(Y))):
+        net = hdl.Network([300, 64, 40], activation=["relu", "linear"], seed=3, init="he")
+        hist = hdl.stochastic_gradient(net, Xi, Yi, eta=0.01, epochs=2, batch_size=50, replacement=False,
+                                       seed=1)
+        runs.append((hist.cost, net.W[2].copy()))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
 def test_steepest_descent_is_full_batch_gradient_step():
     X, Y = hdl.data.ten_points()
     net = hdl.Network([2, 2, 3, 2], seed=2)

@@ -1,4 +1,4 @@
-// Bindings of ReLU and dropout (hdl/kernel_list.hpp, pointwise.cpp).
+// Bindings of ReLU, the sigmoid and dropout (hdl/kernel_list.hpp, pointwise.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 
@@ -37,6 +37,33 @@ void bind_pointwise(py::module_& m) {
         });
       },
       py::arg("dy"), py::arg("x"), py::arg("slope") = 0.0, py::arg("out") = py::none());
+  m.def(
+      "sigmoid",
+      [](const py::array& x_, const py::object& out) {
+        return by_dtype(x_, [&](auto t) -> py::object {
+          using T = decltype(t);
+          const T* x = data_any<T>("sigmoid", "x", x_);
+          py::array_t<T> y = output<T>("sigmoid", out, dims(x_));
+          T* yp = y.mutable_data();
+          without_gil([&] { sigmoid_forward<T>(yp, x, x_.size()); });
+          return y;
+        });
+      },
+      py::arg("x"), py::arg("out") = py::none());
+  m.def(
+      "sigmoid_backward",
+      [](const py::array& dy_, const py::array& y_, const py::object& out) {
+        return by_dtype(y_, [&](auto t) -> py::object {
+          using T = decltype(t);
+          const T* y = data_any<T>("sigmoid_backward", "y", y_);
+          const T* dy = data_like<T>("sigmoid_backward", "dy", dy_, "y", y_);
+          py::array_t<T> dx = output<T>("sigmoid_backward", out, dims(y_));
+          T* dxp = dx.mutable_data();
+          without_gil([&] { sigmoid_backward<T>(dxp, dy, y, y_.size()); });
+          return dx;
+        });
+      },
+      py::arg("dy"), py::arg("y"), py::arg("out") = py::none());
   m.def(
       "dropout",
       [](const py::array& x_, double rate, std::uint64_t seed, const py::object& out, const py::object& mask_out) {

@@ -38,14 +38,26 @@ std::vector<DenseLayerRef<T>> layers_of(const char* fn, const py::list& Ws, cons
   return layers;
 }
 
+// An (n, N) data matrix, C-contiguous (row-major) or F-contiguous (point-major: data.T of an (N, n) array).
+template <class T>
+DataRef<T> data_ref(const char* fn, const char* name, const py::array& a, int64 n, int64 N) {
+  const bool point_major = a.ndim() == 2 && !(a.flags() & py::array::c_style) && (a.flags() & py::array::f_style);
+  if (!point_major) return {data_of<T>(fn, name, a, {n, N}), n, a.shape(1), false};
+  require(a.shape(0) == n && (N < 0 || a.shape(1) == N), std::string(fn) + ": " + name + " must have shape " +
+                                                             hdl::shape_str({n, N < 0 ? int64(a.shape(1)) : N}) + ", got " + shape_str(a));
+  const py::array t = a.attr("T");  // its C-contiguous (N, n) transpose, the same memory
+  const T* p = data_of<T>(fn, name, t, {N, n});
+  return {p, n, a.shape(1), true};
+}
+
 template <class T>
 py::tuple train(const py::list& Ws, const py::list& bs, const std::vector<int>& acts,
                 const std::vector<double>& slopes, const py::array& X_, const py::array& Y_, const SGDConfig& cfg) {
   const char* fn = "sgd_train";
   auto layers = layers_of<T>(fn, Ws, bs, acts, slopes);
-  const T* X = data_of<T>(fn, "X", X_, {layers.front().n_in, -1});
-  const int64 N = X_.shape(1);
-  const T* Y = data_of<T>(fn, "Y", Y_, {layers.back().n_out, N});
+  const DataRef<T> X = data_ref<T>(fn, "X", X_, layers.front().n_in, -1);
+  const int64 N = X.N;
+  const DataRef<T> Y = data_ref<T>(fn, "Y", Y_, layers.back().n_out, N);
   require(N > 0 && N < (int64(1) << 32), std::string(fn) + ": need 1 <= N < 2^32 training points");
   require(cfg.iterations > 0, std::string(fn) + ": iterations must be positive, got " + std::to_string(cfg.iterations));
   require(cfg.batch_size > 0, std::string(fn) + ": batch_size must be positive, got " + std::to_string(cfg.batch_size));
@@ -55,7 +67,7 @@ py::tuple train(const py::list& Ws, const py::list& bs, const std::vector<int>& 
   const int64 records = cfg.record_every > 0 ? cfg.iterations / cfg.record_every + 1 : 0;
   py::array_t<double> history(records);
   double* h = history.mutable_data();
-  const double final_cost = without_gil([&] { return sgd_train<T>(layers, X, Y, N, cfg, h); });
+  const double final_cost = without_gil([&] { return sgd_train<T>(layers, X, Y, cfg, h); });
   return py::make_tuple(history, final_cost);
 }
 

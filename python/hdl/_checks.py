@@ -15,8 +15,10 @@ def float_dtype(dtype) -> np.dtype:
     return dt
 
 
-def matrix(name: str, X, dtype: np.dtype, rows: int | None = None, finite: bool = True) -> np.ndarray:
-    """X as a C-contiguous (rows, m) array of dtype; columns are data points."""
+def matrix(name: str, X, dtype: np.dtype, rows: int | None = None, finite: bool = True,
+           any_order: bool = False) -> np.ndarray:
+    """X as a C-contiguous (rows, m) array of dtype; columns are data points. With any_order, an
+    F-contiguous X (data.T of an (m, rows) array: each point contiguous) is kept as it is."""
     if not isinstance(X, np.ndarray):
         X = np.asarray(X)
         if X.dtype.kind in "iub":  # Python lists of numbers
@@ -37,6 +39,8 @@ def matrix(name: str, X, dtype: np.dtype, rows: int | None = None, finite: bool 
     if finite and not np.isfinite(X).all():
         bad = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]})")
+    if any_order and X.flags.f_contiguous:
+        return X
     return np.ascontiguousarray(X)
 
 

@@ -14,7 +14,7 @@ import os
 
 import numpy as np
 
-from hdl import _checks, ops
+from hdl import _C, _checks, ops
 
 
 class Layer:
@@ -90,14 +90,15 @@ class Conv2d(Layer):
         (kh, kw), (sh, sw), (pt, pb, pl, pr) = self.kernel_size, self.stride, self.pad
         return (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, self.out_channels)
 
+    # forward and backward call hdl._C straight (ops.conv2d less its argument parsing: stride and pad were
+    # checked above, and _C checks the arrays): a small layer runs in microseconds.
     def forward(self, x, train=False, relu=False):
         y = self._buffer("y", self.out_shape(x.shape), x.dtype)
-        return ops.conv2d(x, self.w, self.b, self.stride, self.pad, layout="NHWC", relu=relu, out=y)
+        return _C.conv2d(x, self.w, self.b, *self.stride, *self.pad, relu, y)
 
     def backward(self, dy, x, y, need_dx=True):
         dx = self._buffer("dx", x.shape, x.dtype) if need_dx else None
-        dx, self.grads["w"], self.grads["b"] = ops.conv2d_backward(dy, x, self.w, self.stride, self.pad,
-                                                                   want_dx=need_dx, layout="NHWC", dx_out=dx)
+        dx, self.grads["w"], self.grads["b"] = _C.conv2d_backward(dy, x, self.w, *self.stride, *self.pad, need_dx, dx)
         return dx
 
     def config(self):
@@ -212,15 +213,10 @@ class Sigmoid(Layer):
     """1 / (1 + e^-x) (2.1), with sigma' = sigma (1 - sigma) (2.2)."""
 
     def forward(self, x, train=False):
-        y = self._buffer("y", x.shape, x.dtype)
-        np.negative(x, out=y)
-        with np.errstate(over="ignore"):  # e^-x = inf below x = -88 (float32) gives sigma = 0, as it should
-            np.exp(y, out=y)
-        y += 1
-        return np.reciprocal(y, out=y)
+        return ops.sigmoid(x, out=self._buffer("y", x.shape, x.dtype))
 
     def backward(self, dy, x, y, need_dx=True):
-        return dy * y * (1 - y)
+        return ops.sigmoid_backward(dy, y, out=dy)  # dy is ours to reuse
 
     def config(self):
         return {"type": "Sigmoid"}

@@ -109,11 +109,12 @@ class Network:
         return all(isinstance(layer, Dense) for layer in self.layers)
 
     # -- forward, cost, back propagation ----------------------------------------------------------
-    def check_inputs(self, X, Y=None):
-        X = _checks.matrix("X", X, self.dtype, rows=self.sizes[0])
+    def check_inputs(self, X, Y=None, any_order: bool = False):
+        """X (and Y) checked; C-contiguous unless any_order keeps an F-contiguous one (_checks.matrix)."""
+        X = _checks.matrix("X", X, self.dtype, rows=self.sizes[0], any_order=any_order)
         if Y is None:
             return X
-        Y = _checks.matrix("Y", Y, self.dtype, rows=self.sizes[-1])
+        Y = _checks.matrix("Y", Y, self.dtype, rows=self.sizes[-1], any_order=any_order)
         if Y.shape[1] != X.shape[1]:
             raise ValueError(f"X has {X.shape[1]} columns (points) but Y has {Y.shape[1]}")
         return X, Y

@@ -151,6 +151,17 @@ def relu_backward(dy: np.ndarray, x: np.ndarray, slope: float = 0.0, out: np.nda
     return _C.relu_backward(dy, x, slope, out)
 
 
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """1 / (1 + e^-x) (2.1), elementwise, any layout; it saturates (1, or about 1e-38 in float32) without
+    overflow for large |x|. out may be x itself."""
+    return _C.sigmoid(x, out)
+
+
+def sigmoid_backward(dy: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """dy * sigma'(x) = dy * y (1 - y) (2.2), from the sigmoid's output y; out may be dy itself."""
+    return _C.sigmoid_backward(dy, y, out)
+
+
 def dropout(x: np.ndarray, rate: float, seed: int, out: np.ndarray | None = None,
             mask_out: np.ndarray | None = None):
     """Inverted dropout at training time: (y, mask), each element zeroed with probability rate and the

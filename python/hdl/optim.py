@@ -51,7 +51,7 @@ def _dense_arrays(net: Network):
 
 
 def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, record_every, seed, method):
-    X, Y = net.check_inputs(X, Y)
+    X, Y = net.check_inputs(X, Y, any_order=True)  # data.T of (N, n) arrays is read in place
     eta = _checks.positive("eta", eta)
     iterations = _checks.positive("iterations", iterations, integer=True)
     batch_size = _checks.positive("batch_size", batch_size, integer=True)
@@ -78,6 +78,7 @@ def stochastic_gradient(net: Network, X, Y, eta: float, iterations: int | None =
                         batch_size: int = 1, replacement: bool = True, lam: float = 0.0,
                         record_every: int | None = None, seed: int | None = None) -> History:
     """Trains net in place by the stochastic gradient method (4.6)-(4.8); X is (n_1, N), Y is (n_L, N).
+    Data held one point per row, data (N, n_1), is passed as data.T and read in place, without a copy.
 
     Give the number of updates (`iterations`) or of `epochs` (ceil(N / batch_size) updates each).
     Without replacement, the points are shuffled at the start of every epoch and cut into

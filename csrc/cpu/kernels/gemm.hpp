@@ -23,6 +23,42 @@ namespace HDL_ISA {
 // Section 6 run a million times; a parallel region costs microseconds).
 constexpr int64 kGemmParallelWork = int64(1) << 17;
 
+// Threads on independent slices of C: whole panels of rows (or columns), each thread a serial
+// gemm_blocked with its own packed blocks, so that no thread waits for another until the end.
+// Each thread packs all of the other operand; that pays when its slice is at least kSliceRows
+// rows, so that the repeated packing costs little beside the thread's share of the product.
+constexpr int64 kSliceRows = 96;
+
+template <class T>
+bool slices_pay(int64 M, int64 N, int64 K, int threads) {
+  (void)K;
+  return std::max(M, N) >= kSliceRows * threads && std::max(M, N) >= 4 * std::min(M, N);
+}
+
+template <class T>
+void gemm_slices(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
+                 const Epilogue<T>& ep, int threads) {
+  using G = GemmSizes<T>;
+  const bool rows = M >= N;  // split the longer side
+  const int64 len = rows ? M : N, unit = rows ? G::MR : G::NR, units = (len + unit - 1) / unit;
+#pragma omp parallel num_threads(threads)
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const int64 u0 = units * t / nt, u1 = units * (t + 1) / nt;
+    const int64 i0 = std::min(len, u0 * unit), i1 = std::min(len, u1 * unit);
+    if (i1 > i0) {
+      Epilogue<T> e = ep;
+      if (rows) {
+        if (e.bias && e.bias_per_row) e.bias += i0;
+        gemm_blocked(i1 - i0, N, K, alpha, A.at(i0, 0), B, beta, C.at(i0, 0), e, 1);
+      } else {
+        if (e.bias && !e.bias_per_row) e.bias += i0;
+        gemm_blocked(M, i1 - i0, K, alpha, A, B.at(0, i0), beta, C.at(0, i0), e, 1);
+      }
+    }
+  }
+}
+
 template <class T>
 void gemm_mat(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
               const Epilogue<T>& ep = {}) {
@@ -38,6 +74,7 @@ void gemm_mat(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B
     if (A.cs == 1 && B.rs == 1) return gemm_dot(M, N, K, alpha, A, B, beta, C, ep, threads);
     if (B.cs == 1) return gemm_direct(M, N, K, alpha, A, B, beta, C, ep, threads);
   }
+  if (threads > 1 && slices_pay<T>(M, N, K, threads)) return gemm_slices(M, N, K, alpha, A, B, beta, C, ep, threads);
   const int64 tiles = ((M + G::MR - 1) / G::MR) * ((std::min(N, G::NC) + G::NR - 1) / G::NR);
   gemm_blocked(M, N, K, alpha, A, B, beta, C, ep, int(std::max<int64>(1, std::min<int64>(threads, tiles))));
 }

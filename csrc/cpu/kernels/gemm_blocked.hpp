@@ -78,30 +78,11 @@ struct GemmSizes {
 
 // ---- packing ----------------------------------------------------------------------------------
 
-// A(i0 .. i0+rows, k0 .. k0+kc) as MR-row panels: ap[panel][k][r], zero past `rows`.
-template <class T>
-inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 kc) {
-  constexpr int MR = GemmSizes<T>::MR;
-  if (A.rs == 1 && rows == MR) {  // column-major A: each k reads MR consecutive values
-    for (int64 k = 0; k < kc; ++k)
-      for (int r = 0; r < MR; ++r) ap[k * MR + r] = A.p[k * A.cs + r];
-    return;
-  }
-  for (int64 k = 0; k < kc; ++k) {
-    for (int64 r = 0; r < rows; ++r) ap[k * MR + r] = A(r, k);
-    for (int64 r = rows; r < MR; ++r) ap[k * MR + r] = T(0);
-  }
-}
-
-// dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 block of float32 in AVX2 registers: the shuffles
-// are those of _mm256_unpacklo/hi_ps, _mm256_shuffle_ps and _mm256_permute2f128_ps.
-template <class T>
-inline void transpose8x8(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
-  using S = Simd<T>;
-  using V = typename S::vec;
-  using I = typename S::ivec;
-  V r[8], t[8], u[8];
-  for (int j = 0; j < 8; ++j) r[j] = S::load(src + j * lds);
+// r[k][j] = r[j][k] for an 8 x 8 block of float32 in AVX2 registers: the shuffles are those of
+// _mm256_unpacklo/hi_ps, _mm256_shuffle_ps and _mm256_permute2f128_ps.
+template <class V, class I>
+inline void transpose8x8(V (&r)[8]) {
+  V t[8], u[8];
   for (int j = 0; j < 8; j += 2) {
     t[j] = __builtin_shuffle(r[j], r[j + 1], I{0, 8, 1, 9, 4, 12, 5, 13});
     t[j + 1] = __builtin_shuffle(r[j], r[j + 1], I{2, 10, 3, 11, 6, 14, 7, 15});
@@ -112,26 +93,92 @@ inline void transpose8x8(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT s
       u[j + 2 * q + 1] = __builtin_shuffle(t[j + q], t[j + q + 2], I{2, 3, 10, 11, 6, 7, 14, 15});
     }
   for (int k = 0; k < 4; ++k) {
-    S::store(dst + k * ldd, __builtin_shuffle(u[k], u[k + 4], I{0, 1, 2, 3, 8, 9, 10, 11}));
-    S::store(dst + (k + 4) * ldd, __builtin_shuffle(u[k], u[k + 4], I{4, 5, 6, 7, 12, 13, 14, 15}));
+    r[k] = __builtin_shuffle(u[k], u[k + 4], I{0, 1, 2, 3, 8, 9, 10, 11});
+    r[k + 4] = __builtin_shuffle(u[k], u[k + 4], I{4, 5, 6, 7, 12, 13, 14, 15});
   }
 }
 
-// The same for a 4 x 4 block of float64 in AVX2 registers (_mm256_unpacklo/hi_pd, _mm256_permute2f128_pd).
-typedef std::int64_t I64x4 __attribute__((vector_size(32)));
+// dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 block of float32.
 template <class T>
-inline void transpose4x4(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
+inline void transpose8x8(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
   using S = Simd<T>;
-  using V = typename S::vec;
-  V r[4], t[4];
-  for (int j = 0; j < 4; ++j) r[j] = S::load(src + j * lds);
+  typename S::vec r[8];
+  for (int j = 0; j < 8; ++j) r[j] = S::load(src + j * lds);
+  transpose8x8<typename S::vec, typename S::ivec>(r);
+  for (int k = 0; k < 8; ++k) S::store(dst + k * ldd, r[k]);
+}
+
+// r[k][j] = r[j][k] for a 4 x 4 block of float64 in AVX2 registers (_mm256_unpacklo/hi_pd,
+// _mm256_permute2f128_pd).
+typedef std::int64_t I64x4 __attribute__((vector_size(32)));
+template <class V>
+inline void transpose4x4(V (&r)[4]) {
+  V t[4];
   for (int j = 0; j < 4; j += 2) {
     t[j] = __builtin_shuffle(r[j], r[j + 1], I64x4{0, 4, 2, 6});
     t[j + 1] = __builtin_shuffle(r[j], r[j + 1], I64x4{1, 5, 3, 7});
   }
   for (int q = 0; q < 2; ++q) {
-    S::store(dst + q * ldd, __builtin_shuffle(t[q], t[q + 2], I64x4{0, 1, 4, 5}));
-    S::store(dst + (q + 2) * ldd, __builtin_shuffle(t[q], t[q + 2], I64x4{2, 3, 6, 7}));
+    r[q] = __builtin_shuffle(t[q], t[q + 2], I64x4{0, 1, 4, 5});
+    r[q + 2] = __builtin_shuffle(t[q], t[q + 2], I64x4{2, 3, 6, 7});
+  }
+}
+
+// dst[k * ldd + j] = src[j * lds + k] for a 4 x 4 block of float64.
+template <class T>
+inline void transpose4x4(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
+  using S = Simd<T>;
+  typename S::vec r[4];
+  for (int j = 0; j < 4; ++j) r[j] = S::load(src + j * lds);
+  transpose4x4(r);
+  for (int k = 0; k < 4; ++k) S::store(dst + k * ldd, r[k]);
+}
+
+// A(i0 .. i0+rows, k0 .. k0+kc) as MR-row panels: ap[panel][k][r], zero past `rows`.
+template <class T>
+inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 kc) {
+  using S = Simd<T>;
+  using V = typename S::vec;
+  constexpr int MR = GemmSizes<T>::MR;
+  if (A.rs == 1 && rows == MR) {  // column-major A (W^T delta): each k reads MR consecutive values
+    for (int64 k = 0; k < kc; ++k)
+      for (int r = 0; r < MR; ++r) ap[k * MR + r] = A.p[k * A.cs + r];
+    return;
+  }
+  int64 k0 = 0;
+  if (A.cs == 1 && rows == MR) {  // row-major A (W a, x W^T): MR rows of a block of k, transposed in registers
+    // Each k's store writes a whole vector of which the first MR values are this k's; the rest spill into
+    // the next k's slots and are overwritten by its store, so a block runs only while another k follows.
+    if constexpr (sizeof(T) == 4 && S::lanes == 8 && MR <= 8) {  // AVX2 float32: 8 x 8 blocks
+      for (; k0 + 8 < kc; k0 += 8) {
+        V r[8];
+        for (int j = 0; j < 8; ++j) r[j] = j < MR ? S::load(A.p + j * A.rs + k0) : S::zero();
+        transpose8x8<V, typename S::ivec>(r);
+        for (int k = 0; k < 8; ++k) S::store(ap + (k0 + k) * MR, r[k]);
+      }
+    }
+    if constexpr (sizeof(T) == 8 && S::lanes == 4 && MR > 4 && MR <= 8) {  // AVX2 float64: two 4 x 4 blocks
+      for (; k0 + 4 < kc; k0 += 4) {
+        V lo[4], hi[4];
+        for (int j = 0; j < 4; ++j) {
+          lo[j] = S::load(A.p + j * A.rs + k0);
+          hi[j] = j + 4 < MR ? S::load(A.p + (j + 4) * A.rs + k0) : S::zero();
+        }
+        transpose4x4(lo);
+        transpose4x4(hi);
+        for (int k = 0; k < 4; ++k) {
+          S::store(ap + (k0 + k) * MR, lo[k]);
+          S::store(ap + (k0 + k) * MR + 4, hi[k]);
+        }
+      }
+    }
+    for (; k0 < kc; ++k0)  // the rest (all of it elsewhere), MR rows unrolled
+      for (int r = 0; r < MR; ++r) ap[k0 * MR + r] = A.p[r * A.rs + k0];
+    return;
+  }
+  for (int64 k = 0; k < kc; ++k) {
+    for (int64 r = 0; r < rows; ++r) ap[k * MR + r] = A(r, k);
+    for (int64 r = rows; r < MR; ++r) ap[k * MR + r] = T(0);
   }
 }
 

@@ -1,4 +1,4 @@
-// ReLU, leaky ReLU and inverted dropout for one instruction set.
+// ReLU, leaky ReLU, the sigmoid and inverted dropout for one instruction set.
 #include "dense_impl.hpp"
 #include "kernels.inc"
 
@@ -40,6 +40,16 @@ inline void relu_backward_span(T* dx, const T* dy, const T* HDL_RESTRICT x, int6
 }
 
 template <class T>
+inline void sigmoid_span(T* HDL_RESTRICT y, const T* HDL_RESTRICT x, int64 n) {
+  for (int64 i = 0; i < n; ++i) y[i] = T(1) / (T(1) + exp_(-x[i]));  // (2.1); exp_ saturates, so 0 and 1 at the ends
+}
+
+template <class T>
+inline void sigmoid_backward_span(T* dx, const T* dy, const T* HDL_RESTRICT y, int64 n) {
+  for (int64 i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);  // sigma' = sigma (1 - sigma) (2.2)
+}
+
+template <class T>
 inline void dropout_span(T* HDL_RESTRICT y, T* HDL_RESTRICT mask, const T* HDL_RESTRICT x, int64 first, int64 n,
                          double rate, T keep, std::uint64_t seed) {
   for (int64 i = 0; i < n; ++i) {
@@ -57,6 +67,17 @@ void relu_forward(T* y, const T* x, int64 n, T slope) {
 template <class T>
 void relu_backward(T* dx, const T* dy, const T* x, int64 n, T slope) {
   for_chunks(n, [=](int64 b, int64 e) { relu_backward_span(dx + b, dy + b, x + b, e - b, slope); });
+}
+
+template <class T>
+void sigmoid_forward(T* y, const T* x, int64 n) {
+  for_chunks(n, [=](int64 b, int64 e) { sigmoid_span(y + b, x + b, e - b); });
+}
+
+// dx may be dy itself (in place).
+template <class T>
+void sigmoid_backward(T* dx, const T* dy, const T* y, int64 n) {
+  for_chunks(n, [=](int64 b, int64 e) { sigmoid_backward_span(dx + b, dy + b, y + b, e - b); });
 }
 
 template <class T>

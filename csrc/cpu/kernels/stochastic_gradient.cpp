@@ -47,12 +47,55 @@ void backward_update(const std::vector<DenseLayerRef<T>>& layers, const T* x, co
   }
 }
 
-// Column-gather: dst(:, i) = src(:, cols[i]) for a (rows, n) source.
+// The mini-batch's columns of a data matrix, gathered into an (n, m) matrix. A row-major matrix
+// gives one value per cache line to a column, so a run that gathers at least N/4 columns in all
+// first makes one point-major copy (unless the matrix is too large to copy); each point is then
+// one contiguous read.
 template <class T>
-void gather(T* HDL_RESTRICT dst, const T* HDL_RESTRICT src, int64 rows, int64 n, const int64* cols, int64 m) {
-  for (int64 r = 0; r < rows; ++r)
-    for (int64 i = 0; i < m; ++i) dst[r * m + i] = src[r * n + cols[i]];
-}
+class Columns {
+ public:
+  static constexpr int64 kMaxCopy = int64(1) << 28;  // values
+
+  Columns(DataRef<T> data, int64 columns_in_run) : data_(data) {
+    const int64 n = data.n, N = data.N;
+    if (data.point_major || n == 1 || columns_in_run * 4 < N || n * N > kMaxCopy) return;
+    copy_.resize(n * N);
+    constexpr int64 B = 32;  // transposed in B x B tiles, both sides cache friendly
+    for (int64 r0 = 0; r0 < n; r0 += B)
+      for (int64 i0 = 0; i0 < N; i0 += B)
+        for (int64 i = i0; i < std::min(N, i0 + B); ++i)
+          for (int64 r = r0; r < std::min(n, r0 + B); ++r) copy_[i * n + r] = data.p[r * N + i];
+    data_ = {copy_.data(), n, N, true};
+  }
+
+  // dst(:, i) = data(:, cols[i]) for i < m; dst is (n, m).
+  void gather(const int64* cols, int64 m, T* HDL_RESTRICT dst) const {
+    const int64 n = data_.n, N = data_.N;
+    const T* HDL_RESTRICT src = data_.p;
+    if (!data_.point_major) {
+      for (int64 r = 0; r < n; ++r)
+        for (int64 i = 0; i < m; ++i) dst[r * m + i] = src[r * N + cols[i]];
+      return;
+    }
+    constexpr int64 P = 16;  // points at a time: P read streams, P contiguous values written per row
+    for (int64 i0 = 0; i0 < m; i0 += P) {
+      const int64 i1 = std::min(m, i0 + P);
+      for (int64 r = 0; r < n; ++r)
+        for (int64 i = i0; i < i1; ++i) dst[r * m + i] = src[cols[i] * n + r];
+    }
+  }
+
+  // Columns c0 .. c0 + count as a matrix view (gemm_mat's operand).
+  Mat<const T> view(int64 c0) const {
+    return data_.point_major ? Mat<const T>{data_.p + c0 * data_.n, 1, data_.n} : Mat<const T>{data_.p + c0, data_.N, 1};
+  }
+
+  const DataRef<T>& data() const { return data_; }
+
+ private:
+  DataRef<T> data_;
+  Buffer<T> copy_;
+};
 
 // The whole training set in the blocked layout of dense_forward_block, for Cost
 // (3.3) over all N points and for reusing those activations in the next step.
@@ -61,14 +104,14 @@ class FullPass {
  public:
   static constexpr int64 B = kBlock<T>;
 
-  FullPass(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N)
+  FullPass(const std::vector<DenseLayerRef<T>>& layers, const Columns<T>& X, const Columns<T>& Y, int64 N)
       : layers_(layers), N_(N), blocks_((N + B - 1) / B), a_(layers.size()), cost_(blocks_), X_(X), Y_(Y) {
     n_in_ = layers.front().n_in;
     n_out_ = layers.back().n_out;
     for (const auto& layer : layers) wide_ = wide_ || layer.n_out * layer.n_in * B >= kGemmMinWork;
     if (wide_) return;  // runs on the GEMM core, chunk by chunk, straight from X (cost_wide)
-    x_ = to_blocks(X, n_in_);
-    y_ = to_blocks(Y, n_out_);
+    x_ = to_blocks(X.data());
+    y_ = to_blocks(Y.data());
     mask_.assign(blocks_ * B, T(0));
     std::fill(mask_.begin(), mask_.begin() + N, T(1));
     for (size_t l = 0; l < layers.size(); ++l) a_[l].resize(blocks_ * layers[l].n_out * B);
@@ -126,35 +169,35 @@ class FullPass {
     double sum = 0.0;
     for (int64 c0 = 0; c0 < N_; c0 += kChunk) {
       const int64 cn = std::min(kChunk, N_ - c0);
-      const T* in = X_ + c0;
-      int64 ld = N_;
+      Mat<const T> in = X_.view(c0);
       for (size_t l = 0; l < layers_.size(); ++l) {
         const auto& L = layers_[l];
-        gemm_mat<T>(L.n_out, cn, L.n_in, T(1), {L.W, L.n_in, 1}, {in, ld, 1}, T(0), {a[l].data(), cn, 1},
+        gemm_mat<T>(L.n_out, cn, L.n_in, T(1), {L.W, L.n_in, 1}, in, T(0), {a[l].data(), cn, 1},
                     {L.b, true, L.act, L.slope});
-        in = a[l].data();
-        ld = cn;
+        in = {a[l].data(), cn, 1};
       }
+      const DataRef<T>& Y = Y_.data();
       for (int64 j = 0; j < n_out_; ++j)
         for (int64 p = 0; p < cn; ++p) {
-          const double r = double(in[j * cn + p]) - double(Y_[j * N_ + c0 + p]);
+          const double r = double(in(j, p)) - double(Y(j, c0 + p));
           sum += r * r;
         }
     }
     return 0.5 * sum / double(N_) + penalty(layers_, lambda, N_);
   }
 
-  Buffer<T> to_blocks(const T* M, int64 rows) const {
+  Buffer<T> to_blocks(const DataRef<T>& M) const {
+    const int64 rows = M.n;
     Buffer<T> out(blocks_ * rows * B, T(0));
-    for (int64 r = 0; r < rows; ++r)
-      for (int64 i = 0; i < N_; ++i) out[((i / B) * rows + r) * B + i % B] = M[r * N_ + i];
+    for (int64 i = 0; i < N_; ++i)
+      for (int64 r = 0; r < rows; ++r) out[((i / B) * rows + r) * B + i % B] = M(r, i);
     return out;
   }
 
   const std::vector<DenseLayerRef<T>>& layers_;
   int64 N_, blocks_, n_in_ = 0, n_out_ = 0;
   bool parallel_ = false, wide_ = false;
-  const T *X_, *Y_;
+  const Columns<T>&X_, &Y_;
   Buffer<T> x_, y_, mask_;
   std::vector<Buffer<T>> a_;
   Buffer<double> cost_;
@@ -163,16 +206,20 @@ class FullPass {
 }  // namespace
 
 template <class T>
-double network_cost(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N, double lambda) {
-  return FullPass<T>(layers, X, Y, N).cost(lambda);
+double network_cost(const std::vector<DenseLayerRef<T>>& layers, const Columns<T>& X, const Columns<T>& Y,
+                    double lambda) {
+  return FullPass<T>(layers, X, Y, X.data().N).cost(lambda);
 }
 
 template <class T>
-double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N,
+double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data, DataRef<T> Y_data,
                  const SGDConfig& cfg, double* cost_history) {
+  const int64 N = X_data.N;
   const size_t L = layers.size();
   const int64 n_in = layers.front().n_in, n_out = layers.back().n_out;
   const int64 m_max = cfg.replacement ? cfg.batch_size : std::min(cfg.batch_size, N);
+  const int64 columns_in_run = cfg.iterations > N / m_max ? N : cfg.iterations * m_max;
+  const Columns<T> X(X_data, columns_in_run), Y(Y_data, columns_in_run);
   int64 widest = n_in;
   for (const auto& layer : layers) widest = std::max(widest, layer.n_out);
 
@@ -215,8 +262,8 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const 
     }
 
     // 2. Forward pass (3.1)-(3.2).
-    gather(x.data(), X, n_in, N, batch.data(), m);
-    gather(y.data(), Y, n_out, N, batch.data(), m);
+    X.gather(batch.data(), m, x.data());
+    Y.gather(batch.data(), m, y.data());
     if (all_current && full.keeps_activations()) {
       for (size_t l = 0; l < L; ++l) full.gather_activations(l, batch.data(), m, a[l].data());
     } else {
@@ -236,7 +283,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, const T* X, const 
       all_current = true;
     }
   }
-  return all_current ? cost : HDL_ISA::network_cost(layers, X, Y, N, cfg.lambda);
+  return all_current ? cost : HDL_ISA::network_cost(layers, X, Y, cfg.lambda);
 }
 
 }  // namespace HDL_ISA

@@ -53,14 +53,14 @@
     (trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
 
 // ---- stochastic_gradient.cpp: whole training runs (Section 4, back propagation of Lemma 5.1) ------
-// sgd_train: trains in place. X is (n_1, N), Y is (n_L, N), columns are the training points.
+// sgd_train: trains in place. X is (n_1, N), Y is (n_L, N), columns are the training points (DataRef).
 //   cost_history holds iterations / record_every + 1 values: Cost (3.3)/(8.2) before the first
 //   update and after every record_every-th one. Returns the Cost after the last update.
 #define HDL_KERNELS_stochastic_gradient(HDL_K, HDL_K1)                                                                 \
   HDL_K(double, sgd_train,                                                                                             \
-    (const std::vector<DenseLayerRef<T>>& layers, const T* X, const T* Y, int64 N, const SGDConfig& config,            \
+    (const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X, DataRef<T> Y, const SGDConfig& config,                \
      double* cost_history),                                                                                            \
-    (layers, X, Y, N, config, cost_history))
+    (layers, X, Y, config, cost_history))
 
 // ---- conv.cpp: 2-D convolution, NHWC (hdl/shapes.hpp: ConvShape) ---------------------------------
 // conv2d_forward: y (N, out_h, out_w, O); relu fuses y = max(y, 0).
@@ -98,6 +98,8 @@
 #define HDL_KERNELS_pointwise(HDL_K, HDL_K1)                                                                           \
   HDL_K(void, relu_forward, (T* y, const T* x, int64 n, T slope), (y, x, n, slope))                                    \
   HDL_K(void, relu_backward, (T* dx, const T* dy, const T* x, int64 n, T slope), (dx, dy, x, n, slope))                \
+  HDL_K(void, sigmoid_forward, (T* y, const T* x, int64 n), (y, x, n))                                                 \
+  HDL_K(void, sigmoid_backward, (T* dx, const T* dy, const T* y, int64 n), (dx, dy, y, n))                             \
   HDL_K(void, dropout_forward, (T* y, T* mask, const T* x, int64 n, double rate, std::uint64_t seed),                  \
     (y, mask, x, n, rate, seed))
 

@@ -19,6 +19,18 @@ struct DenseLayerRef {
   T slope;  // leaky ReLU slope
 };
 
+// A data matrix (n, N) whose columns are the N points, as the caller holds it: row-major (the paper's
+// X, one row per neuron of the input layer) or point-major (each point's n values contiguous: an
+// F-ordered (n, N) array, such as data.T for an (N, n) array `data`).
+template <class T>
+struct DataRef {
+  const T* p;
+  int64 n;
+  int64 N;
+  bool point_major = false;
+  T operator()(int64 r, int64 i) const { return point_major ? p[i * n + r] : p[r * N + i]; }
+};
+
 // What the run does. Every form of the paper is a choice of batch_size, replacement and shuffle:
 //   (4.6) batch_size 1, replacement      (4.7) batch_size 1, no replacement (epochs)
 //   (4.8) batch_size m, either way       (4.3) batch_size N, no replacement, no shuffle (steepest descent)

@@ -78,6 +78,22 @@ def relu_backward(dy, x, slope=0.0):
 
 
 @numba.njit(cache=True)
+def sigmoid(x):
+    """(2.1), computed in float64 and rounded once to x's dtype."""
+    out = np.empty_like(x)
+    flat, src = out.ravel(), x.ravel()
+    for i in range(src.size):
+        flat[i] = 1.0 / (1.0 + np.exp(-np.float64(src[i])))
+    return out
+
+
+@numba.njit(cache=True)
+def sigmoid_backward(dy, y):
+    """dy sigma'(x) = dy y (1 - y) (2.2)."""
+    return dy * y * (1 - y)
+
+
+@numba.njit(cache=True)
 def _uniform(seed, i):
     """splitmix64's finaliser on the Weyl sequence seed + (i + 1) * golden: the dropout hash."""
     z = np.uint64(seed) + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15)
