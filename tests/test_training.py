@@ -146,7 +146,12 @@ def test_recording_does_not_change_the_trajectory():
     ha = hdl.stochastic_gradient(a, X, Y, eta=0.05, iterations=5000, record_every=1, seed=3)
     hb = hdl.stochastic_gradient(b, X, Y, eta=0.05, iterations=5000, record_every=0, seed=3)
     np.testing.assert_allclose(a.get_params(), b.get_params(), rtol=1e-12, atol=1e-14)
-    assert hb.cost.size == 0 and hb.final_cost == pytest.approx(ha.final_cost, rel=1e-10)
+    assert hb.cost.size == 0 and hb.final_cost is None  # no pass over the data that was not asked for
+    assert ha.final_cost == pytest.approx(a.cost(X, Y), rel=1e-12)
+    last = hdl.Network([2, 2, 3, 2], seed=0)  # batch_cost: the cost of the last mini-batch, before its update
+    h1 = hdl.stochastic_gradient(last, X, Y, eta=0.05, iterations=1, batch_size=10, replacement=False,
+                                 record_every=0, seed=3)
+    assert h1.batch_cost == pytest.approx(hdl.Network([2, 2, 3, 2], seed=0).cost(X, Y), rel=1e-12)
 
 
 def test_large_data_parallel_cost_matches_python_cost():

@@ -16,7 +16,8 @@ first step and after every record_every-th. By default that is once per epoch
 (every ceil(N / batch_size) updates), so that recording costs about one forward pass
 over the data per epoch rather than one per update; the paper's netbp run asks for
 record_every=1 to draw Figure 6.1's cost after every step. record_every=0 records
-nothing (History.final_cost still holds the cost after the last update).
+nothing, not even the final cost (History.final_cost is None; History.batch_cost holds the
+cost of the last mini-batch): no pass over all the data that the caller did not ask for.
 """
 from __future__ import annotations
 
@@ -33,14 +34,17 @@ from hdl.network import Network
 
 @dataclass
 class History:
-    """The cost recorded during a run: cost[i] is Cost after iterations[i] updates."""
+    """The cost recorded during a run: cost[i] is Cost after iterations[i] updates; final_cost is Cost
+    after the last update (None when the run recorded nothing, record_every=0: that would take a pass
+    over all N points), batch_cost the cost of the last mini-batch, before its update."""
 
     iterations: np.ndarray
     cost: np.ndarray
-    final_cost: float
+    final_cost: float | None
     seconds: float
     method: str
     seed: int | None = None
+    batch_cost: float | None = None
 
 
 def _dense_arrays(net: Network):
@@ -67,10 +71,12 @@ def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, r
     cost, final = _C.sgd_train(Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle, eta, lam,
                                record_every, seed)
     seconds = time.perf_counter() - start
-    if not math.isfinite(final):
+    if not math.isfinite(final) or not all(np.isfinite(p).all() for p in Ws + bs):
         raise FloatingPointError(f"{method}: the cost became {final} (eta={eta} is probably too large); "
                                  "the network's parameters are no longer usable")
     steps = np.arange(len(cost), dtype=np.int64) * record_every
+    if record_every == 0:  # final is the last mini-batch's cost
+        return History(steps, cost, None, seconds, method, seed, batch_cost=final)
     return History(steps, cost, final, seconds, method, seed)
 
 

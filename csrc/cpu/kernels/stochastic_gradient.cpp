@@ -234,7 +234,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
   const bool recording = cfg.record_every > 0;
   FullPass<T> full(layers, X, Y, recording ? N : 0);
   bool all_current = false;
-  double cost = 0.0;
+  double cost = 0.0, batch_cost = 0.0;
   if (recording) {
     cost_history[0] = cost = full.cost(cfg.lambda);
     all_current = true;
@@ -273,7 +273,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
 
     // 3. Backward pass, Lemma 5.1, averaged over the batch: g = dC/da[L] = (a[L] - y)/m,
     // 4. with the update p -> p - eta grad (4.6)-(4.8) and the gradient of the penalty (8.2).
-    quadratic_cost_impl(g.data(), a[L - 1].data(), y.data(), n_out * m, 1.0 / double(m));
+    batch_cost = quadratic_cost_impl(g.data(), a[L - 1].data(), y.data(), n_out * m, 1.0 / double(m));
     if (m == 1) backward_update<1>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
     else backward_update<0>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
     all_current = false;
@@ -283,6 +283,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
       all_current = true;
     }
   }
+  if (!recording) return batch_cost;  // no pass over all N points that the caller did not ask for
   return all_current ? cost : HDL_ISA::network_cost(layers, X, Y, cfg.lambda);
 }
 

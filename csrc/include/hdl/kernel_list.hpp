@@ -55,7 +55,8 @@
 // ---- stochastic_gradient.cpp: whole training runs (Section 4, back propagation of Lemma 5.1) ------
 // sgd_train: trains in place. X is (n_1, N), Y is (n_L, N), columns are the training points (DataRef).
 //   cost_history holds iterations / record_every + 1 values: Cost (3.3)/(8.2) before the first
-//   update and after every record_every-th one. Returns the Cost after the last update.
+//   update and after every record_every-th one. Returns the Cost after the last update (over all N
+//   points), or with record_every = 0 the cost (3.3) of the last mini-batch before its update.
 #define HDL_KERNELS_stochastic_gradient(HDL_K, HDL_K1)                                                                 \
   HDL_K(double, sgd_train,                                                                                             \
     (const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X, DataRef<T> Y, const SGDConfig& config,                \

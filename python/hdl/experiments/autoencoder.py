@@ -42,9 +42,10 @@ def run_autoencoder(data=None, out="autoencoder", code=32, hidden=256, epochs=10
     hist = hdl.stochastic_gradient(net, X, X, eta=eta, epochs=epochs, batch_size=batch_size, replacement=False,
                                    record_every=0, seed=seed)
     seconds = time.perf_counter() - start
+    train_cost = net.cost(X, X)
     summary = {"experiment": "autoencoder", "pixels": n, "code": code, "epochs": epochs,
-               "train_cost": net.cost(X, X), "test_cost": net.cost(Xt, Xt), "seconds": seconds,
-               "final_cost": hist.final_cost, "figures": {}}
+               "train_cost": train_cost, "test_cost": net.cost(Xt, Xt), "seconds": seconds,
+               "final_cost": train_cost, "figures": {}}
     if plot:
         from hdl.plot import _pyplot
 
