@@ -38,7 +38,8 @@ def test_every_net_trains_and_infers_at_any_batch(name, batch):
 @pytest.mark.parametrize("name", [net.name for net in zoo.ZOO if not net.sizes])
 def test_inference_at_batch_1_after_training_at_64_allocates_only_its_result(name):
     """The layers' buffers are grow-only blocks: batch 1 computes on the front of the training-sized
-    ones (no new arrays but the scores it returns) and gives row 0 of the batch-64 scores."""
+    ones (no new arrays but the scores it returns) and gives row 0 of the batch-64 scores (to Winograd's
+    rounding)."""
     h, _ = zoo.twins(zoo.NETS[name], 64)
     h.step()
     full = h.model.forward(h.x)
@@ -48,4 +49,5 @@ def test_inference_at_batch_1_after_training_at_64_allocates_only_its_result(nam
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert peak < 4096, f"{peak} bytes allocated for a batch-1 forward pass"
-    np.testing.assert_allclose(scores[0], full[0], rtol=1e-5, atol=1e-6)
+    # batch 1 may take the direct kernel where batch 64 took Winograd (too few tiles): their roundings differ
+    np.testing.assert_allclose(scores[0], full[0], rtol=1e-4, atol=5e-5 * np.abs(full).max())

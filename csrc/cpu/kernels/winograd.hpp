@@ -30,16 +30,25 @@ namespace HDL_ISA {
 
 // The filter size r of the Winograd F(m x m, r x r) that serves this convolution, or 0 for the direct
 // kernel. Shape rule (measured, bench/conv_shapes.py): square 5x5 or 3x3 filters at stride 1, at least
-// 8 output channels, outputs at least m x m (so that the tiles' overhang wastes little), and at least 4
-// input channels (1 and 3 measured faster direct: 3x3 on 32x32x3 -> 32, 1.07 against 1.40 ms; 5x5 on
-// 28x28x1 -> 20, 0.84 against 1.22 ms; 8 channels faster by Winograd, 1.36 against 1.96 ms).
+// 8 output channels and at least 4 input channels (1 and 3 measured faster direct: 3x3 on 32x32x3 ->
+// 32, 1.07 against 1.40 ms; 5x5 on 28x28x1 -> 20, 0.84 against 1.22 ms; 8 channels faster by
+// Winograd, 1.36 against 1.96 ms), and
+//  - at least kMinTiles m x m output tiles in the batch: the filter transform and the threads' chunks
+//    want a few (forward + backward, Winograd / direct: 4-8 tiles 1.1-1.8, 16 tiles 0.8-1.0, 32 and
+//    more 0.4-0.7, on 8x8 to 32x32 maps of 16-64 channels);
+//  - tiles that cover the output with at most kMaxWaste times its area: 3x3 on 8x8 outputs takes
+//    2 x 2 tiles of 6 x 6 (2.25 times the area) and measured 1.18 times slower than direct at 64 tiles.
 // HDL_CONV_WINOGRAD=0 in the environment turns Winograd off (every convolution runs the direct kernel).
+constexpr int64 kMinTiles = 16;
+constexpr double kMaxWaste = 1.7;
+
 inline int winograd_filter(const ConvShape& s) {
   if (const char* off = std::getenv("HDL_CONV_WINOGRAD"); off && off[0] == '0') return 0;  // to measure the rule
-  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || s.O < 8 || s.C < 4) return 0;
-  if (s.kh == 5 && s.out_h() >= 4 && s.out_w() >= 4) return 5;
-  if (s.kh == 3 && s.out_h() >= 6 && s.out_w() >= 6) return 3;
-  return 0;
+  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || s.O < 8 || s.C < 4 || (s.kh != 3 && s.kh != 5)) return 0;
+  const int64 m = 8 - s.kh + 1, Ho = s.out_h(), Wo = s.out_w(), th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
+  if (Ho < m || Wo < m || s.N * th * tw < kMinTiles) return 0;
+  if (double(th * m) * double(tw * m) > kMaxWaste * double(Ho) * double(Wo)) return 0;
+  return int(s.kh);
 }
 
 // winograd_forward<R>: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the
@@ -63,6 +72,18 @@ constexpr double G(int a, int u, int r) {
   for (int k = 0; k < u; ++k) p *= kPoint[a];
   return p;
 }
+
+// G as a table of T, built once per (T, R): G's loop is not folded where the transforms call it.
+template <class T, int R>
+struct GTable {
+  T g[8][R];
+  constexpr GTable() : g() {
+    for (int a = 0; a < 8; ++a)
+      for (int u = 0; u < R; ++u) g[a][u] = T(G(a, u, R));
+  }
+};
+template <class T, int R>
+inline constexpr GTable<T, R> kG{};
 
 // B^T d for one column d of 8 values (vectors of channels, or single channels). B^T's rows:
 //   (-1, 0, 21/4, 0, -21/4, 0, 1, 0), (0, +-1, 1, -+17/4, -17/4, +-1, 1, 0),
@@ -221,14 +242,14 @@ Buffer<T> filter_transform(Filter w, int64 O, int64 C) {
       for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
         for (int u = 0; u < R; ++u)
-          for (int64 l = 0; l < B; ++l) t[a][v][l] += T(G(a, u, R)) * g[u][v][l];
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += kG<T, R>.g[a][u] * g[u][v][l];
       }
     for (int a = 0; a < 8; ++a)  // U = t G^T
       for (int b = 0; b < 8; ++b) {
         T* HDL_RESTRICT out = U.data() + (((a * 8 + b) * blocks + ob) * C + c) * B;
         for (int64 l = 0; l < B; ++l) out[l] = T(0);
         for (int v = 0; v < R; ++v)
-          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * T(G(b, v, R));
+          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * kG<T, R>.g[b][v];
       }
   });
   return U;
@@ -480,13 +501,13 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
       for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
         for (int b = 0; b < 8; ++b)
-          for (int64 l = 0; l < B; ++l) t[a][v][l] += sum[a * 8 + b][l] * T(G(b, v, R));
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += sum[a * 8 + b][l] * kG<T, R>.g[b][v];
       }
     for (int u = 0; u < R; ++u)  // dw = G^T t
       for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) out[u][v][l] = T(0);
         for (int a = 0; a < 8; ++a)
-          for (int64 l = 0; l < B; ++l) out[u][v][l] += T(G(a, u, R)) * t[a][v][l];
+          for (int64 l = 0; l < B; ++l) out[u][v][l] += kG<T, R>.g[a][u] * t[a][v][l];
       }
     for (int64 l = 0; l < B && ob * B + l < O; ++l)
       for (int u = 0; u < R; ++u)
