@@ -47,6 +47,19 @@ def test_float64_matches_numpy(M, N, K, ta, tb, alpha, beta, seed):
     np.testing.assert_allclose(got, alpha * product(A, B, ta, tb) + beta * C, **tolerance(np.float64, K))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_batches_times_w_transposed(dtype):
+    """x W^T for batches of 1..16 (dot products, or W's rows against packed panels of x^T), accumulating."""
+    rng = np.random.default_rng(3)
+    for M in range(1, 17):
+        for N, K in ((64, 1), (65, 7), (130, 300), (10, 33)):
+            x, W, C = rng.standard_normal((M, K)), rng.standard_normal((N, K)), rng.standard_normal((M, N))
+            x, W, C = x.astype(dtype), W.astype(dtype), C.astype(dtype)
+            got = C.copy()
+            _C.gemm(x, W, got, False, True, -0.5, 0.3)
+            np.testing.assert_allclose(got, -0.5 * product(x, W, False, True) + 0.3 * C, **tolerance(dtype, K))
+
+
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_block_edges(ta, tb, dtype):
@@ -167,6 +180,7 @@ def test_mini_batch_training_on_the_gemm_path_matches_oracle(dtype, rtol):
 
 CONVS = [  # (N, C, H, W, O): a covering filter, then 1x1 stride-1 filters
     ("covers", 64, 16, 5, 5, 120), ("covers", 1, 784, 1, 1, 512), ("covers", 7, 3, 4, 6, 33),
+    ("covers", 9, 7, 3, 3, 70), ("covers", 16, 50, 1, 1, 131), ("covers", 13, 3, 1, 1, 64),  # small batches x W^T
     ("1x1", 2, 24, 7, 9, 40), ("1x1", 3, 5, 6, 6, 1),
 ]
 

@@ -140,5 +140,32 @@ void gemm_direct(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T
   }
 }
 
+// C = sigma(alpha A B + beta C + bias) for a few rows of A (a small batch x) with op(B) stored as the
+// rows of W (B.rs == 1: x W^T), computed as C^T = W A^T: A^T is packed once into K x NR panels (zero
+// past M, at most NR / 2 of a panel's columns idle), and the micro-kernel runs down W's rows MR at a
+// time, broadcasting W in place and reading the panel, so that W is read once and nothing of it packed.
+template <class T>
+void gemm_rows_of_w(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
+                    const Epilogue<T>& ep, int threads) {
+  using G = GemmSizes<T>;
+  using V = typename Simd<T>::vec;
+  constexpr int MR = G::MR, NR = G::NR;
+  const int64 panels = (M + NR - 1) / NR, row_blocks = (N + MR - 1) / MR;
+  thread_local Buffer<T> packed;
+  T* ap = gemm_buffer(packed, std::size_t(panels * K * NR));
+  for (int64 p = 0; p < panels; ++p) pack_b_panel(ap + p * K * NR, A.t().at(0, p * NR), K, std::min<int64>(NR, M - p * NR));
+  const Mat<const T> W = B.t();
+  const Mat<T> Ct = C.t();
+  const Epilogue<T> et = ep.transposed();
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (int64 job = 0; job < row_blocks * panels; ++job) {
+    const int64 p = job % panels, j0 = job / panels * MR;
+    const int rows = int(std::min<int64>(MR, N - j0)), cols = int(std::min<int64>(NR, M - p * NR));
+    V acc[MR][2];
+    direct_tile<T>(rows, K, W.at(j0, 0), ap + p * K * NR, NR, acc);
+    store_tile(Ct.at(j0, p * NR), rows, cols, acc, alpha, beta, et, true, j0, p * NR);
+  }
+}
+
 }  // namespace HDL_ISA
 }  // namespace hdl
