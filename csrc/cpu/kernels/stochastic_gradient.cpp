@@ -129,7 +129,7 @@ class FullPass {
         const auto& layer = layers_[l];
         const T* in = l == 0 ? &x_[blk * n_in_ * B] : &a_[l - 1][blk * layer.n_in * B];
         dense_forward_block(&a_[l][blk * layer.n_out * B], layer.W, layer.b, in, layer.n_out, layer.n_in, layer.act,
-                            layer.slope);
+                            layer.slope, std::min(B, N_ - blk * B));
       }
       const T* a = &a_[L - 1][blk * n_out_ * B];
       const T* y = &y_[blk * n_out_ * B];
