@@ -17,7 +17,7 @@ import time
 import numpy as np
 import pytest
 
-from hdl import _C, ops
+from hdl import _C, _checks, ops
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -45,7 +45,7 @@ def make(kind, shape, window, stride, pad):
     """{name: callable}: hdl and torch forward and backward, on the same data."""
     torch.set_num_threads(_C.get_num_threads())
     x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    p = ops._pad4(pad)
+    p = _checks.pad4(pad)
     if kind == "max":
         y, at = ops.max_pool2d(x, window, stride, pad, layout="NHWC", return_argmax=True)
     else:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 import hdl
-from hdl import _C, ops
+from hdl import _C, _checks, ops
 from hdl.convnet import AvgPool2d, Conv2d, ConvNet, FullyConnected, MaxPool2d, ReLU, Sigmoid, cifar_net
 
 LR, MOMENTUM, DECAY = 1e-3, 0.9, 5e-4  # a rate at which every net, at every batch, stays finite
@@ -124,7 +124,7 @@ def out_shapes(shape, spec):
             H, W, C = (H + 2 * p - k) // s + 1, (W + 2 * p - k) // s + 1, o
         elif kind in ("max", "avg"):
             _, k, s, p = item
-            p = ops._pad4(p)
+            p = _checks.pad4(p)
             H, W = _pool_out(H, k, s, p[0], p[1]), _pool_out(W, k, s, p[2], p[3])
         elif kind == "fc":
             H, W, C = 1, 1, item[1]

@@ -127,8 +127,8 @@ def profile_network(net: Net, batch, torch, repeats=7):
             with torch.no_grad():
                 block(xt)
 
-        hft, tft = time_alternating([lambda: layer.forward(x), tf], repeats)
-        hbt, tbt = time_alternating([lambda: layer.backward(g, x, y, want_g_in=i > 0),
+        hft, tft = time_alternating([lambda: layer.forward_columns(x), tf], repeats)
+        hbt, tbt = time_alternating([lambda: layer.backward_columns(g, x, y, want_g_in=i > 0),
                                      lambda: torch.autograd.grad(yt, wrt, gt, retain_graph=True)], repeats)
         macs = layer.n_in * layer.n_out * batch
         rows.append((f"dense {layer.n_in}->{layer.n_out} {layer.activation}", hft, tft, hbt, tbt, 2 * macs,

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hdl import _C, ops
+from hdl import _C, _checks, ops
 from hdl.reference import cnn
 
 
@@ -43,7 +43,7 @@ def test_pooling_matches_oracle(case, kind, dtype, seed):
 
 def first_argmax(x, window, stride, pad):
     """The index r*W + q of each window's first maximal cell, by numpy, NCHW."""
-    (kh, kw), (sh, sw), (pt, pb, pl, pr) = ops._pair("w", window), ops._pair("s", stride), ops._pad4(pad)
+    (kh, kw), (sh, sw), (pt, pb, pl, pr) = _checks.pair("w", window), _checks.pair("s", stride), _checks.pad4(pad)
     N, C, H, W = x.shape
     Ho, Wo = (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1
     out = np.empty((N, C, Ho, Wo), np.int32)

@@ -110,7 +110,7 @@ def test_fully_connected_layer_is_W_a_plus_b(tmp_path):
     np.testing.assert_allclose(fc.forward(x).reshape(5, 6), x.reshape(5, -1) @ W.T + fc.b, rtol=1e-13)
     net = ConvNet([fc, ReLU(), FullyConnected(6, 3, init="he", dtype=np.float64)])
     net.save(tmp_path / "fc.npz")
-    again, _ = ConvNet.load(tmp_path / "fc.npz")
+    again = ConvNet.load(tmp_path / "fc.npz")
     np.testing.assert_allclose(again.forward(x), net.forward(x), rtol=1e-15)
 
 
@@ -118,7 +118,8 @@ def test_save_and_load(tmp_path):
     net = tiny_net(0.2)
     net.velocities[0][...] = 1.5
     net.save(tmp_path / "n.npz", extra={"note": "x"}, with_velocities=True)
-    again, meta = ConvNet.load(tmp_path / "n.npz", with_velocities=True)
+    again = ConvNet.load(tmp_path / "n.npz", with_velocities=True)
+    meta = again.meta
     assert meta["note"] == "x"
     for a, b in zip(net.parameters() + net.velocities, again.parameters() + again.velocities):
         np.testing.assert_array_equal(a, b)

@@ -81,7 +81,7 @@ def test_cuda_net_follows_the_cpu_net(fake_gpu, dropout):
     host = gpu.to("cpu")
     for a, b in zip(host.parameters() + host.velocities, cpu.parameters() + cpu.velocities):
         np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
-    np.testing.assert_allclose(gpu.predict(x, batch_size=3), cpu.predict(x, batch_size=3), rtol=1e-3, atol=1e-5)
+    np.testing.assert_allclose(gpu.scores(x, batch_size=3), cpu.scores(x, batch_size=3), rtol=1e-3, atol=1e-5)
 
 
 def test_fit_trains_a_cuda_net(fake_gpu, tmp_path):

@@ -68,7 +68,8 @@ def test_cifar10_command_on_part_of_the_data(tmp_path):
         assert os.path.getsize(path) > 1000
     from hdl.convnet import ConvNet
 
-    net, meta = ConvNet.load(summary["model"])
+    net = ConvNet.load(summary["model"])
+    meta = net.meta
     assert meta["summary"]["test_accuracy"] == summary["test_accuracy"]
 
 

@@ -51,3 +51,24 @@ def positive(name: str, value, integer: bool = False, allow_zero: bool = False):
     if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
         raise ValueError(f"{name} must be {'non-negative' if allow_zero else 'positive'} and finite, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def pair(name: str, value) -> tuple[int, int]:
+    """An int or a pair of ints (a window, a stride, a kernel size) as a pair."""
+    v = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
+    if len(v) != 2 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in v):
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    return int(v[0]), int(v[1])
+
+
+def pad4(pad) -> tuple[int, int, int, int]:
+    """pad as an int or a 4-tuple (top, bottom, left, right)."""
+    p = (pad,) * 4 if isinstance(pad, (int, np.integer)) else tuple(pad)
+    if len(p) != 4 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in p):
+        raise TypeError(f"pad must be an int or a 4-tuple (top, bottom, left, right), got {pad!r}")
+    return tuple(int(i) for i in p)
+
+
+def pool_args(window, stride, pad) -> tuple:
+    """(window_h, window_w, stride_h, stride_w, top, bottom, left, right); stride defaults to the window."""
+    return (*pair("window", window), *pair("stride", window if stride is None else stride), *pad4(pad))

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from hdl import _checks, ops
-from hdl.layers import LAYER_TYPES, Dense
+from hdl.layers import Dense, layer_type
 
 
 class ByLayer(Sequence):
@@ -128,7 +128,7 @@ class Network:
         """[a[1], ..., a[L]] for an X already checked."""
         a = [X]
         for layer in self.layers:
-            a.append(layer.forward(a[-1]))
+            a.append(layer.forward_columns(a[-1]))
         return a
 
     __call__ = forward
@@ -154,7 +154,7 @@ class Network:
         _, g = ops.quadratic_cost(a[-1], Y, scale)  # dC/da[L] = scale (a[L] - y), giving (5.5)
         out = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
-            g, grads, delta = self.layers[i].backward(g, a[i], a[i + 1], want_g_in=i > 0)
+            g, grads, delta = self.layers[i].backward_columns(g, a[i], a[i + 1], want_g_in=i > 0)
             out[i] = (grads, delta)
         return a, out
 
@@ -209,10 +209,7 @@ class Network:
         layers = []
         for spec in config["layers"]:
             spec = dict(spec)
-            kind = spec.pop("type")
-            if kind not in LAYER_TYPES:
-                raise ValueError(f"unknown layer type {kind!r} in network description")
-            layers.append(LAYER_TYPES[kind](**spec, dtype=config["dtype"]))
+            layers.append(layer_type(spec.pop("type"))(**spec, dtype=config["dtype"]))
         return cls(layers)
 
     def save(self, path) -> None:

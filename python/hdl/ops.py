@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hdl import _C
+from hdl._checks import pad4, pair, pool_args as _pool_args
 
 ACTIVATIONS = {"linear": 0, "sigmoid": 1, "relu": 2, "leaky_relu": 3, "step": 4}
 
@@ -44,25 +45,6 @@ def quadratic_cost(a: np.ndarray, y: np.ndarray, scale: float = 1.0):
 
 # -- Section 7: pooling, ReLU, dropout, softmax log-loss, SGD with momentum (NCHW arrays) ------------
 
-def _pair(name, value):
-    v = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
-    if len(v) != 2 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in v):
-        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
-    return int(v[0]), int(v[1])
-
-
-def _pad4(pad):
-    """pad as an int or a 4-tuple (top, bottom, left, right)."""
-    p = (pad,) * 4 if isinstance(pad, (int, np.integer)) else tuple(pad)
-    if len(p) != 4 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in p):
-        raise TypeError(f"pad must be an int or a 4-tuple (top, bottom, left, right), got {pad!r}")
-    return tuple(int(i) for i in p)
-
-
-def _pool_args(window, stride, pad):
-    return (*_pair("window", window), *_pair("stride", window if stride is None else stride), *_pad4(pad))
-
-
 LAYOUTS = ("NCHW", "NHWC")
 
 
@@ -93,7 +75,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, layout:
     cross-correlation, zero padding). x (N, C, H, W), or (N, H, W, C) with layout='NHWC', the kernels' own
     layout, which skips two transposes; w (out_channels, C, kh, kw); b (out_channels,); pad an int or
     (top, bottom, left, right). relu=True fuses max(y, 0); out (NHWC only) receives y."""
-    y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *_pair("stride", stride), *_pad4(pad), relu, _out(out, layout))
+    y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *pair("stride", stride), *pad4(pad), relu, _out(out, layout))
     return _from_nhwc(y, layout)
 
 
@@ -101,7 +83,7 @@ def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=
                     layout: str = "NCHW", dx_out: np.ndarray | None = None):
     """(dx, dw, db) from dy = dC/dy; dx is None unless want_dx (the first layer needs none)."""
     dx, dw, db = _C.conv2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout), w,
-                                    *_pair("stride", stride), *_pad4(pad), want_dx, _out(dx_out, layout))
+                                    *pair("stride", stride), *pad4(pad), want_dx, _out(dx_out, layout))
     return (None if dx is None else _from_nhwc(dx, layout)), dw, db
 
 

@@ -1,4 +1,4 @@
-"""The training loop of Section 7: mini-batch SGD with momentum and weight decay on a ConvNet,
+"""The training loop of Section 7: mini-batch SGD with momentum and weight decay on a Model,
 a validation pass after every epoch, and a history of the objective (7.4) and the top-1 and
 top-5 errors on both sets (training figures averaged over the epoch's batches, as MatConvNet's).
 
@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from hdl import schedules
-from hdl.convnet import ConvNet
+from hdl.model import Model
 from hdl.metrics import top_k_error
 
 KEYS = ("objective", "top1", "top5")
@@ -37,7 +37,7 @@ class TrainingDiverged(FloatingPointError):
     pass
 
 
-def evaluate(net: ConvNet, x, y, batch_size=500) -> dict:
+def evaluate(net: Model, x, y, batch_size=500) -> dict:
     """Objective (7.4) and top-1/top-5 errors of net on (x, y)."""
     from hdl import ops
 
@@ -63,7 +63,7 @@ def _check_data(net, x, y, name):
     return x, y.astype(np.int64)
 
 
-def fit(net: ConvNet, train, val=None, *, epochs: int, batch_size: int = 100, lr=0.05, momentum: float = 0.9,
+def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0.05, momentum: float = 0.9,
         weight_decay: float = 1e-4, sampling: str = "shuffle", flips: bool = False, seed: int = 0,
         patience: int | None = None, checkpoint: str | None = None, resume: bool = False,
         progress: bool = True, on_epoch=None) -> History:
@@ -88,7 +88,8 @@ def fit(net: ConvNet, train, val=None, *, epochs: int, batch_size: int = 100, lr
     history, start = History(), 1
     best = None
     if resume and checkpoint and os.path.exists(checkpoint):
-        loaded, meta = ConvNet.load(checkpoint, with_velocities=True)
+        loaded = Model.load(checkpoint, with_velocities=True)
+        meta = loaded.meta
         for mine, theirs in zip(net.parameters() + net.velocities, loaded.parameters() + loaded.velocities):
             mine[...] = theirs
         history = History(**meta["history"])

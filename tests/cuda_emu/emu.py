@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdl import _C, ops
+from hdl import _C, _checks, ops
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = sorted((ROOT / "csrc" / "cuda").glob("*.cu*")) + sorted((ROOT / "csrc" / "include" / "hdl").rglob("*.h*")) \
@@ -70,7 +70,7 @@ class Emulated:
         self.lib = load()
 
     def _conv(self, x, w, stride, pad):
-        shape, ys = _C.conv_shape("conv2d", x.shape, w.shape, *ops._pair("stride", stride), *ops._pad4(pad))
+        shape, ys = _C.conv_shape("conv2d", x.shape, w.shape, *_checks.pair("stride", stride), *_checks.pad4(pad))
         return _i64(shape), ys
 
     def conv2d(self, x, w, b, stride=1, pad=0, relu=False):
@@ -89,7 +89,7 @@ class Emulated:
         return dx, dw, db
 
     def _pool(self, x, window, stride, pad):
-        shape, ys = _C.pool_shape("pool2d", x.shape, *ops._pool_args(window, stride, pad))
+        shape, ys = _C.pool_shape("pool2d", x.shape, *_checks.pool_args(window, stride, pad))
         return _i64(shape), ys
 
     def max_pool2d(self, x, window, stride=None, pad=0, relu=False, return_argmax=False):

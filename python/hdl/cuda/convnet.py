@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdl import convnet as _host
+from hdl import layers as _host
 from hdl.cuda import ops
 from hdl.cuda.array import DeviceArray, Uploader
 
 
 class CudaConvNet:
-    def __init__(self, net: _host.ConvNet):
+    def __init__(self, net):  # an hdl.model.Model
         from hdl import cuda
         cuda.require()
         if net.dtype != np.float32:
@@ -172,8 +172,13 @@ class CudaConvNet:
         y = y.reshape(y.shape[0], -1)
         return y if isinstance(x, DeviceArray) else y.numpy()
 
-    def predict(self, x, batch_size=500) -> np.ndarray:
+    def scores(self, x, batch_size=500) -> np.ndarray:
+        """Class scores (N, K) for many host inputs, batch by batch (as Model.scores)."""
         return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def predict(self, x, batch_size=500) -> np.ndarray:
+        """The class of largest score for each input (as Model.predict)."""
+        return np.argmax(self.scores(x, batch_size), axis=1)
 
     def loss_and_gradients(self, x, labels, dropout_seed=0, sync=True):
         """(loss, scores) of the batch, the gradients left on the device (gradients()). With sync (the

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from hdl import _C as _host_C
+from hdl import _checks
 from hdl import ops as _host_ops
 from hdl.cuda import array as _array
 from hdl.cuda.array import DeviceArray
@@ -82,8 +83,8 @@ def dense_backward(g, a_out, W, a_in, activation="sigmoid", slope=0.01, scale=1.
 
 def _conv_shape(fn, x, w, stride, pad):
     """(the shape's fields for the kernels, y's shape), checked by the CPU's rules (hdl/shapes.hpp)."""
-    sh, sw = _host_ops._pair("stride", stride)
-    pt, pb, pl, pr = _host_ops._pad4(pad)
+    sh, sw = _checks.pair("stride", stride)
+    pt, pb, pl, pr = _checks.pad4(pad)
     _check(fn, "x", x)
     _check(fn, "w", w)
     shape, (N, Ho, Wo, O) = _host_C.conv_shape(fn, x.shape, w.shape, sh, sw, pt, pb, pl, pr)
@@ -118,7 +119,7 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, want_dx=True, dx_out=None, dw_out
 
 def _pool_shape(fn, x, window, stride, pad):
     """(the shape's fields for the kernels, y's shape), checked by the CPU's rules (hdl/shapes.hpp)."""
-    args = _host_ops._pool_args(window, stride, pad)
+    args = _checks.pool_args(window, stride, pad)
     _check(fn, "x", x)
     return _host_C.pool_shape(fn, x.shape, *args)
 

@@ -40,7 +40,7 @@ def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dr
     history = fit(net, (x, y), (xt, yt), epochs=epochs, batch_size=batch_size, lr=schedule, momentum=0.9,
                   weight_decay=1e-4, flips=flips, seed=seed, checkpoint=os.path.join(out, f"checkpoint_{tag}.npz"),
                   resume=resume, progress=progress)
-    scores = net.predict(xt)
+    scores = net.scores(xt)
     predicted = scores.argmax(axis=1)
     M = confusion_matrix(predicted, yt, 10)
     total = time.perf_counter() - start

@@ -46,9 +46,18 @@ def _pool_backward(dy, x, kh, kw, sh, sw, pt, pb, pl, pr, is_max):
     return dx
 
 
+def _two(v):
+    """An int or a pair as a pair (the oracle checks nothing: the ops it is held to do)."""
+    return (int(v), int(v)) if np.isscalar(v) else (int(v[0]), int(v[1]))
+
+
+def _four(pad):
+    """An int or (top, bottom, left, right)."""
+    return (int(pad),) * 4 if np.isscalar(pad) else tuple(int(p) for p in pad)
+
+
 def _args(window, stride, pad):
-    from hdl.ops import _pool_args
-    return _pool_args(window, stride, pad)
+    return (*_two(window), *_two(window if stride is None else stride), *_four(pad))
 
 
 def max_pool2d(x, window, stride=None, pad=0):
@@ -205,11 +214,9 @@ def _conv_backward(dy, x, w, sh, sw, pt, pb, pl, pr):
 
 
 def conv2d(x, w, b, stride=1, pad=0):
-    from hdl.ops import _pad4, _pair
-    return _conv(x, w, b, *_pair("stride", stride), *_pad4(pad))
+    return _conv(x, w, b, *_two(stride), *_four(pad))
 
 
 def conv2d_backward(dy, x, w, stride=1, pad=0, want_dx=True):
-    from hdl.ops import _pad4, _pair
-    dx, dw, db = _conv_backward(dy, x, w, *_pair("stride", stride), *_pad4(pad))
+    dx, dw, db = _conv_backward(dy, x, w, *_two(stride), *_four(pad))
     return (dx if want_dx else None), dw, db

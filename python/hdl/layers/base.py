@@ -1,0 +1,140 @@
+"""The one layer protocol of hdl, with defaults that make a user's subclass work.
+
+A layer maps a batch x (the first axis is the batch) to y = layer(x):
+
+    forward(x, train=False) -> y
+    backward(dy, x, y, need_dx=True) -> dx = dC/dx, given dy = dC/dy; the gradients of the
+        parameters go into self.grads (a dict with the keys of params())
+    params() -> {name: array}: the learnable arrays, updated in place by the trainer
+
+Everything else has a default: no parameters; learning-rate and weight-decay multipliers of 1 per
+parameter (lr_mults, decay_mults); config() from the __init__ arguments stored under their own names;
+repr from config(); a registry by class name, which Model.load uses to rebuild the layer. forward
+may omit `train` and backward `need_dx`. A subclass is registered when it is defined; register()
+gives it another name.
+"""
+from __future__ import annotations
+
+import inspect
+import math
+
+import numpy as np
+
+LAYER_TYPES: dict[str, type] = {}
+
+
+def register(cls=None, *, name: str | None = None):
+    """Registers a layer class for loading under `name` (default: its class name); a decorator. The
+    last class registered under a name wins (a class redefined in a notebook replaces the old one)."""
+    def add(c):
+        key = name or c.__name__
+        LAYER_TYPES[key] = c
+        c.type_name = key
+        return c
+    return add(cls) if cls is not None else add
+
+
+def layer_type(name: str) -> type:
+    if name not in LAYER_TYPES:
+        raise ValueError(f"unknown layer type {name!r}: define (or import) its class before loading, or "
+                         f"register it with hdl.layers.register; known: {sorted(LAYER_TYPES)}")
+    return LAYER_TYPES[name]
+
+
+def _takes(method, arg: str) -> bool:
+    params = inspect.signature(method).parameters
+    return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
+
+
+class Layer:
+    """Base class and protocol of every layer (the module docstring says what to define)."""
+
+    type_name = "Layer"
+    fuses_relu = False  # forward(x, train, relu=True) computes max(layer(x), 0) in one pass
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls._forward_train = _takes(cls.forward, "train")
+        cls._backward_need_dx = _takes(cls.backward, "need_dx")
+        if not cls.__name__.startswith("_"):
+            register(cls)
+
+    # -- what a layer defines ------------------------------------------------------------------
+    def forward(self, x, train=False):
+        raise NotImplementedError(f"{type(self).__name__} defines no forward(x)")
+
+    def backward(self, dy, x, y, need_dx=True):
+        raise NotImplementedError(f"{type(self).__name__} defines no backward(dy, x, y)")
+
+    def params(self) -> dict[str, np.ndarray]:
+        return {}
+
+    # -- defaults ------------------------------------------------------------------------------
+    def run_forward(self, x, train=False):
+        """forward, with `train` passed when this layer's forward takes it."""
+        return self.forward(x, train) if self._forward_train else self.forward(x)
+
+    def run_backward(self, dy, x, y, need_dx=True):
+        """backward, with `need_dx` passed when this layer's backward takes it."""
+        return self.backward(dy, x, y, need_dx) if self._backward_need_dx else self.backward(dy, x, y)
+
+    @property
+    def grads(self) -> dict[str, np.ndarray]:
+        return self.__dict__.setdefault("_grads", {})
+
+    @grads.setter
+    def grads(self, value):
+        self.__dict__["_grads"] = dict(value)
+
+    @property
+    def lr_mults(self) -> tuple:
+        """Learning-rate multiplier per parameter (in params() order); 1 unless set."""
+        return self.__dict__.get("_lr_mults") or (1.0,) * len(self.params())
+
+    @lr_mults.setter
+    def lr_mults(self, value):
+        self.__dict__["_lr_mults"] = tuple(float(v) for v in value)
+
+    @property
+    def decay_mults(self) -> tuple:
+        """Weight-decay multiplier per parameter (in params() order); 1 unless set."""
+        return self.__dict__.get("_decay_mults") or (1.0,) * len(self.params())
+
+    @decay_mults.setter
+    def decay_mults(self, value):
+        self.__dict__["_decay_mults"] = tuple(float(v) for v in value)
+
+    def config(self) -> dict:
+        """{'type': registered name, **__init__ arguments}: each argument read from the attribute of
+        the same name (tuples and arrays as lists). Define config() when they are stored otherwise."""
+        out = {"type": type(self).type_name}
+        if type(self).__init__ is object.__init__:
+            return out
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
+            if name in ("self", "rng", "dtype") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            if not hasattr(self, name):
+                raise TypeError(f"{type(self).__name__}.config(): the __init__ argument {name!r} is not stored as "
+                                f"self.{name}; store it so, or define config()")
+            value = getattr(self, name)
+            out[name] = value.tolist() if isinstance(value, np.ndarray) else list(value) if isinstance(value, tuple) \
+                else value
+        return out
+
+    def __repr__(self) -> str:
+        try:
+            args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "type")
+        except TypeError:
+            args = "..."
+        return f"{type(self).__name__}({args})"
+
+    def _buffer(self, name, shape, dtype):
+        """An uninitialised array of this shape: the front of one grow-only block per name, so that a
+        batch of any size reuses warm pages and computes on its own size only (inference at batch 1
+        after training at 64 allocates nothing), and memory stays that of the largest batch seen."""
+        cache = self.__dict__.setdefault("_buffers", {})
+        dtype, n = np.dtype(dtype), math.prod(shape)
+        block = cache.get((name, dtype))
+        if block is None or block.size < n:
+            block = cache[(name, dtype)] = np.empty(n, dtype)
+        return block[:n].reshape(shape)

@@ -1,0 +1,78 @@
+"""Convolution (Section 7.1) and the fully connected layer MatConvNet writes as one, on NHWC batches."""
+from __future__ import annotations
+
+import numpy as np
+
+from hdl import _C, _checks
+from hdl.layers.base import Layer
+
+
+class Conv2d(Layer):
+    """y = conv(x, w) + b (Section 7.1): w (out, in, k, k), stride, pad int or (top, bottom, left, right).
+
+    init: 'matconvnet' (scale * N(0,1) filters, zero biases; MatConvNet's cifar net uses 0.01 and 0.05),
+    'he' (N(0, 2/fan_in)) or 'glorot' (N(0, 2/(fan_in + fan_out))). lr_mults and decay_mults apply to
+    (w, b); MatConvNet's cifar example trains filters at 0.1x and biases at 2x the rate.
+    """
+
+    fuses_relu = True
+
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, init="matconvnet", scale=0.01,
+                 lr_mults=(1.0, 1.0), decay_mults=(1.0, 0.0), rng=None, dtype=np.float32):
+        self.in_channels = _checks.positive("in_channels", in_channels, integer=True)
+        self.out_channels = _checks.positive("out_channels", out_channels, integer=True)
+        self.kernel_size = _checks.pair("kernel_size", kernel_size)
+        self.stride = _checks.pair("stride", stride)
+        self.pad = _checks.pad4(pad)
+        if min(self.kernel_size) < 1 or min(self.stride) < 1 or min(self.pad) < 0:
+            raise ValueError(f"Conv2d: kernel_size and stride must be positive and pad non-negative, got "
+                             f"{self.kernel_size}, {self.stride}, {self.pad}")
+        self.lr_mults, self.decay_mults = lr_mults, decay_mults
+        self.init, self.scale = init, float(scale)
+        dtype = _checks.float_dtype(dtype)
+        self.w = np.zeros((self.out_channels, self.in_channels, *self.kernel_size), dtype)
+        self.b = np.zeros(self.out_channels, dtype)
+        self.initialize(np.random.default_rng(rng))
+
+    def initialize(self, rng):
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        fan_out = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
+        std = {"matconvnet": self.scale, "he": np.sqrt(2.0 / fan_in), "glorot": np.sqrt(2.0 / (fan_in + fan_out))}
+        if self.init not in std:
+            raise ValueError(f"unknown init {self.init!r}; choose 'matconvnet', 'he' or 'glorot'")
+        self.w[...] = std[self.init] * rng.standard_normal(self.w.shape)
+        self.b[...] = 0.0
+
+    def params(self):
+        return {"w": self.w, "b": self.b}
+
+    def out_shape(self, shape):
+        if len(shape) != 4:
+            raise ValueError(f"{type(self).__name__} takes batches of images (N, H, W, C) (NHWC), got shape {tuple(shape)}")
+        N, H, W, _ = shape
+        (kh, kw), (sh, sw), (pt, pb, pl, pr) = self.kernel_size, self.stride, self.pad
+        return (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, self.out_channels)
+
+    # forward and backward call hdl._C straight (ops.conv2d less its argument parsing: stride and pad were
+    # checked above, and _C checks the arrays): a small layer runs in microseconds.
+    def forward(self, x, train=False, relu=False):
+        y = self._buffer("y", self.out_shape(x.shape), x.dtype)
+        return _C.conv2d(x, self.w, self.b, *self.stride, *self.pad, relu, y)
+
+    def backward(self, dy, x, y, need_dx=True):
+        dx = self._buffer("dx", x.shape, x.dtype) if need_dx else None
+        dx, self.grads["w"], self.grads["b"] = _C.conv2d_backward(dy, x, self.w, *self.stride, *self.pad, need_dx, dx)
+        return dx
+
+
+class FullyConnected(Conv2d):
+    """A fully connected layer W a + b on (N, h, w, C) inputs, as MatConvNet writes one: a
+    convolution whose filter covers the whole input, giving (N, 1, 1, out_features)."""
+
+    def __init__(self, in_channels, out_features, input_size=(1, 1), **kwargs):
+        super().__init__(in_channels, out_features, tuple(input_size), **kwargs)
+
+    def config(self):
+        return {"type": "FullyConnected", "in_channels": self.in_channels, "out_features": self.out_channels,
+                "input_size": list(self.kernel_size), "init": self.init, "scale": self.scale,
+                "lr_mults": list(self.lr_mults), "decay_mults": list(self.decay_mults)}

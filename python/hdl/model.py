@@ -1,0 +1,225 @@
+"""One sequential model for every network: dense, convolutional, or both, with the layers of
+hdl.layers (a user's own included). Batches have the batch on the first axis (images NHWC).
+
+    model = Model([Conv2d(1, 8, 3, pad=1, rng=0), ReLU(), MaxPool2d(2), Flatten(), Dense(8 * 14 * 14, 10,
+                   "linear", dtype=np.float32)])
+    loss, scores = model.loss_and_gradients(x, labels)   # softmax log-loss (7.4), gradients in layer.grads
+    model.step(lr=0.01, momentum=0.9)                    # the fused SGD-momentum update
+    model.predict(x), model.predict_proba(x), model.summary((28, 28, 1)), model.save(path), Model.load(path)
+
+A layer that fuses the ReLU after it (Conv2d, MaxPool2d, a linear Dense) computes both in one pass.
+hdl.Network is the paper's constructor of a dense net in column notation, built on the same Dense layers.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import os
+
+import numpy as np
+
+from hdl import ops
+from hdl.layers import Dropout, ReLU, layer_type
+
+
+class Model:
+    """A chain of layers ending in K class scores, trained with the softmax log-loss (7.4).
+
+    forward(x) gives the scores (N, K); loss_and_gradients(x, labels) runs forward and backward and
+    leaves every layer's parameter gradients in layer.grads; step() applies the fused momentum update
+    in the form `momentum_form` names (hdl.ops.sgd_momentum_).
+    """
+
+    def __init__(self, layers, momentum_form="matconvnet"):
+        self.layers = list(layers)
+        if not self.layers:
+            raise ValueError("a model needs layers")
+        if momentum_form not in ops.MOMENTUM_FORMS:
+            raise ValueError(f"momentum_form must be one of {sorted(ops.MOMENTUM_FORMS)}")
+        self.momentum_form = momentum_form
+        self.velocities = [np.zeros_like(p) for p in self.parameters()]
+        self.meta: dict = {}
+
+    # -- parameters ------------------------------------------------------------------------------
+    def parameters(self) -> list[np.ndarray]:
+        return [p for layer in self.layers for p in layer.params().values()]
+
+    def multipliers(self):
+        lr, decay = [], []
+        for layer in self.layers:
+            n = len(layer.params())
+            if len(layer.lr_mults) != n or len(layer.decay_mults) != n:
+                raise ValueError(f"{layer!r}: {n} parameters but lr_mults {layer.lr_mults} and decay_mults "
+                                 f"{layer.decay_mults}")
+            lr += layer.lr_mults
+            decay += layer.decay_mults
+        return lr, decay
+
+    @property
+    def dtype(self):
+        params = self.parameters()
+        return params[0].dtype if params else np.dtype(np.float32)
+
+    # -- forward, loss, backward -----------------------------------------------------------------
+    def check_batch(self, x):
+        if not isinstance(x, np.ndarray) or x.ndim < 2:
+            raise ValueError(f"a batch must be an array of shape (N, ...) (images (N, H, W, C)), got shape "
+                             f"{np.shape(x)}")
+        if x.dtype != self.dtype:
+            raise TypeError(f"the batch is {x.dtype} but the model is {self.dtype}")
+        return np.ascontiguousarray(x)
+
+    def _forward(self, x, train):
+        """Activations [x, y1, y2, ...]; a layer that fuses a ReLU (fuses_relu) and the ReLU after it run as
+        one: the ReLU's output is the layer's buffer."""
+        acts = [self.check_batch(x)]
+        self._skip_backward = set()  # ReLUs whose cut the layer before carries (a max pool's argmax)
+        i = 0
+        while i < len(self.layers):
+            layer = self.layers[i]
+            nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
+            if layer.fuses_relu and type(nxt) is ReLU:
+                y = layer.forward(acts[-1], train, relu=True)
+                acts += [y, y]
+                if getattr(layer, "relu_in_backward", False):
+                    self._skip_backward.add(i + 1)
+                i += 2
+            else:
+                acts.append(layer.run_forward(acts[-1], train))
+                i += 1
+        return acts
+
+    def forward(self, x, train=False) -> np.ndarray:
+        """The outputs (N, K) (class scores), an array of the caller's own."""
+        y = self._forward(x, train)[-1]
+        return y.reshape(y.shape[0], -1).copy()
+
+    __call__ = forward
+
+    def scores(self, x, batch_size=500) -> np.ndarray:
+        """Class scores (N, K) for many inputs, batch by batch."""
+        return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
+
+    def predict_proba(self, x, batch_size=500) -> np.ndarray:
+        """softmax of the scores: the probability of each class (N, K)."""
+        s = self.scores(x, batch_size).astype(np.float64)
+        s = np.exp(s - s.max(axis=1, keepdims=True))
+        return s / s.sum(axis=1, keepdims=True)
+
+    def predict(self, x, batch_size=500) -> np.ndarray:
+        """The class of largest score for each input (N,)."""
+        return np.argmax(self.scores(x, batch_size), axis=1)
+
+    def loss_and_gradients(self, x, labels, dropout_seed=0):
+        """(loss, scores): the mean softmax log-loss (7.4) of the batch; gradients in layer.grads."""
+        for i, layer in enumerate(self.layers):
+            if isinstance(layer, Dropout):
+                layer.seed = (dropout_seed * 1_000_003 + i) & 0x7FFF_FFFF_FFFF_FFFF
+        acts = self._forward(x, train=True)
+        scores = acts[-1].reshape(len(labels), -1)
+        loss, g = ops.softmax_log_loss(scores, labels)
+        g = g.reshape(acts[-1].shape)
+        for i in reversed(range(len(self.layers))):
+            if i not in self._skip_backward:
+                g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=i > 0)
+        return loss, scores.copy()
+
+    def gradients(self) -> list[np.ndarray]:
+        """The gradient of every parameter (parameters() order) from the last loss_and_gradients."""
+        out = []
+        for layer in self.layers:
+            for name in layer.params():
+                if name not in layer.grads:
+                    raise ValueError(f"{layer!r}: backward() left no gradient for its parameter {name!r} "
+                                     f"(set self.grads[{name!r}])")
+                out.append(layer.grads[name])
+        return out
+
+    def step(self, lr, momentum=0.9, weight_decay=0.0):
+        """The fused SGD-momentum update of every parameter with its multipliers."""
+        lr_mults, decay_mults = self.multipliers()
+        ops.sgd_momentum_(self.parameters(), self.gradients(), self.velocities, lr=lr, momentum=momentum,
+                          weight_decay=weight_decay, lr_mults=lr_mults, decay_mults=decay_mults,
+                          form=self.momentum_form)
+
+    def to(self, device):
+        """'cpu': this model; 'cuda': a copy on the GPU (hdl.cuda.convnet.CudaConvNet), whose to('cpu')
+        copies the trained values back into this one."""
+        if device == "cpu":
+            return self
+        if device != "cuda":
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
+        from hdl.cuda.convnet import CudaConvNet
+        return CudaConvNet(self)
+
+    def summary(self, input_shape) -> str:
+        """A table of the layers, their output shapes (for inputs of input_shape, without the batch) and
+        parameter counts, found by running one zero input through the model."""
+        x = np.zeros((1, *input_shape), self.dtype)
+        rows = [("layer", "output shape", "parameters")]
+        for layer in self.layers:
+            x = layer.run_forward(x, False)
+            rows.append((repr(layer), str(tuple(x.shape[1:])), f"{sum(p.size for p in layer.params().values()):,}"))
+        total = sum(p.size for p in self.parameters())
+        width = [max(len(r[k]) for r in rows) for k in range(3)]
+        lines = ["  ".join(c.ljust(w) for c, w in zip(r, width)).rstrip() for r in rows]
+        return "\n".join([*lines, f"{total:,} parameters ({self.dtype})"])
+
+    # -- files ----------------------------------------------------------------------------------
+    def config(self) -> dict:
+        return {"format": "hdl-convnet", "version": 1, "dtype": str(self.dtype), "momentum_form": self.momentum_form,
+                "layers": [layer.config() for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config):
+        if config.get("format") != "hdl-convnet":
+            raise ValueError("not an hdl model description (format: hdl-convnet)")
+        layers = []
+        for spec in config["layers"]:
+            spec = dict(spec)
+            kind = layer_type(spec.pop("type"))
+            params = inspect.signature(kind.__init__).parameters if kind.__init__ is not object.__init__ else {}
+            if "dtype" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                spec["dtype"] = config["dtype"]
+            layers.append(kind(**spec))
+        return cls(layers, config.get("momentum_form", "matconvnet"))
+
+    def state_arrays(self, with_velocities=False) -> dict[str, np.ndarray]:
+        arrays = {f"param{i}": p for i, p in enumerate(self.parameters())}
+        if with_velocities:
+            arrays.update({f"velocity{i}": v for i, v in enumerate(self.velocities)})
+        return arrays
+
+    def load_state_arrays(self, data, with_velocities=False):
+        for name, group in (("param", self.parameters()), ("velocity", self.velocities)):
+            if name == "velocity" and not with_velocities:
+                continue
+            for i, arr in enumerate(group):
+                stored = data[f"{name}{i}"]
+                if stored.shape != arr.shape:
+                    raise ValueError(f"{name}{i}: stored shape {stored.shape}, expected {arr.shape}")
+                arr[...] = stored
+
+    def save(self, path, extra: dict | None = None, with_velocities=False):
+        """An .npz of the parameters (and velocities) with the JSON description, written atomically."""
+        path = os.fspath(path)
+        meta = {"network": self.config(), **(extra or {})}
+        tmp = path + ".tmp"
+        with open(tmp, "wb") as f:
+            np.savez(f, meta=np.array(json.dumps(meta)), **self.state_arrays(with_velocities))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def load(cls, path, with_velocities=False) -> "Model":
+        """The model a file written by save holds (no pickle); its metadata in model.meta."""
+        with np.load(os.fspath(path), allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            model = cls.from_config(meta["network"])
+            model.load_state_arrays(data, with_velocities)
+        model.meta = meta
+        return model
+
+    def __repr__(self):
+        return f"{type(self).__name__}([\n" + "".join(f"  {layer!r},\n" for layer in self.layers) + "])"
