@@ -2,6 +2,8 @@
 import numpy as np
 import pytest
 
+import hdl
+
 from hdl import ops
 from hdl.convnet import (AvgPool2d, Conv2d, ConvNet, Dropout, FullyConnected, LeakyReLU, MaxPool2d, ReLU, Sigmoid,
                          cifar_net)
@@ -28,19 +30,7 @@ def test_network_gradients_by_central_differences(dropout):
     labels = np.array([0, 2, 1])
     scores = net.forward(x)
     assert scores.shape == (3, 3)
-    net.loss_and_gradients(x, labels, dropout_seed=5)
-    grads = [layer.grads[name].copy() for layer in net.layers for name in layer.params()]
-    h = 1e-6
-    for p, g in zip(net.parameters(), grads):
-        for flat in rng.choice(p.size, min(6, p.size), replace=False):
-            i = np.unravel_index(flat, p.shape)
-            old = p[i]
-            p[i] = old + h
-            up = net.loss_and_gradients(x, labels, dropout_seed=5)[0]
-            p[i] = old - h
-            down = net.loss_and_gradients(x, labels, dropout_seed=5)[0]
-            p[i] = old
-            assert g[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+    hdl.gradcheck(net, x, labels, samples=6)  # the same dropout masks in every pass (dropout_seed 0)
 
 
 def test_fused_conv_relu_equals_the_separate_layers():
@@ -62,18 +52,7 @@ def test_max_pool_then_relu_runs_fused_with_exact_gradients():
     x, labels = rng.standard_normal((2, 8, 8, 2)), np.array([1, 3])
     acts = net._forward(x, train=False)
     np.testing.assert_array_equal(acts[2], np.maximum(ops.max_pool2d(acts[1], 3, 2, (0, 1, 0, 1), layout="NHWC"), 0))
-    net.loss_and_gradients(x, labels)
-    grads = [layer.grads[name].copy() for layer in net.layers for name in layer.params()]
-    h = 1e-6
-    for p, g in zip(net.parameters(), grads):
-        for i in np.ndindex(*p.shape):
-            old = p[i]
-            p[i] = old + h
-            up = net.loss_and_gradients(x, labels)[0]
-            p[i] = old - h
-            down = net.loss_and_gradients(x, labels)[0]
-            p[i] = old
-            assert g[i] == pytest.approx((up - down) / (2 * h), rel=1e-5, abs=1e-8)
+    hdl.gradcheck(net, x, labels, samples=10**6)  # every entry of every parameter
 
 
 def test_dropout_is_identity_at_test_time_and_seeded_in_training():

@@ -3,64 +3,77 @@
 #include <pybind11/pybind11.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "checks.hpp"
 #include "hdl/kernels.hpp"
 
 namespace hdl::bind {
 
+namespace {
+
+// y = f(x) elementwise into out (or a new array); run(y, x, n) is called with T* pointers.
+template <class F>
+py::object unary(const char* fn, const py::array& x_, const py::object& out, F&& run) {
+  return by_dtype(x_, [&](auto t) -> py::object {
+    using T = decltype(t);
+    const T* x = data_any<T>(fn, "x", x_);
+    py::array_t<T> y = output<T>(fn, out, dims(x_));
+    T* yp = y.mutable_data();
+    without_gil([&] { run(yp, x, x_.size()); });
+    return y;
+  });
+}
+
+// dx = f(dy, x) elementwise for a backward pass (out may be dy: in place); run(dx, dy, x, n).
+template <class F>
+py::object backward(const char* fn, const char* name, const py::array& dy_, const py::array& x_, const py::object& out,
+                    F&& run) {
+  return by_dtype(x_, [&](auto t) -> py::object {
+    using T = decltype(t);
+    const T* x = data_any<T>(fn, name, x_);
+    const T* dy = data_like<T>(fn, "dy", dy_, name, x_);
+    py::array_t<T> dx = output<T>(fn, out, dims(x_));
+    T* dxp = dx.mutable_data();
+    without_gil([&] { run(dxp, dy, x, x_.size()); });
+    return dx;
+  });
+}
+
+}  // namespace
+
 void bind_pointwise(py::module_& m) {
   m.def(
       "relu",
       [](const py::array& x_, double slope, const py::object& out) {
-        return by_dtype(x_, [&](auto t) -> py::object {
-          using T = decltype(t);
-          const T* x = data_any<T>("relu", "x", x_);
-          py::array_t<T> y = output<T>("relu", out, dims(x_));
-          T* yp = y.mutable_data();
-          without_gil([&] { relu_forward<T>(yp, x, x_.size(), T(slope)); });
-          return y;
+        return unary("relu", x_, out, [&](auto* y, const auto* x, int64 n) {
+          using T = std::remove_pointer_t<decltype(y)>;
+          relu_forward<T>(y, x, n, T(slope));
         });
       },
       py::arg("x"), py::arg("slope") = 0.0, py::arg("out") = py::none());
   m.def(
       "relu_backward",
       [](const py::array& dy_, const py::array& x_, double slope, const py::object& out) {
-        return by_dtype(x_, [&](auto t) -> py::object {
-          using T = decltype(t);
-          const T* x = data_any<T>("relu_backward", "x", x_);
-          const T* dy = data_like<T>("relu_backward", "dy", dy_, "x", x_);
-          py::array_t<T> dx = output<T>("relu_backward", out, dims(x_));
-          T* dxp = dx.mutable_data();
-          without_gil([&] { relu_backward<T>(dxp, dy, x, x_.size(), T(slope)); });
-          return dx;
+        return backward("relu_backward", "x", dy_, x_, out, [&](auto* dx, const auto* dy, const auto* x, int64 n) {
+          using T = std::remove_pointer_t<decltype(dx)>;
+          relu_backward<T>(dx, dy, x, n, T(slope));
         });
       },
       py::arg("dy"), py::arg("x"), py::arg("slope") = 0.0, py::arg("out") = py::none());
   m.def(
       "sigmoid",
       [](const py::array& x_, const py::object& out) {
-        return by_dtype(x_, [&](auto t) -> py::object {
-          using T = decltype(t);
-          const T* x = data_any<T>("sigmoid", "x", x_);
-          py::array_t<T> y = output<T>("sigmoid", out, dims(x_));
-          T* yp = y.mutable_data();
-          without_gil([&] { sigmoid_forward<T>(yp, x, x_.size()); });
-          return y;
+        return unary("sigmoid", x_, out, [&](auto* y, const auto* x, int64 n) {
+          sigmoid_forward<std::remove_pointer_t<decltype(y)>>(y, x, n);
         });
       },
       py::arg("x"), py::arg("out") = py::none());
   m.def(
       "sigmoid_backward",
       [](const py::array& dy_, const py::array& y_, const py::object& out) {
-        return by_dtype(y_, [&](auto t) -> py::object {
-          using T = decltype(t);
-          const T* y = data_any<T>("sigmoid_backward", "y", y_);
-          const T* dy = data_like<T>("sigmoid_backward", "dy", dy_, "y", y_);
-          py::array_t<T> dx = output<T>("sigmoid_backward", out, dims(y_));
-          T* dxp = dx.mutable_data();
-          without_gil([&] { sigmoid_backward<T>(dxp, dy, y, y_.size()); });
-          return dx;
+        return backward("sigmoid_backward", "y", dy_, y_, out, [&](auto* dx, const auto* dy, const auto* y, int64 n) {
+          sigmoid_backward<std::remove_pointer_t<decltype(dx)>>(dx, dy, y, n);
         });
       },
       py::arg("dy"), py::arg("y"), py::arg("out") = py::none());

@@ -86,23 +86,15 @@ class Layer:
     def grads(self, value):
         self.__dict__["_grads"] = dict(value)
 
-    @property
-    def lr_mults(self) -> tuple:
-        """Learning-rate multiplier per parameter (in params() order); 1 unless set."""
-        return self.__dict__.get("_lr_mults") or (1.0,) * len(self.params())
+    def _mults(self, key) -> tuple:
+        return self.__dict__.get(key) or (1.0,) * len(self.params())
 
-    @lr_mults.setter
-    def lr_mults(self, value):
-        self.__dict__["_lr_mults"] = tuple(float(v) for v in value)
-
-    @property
-    def decay_mults(self) -> tuple:
-        """Weight-decay multiplier per parameter (in params() order); 1 unless set."""
-        return self.__dict__.get("_decay_mults") or (1.0,) * len(self.params())
-
-    @decay_mults.setter
-    def decay_mults(self, value):
-        self.__dict__["_decay_mults"] = tuple(float(v) for v in value)
+    lr_mults = property(lambda self: self._mults("_lr_mults"),
+                        lambda self, v: self.__dict__.__setitem__("_lr_mults", tuple(map(float, v))),
+                        doc="Learning-rate multiplier per parameter (in params() order); 1 unless set.")
+    decay_mults = property(lambda self: self._mults("_decay_mults"),
+                           lambda self, v: self.__dict__.__setitem__("_decay_mults", tuple(map(float, v))),
+                           doc="Weight-decay multiplier per parameter (in params() order); 1 unless set.")
 
     def config(self) -> dict:
         """{'type': registered name, **__init__ arguments}: each argument read from the attribute of
