@@ -102,3 +102,58 @@ def test_metrics():
     assert top_k_error(scores, labels, 2) == pytest.approx(1 / 3)
     M = confusion_matrix(scores.argmax(1), labels, 3)
     assert M[1, 1] == 1 and M[0, 1] == 1 and M[2, 0] == 1 and M.sum() == 3
+
+
+def hdl_history():
+    from hdl.history import History
+    return History()
+
+
+def test_callbacks_log_checkpoint_every_n_and_stop_early(tmp_path):
+    import csv
+    import json
+
+    from hdl.callbacks import Checkpoint, CSVLogger, EarlyStopping, JSONLinesLogger
+    from hdl.model import Model
+
+    x, y = toy_data()
+    net = toy_net()
+    h = fit(net, (x, y), epochs=3, batch_size=20, lr=0.05, progress=False,
+            callbacks=[CSVLogger(tmp_path / "log.csv"), JSONLinesLogger(tmp_path / "log.jsonl"),
+                       Checkpoint(tmp_path / "every2.npz", every=2)])
+    with open(tmp_path / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == h.epochs and float(rows[0]["train_objective"]) == h.train["objective"][0]
+    lines = [json.loads(line) for line in open(tmp_path / "log.jsonl")]
+    assert [r["epoch"] for r in lines] == h.epochs and lines[0]["val_top1"] == ""
+    saved = Model.load(tmp_path / "every2.npz")
+    assert saved.meta["history"]["epochs"] == h.epochs  # every 2 epochs, and after the last
+    with pytest.raises(TypeError, match="Callback"):
+        fit(net, (x, y), epochs=1, progress=False, callbacks=[print])
+    # early stopping on the training objective: worse after epoch 2, so epoch 3 stops and epoch 2's weights return
+    stop, h2 = EarlyStopping(patience=1, monitor="train/objective"), hdl_history()
+    for epoch, objective in enumerate([1.0, 0.5, 0.6], start=1):
+        net.parameters()[0][...] = epoch
+        h2.epochs.append(epoch)
+        h2.train["objective"].append(objective)
+        stopped = stop.on_epoch_end(epoch, net, h2)
+    assert stopped and stop.best_epoch == 2
+    stop.on_train_end(net, h2)
+    assert np.all(net.parameters()[0] == 2)
+
+
+def test_fit_trains_a_dense_model_on_rows_and_history_is_one_class():
+    import hdl
+    from hdl.layers import Dense, ReLU
+    from hdl.model import Model
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((300, 5)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    model = Model([Dense(5, 16, "linear", rng=1, dtype=np.float32), ReLU(), Dense(16, 2, "linear", rng=2,
+                                                                                    dtype=np.float32)])
+    h = fit(model, (x, y), (x[:60], y[:60]), epochs=8, batch_size=20, lr=0.1, progress=False)
+    assert h.val["top1"][-1] < 0.1 and isinstance(h, hdl.History)
+    net = hdl.Network([2, 3, 2], seed=0)
+    X, Y = hdl.data.ten_points()
+    assert type(hdl.stochastic_gradient(net, X, Y, eta=0.1, iterations=10)) is type(h)

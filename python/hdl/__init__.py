@@ -12,11 +12,12 @@ Applied Mathematicians", SIAM Review 61(4), 2019, with its kernels in C++.
 from hdl import cuda, data
 from hdl._C import get_num_threads, isa, set_num_threads
 from hdl.gradcheck import GradcheckError, gradcheck
+from hdl.history import History
 from hdl.layers import Dense, Layer, register
 from hdl.lsq import least_squares
 from hdl.model import Model
 from hdl.network import Network
-from hdl.optim import History, steepest_descent, stochastic_gradient
+from hdl.optim import steepest_descent, stochastic_gradient
 
 __version__ = "0.1.0"
 __all__ = ["Dense", "GradcheckError", "History", "Layer", "Model", "Network", "cuda", "data", "get_num_threads", "gradcheck",

@@ -24,27 +24,12 @@ from __future__ import annotations
 import math
 import secrets
 import time
-from dataclasses import dataclass
 
 import numpy as np
 
 from hdl import _C, _checks, ops
+from hdl.history import History
 from hdl.network import Network
-
-
-@dataclass
-class History:
-    """The cost recorded during a run: cost[i] is Cost after iterations[i] updates; final_cost is Cost
-    after the last update (None when the run recorded nothing, record_every=0: that would take a pass
-    over all N points), batch_cost the cost of the last mini-batch, before its update."""
-
-    iterations: np.ndarray
-    cost: np.ndarray
-    final_cost: float | None
-    seconds: float
-    method: str
-    seed: int | None = None
-    batch_cost: float | None = None
 
 
 def _dense_arrays(net: Network):
@@ -76,8 +61,8 @@ def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, r
                                  "the network's parameters are no longer usable")
     steps = np.arange(len(cost), dtype=np.int64) * record_every
     if record_every == 0:  # final is the last mini-batch's cost
-        return History(steps, cost, None, seconds, method, seed, batch_cost=final)
-    return History(steps, cost, final, seconds, method, seed)
+        return History(iterations=steps, cost=cost, seconds=seconds, method=method, seed=seed, batch_cost=final)
+    return History(iterations=steps, cost=cost, final_cost=final, seconds=seconds, method=method, seed=seed)
 
 
 def stochastic_gradient(net: Network, X, Y, eta: float, iterations: int | None = None, *, epochs: int | None = None,

@@ -11,26 +11,14 @@ from __future__ import annotations
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from hdl import schedules
-from hdl.model import Model
+from hdl.callbacks import Callback, Checkpoint, EarlyStopping
+from hdl.history import KEYS, History
 from hdl.metrics import top_k_error
-
-KEYS = ("objective", "top1", "top5")
-
-
-@dataclass
-class History:
-    epochs: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    train: dict = field(default_factory=lambda: {k: [] for k in KEYS})
-    val: dict = field(default_factory=lambda: {k: [] for k in KEYS})
-    seconds: list = field(default_factory=list)
-    images_per_second: list = field(default_factory=list)
-    best_epoch: int = 0
+from hdl.model import Model
 
 
 class TrainingDiverged(FloatingPointError):
@@ -53,10 +41,10 @@ def evaluate(net: Model, x, y, batch_size=500) -> dict:
 
 
 def _check_data(net, x, y, name):
-    if not isinstance(x, np.ndarray) or x.ndim != 4:
-        raise ValueError(f"{name} images must be an (N, H, W, C) array, got shape {np.shape(x)}")
+    if not isinstance(x, np.ndarray) or x.ndim < 2:
+        raise ValueError(f"{name} inputs must be an (N, ...) array (images (N, H, W, C)), got shape {np.shape(x)}")
     if x.dtype != net.dtype:
-        raise TypeError(f"{name} images are {x.dtype} but the network is {net.dtype}")
+        raise TypeError(f"{name} inputs are {x.dtype} but the network is {net.dtype}")
     y = np.asarray(y)
     if y.shape != (len(x),) or y.dtype.kind not in "iu":
         raise ValueError(f"{name} labels must be integers of shape ({len(x)},), got {y.dtype} {y.shape}")
@@ -66,14 +54,18 @@ def _check_data(net, x, y, name):
 def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0.05, momentum: float = 0.9,
         weight_decay: float = 1e-4, sampling: str = "shuffle", flips: bool = False, seed: int = 0,
         patience: int | None = None, checkpoint: str | None = None, resume: bool = False,
-        progress: bool = True, on_epoch=None) -> History:
-    """Trains net in place. train and val are (images (N, H, W, C), labels (N,)).
+        progress: bool = True, on_epoch=None, callbacks=()) -> History:
+    """Trains net in place. train and val are (inputs (N, ...), labels (N,)): images (N, H, W, C), or
+    rows (N, D) for a dense model.
 
     lr: a number, a list of per-epoch rates or an hdl.schedules.Schedule. sampling: 'shuffle'
     (each epoch a new order) or 'replacement' (batches drawn with replacement, (4.8)). flips: mirror
-    each training image left-right with probability 1/2. patience: stop when the validation top-1
-    error has not improved for that many epochs, and restore the best weights. checkpoint: a file
-    written after every epoch; with resume=True training continues from it.
+    each training image left-right with probability 1/2. callbacks: hdl.callbacks objects, called
+    after every epoch (EarlyStopping, Checkpoint, CSVLogger, JSONLinesLogger, or your own Callback).
+    Shorthands: patience=k is EarlyStopping(k) (restoring the best weights); checkpoint=path is
+    Checkpoint(path) after every epoch, from which resume=True continues exactly; on_epoch(epoch,
+    history) is called after the callbacks. A non-finite objective stops the run with
+    TrainingDiverged, naming the epoch and the batch.
     """
     x, y = _check_data(net, *train, "training")
     if val is not None:
@@ -85,14 +77,20 @@ def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0
     if not (math.isfinite(momentum) and 0 <= momentum < 1 and math.isfinite(weight_decay) and weight_decay >= 0):
         raise ValueError(f"need 0 <= momentum < 1 and weight_decay >= 0, got {momentum}, {weight_decay}")
     schedule = schedules.make(lr)
-    history, start = History(), 1
-    best = None
+    callbacks = list(callbacks)
+    if patience is not None:
+        callbacks.append(EarlyStopping(patience))
+    if checkpoint:
+        callbacks.append(Checkpoint(checkpoint))
+    for cb in callbacks:
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks must be hdl.callbacks.Callback objects, got {cb!r}")
+    history, start = History(method=f"fit: SGD with momentum ({net.momentum_form} form)", seed=seed), 1
     if resume and checkpoint and os.path.exists(checkpoint):
         loaded = Model.load(checkpoint, with_velocities=True)
-        meta = loaded.meta
         for mine, theirs in zip(net.parameters() + net.velocities, loaded.parameters() + loaded.velocities):
             mine[...] = theirs
-        history = History(**meta["history"])
+        history = History.from_dict(loaded.meta["history"])
         start = history.epochs[-1] + 1 if history.epochs else 1
     N = len(x)
     batches = -(-N // batch_size)
@@ -130,23 +128,21 @@ def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0
         history.lr.append(eta)
         for k in KEYS:
             history.train[k].append(sums[k] / N)
-        history.seconds.append(seconds)
+        history.epoch_seconds.append(seconds)
+        history.seconds += seconds
         history.images_per_second.append(N / seconds)
         if val is not None:
             for k, v in evaluate(net, *val).items():
                 history.val[k].append(v)
-            score = history.val["top1"][-1]
-            if best is None or score < best[0]:
-                best = (score, [p.copy() for p in net.parameters()])
+            if history.val["top1"][-1] < min(history.val["top1"][:-1], default=math.inf):
                 history.best_epoch = epoch
-        if checkpoint:
-            net.save(checkpoint, extra={"history": asdict(history)}, with_velocities=True)
+        stop = [cb.on_epoch_end(epoch, net, history) for cb in callbacks]  # every callback sees every epoch
         if on_epoch is not None:
             on_epoch(epoch, history)
-        if patience is not None and val is not None and epoch - history.best_epoch >= patience:
-            for p, keep in zip(net.parameters(), best[1]):
-                p[...] = keep
+        if any(stop):
             break
+    for cb in callbacks:
+        cb.on_train_end(net, history)
     if bar is not None:
         bar.close()
     return history

@@ -50,7 +50,7 @@ def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dr
         "per_class_accuracy": {c: float(M[i, i] / max(M[:, i].sum(), 1)) for i, c in enumerate(CLASSES)},
         "final": {"train": {k: v[-1] for k, v in history.train.items()},
                   "val": {k: v[-1] for k, v in history.val.items()}},
-        "seconds_total": total, "seconds_preprocessing": prep_seconds, "seconds_training": sum(history.seconds),
+        "seconds_total": total, "seconds_preprocessing": prep_seconds, "seconds_training": sum(history.epoch_seconds),
         "images_per_second": float(np.mean(history.images_per_second)), "threads": hdl.get_num_threads(),
         "isa": hdl.isa(), "confusion_matrix": M.tolist(),
     }

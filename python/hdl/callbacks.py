@@ -1,0 +1,118 @@
+"""What hdl.train.fit does after every epoch besides training: stop early, save checkpoints, log.
+
+A callback subclasses Callback and overrides on_epoch_end(epoch, model, history), returning True to
+stop the run, and on_train_end(model, history). fit calls every callback after every epoch, in order.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+
+from hdl.history import KEYS
+
+
+class Callback:
+    def on_epoch_end(self, epoch, model, history) -> bool:
+        return False
+
+    def on_train_end(self, model, history) -> None:
+        pass
+
+
+class EarlyStopping(Callback):
+    """Stops when `monitor` (default: the validation top-1 error, else the training objective) has not
+    improved for `patience` epochs, and puts back the weights of the best epoch (restore_best)."""
+
+    def __init__(self, patience: int, monitor: str | None = None, restore_best: bool = True):
+        if int(patience) < 1:
+            raise ValueError(f"patience must be a positive number of epochs, got {patience}")
+        self.patience, self.monitor, self.restore_best = int(patience), monitor, restore_best
+        self.best, self.best_epoch, self.weights = math.inf, 0, None
+
+    def _value(self, history):
+        monitor = self.monitor or ("val/top1" if history.val["top1"] else "train/objective")
+        group, key = monitor.split("/")
+        values = getattr(history, group)[key]
+        if not values:
+            raise ValueError(f"EarlyStopping: nothing recorded under {monitor!r} (give fit a validation set?)")
+        return values[-1]
+
+    def on_epoch_end(self, epoch, model, history) -> bool:
+        value = self._value(history)
+        if value < self.best:
+            self.best, self.best_epoch = value, epoch
+            if self.restore_best:
+                self.weights = [p.copy() for p in model.parameters()]
+        return epoch - self.best_epoch >= self.patience
+
+    def on_train_end(self, model, history) -> None:
+        if self.restore_best and self.weights is not None:
+            for p, keep in zip(model.parameters(), self.weights):
+                p[...] = keep
+
+
+class Checkpoint(Callback):
+    """Saves the model with its velocities and the history every `every` epochs (and after the last),
+    atomically: a run killed mid-save leaves the previous checkpoint; fit(resume=True) continues from it."""
+
+    def __init__(self, path, every: int = 1):
+        if int(every) < 1:
+            raise ValueError(f"every must be a positive number of epochs, got {every}")
+        self.path, self.every = os.fspath(path), int(every)
+        self.saved = 0
+
+    def _save(self, model, history):
+        model.save(self.path, extra={"history": history.to_dict()}, with_velocities=True)
+        self.saved = history.epochs[-1] if history.epochs else 0
+
+    def on_epoch_end(self, epoch, model, history) -> bool:
+        if epoch % self.every == 0:
+            self._save(model, history)
+        return False
+
+    def on_train_end(self, model, history) -> None:
+        if history.epochs and self.saved != history.epochs[-1]:
+            self._save(model, history)
+
+
+def _row(epoch, history) -> dict:
+    i = history.epochs.index(epoch)
+    row = {"epoch": epoch, "lr": history.lr[i], "seconds": history.epoch_seconds[i],
+           "images_per_second": history.images_per_second[i]}
+    for group in ("train", "val"):
+        for k in KEYS:
+            values = getattr(history, group)[k]
+            row[f"{group}_{k}"] = values[i] if i < len(values) else ""
+    return row
+
+
+class CSVLogger(Callback):
+    """One row per epoch (epoch, lr, seconds, images/s, training and validation objective and errors),
+    appended to a CSV file that a spreadsheet opens; the header is written when the file is new."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def on_epoch_end(self, epoch, model, history) -> bool:
+        row = _row(epoch, history)
+        new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        with open(self.path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+        return False
+
+
+class JSONLinesLogger(Callback):
+    """One JSON object per epoch and line (the same fields as CSVLogger)."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+
+    def on_epoch_end(self, epoch, model, history) -> bool:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(_row(epoch, history)) + "\n")
+        return False

@@ -1,0 +1,49 @@
+"""One record of a training run, for hdl.train.fit and hdl.stochastic_gradient alike."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+KEYS = ("objective", "top1", "top5")
+
+
+@dataclass
+class History:
+    """What a run recorded.
+
+    Per recorded update (stochastic_gradient): iterations, cost (cost[i] is Cost (3.3) after
+    iterations[i] updates), final_cost (None when nothing was recorded), batch_cost (the last
+    mini-batch's). Per epoch (fit): epochs, lr, train and val (the objective (7.4) and the top-1 and
+    top-5 errors), epoch_seconds, images_per_second, best_epoch. Both: seconds (the run's wall time),
+    method and seed.
+    """
+
+    iterations: np.ndarray | None = None
+    cost: np.ndarray | None = None
+    final_cost: float | None = None
+    seconds: float = 0.0
+    method: str = ""
+    seed: int | None = None
+    batch_cost: float | None = None
+    epochs: list = field(default_factory=list)
+    lr: list = field(default_factory=list)
+    train: dict = field(default_factory=lambda: {k: [] for k in KEYS})
+    val: dict = field(default_factory=lambda: {k: [] for k in KEYS})
+    epoch_seconds: list = field(default_factory=list)
+    images_per_second: list = field(default_factory=list)
+    best_epoch: int = 0
+
+    def to_dict(self) -> dict:
+        """The epoch records and scalars as plain JSON values (for checkpoints and logs)."""
+        return {"seconds": self.seconds, "method": self.method, "seed": self.seed, "epochs": self.epochs,
+                "lr": self.lr, "train": self.train, "val": self.val, "epoch_seconds": self.epoch_seconds,
+                "images_per_second": self.images_per_second, "best_epoch": self.best_epoch}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "History":
+        d = dict(d)
+        if isinstance(d.get("seconds"), list):  # checkpoints of earlier versions: seconds per epoch
+            d["epoch_seconds"] = d.pop("seconds")
+            d["seconds"] = float(sum(d["epoch_seconds"]))
+        return cls(**{k: v for k, v in d.items() if k in cls.__dataclass_fields__})
