@@ -176,7 +176,7 @@ def kernels(reps):
     res["hdl/softmax_log_loss_ms"] = time_hdl(lambda: ops.softmax_log_loss(v, lab), reps)
     res["hdl/top_k5_ms"] = time_hdl(lambda: ops.top_k(v, 5), reps)
     net = cifar_net(device="cuda")
-    grads = net.gradients()
+    grads = net.parameter_gradients() if hasattr(net, "parameter_gradients") else net.gradients()
     for g in grads:
         g.zero_()
     res["hdl/sgd_momentum_all_params_ms"] = time_hdl(lambda: net.step(0.01, 0.9, 5e-4), reps)

@@ -131,10 +131,13 @@ def test_results_belong_to_the_caller_and_predict_gives_labels(tmp_path):
 
 def test_network_is_built_on_the_same_dense_layers():
     net = hdl.Network([3, 5, 2], activation=["relu", "sigmoid"], seed=0)
-    assert all(type(layer) is Dense for layer in net.layers)
+    assert isinstance(net, Model) and all(type(layer) is Dense for layer in net.layers)
+    assert "(5,)" in net.summary((3,)) and "32 parameters" in net.summary((3,))
     X = np.random.default_rng(0).standard_normal((3, 7))
     model = Model(net.layers)  # the very layers, in a model on rows
     np.testing.assert_allclose(model.forward(np.ascontiguousarray(X.T)), net.forward(X).T, rtol=1e-13)
+    np.testing.assert_array_equal(net.predict(X), net.scores(X).argmax(axis=1))  # labels of the columns
+    np.testing.assert_allclose(net.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
 
 
 def test_layer_defaults():

@@ -58,7 +58,7 @@ def gradcheck(obj, x, labels=None, *, eps=1e-6, rtol=1e-5, atol=1e-8, samples=30
             labels = rng.integers(0, K, len(x))
         labels = np.asarray(labels, dtype=np.int64)
         obj.loss_and_gradients(x, labels)
-        grads = [np.array(g, dtype=np.float64) for g in obj.gradients()]
+        grads = [np.array(g, dtype=np.float64) for g in obj.parameter_gradients()]
         f = lambda: obj.loss_and_gradients(x, labels)[0]  # noqa: E731
         for i, (p, g) in enumerate(zip(params, grads)):
             _compare(f"parameter {i} {p.shape}", p.reshape(-1), g.reshape(-1), f, eps, rtol, atol, samples, rng,

@@ -8,7 +8,7 @@ hdl.layers (a user's own included). Batches have the batch on the first axis (im
     model.predict(x), model.predict_proba(x), model.summary((28, 28, 1)), model.save(path), Model.load(path)
 
 A layer that fuses the ReLU after it (Conv2d, MaxPool2d, a linear Dense) computes both in one pass.
-hdl.Network is the paper's constructor of a dense net in column notation, built on the same Dense layers.
+hdl.Network is a Model: the paper's constructor of a dense net, in column notation, on the same Dense layers.
 """
 from __future__ import annotations
 
@@ -124,7 +124,7 @@ class Model:
                 g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=i > 0)
         return loss, scores.copy()
 
-    def gradients(self) -> list[np.ndarray]:
+    def parameter_gradients(self) -> list[np.ndarray]:
         """The gradient of every parameter (parameters() order) from the last loss_and_gradients."""
         out = []
         for layer in self.layers:
@@ -138,7 +138,7 @@ class Model:
     def step(self, lr, momentum=0.9, weight_decay=0.0):
         """The fused SGD-momentum update of every parameter with its multipliers."""
         lr_mults, decay_mults = self.multipliers()
-        ops.sgd_momentum_(self.parameters(), self.gradients(), self.velocities, lr=lr, momentum=momentum,
+        ops.sgd_momentum_(self.parameters(), self.parameter_gradients(), self.velocities, lr=lr, momentum=momentum,
                           weight_decay=weight_decay, lr_mults=lr_mults, decay_mults=decay_mults,
                           form=self.momentum_form)
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from hdl import _checks, ops
 from hdl.layers import Dense, layer_type
+from hdl.model import Model
 
 
 class ByLayer(Sequence):
@@ -50,8 +51,11 @@ class ByLayer(Sequence):
         return f"{self._name}: " + ", ".join(f"[{l}] {a.shape}" for l, a in self.items())
 
 
-class Network:
+class Network(Model):
     """A network of layers. Network([2, 2, 3, 2]) is the sigmoid network of Figure 2.3.
+
+    A Model (its layers, parameters, summary, to, loss_and_gradients on rows) whose own methods keep the
+    paper's notation: columns are points, W[l] and b[l] for l = 2..L, Cost (3.3).
 
     Network(sizes, activation='sigmoid', dtype=np.float64, init='normal', scale=0.5, seed=None)
     builds fully connected layers; `activation` is one name or one per layer l = 2..L.
@@ -82,7 +86,7 @@ class Network:
                                  f"{above!r} takes {above.n_in}")
         if len({layer.dtype for layer in layers}) != 1:
             raise TypeError("all layers of a network must share one dtype")
-        self.layers = layers
+        super().__init__(layers)
 
     # -- the paper's notation -------------------------------------------------------------------
     @property
@@ -96,10 +100,6 @@ class Network:
     @property
     def sizes(self) -> list[int]:
         return [self.layers[0].n_in] + [layer.n_out for layer in self.layers]
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.layers[0].dtype
 
     @property
     def num_params(self) -> int:
@@ -133,9 +133,14 @@ class Network:
 
     __call__ = forward
 
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, batch_size=None) -> np.ndarray:
         """Index of the largest output for each column: the category of Section 2."""
         return np.argmax(self.forward(X), axis=0)
+
+    def scores(self, X, batch_size=None) -> np.ndarray:
+        """The outputs a[L] with one row per column of X, (N, n_L), as Model.scores gives them
+        (predict_proba is their softmax)."""
+        return np.ascontiguousarray(self.forward(X).T)
 
     def penalty(self, lam: float, N: int) -> float:
         """lam/N sum_l ||W[l]||_F^2, the regularisation term of (8.2)."""
@@ -236,5 +241,3 @@ class Network:
                     arr[...] = stored
         return net
 
-    def __repr__(self) -> str:
-        return "Network([\n" + "".join(f"  {layer!r},\n" for layer in self.layers) + "])"

@@ -52,6 +52,8 @@ class CudaConvNet:
     def gradients(self) -> list[DeviceArray]:
         return [g for layer in self._grads for g in layer.values()]
 
+    parameter_gradients = gradients  # Model's name
+
     def multipliers(self):
         return self.host.multipliers()
 
