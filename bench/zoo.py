@@ -12,10 +12,11 @@ paper's style (hdl.Network, columns are points, quadratic cost (3.3), plain SGD 
 hdl.stochastic_gradient) has a PyTorch twin with the same cost and update.
 
 As a script it times each net alternating hdl and PyTorch in one process (warm-up, then the median
-of k repeats) and prints a markdown table; --layers adds a per-layer forward/backward profile:
+of k repeats) and prints a markdown table; bench/zoo_layers.py (the same arguments) adds a per-layer
+forward/backward profile:
 
   env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE chrt -f 10 python bench/zoo.py [--batch 64] [--threads 2]
-      [--nets mlp lenet5 ...] [--layers] [--repeats 9]
+      [--nets mlp lenet5 ...] [--repeats 9]
 """
 from __future__ import annotations
 
@@ -353,17 +354,20 @@ def table(rows, peak):
     return "\n".join(lines)
 
 
-def main(argv=None):
+def parse(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--batch", type=int, nargs="+", default=[64])
     p.add_argument("--threads", type=int, default=None, help="hdl and PyTorch threads (default: hdl's)")
     p.add_argument("--nets", nargs="+", default=[n.name for n in ZOO], choices=list(NETS))
     p.add_argument("--repeats", type=int, default=15)
-    p.add_argument("--layers", action="store_true", help="also profile each layer's forward and backward")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    """Prints the zoo's table; returns (torch, the measured peak) for bench/zoo_layers.py."""
+    args = parse(argv)
     import torch
 
-    import zoo_layers
     if args.threads:
         hdl.set_num_threads(args.threads)
     threads = _C.get_num_threads()
@@ -378,11 +382,7 @@ def main(argv=None):
             rows.append((name, batch, measure(NETS[name], batch, torch, args.repeats)))
             print(f"  {name} batch {batch}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     print(table(rows, peak))
-    if args.layers:
-        for batch in args.batch:
-            for name in args.nets:
-                print(zoo_layers.profile_table(NETS[name], batch, torch, peak), flush=True)
-                print(zoo_layers.conv_split_table(NETS[name], batch, torch), flush=True)
+    return args, torch, peak
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The per-layer profile of a zoo net (python bench/zoo.py --layers): each layer's forward and backward
+"""The per-layer profile of a zoo net (python bench/zoo_layers.py, with bench/zoo.py's arguments): each layer's forward and backward
 in hdl beside the same PyTorch module at the same input shape, in one process, taking turns; a
 Conv2d or MaxPool2d with the ReLU after it is one row, as ConvNet runs them fused."""
 import numpy as np
@@ -204,3 +204,18 @@ def conv_split_table(net: Net, batch, torch, repeats=7):
         lines.append(f"| {_describe(layer, x.shape, y.shape)} | {hw * 1e3:.3f} | {tw * 1e3:.3f} | {tw / hw:.2f} | "
                      f"{dx_cells} |")  # the first layer needs no dx
     return "\n".join(lines)
+
+
+def main(argv=None):
+    """bench/zoo.py's table, then every net's per-layer profile and convolution backward split."""
+    import zoo
+
+    args, torch, peak = zoo.main(argv)
+    for batch in args.batch:
+        for name in args.nets:
+            print(profile_table(zoo.NETS[name], batch, torch, peak), flush=True)
+            print(conv_split_table(zoo.NETS[name], batch, torch), flush=True)
+
+
+if __name__ == "__main__":
+    main()
