@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from hdl import _C
-from hdl._checks import pad4, pair, pool_args as _pool_args
+from hdl._checks import pad4, pair, pool_args
 
 ACTIVATIONS = {"linear": 0, "sigmoid": 1, "relu": 2, "leaky_relu": 3, "step": 4}
 
@@ -95,7 +95,7 @@ def max_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", 
     (max(y, 0)). return_argmax=True also returns, per output, the index r*W + q within its image of the
     first maximal cell (-1 where the fused ReLU cut it), an int32 array shaped as y, for
     max_pool2d_backward(argmax=...); argmax_out (NHWC only) receives it."""
-    y = _C.max_pool2d(_to_nhwc("x", x, layout), *_pool_args(window, stride, pad), _out(out, layout), relu,
+    y = _C.max_pool2d(_to_nhwc("x", x, layout), *pool_args(window, stride, pad), _out(out, layout), relu,
                       return_argmax, _out(argmax_out, layout))
     if return_argmax:
         return _from_nhwc(y[0], layout), _from_nhwc(y[1], layout)
@@ -108,18 +108,18 @@ def max_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=
     the forward pass (max_pool2d(..., return_argmax=True)) the windows are not searched again."""
     at = None if argmax is None else _to_nhwc("argmax", argmax, layout)
     return _from_nhwc(_C.max_pool2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout),
-                                             *_pool_args(window, stride, pad), _out(out, layout), at), layout)
+                                             *pool_args(window, stride, pad), _out(out, layout), at), layout)
 
 
 def avg_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None) -> np.ndarray:
     """Mean over the cells of each window that lie inside the image (MatConvNet)."""
-    return _from_nhwc(_C.avg_pool2d(_to_nhwc("x", x, layout), *_pool_args(window, stride, pad), _out(out, layout)),
+    return _from_nhwc(_C.avg_pool2d(_to_nhwc("x", x, layout), *pool_args(window, stride, pad), _out(out, layout)),
                       layout)
 
 
 def avg_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None):
     return _from_nhwc(_C.avg_pool2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout),
-                                             *_pool_args(window, stride, pad), _out(out, layout)), layout)
+                                             *pool_args(window, stride, pad), _out(out, layout)), layout)
 
 
 def relu(x: np.ndarray, slope: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:

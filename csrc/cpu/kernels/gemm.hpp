@@ -30,9 +30,7 @@ constexpr int64 kGemmParallelWork = int64(1) << 17;
 // rows, so that the repeated packing costs little beside the thread's share of the product.
 constexpr int64 kSliceRows = 96;
 
-template <class T>
-bool slices_pay(int64 M, int64 N, int64 K, int threads) {
-  (void)K;
+inline bool slices_pay(int64 M, int64 N, int threads) {
   return std::max(M, N) >= kSliceRows * threads && std::max(M, N) >= 4 * std::min(M, N);
 }
 
@@ -78,7 +76,7 @@ void gemm_mat(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B
     if (A.cs == 1 && B.rs == 1) return gemm_dot(M, N, K, alpha, A, B, beta, C, ep, threads);
     if (B.cs == 1) return gemm_direct(M, N, K, alpha, A, B, beta, C, ep, threads);
   }
-  if (threads > 1 && slices_pay<T>(M, N, K, threads)) return gemm_slices(M, N, K, alpha, A, B, beta, C, ep, threads);
+  if (threads > 1 && slices_pay(M, N, threads)) return gemm_slices(M, N, K, alpha, A, B, beta, C, ep, threads);
   const int64 tiles = ((M + G::MR - 1) / G::MR) * ((std::min(N, G::NC) + G::NR - 1) / G::NR);
   gemm_blocked(M, N, K, alpha, A, B, beta, C, ep, int(std::max<int64>(1, std::min<int64>(threads, tiles))));
 }

@@ -108,62 +108,50 @@ inline void direct_tile(int rows, int64 K, Mat<const T> A, const T* b, int64 brs
   direct_kernel<T, R>(K, A, b, brs, acc);
 }
 
-// C = sigma(alpha A B + beta C + bias) with B.cs == 1; the last, partial panel of columns is copied
-// into a zero-padded one.
+// C = sigma(alpha A B + beta C + bias) with B.cs == 1, one job per (panel of NR columns, MR rows). The last,
+// partial panel of columns is copied once into a zero-padded one, unless b_padded says that B's rows may be
+// read a whole panel wide (zeros past N).
 template <class T>
 void gemm_direct(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
-                 const Epilogue<T>& ep, int threads) {
+                 const Epilogue<T>& ep, int threads, bool b_padded = false) {
   using G = GemmSizes<T>;
   using V = typename Simd<T>::vec;
   constexpr int MR = G::MR, NR = G::NR;
-  const int64 panels = (N + NR - 1) / NR;
+  const int64 panels = (N + NR - 1) / NR, row_blocks = (M + MR - 1) / MR, last = (panels - 1) * NR;
+  Buffer<T> edge;
+  if (N - last < NR && !b_padded) {
+    edge.assign(K * NR, T(0));
+    for (int64 k = 0; k < K; ++k)
+      for (int64 j = last; j < N; ++j) edge[k * NR + j - last] = B(k, j);
+  }
 #pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64 jp = 0; jp < panels; ++jp) {
-    const int64 j0 = jp * NR;
-    const int cols = int(std::min<int64>(NR, N - j0));
-    const T* b = B.p + j0;
-    int64 brs = B.rs;
-    Buffer<T> edge;
-    if (cols < NR) {
-      edge.resize(K * NR);
-      for (int64 k = 0; k < K; ++k)
-        for (int j = 0; j < cols; ++j) edge[k * NR + j] = B(k, j0 + j);
-      b = edge.data();
-      brs = NR;
-    }
-    for (int64 i0 = 0; i0 < M; i0 += MR) {
-      const int rows = int(std::min<int64>(MR, M - i0));
-      V acc[MR][2];
-      direct_tile<T>(rows, K, A.at(i0, 0), b, brs, acc);
-      store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta, ep, true, i0, j0);
-    }
+  for (int64 job = 0; job < panels * row_blocks; ++job) {  // panel-major: a thread keeps to its panels
+    const int64 j0 = job / row_blocks * NR, i0 = job % row_blocks * MR;
+    const int cols = int(std::min<int64>(NR, N - j0)), rows = int(std::min<int64>(MR, M - i0));
+    const bool copied = j0 == last && !edge.empty();
+    V acc[MR][2];
+    direct_tile<T>(rows, K, A.at(i0, 0), copied ? edge.data() : B.p + j0, copied ? NR : B.rs, acc);
+    store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta, ep, true, i0, j0);
   }
 }
 
 // C = sigma(alpha A B + beta C + bias) for a few rows of A (a small batch x) with op(B) stored as the
-// rows of W (B.rs == 1: x W^T), computed as C^T = W A^T: A^T is packed once into K x NR panels (zero
-// past M, at most NR / 2 of a panel's columns idle), and the micro-kernel runs down W's rows MR at a
-// time, broadcasting W in place and reading the panel, so that W is read once and nothing of it packed.
+// rows of W (B.rs == 1: x W^T), computed as C^T = W A^T by gemm_direct: A^T is packed once into K x NR
+// panels (zero past M, at most NR / 2 of a panel's columns idle), and the micro-kernel runs down W's rows
+// MR at a time, broadcasting W in place, so that W is read once and nothing of it packed.
 template <class T>
 void gemm_rows_of_w(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
                     const Epilogue<T>& ep, int threads) {
-  using G = GemmSizes<T>;
-  using V = typename Simd<T>::vec;
-  constexpr int MR = G::MR, NR = G::NR;
-  const int64 panels = (M + NR - 1) / NR, row_blocks = (N + MR - 1) / MR;
+  constexpr int NR = GemmSizes<T>::NR;
   thread_local Buffer<T> packed;
-  T* ap = gemm_buffer(packed, std::size_t(panels * K * NR));
-  for (int64 p = 0; p < panels; ++p) pack_b_panel(ap + p * K * NR, A.t().at(0, p * NR), K, std::min<int64>(NR, M - p * NR));
-  const Mat<const T> W = B.t();
-  const Mat<T> Ct = C.t();
-  const Epilogue<T> et = ep.transposed();
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64 job = 0; job < row_blocks * panels; ++job) {
-    const int64 p = job % panels, j0 = job / panels * MR;
-    const int rows = int(std::min<int64>(MR, N - j0)), cols = int(std::min<int64>(NR, M - p * NR));
-    V acc[MR][2];
-    direct_tile<T>(rows, K, W.at(j0, 0), ap + p * K * NR, NR, acc);
-    store_tile(Ct.at(j0, p * NR), rows, cols, acc, alpha, beta, et, true, j0, p * NR);
+  T* ap = gemm_buffer(packed, std::size_t((M + NR - 1) / NR * K * NR));
+  for (int64 p0 = 0; p0 < M; p0 += NR) {
+    const int64 cols = std::min<int64>(NR, M - p0);
+    T* panel = ap + p0 * K;
+    pack_b_panel(panel, A.t().at(0, p0), K, cols);
+    Epilogue<T> et = ep.transposed();
+    if (et.bias && !et.bias_per_row) et.bias += p0;
+    gemm_direct<T>(N, cols, K, alpha, B.t(), {panel, NR, 1}, beta, C.t().at(0, p0), et, threads, true);
   }
 }
 
