@@ -1,7 +1,7 @@
 """The Python side of the CUDA backend end to end where there is no GPU: hdl._cuda is replaced by
 tests/cuda_emu/fake_cuda.py (host memory for device memory, the host emulation of the CUDA kernels
-for the kernels), and CudaConvNet, DeviceArray, the pinned uploads and hdl.train.fit run on it,
-held to the CPU network step by step."""
+for the kernels), and the one Model moved by to("cuda"), DeviceArray, the pinned uploads and
+hdl.train.fit run on it, held to the same model on the CPU step by step."""
 import numpy as np
 import pytest
 from cuda_emu import emu
@@ -58,6 +58,8 @@ def test_ops_raise_clear_errors(fake_gpu):
         ops.relu(x, out=up(np.ones((1, 5, 5, 4), np.float32)))
     with pytest.raises(ValueError, match="grads"):
         ops.sgd_momentum_([x], [], [x], lr=0.1)
+    with pytest.raises(ValueError, match="NHWC"):
+        ops.conv2d(x, up(np.ones((2, 3, 3, 3), np.float32)), up(np.ones(2, np.float32)), layout="NCHW")
 
 
 @pytest.mark.parametrize("dropout", [False, True])
@@ -66,22 +68,62 @@ def test_cuda_net_follows_the_cpu_net(fake_gpu, dropout):
     x = rng.standard_normal((4, 32, 32, 3)).astype(np.float32)
     labels = rng.integers(0, 10, 4)
     cpu, gpu = cifar_net(dropout=dropout, seed=3), cifar_net(dropout=dropout, seed=3, device="cuda")
-    assert type(gpu).__name__ == "CudaConvNet"
+    assert type(gpu) is type(cpu) and gpu.device == "cuda" and cpu.device == "cpu"
+    assert all(isinstance(p, hdl.cuda.DeviceArray) for p in gpu.parameters() + gpu.velocities)
     for step in range(3):
         lc, sc = cpu.loss_and_gradients(x, labels, dropout_seed=step)
         lg, sg = gpu.loss_and_gradients(x, labels, dropout_seed=step)
         assert lg == pytest.approx(lc, rel=1e-5), step
         np.testing.assert_allclose(sg, sc, rtol=1e-4, atol=1e-5)
-        for g_cpu, g_gpu in zip([layer.grads[k] for layer in cpu.layers for k in layer.params()], gpu.gradients()):
+        for g_cpu, g_gpu in zip(cpu.parameter_gradients(), gpu.parameter_gradients()):
             np.testing.assert_allclose(g_gpu.numpy(), g_cpu, rtol=1e-3, atol=1e-5 * np.abs(g_cpu).max())
         cpu.step(0.05, 0.9, 5e-4)
         gpu.step(0.05, 0.9, 5e-4)
     loss, scores = gpu.loss_and_gradients(hdl.cuda.DeviceArray.from_numpy(x), labels, sync=False)
     assert loss.shape == () and scores.shape == (4, 10)
-    host = gpu.to("cpu")
-    for a, b in zip(host.parameters() + host.velocities, cpu.parameters() + cpu.velocities):
-        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
     np.testing.assert_allclose(gpu.scores(x, batch_size=3), cpu.scores(x, batch_size=3), rtol=1e-3, atol=1e-5)
+    on_device = gpu.forward(hdl.cuda.DeviceArray.from_numpy(x))
+    assert isinstance(on_device, hdl.cuda.DeviceArray)
+    np.testing.assert_allclose(on_device.numpy(), cpu.forward(x), rtol=1e-3, atol=1e-5)
+    host = gpu.to("cpu")
+    assert host is gpu and host.device == "cpu"
+    for a, b in zip(host.parameters() + host.velocities, cpu.parameters() + cpu.velocities):
+        assert isinstance(a, np.ndarray)
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-6)
+
+
+def test_any_model_moves_both_ways_and_keeps_its_answers(fake_gpu, tmp_path):
+    """A user's model (Dense, Conv2d, pooling, dropout) goes to the GPU and back: the same scores, the same
+    training step, summary and save on the device, a clear error for layers without CUDA kernels."""
+    from hdl.layers import AvgPool2d, Conv2d, Dense, Dropout, Flatten, LeakyReLU, MaxPool2d, ReLU, Sigmoid
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 8, 8, 2)).astype(np.float32)
+    labels = rng.integers(0, 5, 3)
+
+    def build():
+        return hdl.Model([Conv2d(2, 4, 3, stride=2, pad=(1, 0, 1, 0), init="he", rng=0), LeakyReLU(0.1),
+                          MaxPool2d(2, 1), AvgPool2d(1), Flatten(), Dense(4 * 3 * 3, 6, "relu", rng=1, dtype=np.float32),
+                          Dropout(0.3), Dense(6, 5, "linear", rng=2, dtype=np.float32)])
+    cpu, gpu = build(), build().to("cuda")
+    np.testing.assert_allclose(gpu.forward(x), cpu.forward(x), rtol=1e-4, atol=1e-5)
+    for step in range(2):
+        lc, _ = cpu.loss_and_gradients(x, labels, dropout_seed=step)
+        lg, _ = gpu.loss_and_gradients(x, labels, dropout_seed=step)
+        assert lg == pytest.approx(lc, rel=1e-5)
+        cpu.step(0.1, 0.9, 1e-3)
+        gpu.step(0.1, 0.9, 1e-3)
+    assert gpu.summary((8, 8, 2)) == cpu.summary((8, 8, 2))
+    gpu.save(tmp_path / "m.npz", with_velocities=True)
+    loaded = hdl.Model.load(tmp_path / "m.npz", with_velocities=True)
+    for a, b in zip(loaded.parameters() + loaded.velocities, cpu.parameters() + cpu.velocities):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(gpu.to("cpu").forward(x), cpu.forward(x), rtol=1e-4, atol=1e-5)
+    with pytest.raises(NotImplementedError, match="Sigmoid"):
+        hdl.Model([Flatten(), Dense(128, 5, "linear", dtype=np.float32), Sigmoid()]).to("cuda")
+    with pytest.raises(TypeError, match="float32"):
+        hdl.Model([Dense(4, 2, "linear")]).to("cuda")
+    with pytest.raises(NotImplementedError, match="CPU"):
+        hdl.Network([2, 3, 2], dtype=np.float32).to("cuda")
 
 
 def test_fit_trains_a_cuda_net(fake_gpu, tmp_path):

@@ -55,6 +55,8 @@ def positive(name: str, value, integer: bool = False, allow_zero: bool = False):
 
 def pair(name: str, value) -> tuple[int, int]:
     """An int or a pair of ints (a window, a stride, a kernel size) as a pair."""
+    if type(value) is tuple and len(value) == 2 and type(value[0]) is int and type(value[1]) is int:
+        return value  # already checked (a layer's own attribute): the per-call path stays short
     v = (value, value) if isinstance(value, (int, np.integer)) else tuple(value)
     if len(v) != 2 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in v):
         raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
@@ -63,6 +65,8 @@ def pair(name: str, value) -> tuple[int, int]:
 
 def pad4(pad) -> tuple[int, int, int, int]:
     """pad as an int or a 4-tuple (top, bottom, left, right)."""
+    if type(pad) is tuple and len(pad) == 4 and type(pad[0]) is type(pad[1]) is type(pad[2]) is type(pad[3]) is int:
+        return pad  # already checked (a layer's own attribute)
     p = (pad,) * 4 if isinstance(pad, (int, np.integer)) else tuple(pad)
     if len(p) != 4 or not all(isinstance(i, (int, np.integer)) and not isinstance(i, bool) for i in p):
         raise TypeError(f"pad must be an int or a 4-tuple (top, bottom, left, right), got {pad!r}")

@@ -9,6 +9,10 @@ hdl.layers (a user's own included). Batches have the batch on the first axis (im
 
 A layer that fuses the ReLU after it (Conv2d, MaxPool2d, a linear Dense) computes both in one pass.
 hdl.Network is a Model: the paper's constructor of a dense net, in column notation, on the same Dense layers.
+
+The model runs where its parameters live: model.to("cuda") moves them (and the velocities) into GPU
+memory, and every layer then runs hdl.cuda.ops on the device arrays (hdl.backend); host batches go up
+through pinned buffers, and only the loss and the scores come back. model.to("cpu") moves them back.
 """
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ import os
 
 import numpy as np
 
-from hdl import ops
+from hdl import backend, ops
 from hdl.layers import Dropout, ReLU, layer_type
 
 
@@ -37,8 +41,11 @@ class Model:
         if momentum_form not in ops.MOMENTUM_FORMS:
             raise ValueError(f"momentum_form must be one of {sorted(ops.MOMENTUM_FORMS)}")
         self.momentum_form = momentum_form
-        self.velocities = [np.zeros_like(p) for p in self.parameters()]
+        params = self.parameters()
+        self.device = backend.device_of(params[0]) if params else "cpu"
+        self.velocities = [backend.to_device(np.zeros(p.shape, p.dtype), self.device) for p in params]
         self.meta: dict = {}
+        self._uploads: dict = {}
 
     # -- parameters ------------------------------------------------------------------------------
     def parameters(self) -> list[np.ndarray]:
@@ -62,12 +69,38 @@ class Model:
 
     # -- forward, loss, backward -----------------------------------------------------------------
     def check_batch(self, x):
-        if not isinstance(x, np.ndarray) or x.ndim < 2:
-            raise ValueError(f"a batch must be an array of shape (N, ...) (images (N, H, W, C)), got shape "
-                             f"{np.shape(x)}")
+        """x, checked, on the model's device (a host batch is uploaded when the model is on the GPU)."""
+        host = isinstance(x, np.ndarray)
+        on_device = not host and self.device != "cpu" and type(x).__name__ == "DeviceArray"
+        if not (host or on_device) or x.ndim < 2:
+            raise ValueError(f"a batch must be an array of shape (N, ...) (images (N, H, W, C)) on the host or the "
+                             f"model's device ({self.device}), got {type(x).__name__} of shape {getattr(x, 'shape', None)}")
         if x.dtype != self.dtype:
             raise TypeError(f"the batch is {x.dtype} but the model is {self.dtype}")
-        return np.ascontiguousarray(x)
+        if on_device or self.device == "cpu":
+            return backend.contiguous(x)
+        return self._upload("input", np.ascontiguousarray(x))
+
+    def _upload(self, name, a):
+        """a host array on the device, through this model's pinned buffers (asynchronous)."""
+        from hdl.cuda import Uploader
+        if name not in self._uploads:
+            self._uploads[name] = (Uploader(), {})
+        up, dev = self._uploads[name]
+        key = (a.shape, a.dtype)
+        if key not in dev:
+            dev.clear()  # one device buffer per name, for the latest shape
+            dev[key] = backend.empty(a.shape, a.dtype, self.device)
+        return up(a, dev[key])
+
+    def _labels(self, labels, n, K):
+        """Valid host labels go up to the device with the batch; anything else is left to the loss to check."""
+        if self.device == "cpu" or not isinstance(labels, (np.ndarray, list, tuple)):
+            return labels
+        a = np.asarray(labels)
+        if a.shape == (n,) and a.dtype.kind in "iu" and n and 0 <= a.min() and a.max() < K:
+            return self._upload("labels", np.ascontiguousarray(a, np.int64))
+        return a
 
     def _forward(self, x, train):
         """Activations [x, y1, y2, ...]; a layer that fuses a ReLU (fuses_relu) and the ReLU after it run as
@@ -89,10 +122,12 @@ class Model:
                 i += 1
         return acts
 
-    def forward(self, x, train=False) -> np.ndarray:
-        """The outputs (N, K) (class scores), an array of the caller's own."""
+    def forward(self, x, train=False):
+        """The outputs (N, K) (class scores), an array of the caller's own: numpy for a host batch, a
+        device array for a batch on the model's device."""
         y = self._forward(x, train)[-1]
-        return y.reshape(y.shape[0], -1).copy()
+        y = y.reshape(y.shape[0], -1)
+        return y.copy() if backend.device_of(x) == backend.device_of(y) else backend.to_numpy(y)
 
     __call__ = forward
 
@@ -110,19 +145,24 @@ class Model:
         """The class of largest score for each input (N,)."""
         return np.argmax(self.scores(x, batch_size), axis=1)
 
-    def loss_and_gradients(self, x, labels, dropout_seed=0):
-        """(loss, scores): the mean softmax log-loss (7.4) of the batch; gradients in layer.grads."""
+    def loss_and_gradients(self, x, labels, dropout_seed=0, sync=True):
+        """(loss, scores): the mean softmax log-loss (7.4) of the batch; gradients in layer.grads.
+        With sync (the default) loss is a float and scores a host array; on the GPU, sync=False leaves
+        both on the device (a 0-d array and an (N, K) array) and nothing waits for the GPU."""
         for i, layer in enumerate(self.layers):
             if isinstance(layer, Dropout):
                 layer.seed = (dropout_seed * 1_000_003 + i) & 0x7FFF_FFFF_FFFF_FFFF
         acts = self._forward(x, train=True)
-        scores = acts[-1].reshape(len(labels), -1)
-        loss, g = ops.softmax_log_loss(scores, labels)
+        n = acts[0].shape[0]
+        scores = acts[-1].reshape(n, -1)
+        loss, g = backend.ops_for(scores).softmax_log_loss(scores, self._labels(labels, n, scores.shape[1]))
         g = g.reshape(acts[-1].shape)
         for i in reversed(range(len(self.layers))):
             if i not in self._skip_backward:
                 g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=i > 0)
-        return loss, scores.copy()
+        if self.device == "cpu":
+            return loss, scores.copy()
+        return (float(loss), scores.numpy()) if sync else (loss, scores.copy())
 
     def parameter_gradients(self) -> list[np.ndarray]:
         """The gradient of every parameter (parameters() order) from the last loss_and_gradients."""
@@ -138,24 +178,34 @@ class Model:
     def step(self, lr, momentum=0.9, weight_decay=0.0):
         """The fused SGD-momentum update of every parameter with its multipliers."""
         lr_mults, decay_mults = self.multipliers()
-        ops.sgd_momentum_(self.parameters(), self.parameter_gradients(), self.velocities, lr=lr, momentum=momentum,
+        backend.ops_for(self.device).sgd_momentum_(self.parameters(), self.parameter_gradients(), self.velocities, lr=lr, momentum=momentum,
                           weight_decay=weight_decay, lr_mults=lr_mults, decay_mults=decay_mults,
                           form=self.momentum_form)
 
     def to(self, device):
-        """'cpu': this model; 'cuda': a copy on the GPU (hdl.cuda.convnet.CudaConvNet), whose to('cpu')
-        copies the trained values back into this one."""
-        if device == "cpu":
+        """Moves the model (parameters, velocities) to 'cpu' or 'cuda', in place; returns it. Every layer
+        must run there (layer.supports(device)); the GPU runs float32."""
+        backend.check_device(device)
+        if device == self.device:
             return self
-        if device != "cuda":
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {device!r}")
-        from hdl.cuda.convnet import CudaConvNet
-        return CudaConvNet(self)
+        if device == "cuda":
+            from hdl import cuda
+            cuda.require()
+            if self.dtype != np.float32:
+                raise TypeError(f"the CUDA backend runs float32 models, this one is {self.dtype}")
+        cannot = [repr(layer) for layer in self.layers if not layer.supports(device)]
+        if cannot:
+            raise NotImplementedError(f"these layers cannot run on {device!r}: {', '.join(cannot)}")
+        for layer in self.layers:
+            layer.to(device)
+        self.velocities = [backend.to_device(v, device) for v in self.velocities]
+        self.device, self._uploads = device, {}
+        return self
 
     def summary(self, input_shape) -> str:
         """A table of the layers, their output shapes (for inputs of input_shape, without the batch) and
         parameter counts, found by running one zero input through the model."""
-        x = np.zeros((1, *input_shape), self.dtype)
+        x = self.check_batch(np.zeros((1, *input_shape), self.dtype))
         rows = [("layer", "output shape", "parameters")]
         for layer in self.layers:
             x = layer.run_forward(x, False)
@@ -185,9 +235,9 @@ class Model:
         return cls(layers, config.get("momentum_form", "matconvnet"))
 
     def state_arrays(self, with_velocities=False) -> dict[str, np.ndarray]:
-        arrays = {f"param{i}": p for i, p in enumerate(self.parameters())}
+        arrays = {f"param{i}": backend.to_numpy(p) for i, p in enumerate(self.parameters())}
         if with_velocities:
-            arrays.update({f"velocity{i}": v for i, v in enumerate(self.velocities)})
+            arrays.update({f"velocity{i}": backend.to_numpy(v) for i, v in enumerate(self.velocities)})
         return arrays
 
     def load_state_arrays(self, data, with_velocities=False):

@@ -107,6 +107,14 @@ class Network(Model):
     def is_fully_connected(self) -> bool:
         return all(isinstance(layer, Dense) for layer in self.layers)
 
+    def to(self, device):
+        """The paper's Network runs on the CPU (its column methods and stochastic_gradient's compiled loop);
+        for the GPU, put the same Dense layers in a Model: Model(net.layers).to('cuda')."""
+        if device != "cpu":
+            raise NotImplementedError(f"hdl.Network runs on the CPU; for {device!r} use "
+                                      f"hdl.Model(net.layers).to({device!r}) (rows, softmax log-loss)")
+        return self
+
     # -- forward, cost, back propagation ----------------------------------------------------------
     def check_inputs(self, X, Y=None, any_order: bool = False):
         """X (and Y) checked; C-contiguous unless any_order keeps an F-contiguous one (_checks.matrix)."""

@@ -75,6 +75,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, layout:
     cross-correlation, zero padding). x (N, C, H, W), or (N, H, W, C) with layout='NHWC', the kernels' own
     layout, which skips two transposes; w (out_channels, C, kh, kw); b (out_channels,); pad an int or
     (top, bottom, left, right). relu=True fuses max(y, 0); out (NHWC only) receives y."""
+    if layout == "NHWC":  # the layers' call: no transposes
+        return _C.conv2d(x, w, b, *pair("stride", stride), *pad4(pad), relu, out)
     y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *pair("stride", stride), *pad4(pad), relu, _out(out, layout))
     return _from_nhwc(y, layout)
 
@@ -82,6 +84,8 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, layout:
 def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=0, want_dx: bool = True,
                     layout: str = "NCHW", dx_out: np.ndarray | None = None):
     """(dx, dw, db) from dy = dC/dy; dx is None unless want_dx (the first layer needs none)."""
+    if layout == "NHWC":
+        return _C.conv2d_backward(dy, x, w, *pair("stride", stride), *pad4(pad), want_dx, dx_out)
     dx, dw, db = _C.conv2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout), w,
                                     *pair("stride", stride), *pad4(pad), want_dx, _out(dx_out, layout))
     return (None if dx is None else _from_nhwc(dx, layout)), dw, db
@@ -152,8 +156,9 @@ def dropout(x: np.ndarray, rate: float, seed: int, out: np.ndarray | None = None
     return _C.dropout(x, float(rate), int(seed), out, mask_out)
 
 
-def dropout_backward(dy: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    return dy * mask
+def dropout_backward(dy: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """dy * mask (the mask of dropout's forward pass); out may be dy itself."""
+    return np.multiply(dy, mask, out=out)
 
 
 def softmax_log_loss(v: np.ndarray, labels: np.ndarray):

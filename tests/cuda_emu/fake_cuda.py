@@ -1,6 +1,6 @@
 """A stand-in for the module hdl._cuda in which "device" memory is host memory and every kernel
 runs through the host emulation of the CUDA sources (emu.py). With it patched in, the whole Python
-side of the backend (DeviceArray, hdl.cuda.ops, CudaConvNet, the pinned uploads, hdl.train.fit)
+side of the backend (DeviceArray, hdl.cuda.ops, a Model moved by to("cuda"), the pinned uploads, hdl.train.fit)
 runs where there is no GPU. Pointers are host addresses; copies are memmove."""
 from __future__ import annotations
 

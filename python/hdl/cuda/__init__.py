@@ -1,5 +1,6 @@
-"""hdl on NVIDIA GPUs: device arrays, the kernels of hdl.ops in NHWC on the device, and ConvNet
-training with everything on the GPU (``hdl.convnet.cifar_net(device="cuda")`` or ``net.to("cuda")``).
+"""hdl on NVIDIA GPUs: device arrays and the kernels of hdl.ops in NHWC on the device (hdl.cuda.ops).
+A model runs here when its arrays do: ``model.to("cuda")`` (or ``hdl.convnet.cifar_net(device="cuda")``)
+moves its parameters, and its layers then call hdl.cuda.ops (hdl.backend chooses by the arrays).
 
 Importing this package never fails: without the compiled module (hdl built with HDL_CUDA=OFF, or
 no nvcc at build time) or without a GPU, ``is_available()`` is False and ``why_unavailable()``
@@ -87,7 +88,7 @@ def empty_cache() -> None:
 
 
 def __getattr__(name):  # hdl.cuda.ops loads on first use
-    if name in ("ops", "convnet"):
+    if name == "ops":
         import importlib
         return importlib.import_module(f"hdl.cuda.{name}")
     raise AttributeError(name)

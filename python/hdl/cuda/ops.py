@@ -1,5 +1,8 @@
 """The functional API on the GPU: hdl.ops's kernels on DeviceArrays, NHWC layout, float32.
 
+The functions are hdl.ops's, with the same keywords (hdl.backend picks one module or the other by where
+the arrays live); `layout` is accepted for that, and must be 'NHWC'.
+
 Each function checks its arguments (DeviceArray, float32, shapes) and raises TypeError/ValueError
 naming them, then queues the kernel on hdl's stream and returns at once; results are DeviceArrays
 (``.numpy()`` waits and copies). Formulas, shapes and border rules are those of hdl.ops, where they
@@ -39,6 +42,11 @@ def _check(fn, name, a, shape=None, dtype=np.float32):
     if a.size > _INT32_LIMIT:
         raise ValueError(f"{fn}: {name} has {a.size} elements; the CUDA kernels take fewer than 2^31")
     return a.ptr
+
+
+def _nhwc(fn, layout):
+    if layout != "NHWC":
+        raise ValueError(f"{fn}: arrays on the GPU are NHWC, got layout={layout!r} (transpose on the host first)")
 
 
 def _output(fn, out, shape, dtype=np.float32):
@@ -95,8 +103,9 @@ def _conv_shape(fn, x, w, stride, pad):
     return shape, (N, Ho, Wo, O)
 
 
-def conv2d(x, w, b, stride=1, pad=0, relu=False, out=None):
+def conv2d(x, w, b, stride=1, pad=0, layout="NHWC", relu=False, out=None):
     """y (N, out_h, out_w, O) = conv(x (N, H, W, C), w (O, C, kh, kw)) + b, max(y, 0) if relu."""
+    _nhwc("conv2d", layout)
     shape, yshape = _conv_shape("conv2d", x, w, stride, pad)
     _check("conv2d", "b", b, (shape[4],))
     y = _output("conv2d", out, yshape)
@@ -104,9 +113,10 @@ def conv2d(x, w, b, stride=1, pad=0, relu=False, out=None):
     return y
 
 
-def conv2d_backward(dy, x, w, stride=1, pad=0, want_dx=True, dx_out=None, dw_out=None, db_out=None):
+def conv2d_backward(dy, x, w, stride=1, pad=0, want_dx=True, layout="NHWC", dx_out=None, dw_out=None, db_out=None):
     """(dx, dw, db) from dy = dC/dy (N, out_h, out_w, O); dx is None unless want_dx."""
     fn = "conv2d_backward"
+    _nhwc(fn, layout)
     shape, yshape = _conv_shape(fn, x, w, stride, pad)
     _check(fn, "dy", dy, yshape)
     dx = _output(fn, dx_out, x.shape) if want_dx else None
@@ -124,10 +134,12 @@ def _pool_shape(fn, x, window, stride, pad):
     return _host_C.pool_shape(fn, x.shape, *args)
 
 
-def max_pool2d(x, window, stride=None, pad=0, out=None, relu=False, return_argmax=False, argmax_out=None):
+def max_pool2d(x, window, stride=None, pad=0, layout="NHWC", out=None, relu=False, return_argmax=False,
+               argmax_out=None):
     """Max over each window (padding never wins); relu=True fuses the ReLU that follows. With
     return_argmax, (y, argmax): int32, per output the index r*W + q in its image of the first maximal
     cell, -1 where the fused ReLU cut it, for max_pool2d_backward(argmax=...). As hdl.ops.max_pool2d."""
+    _nhwc("max_pool2d", layout)
     shape, yshape = _pool_shape("max_pool2d", x, window, stride, pad)
     y = _output("max_pool2d", out, yshape)
     argmax = _output("max_pool2d", argmax_out, yshape, np.int32) if return_argmax else None
@@ -135,9 +147,10 @@ def max_pool2d(x, window, stride=None, pad=0, out=None, relu=False, return_argma
     return (y, argmax) if return_argmax else y
 
 
-def max_pool2d_backward(dy, x, window, stride=None, pad=0, out=None, argmax=None):
+def max_pool2d_backward(dy, x, window, stride=None, pad=0, layout="NHWC", out=None, argmax=None):
     """dC/dx: each dy to the first maximal cell of its window; from the forward pass's argmax when
     given (no window search; x then only gives the shape)."""
+    _nhwc("max_pool2d_backward", layout)
     shape, yshape = _pool_shape("max_pool2d_backward", x, window, stride, pad)
     _check("max_pool2d_backward", "dy", dy, yshape)
     dx = _output("max_pool2d_backward", out, x.shape)
@@ -149,14 +162,16 @@ def max_pool2d_backward(dy, x, window, stride=None, pad=0, out=None, argmax=None
     return dx
 
 
-def avg_pool2d(x, window, stride=None, pad=0, out=None):
+def avg_pool2d(x, window, stride=None, pad=0, layout="NHWC", out=None):
+    _nhwc("avg_pool2d", layout)
     shape, yshape = _pool_shape("avg_pool2d", x, window, stride, pad)
     y = _output("avg_pool2d", out, yshape)
     _C().avg_pool2d_forward(y.ptr, x.ptr, shape)
     return y
 
 
-def avg_pool2d_backward(dy, x, window, stride=None, pad=0, out=None):
+def avg_pool2d_backward(dy, x, window, stride=None, pad=0, layout="NHWC", out=None):
+    _nhwc("avg_pool2d_backward", layout)
     shape, yshape = _pool_shape("avg_pool2d_backward", x, window, stride, pad)
     _check("avg_pool2d_backward", "dy", dy, yshape)
     dx = _output("avg_pool2d_backward", out, x.shape)

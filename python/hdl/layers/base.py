@@ -12,6 +12,11 @@ parameter (lr_mults, decay_mults); config() from the __init__ arguments stored u
 repr from config(); a registry by class name, which Model.load uses to rebuild the layer. forward
 may omit `train` and backward `need_dx`. A subclass is registered when it is defined; register()
 gives it another name.
+
+Devices: a layer runs where its inputs live (hdl.backend): numpy arrays on the CPU, hdl.cuda
+DeviceArrays on the GPU. `devices` lists where a layer's code can run (a user's layer: the CPU, unless
+it declares more because it calls only hdl.backend.ops_for(x)'s functions); to(device) moves the
+arrays params() names, which live in the attributes of the same names.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ import inspect
 import math
 
 import numpy as np
+
+from hdl import backend
 
 LAYER_TYPES: dict[str, type] = {}
 
@@ -51,6 +58,7 @@ class Layer:
 
     type_name = "Layer"
     fuses_relu = False  # forward(x, train, relu=True) computes max(layer(x), 0) in one pass
+    devices = ("cpu",)  # where forward and backward can run
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -120,13 +128,34 @@ class Layer:
             args = "..."
         return f"{type(self).__name__}({args})"
 
-    def _buffer(self, name, shape, dtype):
-        """An uninitialised array of this shape: the front of one grow-only block per name, so that a
-        batch of any size reuses warm pages and computes on its own size only (inference at batch 1
-        after training at 64 allocates nothing), and memory stays that of the largest batch seen."""
+    def supports(self, device: str) -> bool:
+        """Whether this layer can run on device ('cpu' or 'cuda')."""
+        return device in self.devices
+
+    def to(self, device: str):
+        """Moves the parameters to device (each params() entry is the attribute of that name); the
+        gradients and buffers, which belong to the old device, are dropped. Returns the layer."""
+        backend.check_device(device)
+        if not self.supports(device):
+            raise NotImplementedError(f"{self!r} cannot run on {device!r} (it runs on {', '.join(self.devices)})")
+        for name, a in self.params().items():
+            if not hasattr(self, name):
+                raise TypeError(f"{type(self).__name__}.to(): parameter {name!r} is not the attribute self.{name}; "
+                                "define to() for this layer")
+            setattr(self, name, backend.to_device(a, device))
+        self.__dict__.pop("_buffers", None)
+        self.grads = {}
+        return self
+
+    def _buffer(self, name, shape, like, dtype=None):
+        """An uninitialised array of this shape on like's device (dtype: like's unless given): the front
+        of one grow-only block per name, so that a batch of any size reuses warm pages and computes on
+        its own size only (inference at batch 1 after training at 64 allocates nothing), and memory
+        stays that of the largest batch seen."""
         cache = self.__dict__.setdefault("_buffers", {})
-        dtype, n = np.dtype(dtype), math.prod(shape)
-        block = cache.get((name, dtype))
+        device = "cpu" if type(like) is np.ndarray else backend.device_of(like)
+        dtype, n = like.dtype if dtype is None else np.dtype(dtype), math.prod(shape)
+        block = cache.get((name, dtype, device))
         if block is None or block.size < n:
-            block = cache[(name, dtype)] = np.empty(n, dtype)
+            block = cache[(name, dtype, device)] = backend.empty(n, dtype, device)
         return block[:n].reshape(shape)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdl import _C, _checks
+from hdl import _checks, backend
 from hdl.layers.base import Layer
 
 
@@ -16,6 +16,7 @@ class Conv2d(Layer):
     """
 
     fuses_relu = True
+    devices = ("cpu", "cuda")
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, init="matconvnet", scale=0.01,
                  lr_mults=(1.0, 1.0), decay_mults=(1.0, 0.0), rng=None, dtype=np.float32):
@@ -53,15 +54,14 @@ class Conv2d(Layer):
         (kh, kw), (sh, sw), (pt, pb, pl, pr) = self.kernel_size, self.stride, self.pad
         return (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, self.out_channels)
 
-    # forward and backward call hdl._C straight (ops.conv2d less its argument parsing: stride and pad were
-    # checked above, and _C checks the arrays): a small layer runs in microseconds.
     def forward(self, x, train=False, relu=False):
-        y = self._buffer("y", self.out_shape(x.shape), x.dtype)
-        return _C.conv2d(x, self.w, self.b, *self.stride, *self.pad, relu, y)
+        y = self._buffer("y", self.out_shape(x.shape), x)
+        return backend.ops_for(x).conv2d(x, self.w, self.b, self.stride, self.pad, layout="NHWC", relu=relu, out=y)
 
     def backward(self, dy, x, y, need_dx=True):
-        dx = self._buffer("dx", x.shape, x.dtype) if need_dx else None
-        dx, self.grads["w"], self.grads["b"] = _C.conv2d_backward(dy, x, self.w, *self.stride, *self.pad, need_dx, dx)
+        dx = self._buffer("dx", x.shape, x) if need_dx else None
+        dx, self.grads["w"], self.grads["b"] = backend.ops_for(x).conv2d_backward(
+            dy, x, self.w, self.stride, self.pad, want_dx=need_dx, layout="NHWC", dx_out=dx)
         return dx
 
 

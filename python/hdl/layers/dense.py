@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdl import _C, _checks, ops
+from hdl import _checks, backend, ops
 from hdl.layers.base import Layer
+
+_ONE, _NO_PAD = (1, 1), (0, 0, 0, 0)  # the covering filter's stride and padding
 
 
 class Dense(Layer):
@@ -68,19 +70,22 @@ class Dense(Layer):
             raise ValueError(f"unknown init {init!r}; choose 'normal', 'he' or 'glorot'")
         self.init, self.scale = init, float(scale)
 
+    def supports(self, device: str) -> bool:  # the GPU has no sigmoid or step kernels
+        return device == "cpu" or (device == "cuda" and self.activation in ("linear", "relu", "leaky_relu"))
+
     # -- rows: the layer protocol (a batch of N rows, any trailing shape flattened to n_in) --------
     def _rows(self, x):
-        """x as (N, 1, 1, n_in): the covering-filter product of _C.conv2d is x W^T + b (no copy)."""
+        """x as (N, 1, 1, n_in): the covering-filter product of conv2d is x W^T + b (no copy)."""
         if x.size != x.shape[0] * self.n_in:
             raise ValueError(f"Dense({self.n_in}, {self.n_out}) needs batches of {self.n_in} values per row, "
                              f"got shape {x.shape}")
         return x.reshape(x.shape[0], 1, 1, self.n_in)
 
     def forward(self, x, train=False, relu=False):
-        y = self._buffer("y", (x.shape[0], 1, 1, self.n_out), x.dtype)
-        act = self.activation
-        _C.conv2d(self._rows(x), self.W.reshape(self.n_out, self.n_in, 1, 1), self.b, 1, 1, 0, 0, 0, 0,
-                  relu or act == "relu", y)
+        ops, act = backend.ops_for(x), self.activation
+        y = self._buffer("y", (x.shape[0], 1, 1, self.n_out), x)
+        ops.conv2d(self._rows(x), self.W.reshape(self.n_out, self.n_in, 1, 1), self.b, _ONE, _NO_PAD, layout="NHWC",
+                   relu=relu or act == "relu", out=y)
         if act == "sigmoid":
             ops.sigmoid(y, out=y)
         elif act == "leaky_relu":
@@ -90,18 +95,18 @@ class Dense(Layer):
         return y.reshape(x.shape[0], self.n_out)
 
     def backward(self, dy, x, y, need_dx=True):
-        act = self.activation
+        ops, act = backend.ops_for(x), self.activation
+        dy = backend.contiguous(dy).reshape(x.shape[0], 1, 1, self.n_out)
         if act == "sigmoid":
-            dy = ops.sigmoid_backward(dy, y)
+            dy = ops.sigmoid_backward(dy, y.reshape(dy.shape))
         elif act in ("relu", "leaky_relu"):
-            dy = ops.relu_backward(dy, y, self.slope if act == "leaky_relu" else 0.0)
+            dy = ops.relu_backward(dy, y.reshape(dy.shape), self.slope if act == "leaky_relu" else 0.0)
         elif act == "step":
             dy = np.zeros_like(dy)
         x4 = self._rows(x)
-        dx = self._buffer("dx", x4.shape, x.dtype) if need_dx else None
-        dx, dW, self.grads["b"] = _C.conv2d_backward(np.ascontiguousarray(dy).reshape(x.shape[0], 1, 1, self.n_out),
-                                                     x4, self.W.reshape(self.n_out, self.n_in, 1, 1), 1, 1, 0, 0, 0, 0,
-                                                     need_dx, dx)
+        dx = self._buffer("dx", x4.shape, x) if need_dx else None
+        dx, dW, self.grads["b"] = ops.conv2d_backward(dy, x4, self.W.reshape(self.n_out, self.n_in, 1, 1), _ONE,
+                                                      _NO_PAD, want_dx=need_dx, layout="NHWC", dx_out=dx)
         self.grads["W"] = dW.reshape(self.W.shape)
         return None if dx is None else dx.reshape(x.shape)
 

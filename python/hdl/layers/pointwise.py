@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdl import _checks, ops
+from hdl import _checks, backend
 from hdl.layers.base import Layer
 
 
@@ -12,12 +12,13 @@ class ReLU(Layer):
     """max(x, 0) (7.3)."""
 
     slope = 0.0
+    devices = ("cpu", "cuda")
 
     def forward(self, x, train=False):
-        return ops.relu(x, self.slope, out=self._buffer("y", x.shape, x.dtype))
+        return backend.ops_for(x).relu(x, self.slope, out=self._buffer("y", x.shape, x))
 
     def backward(self, dy, x, y, need_dx=True):
-        return ops.relu_backward(dy, y, self.slope, out=dy)  # y > 0 exactly where x > 0; dy is ours to reuse
+        return backend.ops_for(x).relu_backward(dy, y, self.slope, out=dy)  # y > 0 exactly where x > 0; dy is ours to reuse
 
 
 class LeakyReLU(ReLU):
@@ -31,15 +32,17 @@ class Sigmoid(Layer):
     """1 / (1 + e^-x) (2.1), with sigma' = sigma (1 - sigma) (2.2)."""
 
     def forward(self, x, train=False):
-        return ops.sigmoid(x, out=self._buffer("y", x.shape, x.dtype))
+        return backend.ops_for(x).sigmoid(x, out=self._buffer("y", x.shape, x))
 
     def backward(self, dy, x, y, need_dx=True):
-        return ops.sigmoid_backward(dy, y, out=dy)  # dy is ours to reuse
+        return backend.ops_for(x).sigmoid_backward(dy, y, out=dy)  # dy is ours to reuse
 
 
 class Dropout(Layer):
     """Inverted dropout: at training time each value is zeroed with probability `rate` and the
     others scaled by 1/(1 - rate); at test time the identity. The model sets `seed` for every batch."""
+
+    devices = ("cpu", "cuda")
 
     def __init__(self, rate):
         rate = float(rate)
@@ -53,16 +56,18 @@ class Dropout(Layer):
         if not train or self.rate == 0.0:
             self.mask = None
             return x
-        y, self.mask = ops.dropout(x, self.rate, self.seed, out=self._buffer("y", x.shape, x.dtype),
-                                   mask_out=self._buffer("mask", x.shape, x.dtype))
+        y, self.mask = backend.ops_for(x).dropout(x, self.rate, self.seed, out=self._buffer("y", x.shape, x),
+                                                  mask_out=self._buffer("mask", x.shape, x))
         return y
 
     def backward(self, dy, x, y, need_dx=True):
-        return dy if self.mask is None else np.multiply(dy, self.mask, out=dy)
+        return dy if self.mask is None else backend.ops_for(dy).dropout_backward(dy, self.mask, out=dy)
 
 
 class Flatten(Layer):
     """(N, ...) -> (N, prod(...)): images to the rows a Dense layer takes (no copy)."""
+
+    devices = ("cpu", "cuda")
 
     def forward(self, x, train=False):
         return x.reshape(x.shape[0], -1)

@@ -3,12 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from hdl import _checks, ops
+from hdl import _checks, backend
 from hdl.layers.base import Layer
 
 
 class _Pool(Layer):
     kind = ""
+    devices = ("cpu", "cuda")
 
     def __init__(self, window, stride=None, pad=0):
         self.window = _checks.pair("window", window)
@@ -28,13 +29,12 @@ class _Pool(Layer):
         return (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, C)
 
     def forward(self, x, train=False):
-        f = getattr(ops, f"{self.kind}_pool2d")
-        return f(x, self.window, self.stride, self.pad, layout="NHWC", out=self._buffer("y", self.out_shape(x.shape),
-                                                                                        x.dtype))
+        f = getattr(backend.ops_for(x), f"{self.kind}_pool2d")
+        return f(x, self.window, self.stride, self.pad, layout="NHWC", out=self._buffer("y", self.out_shape(x.shape), x))
 
     def backward(self, dy, x, y, need_dx=True):
-        f = getattr(ops, f"{self.kind}_pool2d_backward")
-        return f(dy, x, self.window, self.stride, self.pad, layout="NHWC", out=self._buffer("dx", x.shape, x.dtype))
+        f = getattr(backend.ops_for(x), f"{self.kind}_pool2d_backward")
+        return f(dy, x, self.window, self.stride, self.pad, layout="NHWC", out=self._buffer("dx", x.shape, x))
 
 
 class MaxPool2d(_Pool):
@@ -46,21 +46,21 @@ class MaxPool2d(_Pool):
     relu_in_backward = True  # in training the argmax carries the fused ReLU's cut (-1)
 
     def forward(self, x, train=False, relu=False):
-        shape = self.out_shape(x.shape)
-        y = self._buffer("y", shape, x.dtype)
+        shape, ops = self.out_shape(x.shape), backend.ops_for(x)
+        y = self._buffer("y", shape, x)
         self.relu = relu
-        self.argmax = self._buffer("argmax", shape, np.int32) if train else None
+        self.argmax = self._buffer("argmax", shape, x, np.int32) if train else None
         if not train:
             return ops.max_pool2d(x, self.window, self.stride, self.pad, layout="NHWC", out=y, relu=relu)
         return ops.max_pool2d(x, self.window, self.stride, self.pad, layout="NHWC", out=y, relu=relu,
                               return_argmax=True, argmax_out=self.argmax)[0]
 
     def backward(self, dy, x, y, need_dx=True):
-        argmax = getattr(self, "argmax", None)
+        argmax, ops = getattr(self, "argmax", None), backend.ops_for(x)
         if argmax is None and getattr(self, "relu", False):
             dy = ops.relu_backward(dy, y)  # y = max(pool, 0): the ReLU's part of the gradient
         return ops.max_pool2d_backward(dy, x, self.window, self.stride, self.pad, layout="NHWC",
-                                       out=self._buffer("dx", x.shape, x.dtype), argmax=argmax)
+                                       out=self._buffer("dx", x.shape, x), argmax=argmax)
 
 
 class AvgPool2d(_Pool):

@@ -1,0 +1,75 @@
+"""Where an array lives chooses the kernels that run on it: numpy arrays on hdl.ops (the CPU),
+hdl.cuda.DeviceArray on hdl.cuda.ops (the GPU). The two modules offer the same functions with the
+same keywords (layout='NHWC', out=, relu=, ...), so a layer is written once:
+
+    ops = backend.ops_for(x)
+    y = ops.relu(x, out=...)
+
+hdl.cuda is imported only when a device array is met (or asked for), so `import hdl` stays light.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+DEVICES = ("cpu", "cuda")
+
+
+def _device_array_type():
+    from hdl.cuda.array import DeviceArray
+    return DeviceArray
+
+
+def device_of(a) -> str:
+    """'cpu' for a numpy array, 'cuda' for an hdl.cuda.DeviceArray."""
+    if isinstance(a, np.ndarray):
+        return "cpu"
+    if type(a).__name__ == "DeviceArray" and isinstance(a, _device_array_type()):
+        return "cuda"
+    raise TypeError(f"expected a numpy array or an hdl.cuda.DeviceArray, got {type(a).__name__}")
+
+
+def check_device(device: str) -> str:
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    return device
+
+
+_MODULES: dict = {}
+
+
+def ops_for(a_or_device):
+    """The kernel module for an array's device (or for a device name)."""
+    if type(a_or_device) is np.ndarray:  # the common case first: a layer runs this on every call
+        device = "cpu"
+    else:
+        device = check_device(a_or_device) if isinstance(a_or_device, str) else device_of(a_or_device)
+    module = _MODULES.get(device)
+    if module is None:
+        import importlib
+        module = _MODULES[device] = importlib.import_module("hdl.ops" if device == "cpu" else "hdl.cuda.ops")
+    return module
+
+
+def to_device(a, device: str):
+    """a on `device`: the array itself when it is there already, else a copy."""
+    if device_of(a) == check_device(device):
+        return a
+    if device == "cuda":
+        return _device_array_type().from_numpy(a)
+    return a.numpy()
+
+
+def to_numpy(a) -> np.ndarray:
+    """A host view (numpy) or copy (device) of a."""
+    return a if isinstance(a, np.ndarray) else a.numpy()
+
+
+def empty(shape, dtype, device: str):
+    if check_device(device) == "cpu":
+        return np.empty(shape, dtype)
+    return _device_array_type().empty(shape, dtype)
+
+
+def contiguous(a):
+    """a, C-contiguous (device arrays always are)."""
+    return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a
