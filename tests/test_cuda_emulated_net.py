@@ -125,6 +125,17 @@ def test_any_model_moves_both_ways_and_keeps_its_answers(fake_gpu, tmp_path):
     with pytest.raises(NotImplementedError, match="CPU"):
         hdl.Network([2, 3, 2], dtype=np.float32).to("cuda")
 
+    class Halve(hdl.Layer):  # a user's layer in numpy: the CPU only, unless it says more
+        def forward(self, x):
+            return x * 0.5
+
+        def backward(self, dy, x, y):
+            return dy * 0.5
+    with pytest.raises(NotImplementedError, match="Halve"):
+        hdl.Model([Flatten(), Halve(), Dense(128, 5, "linear", dtype=np.float32)]).to("cuda")
+    with pytest.raises(ValueError, match="device must be one of"):
+        cpu.to("tpu")
+
 
 def test_fit_trains_a_cuda_net(fake_gpu, tmp_path):
     from hdl.train import fit

@@ -153,3 +153,19 @@ def test_layer_defaults():
 
     with pytest.raises(TypeError, match="'k' is not stored"):
         Forgetful(2).config()
+
+
+def test_backend_follows_the_arrays_and_models_stay_where_they_are():
+    from hdl import backend, ops
+    assert backend.ops_for(np.ones(2)) is ops and backend.ops_for("cpu") is ops
+    assert backend.device_of(np.ones(2)) == "cpu"
+    with pytest.raises(TypeError, match="numpy array or an hdl.cuda.DeviceArray"):
+        backend.ops_for([1.0, 2.0])
+    with pytest.raises(ValueError, match="device must be one of"):
+        backend.ops_for("tpu")
+    model = hdl.Model([hdl.layers.Flatten(), hdl.Dense(4, 3, "relu", rng=0, dtype=np.float32)])
+    assert model.device == "cpu" and model.to("cpu") is model
+    with pytest.raises(ValueError, match="device must be one of"):
+        model.to("gpu")
+    with pytest.raises(ValueError, match="on the host or the model's device"):
+        model.forward([[1.0, 2.0, 3.0, 4.0]])
