@@ -60,14 +60,20 @@ def test_save_and_load_without_pickle(tmp_path, dtype):
     net = hdl.Network([3, 4, 2], activation=["relu", "sigmoid"], seed=5, dtype=dtype)
     path = tmp_path / "net.npz"
     net.save(path)
-    with zipfile.ZipFile(path) as z:
-        config = json.loads(np.load(path, allow_pickle=False)["config"].item())
-        assert "config.npy" in z.namelist()
-    assert config["layers"][0]["activation"] == "relu"
+    with zipfile.ZipFile(path) as z:  # Model's format: every model saves and loads alike
+        config = json.loads(np.load(path, allow_pickle=False)["meta"].item())["network"]
+        assert "meta.npy" in z.namelist()
+    assert config["format"] == "hdl-network" and config["layers"][0]["activation"] == "relu"
     again = hdl.Network.load(path)
-    assert again.dtype == dtype and [l.activation for l in again.layers] == ["relu", "sigmoid"]
+    assert type(again) is hdl.Network and again.dtype == dtype
+    assert [l.activation for l in again.layers] == ["relu", "sigmoid"]
     np.testing.assert_array_equal(again.get_params(), net.get_params())
     assert not (tmp_path / "net.npz.tmp").exists()
+    # files of the earlier Network.save (a 'config' entry and layer<i>.<name> arrays) still load
+    old = tmp_path / "old.npz"
+    np.savez(old, config=np.array(json.dumps(net.config())),
+             **{f"layer{i}.{k}": v for i, layer in enumerate(net.layers) for k, v in layer.params().items()})
+    np.testing.assert_array_equal(hdl.Network.load(old).get_params(), net.get_params())
 
 
 def test_load_rejects_foreign_files(tmp_path):

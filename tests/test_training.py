@@ -184,3 +184,90 @@ def test_every_instruction_set_gives_the_same_run(isa):
                          text=True, check=True).stdout.split()
     assert out[0] in (isa, "generic")
     assert float(out[1]) == pytest.approx(here, rel=1e-9)
+
+
+# -- the run around the compiled loop (hdl.run.Run, as fit's): epochs, callbacks, stops ------------------
+
+def regression_problem(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.random((3, n))
+    Y = np.vstack([np.sin(3 * X[0]) * X[1], X[2] ** 2]) * 0.5 + 0.25
+    return X, Y
+
+
+def test_callbacks_see_every_epoch_and_leave_the_trajectory_alone(tmp_path):
+    from hdl.callbacks import Callback, CSVLogger
+
+    class Seen(Callback):
+        def __init__(self):
+            self.epochs, self.params = [], []
+
+        def on_epoch_end(self, epoch, model, history):
+            self.epochs.append(epoch)
+            self.params.append(model.get_params())
+            return False
+    X, Y = regression_problem()
+    plain, watched = hdl.Network([3, 8, 2], seed=1), hdl.Network([3, 8, 2], seed=1)
+    kw = dict(eta=0.5, epochs=4, batch_size=16, replacement=False, seed=3)
+    h0 = hdl.stochastic_gradient(plain, X, Y, **kw)
+    seen = Seen()
+    h1 = hdl.stochastic_gradient(watched, X, Y, **kw, callbacks=[seen, CSVLogger(tmp_path / "log.csv")],
+                                 progress=True)
+    np.testing.assert_array_equal(watched.get_params(), plain.get_params())  # the pauses change nothing
+    np.testing.assert_array_equal(h1.cost, h0.cost)
+    assert seen.epochs == h1.epochs == [1, 2, 3, 4]
+    np.testing.assert_array_equal(seen.params[-1], watched.get_params())
+    assert len(h1.train["objective"]) == 4 and all(np.isfinite(h1.train["objective"]))
+    assert len(h1.images_per_second) == 4 and h1.lr == [0.5] * 4
+    # each epoch's objective is the mean cost of its 13 mini-batches, the cost each update descends on
+    assert h1.train["objective"][-1] == pytest.approx(h1.cost[-1], rel=0.5)
+    rows = (tmp_path / "log.csv").read_text().splitlines()
+    assert rows[0].startswith("epoch,lr,seconds") and len(rows) == 5
+
+
+def test_early_stopping_and_checkpoints_of_a_network(tmp_path):
+    from hdl.callbacks import EarlyStopping
+    X, Y = regression_problem()
+    net = hdl.Network([3, 8, 2], seed=1)
+    best = []
+
+    def on_epoch(epoch, history):
+        best.append(history.train["objective"][-1])
+    stopper = EarlyStopping(patience=2)
+    hist = hdl.stochastic_gradient(net, X, Y, eta=40.0, epochs=30, batch_size=50, seed=0, callbacks=[stopper],
+                                   checkpoint=tmp_path / "ck.npz", on_epoch=on_epoch)
+    assert len(hist.epochs) < 30 and hist.epochs[-1] - stopper.best_epoch == 2  # stopped early
+    # the best epoch's weights are back, and final_cost is theirs
+    np.testing.assert_array_equal(net.get_params(), np.concatenate([w.ravel() for w in stopper.weights]))
+    assert hist.final_cost == pytest.approx(net.cost(X, Y), rel=1e-12)
+    saved = hdl.Network.load(tmp_path / "ck.npz")
+    assert type(saved) is hdl.Network and saved.meta["history"]["epochs"] == hist.epochs
+    with pytest.raises(ValueError, match="give epochs"):
+        hdl.stochastic_gradient(net, X, Y, eta=0.1, iterations=10, callbacks=[stopper])
+
+
+def test_divergence_stops_before_the_update_naming_epoch_and_batch():
+    from hdl.run import TrainingDiverged
+    X, Y = regression_problem()
+    net = hdl.Network([3, 8, 2], activation="linear", seed=0)
+    with pytest.raises(TrainingDiverged, match=r"mini-batch cost \(3.3\) became .* at epoch \d+, batch \d+ of 13 "
+                                               r"\(eta=1000.0"):
+        hdl.stochastic_gradient(net, X * 1e3, Y, eta=1000.0, epochs=50, batch_size=16, seed=0)
+
+
+def test_ctrl_c_stops_a_compiled_run():
+    import signal
+    import threading
+    import time
+    X, Y = hdl.data.ten_points()
+    net = hdl.Network([2, 2, 3, 2], seed=1)
+    timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    start = time.perf_counter()
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=2 * 10**8, record_every=0, seed=1)  # ~12 s
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 3  # stopped inside the compiled loop, not after it
+    assert np.isfinite(net.get_params()).all()

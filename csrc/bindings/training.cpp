@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -50,9 +51,35 @@ DataRef<T> data_ref(const char* fn, const char* name, const py::array& a, int64 
   return {p, n, a.shape(1), true};
 }
 
+// The Python side of SGDHooks: epoch_end(epoch, mean_batch_cost) -> stop and poll(iterations_done) -> stop,
+// each None or a callable; the run also answers Ctrl-C (a pending signal raises KeyboardInterrupt out of
+// it, the parameters as the last update left them). Polls reach Python at most every poll_seconds.
+struct PyHooks {
+  py::object epoch_end, poll;
+  double poll_seconds = 0.1;
+  std::chrono::steady_clock::time_point last = std::chrono::steady_clock::now();
+};
+
+bool epoch_end_hook(void* context, int64 epoch, double mean_batch_cost) {
+  auto* h = static_cast<PyHooks*>(context);
+  py::gil_scoped_acquire gil;
+  return py::bool_(h->epoch_end(epoch, mean_batch_cost));  // an exception in it leaves the run
+}
+
+bool poll_hook(void* context, int64 iterations_done) {
+  auto* h = static_cast<PyHooks*>(context);
+  const auto now = std::chrono::steady_clock::now();
+  if (std::chrono::duration<double>(now - h->last).count() < h->poll_seconds) return false;
+  h->last = now;
+  py::gil_scoped_acquire gil;
+  if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+  return !h->poll.is_none() && py::bool_(h->poll(iterations_done));
+}
+
 template <class T>
 py::tuple train(const py::list& Ws, const py::list& bs, const std::vector<int>& acts,
-                const std::vector<double>& slopes, const py::array& X_, const py::array& Y_, const SGDConfig& cfg) {
+                const std::vector<double>& slopes, const py::array& X_, const py::array& Y_, const SGDConfig& cfg,
+                PyHooks& py_hooks, int64 epoch_length) {
   const char* fn = "sgd_train";
   auto layers = layers_of<T>(fn, Ws, bs, acts, slopes);
   const DataRef<T> X = data_ref<T>(fn, "X", X_, layers.front().n_in, -1);
@@ -67,8 +94,18 @@ py::tuple train(const py::list& Ws, const py::list& bs, const std::vector<int>& 
   const int64 records = cfg.record_every > 0 ? cfg.iterations / cfg.record_every + 1 : 0;
   py::array_t<double> history(records);
   double* h = history.mutable_data();
-  const double final_cost = without_gil([&] { return sgd_train<T>(layers, X, Y, cfg, h); });
-  return py::make_tuple(history, final_cost);
+  SGDHooks hooks;
+  hooks.context = &py_hooks;
+  if (!py_hooks.epoch_end.is_none()) {
+    require(epoch_length > 0, std::string(fn) + ": epoch_end needs a positive epoch_length");
+    hooks.epoch_end = epoch_end_hook;
+    hooks.epoch_length = epoch_length;
+  }
+  hooks.poll = poll_hook;  // always: Ctrl-C stops a run of any length
+  hooks.poll_every = 16;
+  const double final_cost = without_gil([&] { return sgd_train<T>(layers, X, Y, cfg, h, hooks); });
+  const int64 written = cfg.record_every > 0 ? hooks.iterations_done / cfg.record_every + 1 : 0;
+  return py::make_tuple(history[py::slice(0, written, 1)], final_cost, hooks.iterations_done, hooks.diverged_at);
 }
 
 bool first_is_float32(const py::list& Ws) { return Ws.size() > 0 && is_float32(py::array(Ws[0])); }
@@ -80,7 +117,8 @@ void bind_training(py::module_& m) {
       "sgd_train",
       [](const py::list& Ws, const py::list& bs, const std::vector<int>& acts, const std::vector<double>& slopes,
          const py::array& X, const py::array& Y, int64 iterations, int64 batch_size, bool replacement, bool shuffle,
-         double eta, double lam, int64 record_every, std::uint64_t seed) {
+         double eta, double lam, int64 record_every, std::uint64_t seed, const py::object& epoch_end,
+         int64 epoch_length, const py::object& poll, double poll_seconds) {
         SGDConfig cfg;
         cfg.iterations = iterations;
         cfg.batch_size = batch_size;
@@ -90,13 +128,17 @@ void bind_training(py::module_& m) {
         cfg.lambda = lam;
         cfg.record_every = record_every;
         cfg.seed = seed;
-        return first_is_float32(Ws) ? train<float>(Ws, bs, acts, slopes, X, Y, cfg)
-                                    : train<double>(Ws, bs, acts, slopes, X, Y, cfg);
+        PyHooks hooks{epoch_end, poll, poll_seconds};
+        return first_is_float32(Ws) ? train<float>(Ws, bs, acts, slopes, X, Y, cfg, hooks, epoch_length)
+                                    : train<double>(Ws, bs, acts, slopes, X, Y, cfg, hooks, epoch_length);
       },
       py::arg("W"), py::arg("b"), py::arg("activations"), py::arg("slopes"), py::arg("X"), py::arg("Y"),
       py::arg("iterations"), py::arg("batch_size"), py::arg("replacement"), py::arg("shuffle"), py::arg("eta"),
-      py::arg("lam"), py::arg("record_every"), py::arg("seed"),
-      "Train W[l], b[l] in place by the stochastic gradient method; returns (cost history, final cost).");
+      py::arg("lam"), py::arg("record_every"), py::arg("seed"), py::arg("epoch_end") = py::none(),
+      py::arg("epoch_length") = 0, py::arg("poll") = py::none(), py::arg("poll_seconds") = 0.1,
+      "Train W[l], b[l] in place by the stochastic gradient method; returns (cost history, final cost, updates "
+      "applied, the update whose mini-batch cost was not finite or -1). epoch_end(epoch, mean_batch_cost) after "
+      "every epoch_length updates and poll(updates) at most every poll_seconds may return True to stop.");
   m.def(
       "rng_below",
       [](std::uint64_t seed, std::uint32_t n, int64 count) {

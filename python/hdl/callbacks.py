@@ -1,7 +1,8 @@
-"""What hdl.train.fit does after every epoch besides training: stop early, save checkpoints, log.
+"""What a training run does after every epoch besides training: stop early, save checkpoints, log.
 
 A callback subclasses Callback and overrides on_epoch_end(epoch, model, history), returning True to
-stop the run, and on_train_end(model, history). fit calls every callback after every epoch, in order.
+stop the run, and on_train_end(model, history). hdl.train.fit and hdl.stochastic_gradient (given epochs)
+call every callback after every epoch, in order (hdl.run.Run).
 """
 from __future__ import annotations
 

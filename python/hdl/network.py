@@ -224,21 +224,14 @@ class Network(Model):
             layers.append(layer_type(spec.pop("type"))(**spec, dtype=config["dtype"]))
         return cls(layers)
 
-    def save(self, path) -> None:
-        """Writes the parameters and a JSON description to an .npz file, atomically (no pickle)."""
-        path = os.fspath(path)
-        arrays = {f"layer{i}.{name}": arr for i, layer in enumerate(self.layers)
-                  for name, arr in layer.params().items()}
-        tmp = path + ".tmp"
-        with open(tmp, "wb") as f:
-            np.savez(f, config=np.array(json.dumps(self.config())), **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+    # save is Model's (parameters, velocities on request, the JSON description, written atomically)
 
     @classmethod
-    def load(cls, path) -> "Network":
+    def load(cls, path, with_velocities=False) -> "Network":
+        """A network written by save, or by hdl's earlier Network.save (its 'config' and layer arrays)."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
+            if "config" not in data.files:
+                return super().load(path, with_velocities)
             net = cls.from_config(json.loads(str(data["config"])))
             for i, layer in enumerate(net.layers):
                 for name, arr in layer.params().items():

@@ -30,6 +30,7 @@ import numpy as np
 from hdl import _C, _checks, ops
 from hdl.history import History
 from hdl.network import Network
+from hdl.run import Run, TrainingDiverged, callbacks_of
 
 
 def _dense_arrays(net: Network):
@@ -39,35 +40,73 @@ def _dense_arrays(net: Network):
             [ops.activation_code(layer.activation) for layer in net.layers], [layer.slope for layer in net.layers])
 
 
-def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, record_every, seed, method):
+def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, record_every, seed, method,
+         epochs=None, callbacks=(), progress=False, on_epoch=None):
     X, Y = net.check_inputs(X, Y, any_order=True)  # data.T of (N, n) arrays is read in place
     eta = _checks.positive("eta", eta)
     iterations = _checks.positive("iterations", iterations, integer=True)
     batch_size = _checks.positive("batch_size", batch_size, integer=True)
     lam = _checks.positive("lam", lam, allow_zero=True)
+    N = X.shape[1]
+    epoch_length = -(-N // batch_size)  # updates per epoch
     if record_every is None:  # once per epoch
-        record_every = -(-X.shape[1] // batch_size)
+        record_every = epoch_length
     record_every = _checks.positive("record_every", record_every, integer=True, allow_zero=True)
     if seed is None:
         seed = secrets.randbits(63)
     seed = _checks.positive("seed", seed, integer=True, allow_zero=True)
+    if callbacks and epochs is None:
+        raise ValueError("callbacks run after every epoch: give epochs= rather than iterations=")
     Ws, bs, acts, slopes = _dense_arrays(net)
+    history = History(method=method, seed=seed)
+    run = Run(net, history, callbacks, epochs=epochs or 1, batches=epoch_length if epochs else iterations,
+              progress=progress, on_epoch=on_epoch)
+    images = N if not replacement else epoch_length * batch_size  # points an epoch's updates see
+
+    def epoch_end(epoch, mean_batch_cost):  # the compiled loop, paused after every epoch
+        return run.end_epoch(epoch, eta, images, {"objective": mean_batch_cost})
+
+    def poll(done):  # about every 0.1 s: the progress bar
+        if epochs:
+            epoch = min(done // epoch_length + 1, epochs)
+            run.show(done - (epoch - 1) * epoch_length, epoch, None, (done - (epoch - 1) * epoch_length) * batch_size)
+        else:
+            run.show(done, 1, None, done * batch_size)
+        return False
+
     start = time.perf_counter()
-    cost, final = _C.sgd_train(Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle, eta, lam,
-                               record_every, seed)
+    try:
+        cost, final, done, diverged_at = _C.sgd_train(
+            Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle, eta, lam, record_every, seed,
+            epoch_end=epoch_end if epochs else None, epoch_length=epoch_length,
+            poll=poll if run.bar is not None else None)
+        finite = all(np.isfinite(p).all() for p in Ws + bs)
+        if diverged_at >= 0:
+            raise run.diverged("mini-batch cost (3.3)", final, diverged_at // epoch_length + 1,
+                               diverged_at % epoch_length + 1, f"eta={eta}", applied=not finite)
+        if not math.isfinite(final) or not finite:
+            raise TrainingDiverged(f"{method}: the cost became {final} (eta={eta} is probably too large); "
+                                   "the network's parameters are no longer usable")
+        run.finish()  # callbacks' last word (EarlyStopping puts the best weights back)
+    finally:
+        run.close()
     seconds = time.perf_counter() - start
-    if not math.isfinite(final) or not all(np.isfinite(p).all() for p in Ws + bs):
-        raise FloatingPointError(f"{method}: the cost became {final} (eta={eta} is probably too large); "
-                                 "the network's parameters are no longer usable")
+    if done < iterations and record_every > 0:  # stopped by a callback: the cost of what is left in net
+        final = net.cost(X, Y, lam)
     steps = np.arange(len(cost), dtype=np.int64) * record_every
+    history.iterations, history.cost, history.seconds = steps, cost, seconds
     if record_every == 0:  # final is the last mini-batch's cost
-        return History(iterations=steps, cost=cost, seconds=seconds, method=method, seed=seed, batch_cost=final)
-    return History(iterations=steps, cost=cost, final_cost=final, seconds=seconds, method=method, seed=seed)
+        history.batch_cost = final
+    else:
+        history.final_cost = final
+    return history
 
 
 def stochastic_gradient(net: Network, X, Y, eta: float, iterations: int | None = None, *, epochs: int | None = None,
                         batch_size: int = 1, replacement: bool = True, lam: float = 0.0,
-                        record_every: int | None = None, seed: int | None = None) -> History:
+                        record_every: int | None = None, seed: int | None = None, callbacks=(),
+                        patience: int | None = None, checkpoint=None, progress: bool = False,
+                        on_epoch=None) -> History:
     """Trains net in place by the stochastic gradient method (4.6)-(4.8); X is (n_1, N), Y is (n_L, N).
     Data held one point per row, data (N, n_1), is passed as data.T and read in place, without a copy.
 
@@ -77,6 +116,14 @@ def stochastic_gradient(net: Network, X, Y, eta: float, iterations: int | None =
     The cost over all N points is recorded before the first update and then every
     `record_every` updates: by default once per epoch (ceil(N / batch_size) updates);
     record_every=1 gives the cost after every update (Figure 6.1), 0 records nothing.
+
+    With epochs, the run is also a run of hdl.run.Run, as fit's: after every epoch the compiled loop
+    pauses, History records the epoch (epochs, lr, train['objective'] = the mean mini-batch cost (3.3),
+    epoch_seconds, images_per_second) and the callbacks run (hdl.callbacks: EarlyStopping(monitor=
+    'train/objective'), Checkpoint, CSVLogger, JSONLinesLogger; patience=k and checkpoint=path are the
+    shorthands); any may stop the run. progress=True draws a bar with images/s; Ctrl-C stops any run with
+    KeyboardInterrupt, the parameters as the last update left them. A mini-batch whose cost is not finite
+    stops the run before its update with TrainingDiverged (a FloatingPointError) naming epoch and batch.
     """
     if (iterations is None) == (epochs is None):
         raise ValueError("give either iterations or epochs")
@@ -87,7 +134,8 @@ def stochastic_gradient(net: Network, X, Y, eta: float, iterations: int | None =
     form = "with" if replacement else "without"
     return _run(net, X, Y, eta=eta, iterations=iterations, batch_size=batch_size, replacement=bool(replacement),
                 shuffle=True, lam=lam, record_every=record_every, seed=seed,
-                method=f"stochastic gradient, batch {batch_size}, {form} replacement")
+                method=f"stochastic gradient, batch {batch_size}, {form} replacement", epochs=epochs,
+                callbacks=callbacks_of(callbacks, patience, checkpoint), progress=progress, on_epoch=on_epoch)
 
 
 def steepest_descent(net: Network, X, Y, eta: float, iterations: int, *, lam: float = 0.0,

@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import math
 import os
-import time
 
 import numpy as np
 
 from hdl import schedules
-from hdl.callbacks import Callback, Checkpoint, EarlyStopping
 from hdl.history import KEYS, History
 from hdl.metrics import top_k_error
 from hdl.model import Model
+from hdl.run import Run, TrainingDiverged, callbacks_of
 
-
-class TrainingDiverged(FloatingPointError):
-    pass
+__all__ = ["TrainingDiverged", "evaluate", "fit"]
 
 
 def evaluate(net: Model, x, y, batch_size=500) -> dict:
@@ -65,7 +62,8 @@ def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0
     Shorthands: patience=k is EarlyStopping(k) (restoring the best weights); checkpoint=path is
     Checkpoint(path) after every epoch, from which resume=True continues exactly; on_epoch(epoch,
     history) is called after the callbacks. A non-finite objective stops the run with
-    TrainingDiverged, naming the epoch and the batch.
+    TrainingDiverged, naming the epoch and the batch. The run's bookkeeping (History, callbacks,
+    progress bar) is hdl.run.Run, the same as stochastic_gradient's.
     """
     x, y = _check_data(net, *train, "training")
     if val is not None:
@@ -77,14 +75,7 @@ def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0
     if not (math.isfinite(momentum) and 0 <= momentum < 1 and math.isfinite(weight_decay) and weight_decay >= 0):
         raise ValueError(f"need 0 <= momentum < 1 and weight_decay >= 0, got {momentum}, {weight_decay}")
     schedule = schedules.make(lr)
-    callbacks = list(callbacks)
-    if patience is not None:
-        callbacks.append(EarlyStopping(patience))
-    if checkpoint:
-        callbacks.append(Checkpoint(checkpoint))
-    for cb in callbacks:
-        if not isinstance(cb, Callback):
-            raise TypeError(f"callbacks must be hdl.callbacks.Callback objects, got {cb!r}")
+    callbacks = callbacks_of(callbacks, patience, checkpoint)
     history, start = History(method=f"fit: SGD with momentum ({net.momentum_form} form)", seed=seed), 1
     if resume and checkpoint and os.path.exists(checkpoint):
         loaded = Model.load(checkpoint, with_velocities=True)
@@ -94,66 +85,37 @@ def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0
         start = history.epochs[-1] + 1 if history.epochs else 1
     N = len(x)
     batches = -(-N // batch_size)
-    bar = _progress(progress, epochs, start, batches)
-    for epoch in range(start, epochs + 1):
-        rng = np.random.default_rng([seed, epoch])
-        eta = schedule(epoch)
-        order = rng.permutation(N) if sampling == "shuffle" else rng.integers(0, N, N)
-        flip = rng.random(N) < 0.5 if flips else None
-        sums = dict.fromkeys(KEYS, 0.0)
-        t0 = time.perf_counter()
-        for b in range(batches):
-            idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
-            xb, yb = x[idx], y[idx]
-            if flips:
-                f = flip[idx]
-                xb[f] = xb[f, :, ::-1]
-            loss, scores = net.loss_and_gradients(xb, yb, dropout_seed=(seed << 20) ^ (epoch << 12) ^ b)
-            if not math.isfinite(loss):
-                raise TrainingDiverged(f"the objective became {loss} at epoch {epoch}, batch {b + 1} of {batches} "
-                                       f"(learning rate {eta}); the network is left as it was before that batch "
-                                       "is applied, and the last checkpoint holds the previous epoch")
-            net.step(eta, momentum, weight_decay)
-            n = len(yb)
-            sums["objective"] += loss * n
-            sums["top1"] += top_k_error(scores, yb, 1) * n
-            sums["top5"] += top_k_error(scores, yb, 5) * n
-            if bar is not None:
-                bar.update(1)
-                if b % 20 == 19 or b == batches - 1:  # redrawing the text costs more than a batch's bookkeeping
-                    bar.set_postfix(epoch=epoch, loss=f"{sums['objective'] / ((b * batch_size) + n):.3f}",
-                                    img_s=f"{(b * batch_size + n) / (time.perf_counter() - t0):.0f}", refresh=False)
-        seconds = time.perf_counter() - t0
-        history.epochs.append(epoch)
-        history.lr.append(eta)
-        for k in KEYS:
-            history.train[k].append(sums[k] / N)
-        history.epoch_seconds.append(seconds)
-        history.seconds += seconds
-        history.images_per_second.append(N / seconds)
-        if val is not None:
-            for k, v in evaluate(net, *val).items():
-                history.val[k].append(v)
-            if history.val["top1"][-1] < min(history.val["top1"][:-1], default=math.inf):
-                history.best_epoch = epoch
-        stop = [cb.on_epoch_end(epoch, net, history) for cb in callbacks]  # every callback sees every epoch
-        if on_epoch is not None:
-            on_epoch(epoch, history)
-        if any(stop):
-            break
-    for cb in callbacks:
-        cb.on_train_end(net, history)
-    if bar is not None:
-        bar.close()
-    return history
-
-
-def _progress(enabled, epochs, start, batches):
-    if not enabled:
-        return None
+    run = Run(net, history, callbacks, epochs=epochs, batches=batches, first_epoch=start, progress=progress,
+              on_epoch=on_epoch)
     try:
-        from tqdm import tqdm
-    except ImportError:
-        return None
-    return tqdm(total=(epochs - start + 1) * batches, unit="batch", dynamic_ncols=True, leave=False)
-
+        for epoch in range(start, epochs + 1):
+            rng = np.random.default_rng([seed, epoch])
+            eta = schedule(epoch)
+            order = rng.permutation(N) if sampling == "shuffle" else rng.integers(0, N, N)
+            flip = rng.random(N) < 0.5 if flips else None
+            sums = dict.fromkeys(KEYS, 0.0)
+            run.start_epoch()
+            for b in range(batches):
+                idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
+                xb, yb = x[idx], y[idx]
+                if flips:
+                    f = flip[idx]
+                    xb[f] = xb[f, :, ::-1]
+                loss, scores = net.loss_and_gradients(xb, yb, dropout_seed=(seed << 20) ^ (epoch << 12) ^ b)
+                if not math.isfinite(loss):
+                    raise run.diverged("objective", loss, epoch, b + 1, f"learning rate {eta}", applied=False)
+                net.step(eta, momentum, weight_decay)
+                n = len(yb)
+                sums["objective"] += loss * n
+                sums["top1"] += top_k_error(scores, yb, 1) * n
+                sums["top5"] += top_k_error(scores, yb, 5) * n
+                if b % 20 == 19 or b == batches - 1:  # redrawing the text costs more than a batch's bookkeeping
+                    seen = b * batch_size + n
+                    run.show(b + 1, epoch, sums["objective"] / seen, seen)
+            val_errors = evaluate(net, *val) if val is not None else None
+            if run.end_epoch(epoch, eta, N, {k: sums[k] / N for k in KEYS}, val_errors):
+                break
+        run.finish()
+    finally:
+        run.close()
+    return history

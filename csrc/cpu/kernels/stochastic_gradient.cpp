@@ -4,6 +4,7 @@
 // Buffers are Buffer<T> (gemm_blocked.hpp): std::vector's own member functions would be linked
 // from one instruction set's objects for all, AVX-512 ones included.
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 #include "dense_impl.hpp"
@@ -213,7 +214,7 @@ double network_cost(const std::vector<DenseLayerRef<T>>& layers, const Columns<T
 
 template <class T>
 double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data, DataRef<T> Y_data,
-                 const SGDConfig& cfg, double* cost_history) {
+                 const SGDConfig& cfg, double* cost_history, SGDHooks& hooks) {
   const int64 N = X_data.N;
   const size_t L = layers.size();
   const int64 n_in = layers.front().n_in, n_out = layers.back().n_out;
@@ -245,6 +246,10 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
   for (int64 i = 0; i < N; ++i) order[i] = i;
   int64 position = N;  // how far the current epoch has got through `order`
   const T eta = T(cfg.eta), decay = T(2.0 * cfg.lambda / double(N));
+  double epoch_cost = 0.0;  // sum of the mini-batch costs of the current epoch
+  int64 epoch_steps = 0;
+  hooks.iterations_done = 0;
+  hooks.diverged_at = -1;
 
   for (int64 it = 0; it < cfg.iterations; ++it) {
     // 1. Choose the mini-batch: with replacement (4.6), (4.8) or from a shuffled epoch (4.7).
@@ -274,14 +279,30 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
     // 3. Backward pass, Lemma 5.1, averaged over the batch: g = dC/da[L] = (a[L] - y)/m,
     // 4. with the update p -> p - eta grad (4.6)-(4.8) and the gradient of the penalty (8.2).
     batch_cost = quadratic_cost_impl(g.data(), a[L - 1].data(), y.data(), n_out * m, 1.0 / double(m));
+    if (!std::isfinite(batch_cost)) {  // diverged: stop before this update
+      hooks.diverged_at = it;
+      return batch_cost;
+    }
     if (m == 1) backward_update<1>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
     else backward_update<0>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
     all_current = false;
+    hooks.iterations_done = it + 1;
+    epoch_cost += batch_cost;
+    ++epoch_steps;
 
     if (recording && (it + 1) % cfg.record_every == 0) {
       cost_history[(it + 1) / cfg.record_every] = cost = full.cost(cfg.lambda);
       all_current = true;
     }
+    bool stop = false;
+    if (hooks.epoch_end != nullptr && hooks.epoch_length > 0 && (it + 1) % hooks.epoch_length == 0) {
+      stop = hooks.epoch_end(hooks.context, (it + 1) / hooks.epoch_length, epoch_cost / double(epoch_steps));
+      epoch_cost = 0.0;
+      epoch_steps = 0;
+    }
+    if (hooks.poll != nullptr && hooks.poll_every > 0 && (it + 1) % hooks.poll_every == 0)
+      stop = hooks.poll(hooks.context, it + 1) || stop;
+    if (stop) break;
   }
   if (!recording) return batch_cost;  // no pass over all N points that the caller did not ask for
   return all_current ? cost : HDL_ISA::network_cost(layers, X, Y, cfg.lambda);

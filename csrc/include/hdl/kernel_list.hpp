@@ -57,11 +57,14 @@
 //   cost_history holds iterations / record_every + 1 values: Cost (3.3)/(8.2) before the first
 //   update and after every record_every-th one. Returns the Cost after the last update (over all N
 //   points), or with record_every = 0 the cost (3.3) of the last mini-batch before its update.
+//   hooks (SGDHooks) are called after every epoch and every poll_every updates, and may stop the run;
+//   a mini-batch whose cost is not finite stops it before its update (hooks.diverged_at). A run stopped
+//   after k updates wrote k / record_every + 1 costs.
 #define HDL_KERNELS_stochastic_gradient(HDL_K, HDL_K1)                                                                 \
   HDL_K(double, sgd_train,                                                                                             \
     (const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X, DataRef<T> Y, const SGDConfig& config,                \
-     double* cost_history),                                                                                            \
-    (layers, X, Y, config, cost_history))
+     double* cost_history, SGDHooks& hooks),                                                                           \
+    (layers, X, Y, config, cost_history, hooks))
 
 // ---- conv.cpp: 2-D convolution, NHWC (hdl/shapes.hpp: ConvShape) ---------------------------------
 // conv2d_forward: y (N, out_h, out_w, O); relu fuses y = max(y, 0).

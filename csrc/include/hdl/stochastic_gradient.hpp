@@ -45,4 +45,20 @@ struct SGDConfig {
   std::uint64_t seed = 0;
 };
 
+// How a run talks to its caller while it lasts. The calls come from the thread that runs the loop,
+// between updates (no other thread of the run is working); each returns true to stop the run there.
+// Plain function pointers, not std::function: their code lives in the caller's (baseline) objects.
+struct SGDHooks {
+  void* context = nullptr;
+  // after every epoch_length updates (0: never), with the mean cost (3.3) of that epoch's mini-batches
+  bool (*epoch_end)(void* context, int64 epoch, double mean_batch_cost) = nullptr;
+  int64 epoch_length = 0;
+  // every poll_every updates (0: never), for progress bars and interrupts
+  bool (*poll)(void* context, int64 iterations_done) = nullptr;
+  int64 poll_every = 0;
+  // written by the run
+  int64 iterations_done = 0;  // updates applied
+  int64 diverged_at = -1;     // the update whose mini-batch cost was not finite (stopped before applying it)
+};
+
 }  // namespace hdl
