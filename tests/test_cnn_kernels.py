@@ -212,6 +212,36 @@ def test_sigmoid_layer_gradient_by_central_differences():
     assert np.sum(ops.sigmoid_backward(dy, ops.sigmoid(x))) == pytest.approx(fd, rel=1e-8)
 
 
+@pytest.mark.parametrize("dtype,atol", [(np.float64, 1e-15), (np.float32, 3e-7)])
+@pytest.mark.parametrize("shape", [(1,), (3, 4, 5, 7), (100_001,)])
+def test_tanh_matches_oracle_and_saturates(shape, dtype, atol):
+    rng = np.random.default_rng(len(shape))
+    x = (3 * rng.standard_normal(shape)).astype(dtype)
+    x.flat[0] = 0.0
+    y = ops.tanh(x)
+    np.testing.assert_allclose(y, cnn.tanh(x), rtol=4 * np.finfo(dtype).eps, atol=atol)  # a few ulp of 1
+    assert y.flat[0] == 0.0
+    dy = rng.standard_normal(shape).astype(dtype)
+    # 1 - y^2 cancels where |y| is near 1: a few ulp of |dy| (the kernel's fused multiply-add is the closer)
+    np.testing.assert_allclose(ops.tanh_backward(dy, y), cnn.tanh_backward(dy, y), rtol=1e-6,
+                               atol=4 * np.finfo(dtype).eps * np.abs(dy).max())
+    assert ops.tanh_backward(dy, y, out=dy) is dy  # in place
+    big = np.array([-1e4, -50.0, 50.0, 1e4], dtype)
+    with np.errstate(all="raise"):
+        np.testing.assert_array_equal(ops.tanh(big), [-1.0, -1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("kind", ops.ACTIVATION_KERNELS)
+def test_activations_by_central_differences(kind):
+    """Every activation of the kernel list: its backward pass against float64 central differences."""
+    rng = np.random.default_rng(4)
+    x, dy = rng.standard_normal((2, 3, 3, 5)), rng.standard_normal((2, 3, 3, 5))
+    f, back = getattr(ops, kind), getattr(ops, f"{kind}_backward")
+    h = 1e-6
+    fd = (dy * (f(x + h) - f(x - h))) / (2 * h)  # elementwise: one difference per entry
+    np.testing.assert_allclose(back(dy, f(x)), fd, rtol=1e-6, atol=1e-9)
+
+
 @pytest.mark.parametrize("rate", [0.0, 0.15, 0.35, 0.9])
 def test_dropout(rate):
     x = np.random.default_rng(0).standard_normal((50, 32, 8, 8))

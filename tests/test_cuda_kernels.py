@@ -84,6 +84,22 @@ def close(got, want, rtol=1e-4, atol=1e-4):
     np.testing.assert_allclose(got, want, rtol=rtol, atol=atol * max(1.0, float(np.abs(want).max(initial=0))))
 
 
+# -- the activations of the kernel list ------------------------------------------------------------------
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ops.ACTIVATION_KERNELS)
+def test_activations_match_the_cpu(device, kind):
+    rng = np.random.default_rng(7)
+    x = (4 * rng.standard_normal((3, 5, 7, 2))).astype(f32)
+    x.flat[:4] = [0.0, -100.0, 100.0, 1e-7]
+    dev, cpu = backend(device), Cpu()
+    y = getattr(dev, kind)(x)
+    close(y, getattr(cpu, kind)(x), rtol=2e-6, atol=1e-6)  # expf on the GPU, the CPU's own exp here
+    close(y, getattr(cnn, kind)(x), rtol=2e-6, atol=1e-6)
+    dy = rng.standard_normal(x.shape).astype(f32)
+    close(getattr(dev, f"{kind}_backward")(dy, y), getattr(cnn, f"{kind}_backward")(dy, y), rtol=1e-6, atol=1e-6)
+
+
 # -- convolution ------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("device", DEVICES)

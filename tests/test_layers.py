@@ -5,7 +5,7 @@ import pytest
 
 import hdl
 from hdl.layers import (AvgPool2d, Conv2d, Dense, Dropout, Flatten, FullyConnected, Layer, LeakyReLU, MaxPool2d,
-                        ReLU, Sigmoid)
+                        ReLU, Sigmoid, Tanh)
 from hdl.model import Model
 
 
@@ -103,6 +103,7 @@ LAYERS = [  # (layer, input shape): awkward shapes among them (stride 2, asymmet
     (lambda: AvgPool2d(3, 2, (0, 1, 0, 1)), (2, 6, 5, 3)),
     (lambda: MaxPool2d(2), (2, 4, 6, 3)),
     (lambda: Sigmoid(), (2, 3, 3, 2)),
+    (lambda: Tanh(), (2, 3, 3, 2)),
     (lambda: LeakyReLU(0.1), (2, 3, 3, 2)),
     (lambda: Flatten(), (2, 3, 3, 2)),
 ]

@@ -1,9 +1,12 @@
-// Bindings of ReLU, the sigmoid and dropout (hdl/kernel_list.hpp, pointwise.cpp).
+// Bindings of ReLU, the activations of HDL_ACTIVATIONS and dropout (hdl/kernel_list.hpp, pointwise.cpp).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
 
 #include <cmath>
+#include <string>
 #include <type_traits>
+#include <vector>
 
 #include "checks.hpp"
 #include "hdl/kernels.hpp"
@@ -61,22 +64,30 @@ void bind_pointwise(py::module_& m) {
         });
       },
       py::arg("dy"), py::arg("x"), py::arg("slope") = 0.0, py::arg("out") = py::none());
-  m.def(
-      "sigmoid",
-      [](const py::array& x_, const py::object& out) {
-        return unary("sigmoid", x_, out, [&](auto* y, const auto* x, int64 n) {
-          sigmoid_forward<std::remove_pointer_t<decltype(y)>>(y, x, n);
-        });
-      },
-      py::arg("x"), py::arg("out") = py::none());
-  m.def(
-      "sigmoid_backward",
-      [](const py::array& dy_, const py::array& y_, const py::object& out) {
-        return backward("sigmoid_backward", "y", dy_, y_, out, [&](auto* dx, const auto* dy, const auto* y, int64 n) {
-          sigmoid_backward<std::remove_pointer_t<decltype(dx)>>(dx, dy, y, n);
-        });
-      },
-      py::arg("dy"), py::arg("y"), py::arg("out") = py::none());
+  // hdl._C.<name>(x, out=None) and <name>_backward(dy, y, out=None) for every line of HDL_ACTIVATIONS;
+  // hdl._C.activations names them.
+  std::vector<std::string> names;
+#define HDL_BIND_ACTIVATION(K, name, Struct)                                                                   \
+  m.def(                                                                                                       \
+      #name,                                                                                                   \
+      [](const py::array& x_, const py::object& out) {                                                         \
+        return unary(#name, x_, out, [](auto* y, const auto* x, int64 n) {                                     \
+          name##_forward<std::remove_pointer_t<decltype(y)>>(y, x, n);                                         \
+        });                                                                                                    \
+      },                                                                                                       \
+      py::arg("x"), py::arg("out") = py::none());                                                              \
+  m.def(                                                                                                       \
+      #name "_backward",                                                                                       \
+      [](const py::array& dy_, const py::array& y_, const py::object& out) {                                   \
+        return backward(#name "_backward", "y", dy_, y_, out, [](auto* dx, const auto* dy, const auto* y, int64 n) { \
+          name##_backward<std::remove_pointer_t<decltype(dx)>>(dx, dy, y, n);                                  \
+        });                                                                                                    \
+      },                                                                                                       \
+      py::arg("dy"), py::arg("y"), py::arg("out") = py::none());                                               \
+  names.push_back(#name);
+  HDL_ACTIVATIONS(HDL_BIND_ACTIVATION, _)
+#undef HDL_BIND_ACTIVATION
+  m.attr("activations") = py::tuple(py::cast(names));
   m.def(
       "dropout",
       [](const py::array& x_, double rate, std::uint64_t seed, const py::object& out, const py::object& mask_out) {

@@ -71,6 +71,12 @@ void bind_kernels(py::module_& m) {
   m.def("avg_pool2d_backward", [](U dx, U dy, const std::vector<int64>& shape) {
     hc::avg_pool2d_backward(p<F>(dx), p<F>(dy), pool_shape(shape), hc::stream());
   });
+#define HDL_BIND_CUDA_ACTIVATION(K, name, Struct)                                                          \
+  m.def(#name "_forward", [](U y, U x, I64 n) { hc::name##_forward(p<F>(y), p<F>(x), n, hc::stream()); });     \
+  m.def(#name "_backward",                                                                                   \
+        [](U dx, U dy, U y, I64 n) { hc::name##_backward(p<F>(dx), p<F>(dy), p<F>(y), n, hc::stream()); });
+  HDL_ACTIVATIONS(HDL_BIND_CUDA_ACTIVATION, _)
+#undef HDL_BIND_CUDA_ACTIVATION
   m.def("relu_forward", [](U y, U x, int64 n, float slope) {
     hc::relu_forward(p<F>(y), p<F>(x), n, slope, hc::stream());
   });

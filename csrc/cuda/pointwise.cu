@@ -1,7 +1,9 @@
-// ReLU (7.3), leaky ReLU (Section 8) and inverted dropout on the GPU, one thread per element.
+// ReLU (7.3), leaky ReLU (Section 8), the activations of hdl/activations.hpp and inverted dropout on the
+// GPU, one thread per element.
 // Dropout draws u_i from the same counter-based hash of (seed, i) as the CPU kernel, so the two
 // give the same mask bit for bit.
 #include "exec.cuh"
+#include "hdl/activations.hpp"
 #include "hdl/cuda/kernels.hpp"
 
 namespace hdl::cuda {
@@ -43,6 +45,24 @@ struct DropoutForward {  // mask = 1/(1 - rate) where u_i >= rate, else 0;  y = 
   }
 };
 
+struct CudaMath {
+  static HDL_HD float exp(float x) { return expf(x); }
+};
+
+template <class S>
+struct ActivationForward {  // y = sigma(x)
+  float* y;
+  const float* x;
+  HDL_HD void operator()(std::int64_t i) const { y[i] = S::template forward<CudaMath>(x[i]); }
+};
+
+template <class S>
+struct ActivationBackward {  // dx = dy sigma'(x), from y = sigma(x) (dx may be dy)
+  float* dx;
+  const float *dy, *y;
+  HDL_HD void operator()(std::int64_t i) const { dx[i] = S::backward(dy[i], y[i]); }
+};
+
 struct Multiply {  // out = a o b
   float* out;
   const float *a, *b;
@@ -68,6 +88,25 @@ template <class Exec>
 void dropout_backward_on(const Exec& exec, float* dx, const float* dy, const float* mask, int64 n) {
   exec.each(n, Multiply{dx, dy, mask});
 }
+
+template <class S, class Exec>
+void activation_forward_on(const Exec& exec, float* y, const float* x, int64 n) {
+  exec.each(n, ActivationForward<S>{y, x});
+}
+template <class S, class Exec>
+void activation_backward_on(const Exec& exec, float* dx, const float* dy, const float* y, int64 n) {
+  exec.each(n, ActivationBackward<S>{dx, dy, y});
+}
+
+#define HDL_CUDA_DEFINE_ACTIVATION(K, name, Struct)                                                   \
+  void name##_forward(float* y, const float* x, int64 n, cudaStream_t stream) {                       \
+    activation_forward_on<activations::Struct>(Device{stream}, y, x, n);                              \
+  }                                                                                                   \
+  void name##_backward(float* dx, const float* dy, const float* y, int64 n, cudaStream_t stream) {    \
+    activation_backward_on<activations::Struct>(Device{stream}, dx, dy, y, n);                        \
+  }
+HDL_ACTIVATIONS(HDL_CUDA_DEFINE_ACTIVATION, _)
+#undef HDL_CUDA_DEFINE_ACTIVATION
 
 void relu_forward(float* y, const float* x, int64 n, float slope, cudaStream_t stream) {
   relu_forward_on(Device{stream}, y, x, n, slope);

@@ -137,15 +137,29 @@ def relu_backward(dy: np.ndarray, x: np.ndarray, slope: float = 0.0, out: np.nda
     return _C.relu_backward(dy, x, slope, out)
 
 
-def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """1 / (1 + e^-x) (2.1), elementwise, any layout; it saturates (1, or about 1e-38 in float32) without
-    overflow for large |x|. out may be x itself."""
-    return _C.sigmoid(x, out)
+def _activation(name: str):
+    """ops.<name>(x, out=None) and ops.<name>_backward(dy, y, out=None) for an activation of hdl._C."""
+    forward_kernel, backward_kernel = getattr(_C, name), getattr(_C, f"{name}_backward")
+
+    def forward(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return forward_kernel(x, out)
+
+    def backward(dy: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return backward_kernel(dy, y, out)
+    forward.__name__ = forward.__qualname__ = name
+    backward.__name__ = backward.__qualname__ = f"{name}_backward"
+    forward.__doc__ = (f"y = {name}(x), elementwise, any layout (the formula: csrc/include/hdl/activations.hpp); "
+                       "out may be x itself.")
+    backward.__doc__ = (f"dy * {name}'(x), from the output y = {name}(x) (the layer keeps it); out may be dy "
+                        "itself.")
+    return forward, backward
 
 
-def sigmoid_backward(dy: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """dy * sigma'(x) = dy * y (1 - y) (2.2), from the sigmoid's output y; out may be dy itself."""
-    return _C.sigmoid_backward(dy, y, out)
+# sigmoid (2.1) and its backward pass (2.2), tanh, ...: one pair per line of HDL_ACTIVATIONS
+# (csrc/include/hdl/kernel_list.hpp); the sigmoid saturates (1, or about 1e-38 in float32) without overflow.
+ACTIVATION_KERNELS = tuple(_C.activations)
+for _name in ACTIVATION_KERNELS:
+    globals()[_name], globals()[f"{_name}_backward"] = _activation(_name)
 
 
 def dropout(x: np.ndarray, rate: float, seed: int, out: np.ndarray | None = None,

@@ -191,3 +191,25 @@ class Emulated:
         dec_m = np.ascontiguousarray([1.0] * n if decay_mults is None else decay_mults, np.float64)
         self.lib.emu_sgd_momentum(n, ptrs(params), ptrs(grads), ptrs(velocities), _p(sizes), _p(lr_m), _p(dec_m),
                                   F64(lr), F64(momentum), F64(weight_decay), ops.MOMENTUM_FORMS[form])
+
+
+def _activation_methods(name):
+    """Emulated.<name>(x) and <name>_backward(dy, y) for an activation of HDL_ACTIVATIONS."""
+    def forward(self, x):
+        x = _f32(x)
+        y = np.empty_like(x)
+        getattr(self.lib, f"emu_{name}_forward")(_p(y), _p(x), I64(x.size))
+        return y
+
+    def backward(self, dy, y):
+        dy, y = _f32(dy), _f32(y)
+        dx = np.empty_like(y)
+        getattr(self.lib, f"emu_{name}_backward")(_p(dx), _p(dy), _p(y), I64(y.size))
+        return dx
+    return forward, backward
+
+
+for _name in _C.activations:
+    _f, _b = _activation_methods(_name)
+    setattr(Emulated, _name, _f)
+    setattr(Emulated, f"{_name}_backward", _b)

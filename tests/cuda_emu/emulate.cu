@@ -46,6 +46,16 @@ void emu_max_pool2d_backward(float* dx, const float* dy, const float* x, const I
 void emu_avg_pool2d_forward(float* y, const float* x, const I* shape) {
   cuda::avg_pool2d_forward_on(Host{}, y, x, pool_shape(shape));
 }
+#define HDL_EMU_ACTIVATION(K, name, Struct)                                                   \
+  void emu_##name##_forward(float* y, const float* x, I n) {                                  \
+    cuda::activation_forward_on<activations::Struct>(Host{}, y, x, n);                        \
+  }                                                                                           \
+  void emu_##name##_backward(float* dx, const float* dy, const float* y, I n) {               \
+    cuda::activation_backward_on<activations::Struct>(Host{}, dx, dy, y, n);                  \
+  }
+HDL_ACTIVATIONS(HDL_EMU_ACTIVATION, _)
+#undef HDL_EMU_ACTIVATION
+
 void emu_avg_pool2d_backward(float* dx, const float* dy, const I* shape) {
   cuda::avg_pool2d_backward_on(Host{}, dx, dy, pool_shape(shape));
 }

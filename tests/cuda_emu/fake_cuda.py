@@ -9,6 +9,7 @@ import ctypes
 import numpy as np
 
 from cuda_emu import emu
+from hdl import _C
 
 I64, F32, F64 = ctypes.c_int64, ctypes.c_float, ctypes.c_double
 _lib = None
@@ -203,6 +204,19 @@ def dropout_forward(y, mask, x, n, rate, seed):
 
 def dropout_backward(dx, dy, mask, n):
     lib().emu_dropout_backward(_vp(dx), _vp(dy), _vp(mask), I64(n))
+
+
+def _activation(name):  # <name>_forward and <name>_backward of hdl._cuda, for each of HDL_ACTIVATIONS
+    def forward(y, x, n):
+        getattr(lib(), f"emu_{name}_forward")(_vp(y), _vp(x), I64(n))
+
+    def backward(dx, dy, y, n):
+        getattr(lib(), f"emu_{name}_backward")(_vp(dx), _vp(dy), _vp(y), I64(n))
+    return forward, backward
+
+
+for _name in _C.activations:
+    globals()[f"{_name}_forward"], globals()[f"{_name}_backward"] = _activation(_name)
 
 
 def softmax_log_loss(dv, loss, v, labels, N, K):

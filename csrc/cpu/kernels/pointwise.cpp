@@ -1,5 +1,6 @@
-// ReLU, leaky ReLU, the sigmoid and inverted dropout for one instruction set.
+// ReLU, leaky ReLU, the activations of hdl/activations.hpp and inverted dropout for one instruction set.
 #include "dense_impl.hpp"
+#include "hdl/activations.hpp"
 #include "kernels.inc"
 
 namespace hdl {
@@ -39,14 +40,20 @@ inline void relu_backward_span(T* dx, const T* dy, const T* HDL_RESTRICT x, int6
   for (int64 i = 0; i < n; ++i) dx[i] = dy[i] * (x[i] > T(0) ? T(1) : slope);
 }
 
-template <class T>
-inline void sigmoid_span(T* HDL_RESTRICT y, const T* HDL_RESTRICT x, int64 n) {
-  for (int64 i = 0; i < n; ++i) y[i] = T(1) / (T(1) + exp_(-x[i]));  // (2.1); exp_ saturates, so 0 and 1 at the ends
+// The activations of hdl/activations.hpp, with this instruction set's exp.
+struct CpuMath {
+  template <class T>
+  static T exp(T x) { return exp_(x); }
+};
+
+template <class S, class T>
+inline void activation_span(T* HDL_RESTRICT y, const T* HDL_RESTRICT x, int64 n) {
+  for (int64 i = 0; i < n; ++i) y[i] = S::template forward<CpuMath>(x[i]);
 }
 
-template <class T>
-inline void sigmoid_backward_span(T* dx, const T* dy, const T* HDL_RESTRICT y, int64 n) {
-  for (int64 i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);  // sigma' = sigma (1 - sigma) (2.2)
+template <class S, class T>
+inline void activation_backward_span(T* dx, const T* dy, const T* HDL_RESTRICT y, int64 n) {
+  for (int64 i = 0; i < n; ++i) dx[i] = S::backward(dy[i], y[i]);
 }
 
 template <class T>
@@ -69,16 +76,20 @@ void relu_backward(T* dx, const T* dy, const T* x, int64 n, T slope) {
   for_chunks(n, [=](int64 b, int64 e) { relu_backward_span(dx + b, dy + b, x + b, e - b, slope); });
 }
 
-template <class T>
-void sigmoid_forward(T* y, const T* x, int64 n) {
-  for_chunks(n, [=](int64 b, int64 e) { sigmoid_span(y + b, x + b, e - b); });
-}
-
-// dx may be dy itself (in place).
-template <class T>
-void sigmoid_backward(T* dx, const T* dy, const T* y, int64 n) {
-  for_chunks(n, [=](int64 b, int64 e) { sigmoid_backward_span(dx + b, dy + b, y + b, e - b); });
-}
+// <name>_forward and <name>_backward (dx may be dy) for every line of HDL_ACTIVATIONS.
+#define HDL_DEFINE_ACTIVATION(K, name, Struct)                                                                   \
+  template <class T>                                                                                           \
+  void name##_forward(T* y, const T* x, int64 n) {                                                             \
+    for_chunks(n, [=](int64 b, int64 e) { activation_span<activations::Struct>(y + b, x + b, e - b); });        \
+  }                                                                                                            \
+  template <class T>                                                                                           \
+  void name##_backward(T* dx, const T* dy, const T* y, int64 n) {                                              \
+    for_chunks(n, [=](int64 b, int64 e) {                                                                      \
+      activation_backward_span<activations::Struct>(dx + b, dy + b, y + b, e - b);                              \
+    });                                                                                                        \
+  }
+HDL_ACTIVATIONS(HDL_DEFINE_ACTIVATION, _)
+#undef HDL_DEFINE_ACTIVATION
 
 template <class T>
 void dropout_forward(T* y, T* mask, const T* x, int64 n, double rate, std::uint64_t seed) {

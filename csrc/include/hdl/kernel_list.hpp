@@ -94,7 +94,20 @@
   HDL_K(void, avg_pool2d_forward, (T* y, const T* x, const PoolShape& s), (y, x, s))                                   \
   HDL_K(void, avg_pool2d_backward, (T* dx, const T* dy, const PoolShape& s), (dx, dy, s))
 
-// ---- pointwise.cpp: ReLU (7.3), leaky ReLU (Section 8), inverted dropout; n elements --------------
+// ---- activations: the elementwise sigma of hdl/activations.hpp, one line each: A(K, name, struct) ----
+// <name>_forward: y = sigma(x); <name>_backward: dx = dy sigma'(x) from the output y (dx may be dy);
+// n elements. From this list follow the CPU kernels (pointwise.cpp: the struct's formulas in a loop), the
+// CUDA kernels (pointwise.cu), both bindings (hdl._C.<name>, <name>_backward; hdl._cuda's), and the
+// functions hdl.ops.<name> and hdl.cuda.ops.<name> (and _backward). A new activation: its struct in
+// hdl/activations.hpp and its line here; then its layer, its oracle and its test.
+#define HDL_ACTIVATIONS(A, K) \
+  A(K, sigmoid, Sigmoid)      \
+  A(K, tanh, Tanh)
+#define HDL_ACTIVATION_KERNELS(HDL_K, name, Struct)                                                                    \
+  HDL_K(void, name##_forward, (T* y, const T* x, int64 n), (y, x, n))                                                  \
+  HDL_K(void, name##_backward, (T* dx, const T* dy, const T* y, int64 n), (dx, dy, y, n))
+
+// ---- pointwise.cpp: ReLU (7.3), leaky ReLU (Section 8), inverted dropout, the activations; n elements -
 // relu_forward: y = x for x > 0, slope * x otherwise (slope 0: ReLU).
 // relu_backward: dx = dy where x > 0, slope * dy otherwise (dx may be dy).
 // dropout_forward: element i is kept when u_i >= rate, u_i uniform in [0, 1) from a counter-based
@@ -102,8 +115,7 @@
 #define HDL_KERNELS_pointwise(HDL_K, HDL_K1)                                                                           \
   HDL_K(void, relu_forward, (T* y, const T* x, int64 n, T slope), (y, x, n, slope))                                    \
   HDL_K(void, relu_backward, (T* dx, const T* dy, const T* x, int64 n, T slope), (dx, dy, x, n, slope))                \
-  HDL_K(void, sigmoid_forward, (T* y, const T* x, int64 n), (y, x, n))                                                 \
-  HDL_K(void, sigmoid_backward, (T* dx, const T* dy, const T* y, int64 n), (dx, dy, y, n))                             \
+  HDL_ACTIVATIONS(HDL_ACTIVATION_KERNELS, HDL_K)                                                                       \
   HDL_K(void, dropout_forward, (T* y, T* mask, const T* x, int64 n, double rate, std::uint64_t seed),                  \
     (y, mask, x, n, rate, seed))
 

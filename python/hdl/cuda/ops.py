@@ -216,6 +216,32 @@ def dropout_backward(dy, mask, out=None):
     return dx
 
 
+def _activation(name):
+    """<name>(x, out=None) and <name>_backward(dy, y, out=None) on the device, for each of hdl._C.activations."""
+    def forward(x, out=None):
+        _check(name, "x", x)
+        y = _output(name, out, x.shape)
+        getattr(_C(), f"{name}_forward")(y.ptr, x.ptr, x.size)
+        return y
+
+    def backward(dy, y, out=None):
+        fn = f"{name}_backward"
+        _check(fn, "y", y)
+        _check(fn, "dy", dy, y.shape)
+        dx = _output(fn, out, y.shape)
+        getattr(_C(), fn)(dx.ptr, dy.ptr, y.ptr, y.size)
+        return dx
+    forward.__name__ = forward.__qualname__ = name
+    backward.__name__ = backward.__qualname__ = f"{name}_backward"
+    forward.__doc__ = f"y = {name}(x) on the device, as hdl.ops.{name}; out may be x."
+    backward.__doc__ = f"dy * {name}'(x) from y = {name}(x), as hdl.ops.{name}_backward; out may be dy."
+    return forward, backward
+
+
+for _name in _host_C.activations:
+    globals()[_name], globals()[f"{_name}_backward"] = _activation(_name)
+
+
 # -- loss ----------------------------------------------------------------------------------------------
 
 def _labels(fn, labels, N, K):

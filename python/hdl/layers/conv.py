@@ -6,6 +6,8 @@ import numpy as np
 from hdl import _checks, backend
 from hdl.layers.base import Layer
 
+__all__ = ["Conv2d", "FullyConnected"]
+
 
 class Conv2d(Layer):
     """y = conv(x, w) + b (Section 7.1): w (out, in, k, k), stride, pad int or (top, bottom, left, right).

@@ -12,6 +12,8 @@ import numpy as np
 from hdl import _checks, backend, ops
 from hdl.layers.base import Layer
 
+__all__ = ["Dense"]
+
 _ONE, _NO_PAD = (1, 1), (0, 0, 0, 0)  # the covering filter's stride and padding
 
 
@@ -70,8 +72,8 @@ class Dense(Layer):
             raise ValueError(f"unknown init {init!r}; choose 'normal', 'he' or 'glorot'")
         self.init, self.scale = init, float(scale)
 
-    def supports(self, device: str) -> bool:  # the GPU has no sigmoid or step kernels
-        return device == "cpu" or (device == "cuda" and self.activation in ("linear", "relu", "leaky_relu"))
+    def supports(self, device: str) -> bool:  # the GPU has no step kernel
+        return device == "cpu" or (device == "cuda" and self.activation != "step")
 
     # -- rows: the layer protocol (a batch of N rows, any trailing shape flattened to n_in) --------
     def _rows(self, x):

@@ -1,11 +1,13 @@
 """Layers without parameters that act value by value, or only reshape: ReLU (7.3), the leaky ReLU and
-the sigmoid (2.1) of Section 8, dropout (Section 7.4), flatten."""
+the sigmoid (2.1) of Section 8, tanh, dropout (Section 7.4), flatten."""
 from __future__ import annotations
 
 import numpy as np
 
 from hdl import _checks, backend
 from hdl.layers.base import Layer
+
+__all__ = ["Dropout", "Flatten", "LeakyReLU", "ReLU", "Sigmoid", "Tanh"]
 
 
 class ReLU(Layer):
@@ -28,14 +30,30 @@ class LeakyReLU(ReLU):
         self.slope = _checks.positive("slope", slope)
 
 
-class Sigmoid(Layer):
-    """1 / (1 + e^-x) (2.1), with sigma' = sigma (1 - sigma) (2.2)."""
+class _Activation(Layer):
+    """An elementwise activation of the kernel list (hdl.ops.<kind>, on either device): y = sigma(x), and the
+    backward pass from y."""
+
+    kind = ""
+    devices = ("cpu", "cuda")
 
     def forward(self, x, train=False):
-        return backend.ops_for(x).sigmoid(x, out=self._buffer("y", x.shape, x))
+        return getattr(backend.ops_for(x), self.kind)(x, out=self._buffer("y", x.shape, x))
 
     def backward(self, dy, x, y, need_dx=True):
-        return backend.ops_for(x).sigmoid_backward(dy, y, out=dy)  # dy is ours to reuse
+        return getattr(backend.ops_for(x), f"{self.kind}_backward")(dy, y, out=dy)  # dy is ours to reuse
+
+
+class Sigmoid(_Activation):
+    """1 / (1 + e^-x) (2.1), with sigma' = sigma (1 - sigma) (2.2)."""
+
+    kind = "sigmoid"
+
+
+class Tanh(_Activation):
+    """tanh x = (e^x - e^-x) / (e^x + e^-x) = 2 sigma(2x) - 1, with tanh' = 1 - tanh^2."""
+
+    kind = "tanh"
 
 
 class Dropout(Layer):

@@ -6,6 +6,8 @@ import numpy as np
 from hdl import _checks, backend
 from hdl.layers.base import Layer
 
+__all__ = ["AvgPool2d", "MaxPool2d"]
+
 
 class _Pool(Layer):
     kind = ""

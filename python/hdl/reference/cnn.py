@@ -103,6 +103,22 @@ def sigmoid_backward(dy, y):
 
 
 @numba.njit(cache=True)
+def tanh(x):
+    """tanh, computed in float64 and rounded once to x's dtype."""
+    out = np.empty_like(x)
+    flat, src = out.ravel(), x.ravel()
+    for i in range(src.size):
+        flat[i] = np.tanh(np.float64(src[i]))
+    return out
+
+
+@numba.njit(cache=True)
+def tanh_backward(dy, y):
+    """dy tanh'(x) = dy (1 - y^2)."""
+    return dy * (1 - y * y)
+
+
+@numba.njit(cache=True)
 def _uniform(seed, i):
     """splitmix64's finaliser on the Weyl sequence seed + (i + 1) * golden: the dropout hash."""
     z = np.uint64(seed) + np.uint64(i + 1) * np.uint64(0x9E3779B97F4A7C15)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hdl/common.hpp"
+#include "hdl/kernel_list.hpp"
 #include "hdl/sgd.hpp"
 #include "hdl/shapes.hpp"
 
@@ -50,6 +51,12 @@ void dropout_forward(float* y, float* mask, const float* x, int64 n, double rate
                      cudaStream_t stream);
 // dx = dy o mask (dx may be dy)
 void dropout_backward(float* dx, const float* dy, const float* mask, int64 n, cudaStream_t stream);
+// <name>_forward: y = sigma(x); <name>_backward: dx = dy sigma'(x) from y; for every line of HDL_ACTIVATIONS
+#define HDL_CUDA_DECLARE_ACTIVATION(K, name, Struct)                                            \
+  void name##_forward(float* y, const float* x, int64 n, cudaStream_t stream);                  \
+  void name##_backward(float* dx, const float* dy, const float* y, int64 n, cudaStream_t stream);
+HDL_ACTIVATIONS(HDL_CUDA_DECLARE_ACTIVATION, _)
+#undef HDL_CUDA_DECLARE_ACTIVATION
 
 // ---- loss.cu: softmax log-loss (7.4) and top-k -----------------------------------------------
 // v (N, K), labels (N) in [0, K): *loss (one double on the device) = mean_i log sum_k e^{v_ik} - v_i,label;
