@@ -84,3 +84,18 @@ def test_autoencoder_runs_on_small_data(tmp_path):
     summary = experiments.run_autoencoder(data=SHARED_CIFAR, out=str(tmp_path), epochs=3, limit=600, code=16)
     assert summary["test_cost"] < 0.5 * 1024 * 0.1  # far below the cost of an all-zero reconstruction
     assert os.path.getsize(summary["figures"]["reconstructions"]) > 5000
+
+
+def test_ctrl_c_ends_a_long_netbp_run_with_a_message(tmp_path):
+    """SIGINT a second into `hdl netbp --iters 1000000000` (hours of work) ends it within two seconds."""
+    import signal
+    import time
+    proc = subprocess.Popen([sys.executable, "-m", "hdl.cli", "netbp", "--iters", "1000000000", "--no-plot",
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(3.0)  # the import, then a second into the compiled loop
+    assert proc.poll() is None, proc.communicate()
+    sent = time.perf_counter()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert time.perf_counter() - sent < 2.0
+    assert proc.returncode == 130 and "hdl netbp: interrupted" in err, err

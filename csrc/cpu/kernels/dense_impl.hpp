@@ -56,6 +56,21 @@ inline void dense_forward_impl(T* HDL_RESTRICT a_out, const T* HDL_RESTRICT W, c
   });
 }
 
+// g_in = W^T delta for a layer too small for the GEMM core: g_in (n_in, m), W (n_out, n_in), delta (n_out, m).
+template <class T>
+inline void small_transposed_product(T* HDL_RESTRICT g_in, const T* HDL_RESTRICT W, const T* HDL_RESTRICT delta,
+                                     int64 n_out, int64 n_in, int64 m, bool parallel) {
+  parallel_for(n_in, parallel, [&](int64 k) {
+    T* HDL_RESTRICT gk = g_in + k * m;
+    for (int64 p = 0; p < m; ++p) gk[p] = T(0);
+    for (int64 j = 0; j < n_out; ++j) {
+      const T w = W[j * n_in + k];
+      const T* HDL_RESTRICT d = delta + j * m;
+      for (int64 p = 0; p < m; ++p) gk[p] += w * d[p];
+    }
+  });
+}
+
 // delta = sigma'(z) o g (5.5)/(5.6); dW = scale delta a_in^T (5.8); db = scale sum_p delta (5.7);
 // g_in = W^T delta (null for the first layer).
 template <class T, int64 M = 0>
@@ -85,16 +100,7 @@ inline void dense_backward_impl(T* HDL_RESTRICT delta, T* HDL_RESTRICT dW, T* HD
     if (g_in) gemm_mat<T>(n_in, m, n_out, T(1), {W, 1, n_in}, {delta, m, 1}, T(0), {g_in, m, 1});  // W^T delta
     return;
   }
-  if (g_in == nullptr) return;
-  parallel_for(n_in, parallel, [&](int64 k) {
-    T* HDL_RESTRICT gk = g_in + k * m;
-    for (int64 p = 0; p < m; ++p) gk[p] = T(0);
-    for (int64 j = 0; j < n_out; ++j) {
-      const T w = W[j * n_in + k];
-      const T* HDL_RESTRICT d = delta + j * m;
-      for (int64 p = 0; p < m; ++p) gk[p] += w * d[p];
-    }
-  });
+  if (g_in != nullptr) small_transposed_product(g_in, W, delta, n_out, n_in, m, parallel);
 }
 
 // Back propagation through one layer fused with the stochastic gradient update:
@@ -119,17 +125,7 @@ inline void dense_backward_update_impl(T* HDL_RESTRICT delta, T* HDL_RESTRICT g_
     gemm_mat<T>(n_out, n_in, m, -eta * scale, {delta, m, 1}, {a_in, 1, m}, T(1) - eta * decay, {W, n_in, 1});
     return;
   }
-  if (g_in != nullptr) {
-    parallel_for(n_in, parallel, [&](int64 k) {
-      T* HDL_RESTRICT gk = g_in + k * m;
-      for (int64 p = 0; p < m; ++p) gk[p] = T(0);
-      for (int64 j = 0; j < n_out; ++j) {
-        const T w = W[j * n_in + k];
-        const T* HDL_RESTRICT d = delta + j * m;
-        for (int64 p = 0; p < m; ++p) gk[p] += w * d[p];
-      }
-    });
-  }
+  if (g_in != nullptr) small_transposed_product(g_in, W, delta, n_out, n_in, m, parallel);
   parallel_for(n_out, parallel, [&](int64 j) {
     const T* HDL_RESTRICT d = delta + j * m;
     T sum = T(0);
