@@ -99,3 +99,11 @@ def test_ctrl_c_ends_a_long_netbp_run_with_a_message(tmp_path):
     out, err = proc.communicate(timeout=30)
     assert time.perf_counter() - sent < 2.0
     assert proc.returncode == 130 and "hdl netbp: interrupted" in err, err
+
+
+def test_python_dash_m_hdl_and_version():
+    import hdl
+    proc = subprocess.run([sys.executable, "-m", "hdl", "--version"], capture_output=True, text=True)
+    assert proc.returncode == 0 and proc.stdout.strip() == f"hdl {hdl.__version__}"
+    proc = subprocess.run([sys.executable, "-m", "hdl", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "netbp" in proc.stdout and "cifar10" in proc.stdout

@@ -23,6 +23,8 @@ def _positive_float(text):
 def _parser():
     p = argparse.ArgumentParser(prog="hdl", description="Experiments of Higham & Higham, 'Deep Learning: An "
                                 "Introduction for Applied Mathematicians' (SIAM Review, 2019).")
+    from hdl import __version__
+    p.add_argument("--version", action="version", version=f"hdl {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--extra-point", action="store_true", help="add the category-B point (0.3, 0.7)")
