@@ -70,16 +70,18 @@ class Model:
     # -- forward, loss, backward -----------------------------------------------------------------
     def check_batch(self, x):
         """x, checked, on the model's device (a host batch is uploaded when the model is on the GPU)."""
-        host = isinstance(x, np.ndarray)
-        on_device = not host and self.device != "cpu" and type(x).__name__ == "DeviceArray"
-        if not (host or on_device) or x.ndim < 2:
+        try:
+            device = backend.device_of(x)
+        except TypeError:
+            device = None
+        if device not in ("cpu", self.device) or x.ndim < 2:
             raise ValueError(f"a batch must be an array of shape (N, ...) (images (N, H, W, C)) on the host or the "
                              f"model's device ({self.device}), got {type(x).__name__} of shape {getattr(x, 'shape', None)}")
         if x.dtype != self.dtype:
             raise TypeError(f"the batch is {x.dtype} but the model is {self.dtype}")
-        if on_device or self.device == "cpu":
+        if device == self.device:
             return backend.contiguous(x)
-        return self._upload("input", np.ascontiguousarray(x))
+        return self._upload("input", np.ascontiguousarray(x))  # a host batch for a model on the GPU
 
     def _upload(self, name, a):
         """a host array on the device, through this model's pinned buffers (asynchronous)."""
@@ -178,9 +180,9 @@ class Model:
     def step(self, lr, momentum=0.9, weight_decay=0.0):
         """The fused SGD-momentum update of every parameter with its multipliers."""
         lr_mults, decay_mults = self.multipliers()
-        backend.ops_for(self.device).sgd_momentum_(self.parameters(), self.parameter_gradients(), self.velocities, lr=lr, momentum=momentum,
-                          weight_decay=weight_decay, lr_mults=lr_mults, decay_mults=decay_mults,
-                          form=self.momentum_form)
+        backend.ops_for(self.device).sgd_momentum_(
+            self.parameters(), self.parameter_gradients(), self.velocities, lr=lr, momentum=momentum,
+            weight_decay=weight_decay, lr_mults=lr_mults, decay_mults=decay_mults, form=self.momentum_form)
 
     def to(self, device):
         """Moves the model (parameters, velocities) to 'cpu' or 'cuda', in place; returns it. Every layer

@@ -67,11 +67,9 @@ def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, r
         return run.end_epoch(epoch, eta, images, {"objective": mean_batch_cost})
 
     def poll(done):  # about every 0.1 s: the progress bar
-        if epochs:
-            epoch = min(done // epoch_length + 1, epochs)
-            run.show(done - (epoch - 1) * epoch_length, epoch, None, (done - (epoch - 1) * epoch_length) * batch_size)
-        else:
-            run.show(done, 1, None, done * batch_size)
+        epoch = min(done // epoch_length + 1, epochs) if epochs else 1
+        within = done - (epoch - 1) * epoch_length if epochs else done  # updates into this epoch
+        run.show(within, epoch, None, within * batch_size)
         return False
 
     start = time.perf_counter()

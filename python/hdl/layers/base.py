@@ -153,7 +153,7 @@ class Layer:
         its own size only (inference at batch 1 after training at 64 allocates nothing), and memory
         stays that of the largest batch seen."""
         cache = self.__dict__.setdefault("_buffers", {})
-        device = "cpu" if type(like) is np.ndarray else backend.device_of(like)
+        device = backend.device_of(like)
         dtype, n = like.dtype if dtype is None else np.dtype(dtype), math.prod(shape)
         block = cache.get((name, dtype, device))
         if block is None or block.size < n:
