@@ -37,6 +37,7 @@ Isa detect() {
 #ifdef HDL_HAVE_NATIVE
   return Isa::native;
 #else
+#if defined(HDL_HAVE_AVX2) || defined(HDL_HAVE_AVX512)  // x86-64: ask the processor
   const char* cap = std::getenv("HDL_ISA");
   const bool allow512 = !cap || std::strcmp(cap, "avx512") == 0;
   const bool allow2 = allow512 || std::strcmp(cap, "avx2") == 0;
@@ -46,7 +47,8 @@ Isa detect() {
     return Isa::avx512;
   if (allow2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2"))
     return Isa::avx2;
-  return Isa::generic;
+#endif
+  return Isa::generic;  // or the one portable copy (HDL_PORTABLE, other processors)
 #endif
 }
 
@@ -59,6 +61,8 @@ Isa isa() {
 
 #ifdef HDL_HAVE_NATIVE
 #define HDL_DISPATCH(call) return native::call
+#elif !defined(HDL_HAVE_AVX2) && !defined(HDL_HAVE_AVX512)
+#define HDL_DISPATCH(call) return generic::call
 #else
 #define HDL_DISPATCH(call)                  \
   switch (isa()) {                          \
