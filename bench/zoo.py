@@ -21,7 +21,6 @@ forward/backward profile:
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ import numpy as np
 
 import hdl
 from hdl import _C, _checks, ops
+from hdl.bench import time_alternating
 from hdl.convnet import AvgPool2d, Conv2d, ConvNet, FullyConnected, MaxPool2d, ReLU, Sigmoid, cifar_net
 
 LR, MOMENTUM, DECAY = 1e-3, 0.9, 5e-4  # a rate at which every net, at every batch, stays finite
@@ -304,28 +304,8 @@ def steps_per_call(twin):
 
 # -- timing ---------------------------------------------------------------------------------------------
 
-def _inner(fn, target=0.01):
-    """How many calls make one sample of about `target` seconds."""
-    t = time.perf_counter()
-    fn()
-    dt = time.perf_counter() - t
-    return max(1, min(100, int(target / max(dt, 1e-6))))
-
-
-def time_alternating(fns, repeats=9, warmup=2):
-    """Median seconds per call of each function, the functions taking turns within every repeat."""
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    inner = [_inner(fn) for fn in fns]
-    samples = [[] for _ in fns]
-    for _ in range(repeats):
-        for fn, n, out in zip(fns, inner, samples):
-            t = time.perf_counter()
-            for _ in range(n):
-                fn()
-            out.append((time.perf_counter() - t) / n)
-    return [statistics.median(s) for s in samples]
+# hdl.bench.time_alternating times the twins: the median seconds per call of each function, the functions
+# taking turns within every repeat (bench/zoo_layers.py imports it from here).
 
 
 def measure(net: Net, batch, torch, repeats=9):
