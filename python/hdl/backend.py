@@ -9,17 +9,27 @@ hdl.cuda is imported only when a device array is met (or asked for), so `import 
 """
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Union, cast
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
+
+if TYPE_CHECKING:
+    from hdl.cuda.array import DeviceArray
 
 DEVICES = ("cpu", "cuda")
 
+#: An array on either device: a numpy array (the CPU) or an hdl.cuda.DeviceArray (the GPU).
+Array = Union[NDArray[Any], "DeviceArray"]
 
-def _device_array_type():
+
+def _device_array_type() -> type[DeviceArray]:
     from hdl.cuda.array import DeviceArray
     return DeviceArray
 
 
-def device_of(a) -> str:
+def device_of(a: object) -> str:
     """'cpu' for a numpy array, 'cuda' for an hdl.cuda.DeviceArray."""
     if isinstance(a, np.ndarray):
         return "cpu"
@@ -34,10 +44,10 @@ def check_device(device: str) -> str:
     return device
 
 
-_MODULES: dict = {}
+_MODULES: dict[str, ModuleType] = {}
 
 
-def ops_for(a_or_device):
+def ops_for(a_or_device: Array | str) -> ModuleType:
     """The kernel module for an array's device (or for a device name)."""
     if type(a_or_device) is np.ndarray:  # the common case first: a layer runs this on every call
         device = "cpu"
@@ -50,26 +60,26 @@ def ops_for(a_or_device):
     return module
 
 
-def to_device(a, device: str):
+def to_device(a: Array, device: str) -> Array:
     """a on `device`: the array itself when it is there already, else a copy."""
     if device_of(a) == check_device(device):
         return a
     if device == "cuda":
-        return _device_array_type().from_numpy(a)
-    return a.numpy()
+        return _device_array_type().from_numpy(cast("NDArray[Any]", a))  # a is on the CPU
+    return to_numpy(a)  # a is a DeviceArray
 
 
-def to_numpy(a) -> np.ndarray:
+def to_numpy(a: Array) -> NDArray[Any]:
     """A host view (numpy) or copy (device) of a."""
     return a if isinstance(a, np.ndarray) else a.numpy()
 
 
-def empty(shape, dtype, device: str):
+def empty(shape: int | tuple[int, ...], dtype: DTypeLike, device: str) -> Array:
     if check_device(device) == "cpu":
         return np.empty(shape, dtype)
     return _device_array_type().empty(shape, dtype)
 
 
-def contiguous(a):
+def contiguous(a: Array) -> Array:
     """a, C-contiguous (device arrays always are)."""
     return np.ascontiguousarray(a) if isinstance(a, np.ndarray) else a

@@ -10,15 +10,20 @@ import csv
 import json
 import math
 import os
+from typing import TYPE_CHECKING, Any
 
-from hdl.history import KEYS
+from hdl.history import KEYS, History
+
+if TYPE_CHECKING:
+    from hdl.backend import Array
+    from hdl.model import Model
 
 
 class Callback:
-    def on_epoch_end(self, epoch, model, history) -> bool:
+    def on_epoch_end(self, epoch: int, model: Model, history: History) -> bool:
         return False
 
-    def on_train_end(self, model, history) -> None:
+    def on_train_end(self, model: Model, history: History) -> None:
         pass
 
 
@@ -30,9 +35,11 @@ class EarlyStopping(Callback):
         if int(patience) < 1:
             raise ValueError(f"patience must be a positive number of epochs, got {patience}")
         self.patience, self.monitor, self.restore_best = int(patience), monitor, restore_best
-        self.best, self.best_epoch, self.weights = math.inf, 0, None
+        self.best: float = math.inf
+        self.best_epoch = 0
+        self.weights: list[Array] | None = None
 
-    def _value(self, history):
+    def _value(self, history: History) -> float:
         monitor = self.monitor or ("val/top1" if history.val["top1"] else "train/objective")
         group, key = monitor.split("/")
         values = getattr(history, group)[key]
@@ -40,7 +47,7 @@ class EarlyStopping(Callback):
             raise ValueError(f"EarlyStopping: nothing recorded under {monitor!r} (give fit a validation set?)")
         return values[-1]
 
-    def on_epoch_end(self, epoch, model, history) -> bool:
+    def on_epoch_end(self, epoch: int, model: Model, history: History) -> bool:
         value = self._value(history)
         if value < self.best:
             self.best, self.best_epoch = value, epoch
@@ -48,7 +55,7 @@ class EarlyStopping(Callback):
                 self.weights = [p.copy() for p in model.parameters()]
         return epoch - self.best_epoch >= self.patience
 
-    def on_train_end(self, model, history) -> None:
+    def on_train_end(self, model: Model, history: History) -> None:
         if self.restore_best and self.weights is not None:
             for p, keep in zip(model.parameters(), self.weights):
                 p[...] = keep
@@ -58,29 +65,29 @@ class Checkpoint(Callback):
     """Saves the model with its velocities and the history every `every` epochs (and after the last),
     atomically: a run killed mid-save leaves the previous checkpoint; fit(resume=True) continues from it."""
 
-    def __init__(self, path, every: int = 1):
+    def __init__(self, path: str | os.PathLike[str], every: int = 1):
         if int(every) < 1:
             raise ValueError(f"every must be a positive number of epochs, got {every}")
         self.path, self.every = os.fspath(path), int(every)
         self.saved = 0
 
-    def _save(self, model, history):
+    def _save(self, model: Model, history: History) -> None:
         model.save(self.path, extra={"history": history.to_dict()}, with_velocities=True)
         self.saved = history.epochs[-1] if history.epochs else 0
 
-    def on_epoch_end(self, epoch, model, history) -> bool:
+    def on_epoch_end(self, epoch: int, model: Model, history: History) -> bool:
         if epoch % self.every == 0:
             self._save(model, history)
         return False
 
-    def on_train_end(self, model, history) -> None:
+    def on_train_end(self, model: Model, history: History) -> None:
         if history.epochs and self.saved != history.epochs[-1]:
             self._save(model, history)
 
 
-def _row(epoch, history) -> dict:
+def _row(epoch: int, history: History) -> dict[str, Any]:
     i = history.epochs.index(epoch)
-    row = {"epoch": epoch, "lr": history.lr[i], "seconds": history.epoch_seconds[i],
+    row: dict[str, Any] = {"epoch": epoch, "lr": history.lr[i], "seconds": history.epoch_seconds[i],
            "images_per_second": history.images_per_second[i]}
     for group in ("train", "val"):
         for k in KEYS:
@@ -93,10 +100,10 @@ class CSVLogger(Callback):
     """One row per epoch (epoch, lr, seconds, images/s, training and validation objective and errors),
     appended to a CSV file that a spreadsheet opens; the header is written when the file is new."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
 
-    def on_epoch_end(self, epoch, model, history) -> bool:
+    def on_epoch_end(self, epoch: int, model: Model, history: History) -> bool:
         row = _row(epoch, history)
         new = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         with open(self.path, "a", newline="") as f:
@@ -110,10 +117,10 @@ class CSVLogger(Callback):
 class JSONLinesLogger(Callback):
     """One JSON object per epoch and line (the same fields as CSVLogger)."""
 
-    def __init__(self, path):
+    def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
 
-    def on_epoch_end(self, epoch, model, history) -> bool:
+    def on_epoch_end(self, epoch: int, model: Model, history: History) -> bool:
         with open(self.path, "a") as f:
             f.write(json.dumps(_row(epoch, history)) + "\n")
         return False

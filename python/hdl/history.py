@@ -1,9 +1,12 @@
 """One record of a training run, for hdl.train.fit and hdl.stochastic_gradient alike."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 KEYS = ("objective", "top1", "top5")
 
@@ -19,29 +22,29 @@ class History:
     method and seed.
     """
 
-    iterations: np.ndarray | None = None
-    cost: np.ndarray | None = None
+    iterations: NDArray[np.int64] | None = None
+    cost: NDArray[np.floating[Any]] | None = None
     final_cost: float | None = None
     seconds: float = 0.0
     method: str = ""
     seed: int | None = None
     batch_cost: float | None = None
-    epochs: list = field(default_factory=list)
-    lr: list = field(default_factory=list)
-    train: dict = field(default_factory=lambda: {k: [] for k in KEYS})
-    val: dict = field(default_factory=lambda: {k: [] for k in KEYS})
-    epoch_seconds: list = field(default_factory=list)
-    images_per_second: list = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    train: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KEYS})
+    val: dict[str, list[float]] = field(default_factory=lambda: {k: [] for k in KEYS})
+    epoch_seconds: list[float] = field(default_factory=list)
+    images_per_second: list[float] = field(default_factory=list)
     best_epoch: int = 0
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         """The epoch records and scalars as plain JSON values (for checkpoints and logs)."""
         return {"seconds": self.seconds, "method": self.method, "seed": self.seed, "epochs": self.epochs,
                 "lr": self.lr, "train": self.train, "val": self.val, "epoch_seconds": self.epoch_seconds,
                 "images_per_second": self.images_per_second, "best_epoch": self.best_epoch}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "History":
+    def from_dict(cls, d: Mapping[str, Any]) -> History:
         d = dict(d)
         if isinstance(d.get("seconds"), list):  # checkpoints of earlier versions: seconds per epoch
             d["epoch_seconds"] = d.pop("seconds")

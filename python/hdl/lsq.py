@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from hdl import _checks
 from hdl.network import Network
@@ -27,12 +29,12 @@ class LeastSquaresResult:
     seconds: float
 
 
-def residuals(net: Network, X, Y) -> np.ndarray:
+def residuals(net: Network, X: ArrayLike, Y: ArrayLike) -> NDArray[Any]:
     """r_i = ||y_i - F(x_i)||_2 for each column i."""
     return np.linalg.norm(Y - net.forward(X), axis=0)
 
 
-def jacobian(net: Network, X, Y) -> np.ndarray:
+def jacobian(net: Network, X: ArrayLike, Y: ArrayLike) -> NDArray[Any]:
     """d r_i / d p, an (N, number of parameters) matrix, p ordered as Network.get_params()."""
     X, Y = net.check_inputs(X, Y)
     a, per_layer = net.backprop(X, Y, scale=1.0)
@@ -45,8 +47,8 @@ def jacobian(net: Network, X, Y) -> np.ndarray:
     return np.concatenate(blocks, axis=1) / np.maximum(r, np.finfo(float).tiny)[:, None]
 
 
-def least_squares(net: Network, X, Y, method: str = "trf", max_nfev: int | None = None, tol: float = 1e-10,
-                  ) -> LeastSquaresResult:
+def least_squares(net: Network, X: ArrayLike, Y: ArrayLike, method: str = "trf", max_nfev: int | None = None,
+                  tol: float = 1e-10) -> LeastSquaresResult:
     """Trains net in place by scipy.optimize.least_squares on the residuals r_i.
 
     method: 'trf' (trust-region reflective, lsqnonlin's default), 'dogbox', or 'lm'
@@ -65,11 +67,11 @@ def least_squares(net: Network, X, Y, method: str = "trf", max_nfev: int | None 
     tol = _checks.positive("tol", tol)
     work = net.copy()
 
-    def fun(p):
+    def fun(p: NDArray[np.float64]) -> NDArray[np.float64]:
         work.set_params(p.astype(net.dtype))
         return residuals(work, X, Y).astype(np.float64)
 
-    def jac(p):
+    def jac(p: NDArray[np.float64]) -> NDArray[np.float64]:
         work.set_params(p.astype(net.dtype))
         return jacobian(work, X, Y).astype(np.float64)
 

@@ -19,11 +19,20 @@ from __future__ import annotations
 import inspect
 import json
 import os
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from hdl import backend, ops
-from hdl.layers import Dropout, ReLU, layer_type
+from hdl.backend import Array
+from hdl.layers import Dropout, Layer, ReLU, layer_type
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+    from hdl.cuda.array import DeviceArray, Uploader
 
 
 class Model:
@@ -34,8 +43,10 @@ class Model:
     in the form `momentum_form` names (hdl.ops.sgd_momentum_).
     """
 
-    def __init__(self, layers, momentum_form="matconvnet"):
-        self.layers = list(layers)
+    _skip_backward: set[int]  # set by every forward pass in training
+
+    def __init__(self, layers: Iterable[Layer], momentum_form: str = "matconvnet"):
+        self.layers: list[Layer] = list(layers)
         if not self.layers:
             raise ValueError("a model needs layers")
         if momentum_form not in ops.MOMENTUM_FORMS:
@@ -43,16 +54,18 @@ class Model:
         self.momentum_form = momentum_form
         params = self.parameters()
         self.device = backend.device_of(params[0]) if params else "cpu"
-        self.velocities = [backend.to_device(np.zeros(p.shape, p.dtype), self.device) for p in params]
-        self.meta: dict = {}
-        self._uploads: dict = {}
+        self.velocities: list[Array] = [backend.to_device(np.zeros(p.shape, p.dtype), self.device) for p in params]
+        self.meta: dict[str, Any] = {}
+        self._uploads: dict[str, tuple[Uploader, dict[tuple[Any, ...], Any]]] = {}
 
     # -- parameters ------------------------------------------------------------------------------
-    def parameters(self) -> list[np.ndarray]:
+    def parameters(self) -> list[Array]:
+        """Every layer's params(), in order: numpy arrays, or hdl.cuda.DeviceArrays on the GPU."""
         return [p for layer in self.layers for p in layer.params().values()]
 
-    def multipliers(self):
-        lr, decay = [], []
+    def multipliers(self) -> tuple[list[float], list[float]]:
+        lr: list[float] = []
+        decay: list[float] = []
         for layer in self.layers:
             n = len(layer.params())
             if len(layer.lr_mults) != n or len(layer.decay_mults) != n:
@@ -63,12 +76,12 @@ class Model:
         return lr, decay
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype[Any]:
         params = self.parameters()
         return params[0].dtype if params else np.dtype(np.float32)
 
     # -- forward, loss, backward -----------------------------------------------------------------
-    def check_batch(self, x):
+    def check_batch(self, x: Array) -> Array:
         """x, checked, on the model's device (a host batch is uploaded when the model is on the GPU)."""
         try:
             device = backend.device_of(x)
@@ -83,7 +96,7 @@ class Model:
             return backend.contiguous(x)
         return self._upload("input", np.ascontiguousarray(x))  # a host batch for a model on the GPU
 
-    def _upload(self, name, a):
+    def _upload(self, name: str, a: NDArray[Any]) -> DeviceArray:
         """a host array on the device, through this model's pinned buffers (asynchronous)."""
         from hdl.cuda import Uploader
         if name not in self._uploads:
@@ -95,7 +108,7 @@ class Model:
             dev[key] = backend.empty(a.shape, a.dtype, self.device)
         return up(a, dev[key])
 
-    def _labels(self, labels, n, K):
+    def _labels(self, labels: Any, n: int, K: int) -> Any:
         """Valid host labels go up to the device with the batch; anything else is left to the loss to check."""
         if self.device == "cpu" or not isinstance(labels, (np.ndarray, list, tuple)):
             return labels
@@ -104,7 +117,7 @@ class Model:
             return self._upload("labels", np.ascontiguousarray(a, np.int64))
         return a
 
-    def _forward(self, x, train):
+    def _forward(self, x: Array, train: bool) -> list[Any]:
         """Activations [x, y1, y2, ...]; a layer that fuses a ReLU (fuses_relu) and the ReLU after it run as
         one: the ReLU's output is the layer's buffer."""
         acts = [self.check_batch(x)]
@@ -114,7 +127,7 @@ class Model:
             layer = self.layers[i]
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
             if layer.fuses_relu and type(nxt) is ReLU:
-                y = layer.forward(acts[-1], train, relu=True)
+                y = layer.forward(acts[-1], train, relu=True)  # type: ignore[call-arg]  # fuses_relu: takes relu=
                 acts += [y, y]
                 if getattr(layer, "relu_in_backward", False):
                     self._skip_backward.add(i + 1)
@@ -124,7 +137,12 @@ class Model:
                 i += 1
         return acts
 
-    def forward(self, x, train=False):
+    @overload
+    def forward(self, x: NDArray[Any], train: bool = False) -> NDArray[Any]: ...
+    @overload
+    def forward(self, x: DeviceArray, train: bool = False) -> DeviceArray: ...
+
+    def forward(self, x: Array, train: bool = False) -> Array:
         """The outputs (N, K) (class scores), an array of the caller's own: numpy for a host batch, a
         device array for a batch on the model's device."""
         y = self._forward(x, train)[-1]
@@ -133,21 +151,29 @@ class Model:
 
     __call__ = forward
 
-    def scores(self, x, batch_size=500) -> np.ndarray:
+    def scores(self, x: NDArray[Any], batch_size: int = 500) -> NDArray[Any]:
         """Class scores (N, K) for many inputs, batch by batch."""
         return np.concatenate([self.forward(x[i:i + batch_size]) for i in range(0, len(x), batch_size)])
 
-    def predict_proba(self, x, batch_size=500) -> np.ndarray:
+    def predict_proba(self, x: NDArray[Any], batch_size: int = 500) -> NDArray[np.float64]:
         """softmax of the scores: the probability of each class (N, K)."""
         s = self.scores(x, batch_size).astype(np.float64)
         s = np.exp(s - s.max(axis=1, keepdims=True))
         return s / s.sum(axis=1, keepdims=True)
 
-    def predict(self, x, batch_size=500) -> np.ndarray:
+    def predict(self, x: NDArray[Any], batch_size: int = 500) -> NDArray[np.intp]:
         """The class of largest score for each input (N,)."""
         return np.argmax(self.scores(x, batch_size), axis=1)
 
-    def loss_and_gradients(self, x, labels, dropout_seed=0, sync=True):
+    @overload
+    def loss_and_gradients(self, x: Array, labels: ArrayLike | DeviceArray, dropout_seed: int = 0,
+                           sync: Literal[True] = True) -> tuple[float, NDArray[Any]]: ...
+    @overload
+    def loss_and_gradients(self, x: Array, labels: ArrayLike | DeviceArray, dropout_seed: int = 0,
+                           sync: bool = True) -> tuple[float | DeviceArray, NDArray[Any] | DeviceArray]: ...
+
+    def loss_and_gradients(self, x: Array, labels: ArrayLike | DeviceArray, dropout_seed: int = 0,
+                           sync: bool = True) -> tuple[float | DeviceArray, NDArray[Any] | DeviceArray]:
         """(loss, scores): the mean softmax log-loss (7.4) of the batch; gradients in layer.grads.
         With sync (the default) loss is a float and scores a host array; on the GPU, sync=False leaves
         both on the device (a 0-d array and an (N, K) array) and nothing waits for the GPU."""
@@ -166,9 +192,9 @@ class Model:
             return loss, scores.copy()
         return (float(loss), scores.numpy()) if sync else (loss, scores.copy())
 
-    def parameter_gradients(self) -> list[np.ndarray]:
+    def parameter_gradients(self) -> list[Array]:
         """The gradient of every parameter (parameters() order) from the last loss_and_gradients."""
-        out = []
+        out: list[Array] = []
         for layer in self.layers:
             for name in layer.params():
                 if name not in layer.grads:
@@ -177,14 +203,14 @@ class Model:
                 out.append(layer.grads[name])
         return out
 
-    def step(self, lr, momentum=0.9, weight_decay=0.0):
+    def step(self, lr: float, momentum: float = 0.9, weight_decay: float = 0.0) -> None:
         """The fused SGD-momentum update of every parameter with its multipliers."""
         lr_mults, decay_mults = self.multipliers()
         backend.ops_for(self.device).sgd_momentum_(
             self.parameters(), self.parameter_gradients(), self.velocities, lr=lr, momentum=momentum,
             weight_decay=weight_decay, lr_mults=lr_mults, decay_mults=decay_mults, form=self.momentum_form)
 
-    def to(self, device):
+    def to(self, device: str) -> Self:
         """Moves the model (parameters, velocities) to 'cpu' or 'cuda', in place; returns it. Every layer
         must run there (layer.supports(device)); the GPU runs float32."""
         backend.check_device(device)
@@ -204,7 +230,7 @@ class Model:
         self.device, self._uploads = device, {}
         return self
 
-    def summary(self, input_shape) -> str:
+    def summary(self, input_shape: Sequence[int]) -> str:
         """A table of the layers, their output shapes (for inputs of input_shape, without the batch) and
         parameter counts, found by running one zero input through the model."""
         x = self.check_batch(np.zeros((1, *input_shape), self.dtype))
@@ -218,31 +244,32 @@ class Model:
         return "\n".join([*lines, f"{total:,} parameters ({self.dtype})"])
 
     # -- files ----------------------------------------------------------------------------------
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"format": "hdl-convnet", "version": 1, "dtype": str(self.dtype), "momentum_form": self.momentum_form,
                 "layers": [layer.config() for layer in self.layers]}
 
     @classmethod
-    def from_config(cls, config):
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
         if config.get("format") != "hdl-convnet":
             raise ValueError("not an hdl model description (format: hdl-convnet)")
         layers = []
         for spec in config["layers"]:
             spec = dict(spec)
             kind = layer_type(spec.pop("type"))
-            params = inspect.signature(kind.__init__).parameters if kind.__init__ is not object.__init__ else {}
+            params: Mapping[str, inspect.Parameter] = (inspect.signature(kind.__init__).parameters
+                                                       if kind.__init__ is not object.__init__ else {})
             if "dtype" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
                 spec["dtype"] = config["dtype"]
             layers.append(kind(**spec))
         return cls(layers, config.get("momentum_form", "matconvnet"))
 
-    def state_arrays(self, with_velocities=False) -> dict[str, np.ndarray]:
+    def state_arrays(self, with_velocities: bool = False) -> dict[str, NDArray[Any]]:
         arrays = {f"param{i}": backend.to_numpy(p) for i, p in enumerate(self.parameters())}
         if with_velocities:
             arrays.update({f"velocity{i}": backend.to_numpy(v) for i, v in enumerate(self.velocities)})
         return arrays
 
-    def load_state_arrays(self, data, with_velocities=False):
+    def load_state_arrays(self, data: Mapping[str, NDArray[Any]], with_velocities: bool = False) -> None:
         for name, group in (("param", self.parameters()), ("velocity", self.velocities)):
             if name == "velocity" and not with_velocities:
                 continue
@@ -252,19 +279,21 @@ class Model:
                     raise ValueError(f"{name}{i}: stored shape {stored.shape}, expected {arr.shape}")
                 arr[...] = stored
 
-    def save(self, path, extra: dict | None = None, with_velocities=False):
+    def save(self, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None,
+             with_velocities: bool = False) -> None:
         """An .npz of the parameters (and velocities) with the JSON description, written atomically."""
         path = os.fspath(path)
         meta = {"network": self.config(), **(extra or {})}
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:
-            np.savez(f, meta=np.array(json.dumps(meta)), **self.state_arrays(with_velocities))
+            arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **self.state_arrays(with_velocities)}
+            np.savez(f, **arrays)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
 
     @classmethod
-    def load(cls, path, with_velocities=False) -> "Model":
+    def load(cls, path: str | os.PathLike[str], with_velocities: bool = False) -> Self:
         """The model a file written by save holds (no pickle); its metadata in model.meta."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
@@ -273,5 +302,5 @@ class Model:
         model.meta = meta
         return model
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"{type(self).__name__}([\n" + "".join(f"  {layer!r},\n" for layer in self.layers) + "])"

@@ -7,31 +7,36 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from hdl import _checks, ops
-from hdl.layers import Dense, layer_type
+from hdl.layers import Dense, Layer, layer_type
 from hdl.model import Model
 
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
-class ByLayer(Sequence):
+
+class ByLayer(Sequence[NDArray[Any]]):
     """Arrays indexed l = 2..L as in the paper (W[2] is the first weight matrix)."""
 
-    def __init__(self, arrays: list[np.ndarray], name: str):
+    def __init__(self, arrays: list[NDArray[Any]], name: str):
         self._arrays, self._name = arrays, name
 
-    def _index(self, l: int) -> int:
+    def _index(self, l: object) -> int:
         L = len(self._arrays) + 1
         if not isinstance(l, (int, np.integer)) or not 2 <= l <= L:
             raise IndexError(f"{self._name}[{l!r}]: layers are numbered 2..{L} as in the paper")
         return int(l) - 2
 
-    def __getitem__(self, l):
+    def __getitem__(self, l: int) -> NDArray[Any]:  # type: ignore[override]  # no slices: l is a layer number
         return self._arrays[self._index(l)]
 
-    def __setitem__(self, l, value):
+    def __setitem__(self, l: int, value: ArrayLike) -> None:
         target = self._arrays[self._index(l)]
         value = np.asarray(value)
         if value.shape != target.shape:
@@ -41,10 +46,13 @@ class ByLayer(Sequence):
     def __len__(self) -> int:
         return len(self._arrays)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[NDArray[Any]]:
         return iter(self._arrays)
 
-    def items(self):
+    def __reversed__(self) -> Iterator[NDArray[Any]]:  # Sequence's would index from 0
+        return reversed(self._arrays)
+
+    def items(self) -> list[tuple[int, NDArray[Any]]]:
         return [(l + 2, a) for l, a in enumerate(self._arrays)]
 
     def __repr__(self) -> str:
@@ -63,9 +71,12 @@ class Network(Model):
     columns are the points; outputs are (n_L, m).
     """
 
-    def __init__(self, sizes_or_layers, activation="sigmoid", dtype=np.float64, init: str = "normal",
-                 scale: float = 0.5, seed=None):
-        items = list(sizes_or_layers)
+    layers: list[Any]  # layers with the paper's column methods (Dense): forward_columns, backward_columns, W, b
+
+    def __init__(self, sizes_or_layers: Iterable[int] | Iterable[Layer], activation: str | Sequence[str] = "sigmoid",
+                 dtype: DTypeLike = np.float64, init: str = "normal", scale: float = 0.5,
+                 seed: int | np.random.Generator | None = None):
+        items: list[Any] = list(sizes_or_layers)
         if items and all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) for n in items):
             if len(items) < 2:
                 raise ValueError(f"a network needs at least 2 layer sizes (input and output), got {items}")
@@ -107,7 +118,7 @@ class Network(Model):
     def is_fully_connected(self) -> bool:
         return all(isinstance(layer, Dense) for layer in self.layers)
 
-    def to(self, device):
+    def to(self, device: str) -> Self:
         """The paper's Network runs on the CPU (its column methods and stochastic_gradient's compiled loop);
         for the GPU, put the same Dense layers in a Model: Model(net.layers).to('cuda')."""
         if device != "cpu":
@@ -116,7 +127,14 @@ class Network(Model):
         return self
 
     # -- forward, cost, back propagation ----------------------------------------------------------
-    def check_inputs(self, X, Y=None, any_order: bool = False):
+    @overload
+    def check_inputs(self, X: ArrayLike, Y: None = None, any_order: bool = False) -> NDArray[Any]: ...
+    @overload
+    def check_inputs(self, X: ArrayLike, Y: ArrayLike, any_order: bool = False
+                     ) -> tuple[NDArray[Any], NDArray[Any]]: ...
+
+    def check_inputs(self, X: ArrayLike, Y: ArrayLike | None = None, any_order: bool = False
+                     ) -> NDArray[Any] | tuple[NDArray[Any], NDArray[Any]]:
         """X (and Y) checked; C-contiguous unless any_order keeps an F-contiguous one (_checks.matrix)."""
         X = _checks.matrix("X", X, self.dtype, rows=self.sizes[0], any_order=any_order)
         if Y is None:
@@ -126,25 +144,33 @@ class Network(Model):
             raise ValueError(f"X has {X.shape[1]} columns (points) but Y has {Y.shape[1]}")
         return X, Y
 
-    def forward(self, X, return_all: bool = False):
+    # The paper's forward pass: X (n_1, m), columns as points; the second argument is return_all, not Model's train.
+    @overload  # type: ignore[override]
+    def forward(self, X: ArrayLike, return_all: Literal[False] = False) -> NDArray[Any]: ...
+    @overload
+    def forward(self, X: ArrayLike, return_all: Literal[True]) -> list[NDArray[Any]]: ...
+    @overload
+    def forward(self, X: ArrayLike, return_all: bool) -> NDArray[Any] | list[NDArray[Any]]: ...
+
+    def forward(self, X: ArrayLike, return_all: bool = False) -> NDArray[Any] | list[NDArray[Any]]:
         """a[L] for the columns of X, (3.1)-(3.2); with return_all, the list [a[1], ..., a[L]]."""
         a = self._activations(self.check_inputs(X))
         return a if return_all else a[-1]
 
-    def _activations(self, X):
+    def _activations(self, X: NDArray[Any]) -> list[NDArray[Any]]:
         """[a[1], ..., a[L]] for an X already checked."""
         a = [X]
         for layer in self.layers:
             a.append(layer.forward_columns(a[-1]))
         return a
 
-    __call__ = forward
+    __call__ = forward  # type: ignore[assignment]
 
-    def predict(self, X, batch_size=None) -> np.ndarray:
+    def predict(self, X: ArrayLike, batch_size: int | None = None) -> NDArray[np.intp]:
         """Index of the largest output for each column: the category of Section 2."""
         return np.argmax(self.forward(X), axis=0)
 
-    def scores(self, X, batch_size=None) -> np.ndarray:
+    def scores(self, X: ArrayLike, batch_size: int | None = None) -> NDArray[Any]:
         """The outputs a[L] with one row per column of X, (N, n_L), as Model.scores gives them
         (predict_proba is their softmax)."""
         return np.ascontiguousarray(self.forward(X).T)
@@ -153,24 +179,26 @@ class Network(Model):
         """lam/N sum_l ||W[l]||_F^2, the regularisation term of (8.2)."""
         return lam / N * sum(float(np.sum(np.square(W, dtype=np.float64))) for W in self.W) if lam else 0.0
 
-    def cost(self, X, Y, lam: float = 0.0) -> float:
+    def cost(self, X: ArrayLike, Y: ArrayLike, lam: float = 0.0) -> float:
         """Cost (3.3) = 1/N sum_i 1/2 ||y(x_i) - a[L](x_i)||^2, plus the penalty of (8.2) when lam > 0."""
         X, Y = self.check_inputs(X, Y)
         lam = _checks.positive("lam", lam, allow_zero=True)
         c, _ = ops.quadratic_cost(self._activations(X)[-1], Y, 1.0 / X.shape[1])
         return c + self.penalty(lam, X.shape[1])
 
-    def backprop(self, X, Y, scale: float):
+    def backprop(self, X: NDArray[Any], Y: NDArray[Any], scale: float
+                 ) -> tuple[list[NDArray[Any]], list[tuple[dict[str, NDArray[Any]], NDArray[Any]]]]:
         """Forward and backward passes over checked X, Y; returns (a list, [(grads, delta)] per layer)."""
         a = self._activations(X)
         _, g = ops.quadratic_cost(a[-1], Y, scale)  # dC/da[L] = scale (a[L] - y), giving (5.5)
-        out = [None] * len(self.layers)
+        out: list[Any] = [None] * len(self.layers)
         for i in reversed(range(len(self.layers))):
             g, grads, delta = self.layers[i].backward_columns(g, a[i], a[i + 1], want_g_in=i > 0)
             out[i] = (grads, delta)
         return a, out
 
-    def gradients(self, X, Y, lam: float = 0.0, reduction: str = "mean"):
+    def gradients(self, X: ArrayLike, Y: ArrayLike, lam: float = 0.0, reduction: str = "mean"
+                  ) -> tuple[ByLayer, ByLayer]:
         """(dW, db): the gradient of Cost by back propagation (Lemma 5.1), indexed l = 2..L.
 
         reduction='mean' differentiates (3.3) (plus (8.2) when lam > 0); 'sum' the sum over the
@@ -190,11 +218,11 @@ class Network(Model):
         return ByLayer(dW, "dW"), ByLayer(db, "db")
 
     # -- the parameters as one vector p (Section 4) -------------------------------------------------
-    def get_params(self) -> np.ndarray:
+    def get_params(self) -> NDArray[Any]:
         """p = (W[2], b[2], W[3], b[3], ...) flattened, a copy."""
         return np.concatenate([p.ravel() for layer in self.layers for p in layer.params().values()])
 
-    def set_params(self, p) -> None:
+    def set_params(self, p: ArrayLike) -> None:
         p = np.asarray(p)
         if p.shape != (self.num_params,):
             raise ValueError(f"p must have shape ({self.num_params},), got {p.shape}")
@@ -205,29 +233,30 @@ class Network(Model):
                 i += arr.size
 
     # -- copies and files ---------------------------------------------------------------------------
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         return {"format": "hdl-network", "version": 1, "dtype": str(self.dtype),
                 "layers": [layer.config() for layer in self.layers]}
 
-    def copy(self) -> "Network":
+    def copy(self) -> Network:
         other = Network.from_config(self.config())
         other.set_params(self.get_params())
         return other
 
     @classmethod
-    def from_config(cls, config: dict) -> "Network":
+    def from_config(cls, config: Mapping[str, Any]) -> Self:
         if config.get("format") != "hdl-network":
             raise ValueError("not an hdl network description (missing format: hdl-network)")
         layers = []
         for spec in config["layers"]:
             spec = dict(spec)
-            layers.append(layer_type(spec.pop("type"))(**spec, dtype=config["dtype"]))
+            kind: Callable[..., Layer] = layer_type(spec.pop("type"))
+            layers.append(kind(**spec, dtype=config["dtype"]))
         return cls(layers)
 
     # save is Model's (parameters, velocities on request, the JSON description, written atomically)
 
     @classmethod
-    def load(cls, path, with_velocities=False) -> "Network":
+    def load(cls, path: str | os.PathLike[str], with_velocities: bool = False) -> Self:
         """A network written by save, or by hdl's earlier Network.save (its 'config' and layer arrays)."""
         with np.load(os.fspath(path), allow_pickle=False) as data:
             if "config" not in data.files:

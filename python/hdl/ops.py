@@ -6,10 +6,18 @@ C-contiguous float32 or float64, one dtype per call; the kernels check shapes.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike
 
 from hdl import _C
 from hdl._checks import pad4, pair, pool_args
+
+Window = int | Sequence[int]  # an int or a pair (kernel size, window, stride)
+Pad = int | Sequence[int]  # an int or (top, bottom, left, right)
+_pool_args: Callable[[Any, Any, Any], tuple[int, int, int, int, int, int, int, int]] = pool_args  # its 8 ints
 
 ACTIVATIONS = {"linear": 0, "sigmoid": 1, "relu": 2, "leaky_relu": 3, "step": 4}
 
@@ -28,7 +36,8 @@ def dense_forward(W: np.ndarray, b: np.ndarray, a: np.ndarray, activation: str =
 
 
 def dense_backward(g: np.ndarray, a_out: np.ndarray, W: np.ndarray, a_in: np.ndarray, activation: str = "sigmoid",
-                   slope: float = 0.01, scale: float = 1.0, want_g_in: bool = True):
+                   slope: float = 0.01, scale: float = 1.0, want_g_in: bool = True
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
     """Back propagation through one layer (Lemma 5.1), given g = dC/da_out of shape (n_out, m).
 
     Returns (delta, dW, db, g_in): delta = sigma'(z) o g (5.5)/(5.6), dW = scale delta a_in^T (5.8),
@@ -38,7 +47,7 @@ def dense_backward(g: np.ndarray, a_out: np.ndarray, W: np.ndarray, a_in: np.nda
     return _C.dense_backward(g, a_out, W, a_in, activation_code(activation), slope, scale, want_g_in)
 
 
-def quadratic_cost(a: np.ndarray, y: np.ndarray, scale: float = 1.0):
+def quadratic_cost(a: np.ndarray, y: np.ndarray, scale: float = 1.0) -> tuple[float, np.ndarray]:
     """(scale * sum_columns 1/2 ||y - a||^2, scale * (a - y)): the cost (3.3) with scale = 1/N, and dC/da."""
     return _C.quadratic_cost(a, y, scale)
 
@@ -48,7 +57,7 @@ def quadratic_cost(a: np.ndarray, y: np.ndarray, scale: float = 1.0):
 LAYOUTS = ("NCHW", "NHWC")
 
 
-def _to_nhwc(name, x, layout):
+def _to_nhwc(name: str, x: np.ndarray, layout: str) -> np.ndarray:
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be 'NCHW' or 'NHWC', got {layout!r}")
     if layout == "NHWC":
@@ -58,18 +67,18 @@ def _to_nhwc(name, x, layout):
     return np.ascontiguousarray(x.transpose(0, 2, 3, 1))
 
 
-def _from_nhwc(y, layout):
+def _from_nhwc(y: np.ndarray, layout: str) -> np.ndarray:
     return y if layout == "NHWC" else np.ascontiguousarray(y.transpose(0, 3, 1, 2))
 
 
-def _out(out, layout):
+def _out(out: np.ndarray | None, layout: str) -> np.ndarray | None:
     """Outputs can be written into a given array (no fresh pages) in the kernels' own layout."""
     if out is not None and layout != "NHWC":
         raise ValueError("out= needs layout='NHWC' (an NCHW result is a transposed copy)")
     return out
 
 
-def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, layout: str = "NCHW",
+def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Window = 1, pad: Pad = 0, layout: str = "NCHW",
            relu: bool = False, out: np.ndarray | None = None) -> np.ndarray:
     """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] x[n, c, i*sh - pt + u, j*sw - pl + v] (Section 7.1;
     cross-correlation, zero padding). x (N, C, H, W), or (N, H, W, C) with layout='NHWC', the kernels' own
@@ -81,8 +90,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride=1, pad=0, layout:
     return _from_nhwc(y, layout)
 
 
-def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=0, want_dx: bool = True,
-                    layout: str = "NCHW", dx_out: np.ndarray | None = None):
+def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: Window = 1, pad: Pad = 0,
+                    want_dx: bool = True, layout: str = "NCHW", dx_out: np.ndarray | None = None
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(dx, dw, db) from dy = dC/dy; dx is None unless want_dx (the first layer needs none)."""
     if layout == "NHWC":
         return _C.conv2d_backward(dy, x, w, *pair("stride", stride), *pad4(pad), want_dx, dx_out)
@@ -91,39 +101,43 @@ def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride=1, pad=
     return (None if dx is None else _from_nhwc(dx, layout)), dw, db
 
 
-def max_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None, relu: bool = False,
-               return_argmax: bool = False, argmax_out=None):
+def max_pool2d(x: np.ndarray, window: Window, stride: Window | None = None, pad: Pad = 0, layout: str = "NCHW",
+               out: np.ndarray | None = None, relu: bool = False, return_argmax: bool = False,
+               argmax_out: np.ndarray | None = None) -> Any:
     """Max over each window of x (N, C, H, W) (or (N, H, W, C) with layout='NHWC'); padding never wins
     (MatConvNet). window and stride: an int or a pair (stride defaults to window); pad: an int or
     (top, bottom, left, right), each smaller than the window. relu=True fuses the ReLU that follows
     (max(y, 0)). return_argmax=True also returns, per output, the index r*W + q within its image of the
     first maximal cell (-1 where the fused ReLU cut it), an int32 array shaped as y, for
     max_pool2d_backward(argmax=...); argmax_out (NHWC only) receives it."""
-    y = _C.max_pool2d(_to_nhwc("x", x, layout), *pool_args(window, stride, pad), _out(out, layout), relu,
+    y = _C.max_pool2d(_to_nhwc("x", x, layout), *_pool_args(window, stride, pad), _out(out, layout), relu,
                       return_argmax, _out(argmax_out, layout))
     if return_argmax:
         return _from_nhwc(y[0], layout), _from_nhwc(y[1], layout)
     return _from_nhwc(y, layout)
 
 
-def max_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None,
-                        argmax=None):
+def max_pool2d_backward(dy: np.ndarray, x: np.ndarray, window: Window, stride: Window | None = None, pad: Pad = 0,
+                        layout: str = "NCHW", out: np.ndarray | None = None,
+                        argmax: np.ndarray | None = None) -> np.ndarray:
     """dC/dx: each dy goes to the first maximal cell of its window (row-major order). With the argmax of
     the forward pass (max_pool2d(..., return_argmax=True)) the windows are not searched again."""
     at = None if argmax is None else _to_nhwc("argmax", argmax, layout)
     return _from_nhwc(_C.max_pool2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout),
-                                             *pool_args(window, stride, pad), _out(out, layout), at), layout)
+                                             *_pool_args(window, stride, pad), _out(out, layout), at), layout)
 
 
-def avg_pool2d(x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None) -> np.ndarray:
+def avg_pool2d(x: np.ndarray, window: Window, stride: Window | None = None, pad: Pad = 0, layout: str = "NCHW",
+               out: np.ndarray | None = None) -> np.ndarray:
     """Mean over the cells of each window that lie inside the image (MatConvNet)."""
-    return _from_nhwc(_C.avg_pool2d(_to_nhwc("x", x, layout), *pool_args(window, stride, pad), _out(out, layout)),
+    return _from_nhwc(_C.avg_pool2d(_to_nhwc("x", x, layout), *_pool_args(window, stride, pad), _out(out, layout)),
                       layout)
 
 
-def avg_pool2d_backward(dy: np.ndarray, x: np.ndarray, window, stride=None, pad=0, layout: str = "NCHW", out=None):
+def avg_pool2d_backward(dy: np.ndarray, x: np.ndarray, window: Window, stride: Window | None = None, pad: Pad = 0,
+                        layout: str = "NCHW", out: np.ndarray | None = None) -> np.ndarray:
     return _from_nhwc(_C.avg_pool2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout),
-                                             *pool_args(window, stride, pad), _out(out, layout)), layout)
+                                             *_pool_args(window, stride, pad), _out(out, layout)), layout)
 
 
 def relu(x: np.ndarray, slope: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
@@ -137,7 +151,7 @@ def relu_backward(dy: np.ndarray, x: np.ndarray, slope: float = 0.0, out: np.nda
     return _C.relu_backward(dy, x, slope, out)
 
 
-def _activation(name: str):
+def _activation(name: str) -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
     """ops.<name>(x, out=None) and ops.<name>_backward(dy, y, out=None) for an activation of hdl._C."""
     forward_kernel, backward_kernel = getattr(_C, name), getattr(_C, f"{name}_backward")
 
@@ -161,9 +175,15 @@ ACTIVATION_KERNELS = tuple(_C.activations)
 for _name in ACTIVATION_KERNELS:
     globals()[_name], globals()[f"{_name}_backward"] = _activation(_name)
 
+if TYPE_CHECKING:  # what the loop defines, for type checkers (tests/test_types.py holds it to hdl._C.activations)
+    def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
+    def sigmoid_backward(dy: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
+    def tanh(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
+    def tanh_backward(dy: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) -> np.ndarray: ...
+
 
 def dropout(x: np.ndarray, rate: float, seed: int, out: np.ndarray | None = None,
-            mask_out: np.ndarray | None = None):
+            mask_out: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Inverted dropout at training time: (y, mask), each element zeroed with probability rate and the
     survivors scaled by 1/(1 - rate); mask holds those factors. At test time dropout is the identity.
     Any layout; out and mask_out (x's shape and dtype) receive y and the mask."""
@@ -175,7 +195,7 @@ def dropout_backward(dy: np.ndarray, mask: np.ndarray, out: np.ndarray | None = 
     return np.multiply(dy, mask, out=out)
 
 
-def softmax_log_loss(v: np.ndarray, labels: np.ndarray):
+def softmax_log_loss(v: np.ndarray, labels: ArrayLike) -> tuple[float, np.ndarray]:
     """(loss, dv) for scores v of shape (N, K) or (N, K, 1, 1): the mean over the batch of
     -log softmax(v_i)[label_i] (7.4), by log-sum-exp, and its gradient (softmax - one-hot) / N."""
     shape = v.shape
@@ -195,8 +215,9 @@ def top_k(v: np.ndarray, k: int) -> np.ndarray:
 MOMENTUM_FORMS = {"matconvnet": 0, "pytorch": 1}
 
 
-def sgd_momentum_(params, grads, velocities, lr: float, momentum: float = 0.9, weight_decay: float = 0.0,
-                  lr_mults=None, decay_mults=None, form: str = "matconvnet") -> None:
+def sgd_momentum_(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], velocities: Sequence[np.ndarray],
+                  lr: float, momentum: float = 0.9, weight_decay: float = 0.0, lr_mults: Sequence[float] | None = None,
+                  decay_mults: Sequence[float] | None = None, form: str = "matconvnet") -> None:
     """One fused pass over all tensors, in place, with eta = lr * lr_mult and lam = weight_decay * decay_mult:
 
     form='matconvnet':  v = mu v - (g + lam w);  w = w + eta v

@@ -22,26 +22,33 @@ cost of the last mini-batch): no pass over all the data that the caller did not 
 from __future__ import annotations
 
 import math
+import os
 import secrets
 import time
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from hdl import _C, _checks, ops
+from hdl.callbacks import Callback
 from hdl.history import History
 from hdl.network import Network
-from hdl.run import Run, TrainingDiverged, callbacks_of
+from hdl.run import OnEpoch, Run, TrainingDiverged, callbacks_of
 
 
-def _dense_arrays(net: Network):
+def _dense_arrays(net: Network) -> tuple[list[NDArray[Any]], list[NDArray[Any]], list[int], list[float]]:
     if not net.is_fully_connected():
         raise TypeError("the compiled training loop takes fully connected networks (Dense layers only)")
     return ([layer.W for layer in net.layers], [layer.b for layer in net.layers],
             [ops.activation_code(layer.activation) for layer in net.layers], [layer.slope for layer in net.layers])
 
 
-def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, record_every, seed, method,
-         epochs=None, callbacks=(), progress=False, on_epoch=None):
+def _run(net: Network, X: ArrayLike, Y: ArrayLike, *, eta: float, iterations: int | None, batch_size: int,
+         replacement: bool, shuffle: bool, lam: float, record_every: int | None, seed: int | None, method: str,
+         epochs: int | None = None, callbacks: Iterable[Callback] = (), progress: bool = False,
+         on_epoch: OnEpoch | None = None) -> History:
     X, Y = net.check_inputs(X, Y, any_order=True)  # data.T of (N, n) arrays is read in place
     eta = _checks.positive("eta", eta)
     iterations = _checks.positive("iterations", iterations, integer=True)
@@ -63,10 +70,10 @@ def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, r
               progress=progress, on_epoch=on_epoch)
     images = N if not replacement else epoch_length * batch_size  # points an epoch's updates see
 
-    def epoch_end(epoch, mean_batch_cost):  # the compiled loop, paused after every epoch
+    def epoch_end(epoch: int, mean_batch_cost: float) -> bool:  # the compiled loop, paused after every epoch
         return run.end_epoch(epoch, eta, images, {"objective": mean_batch_cost})
 
-    def poll(done):  # about every 0.1 s: the progress bar
+    def poll(done: int) -> bool:  # about every 0.1 s: the progress bar
         epoch = min(done // epoch_length + 1, epochs) if epochs else 1
         within = done - (epoch - 1) * epoch_length if epochs else done  # updates into this epoch
         run.show(within, epoch, None, within * batch_size)
@@ -100,11 +107,11 @@ def _run(net, X, Y, *, eta, iterations, batch_size, replacement, shuffle, lam, r
     return history
 
 
-def stochastic_gradient(net: Network, X, Y, eta: float, iterations: int | None = None, *, epochs: int | None = None,
-                        batch_size: int = 1, replacement: bool = True, lam: float = 0.0,
-                        record_every: int | None = None, seed: int | None = None, callbacks=(),
-                        patience: int | None = None, checkpoint=None, progress: bool = False,
-                        on_epoch=None) -> History:
+def stochastic_gradient(net: Network, X: ArrayLike, Y: ArrayLike, eta: float, iterations: int | None = None, *,
+                        epochs: int | None = None, batch_size: int = 1, replacement: bool = True, lam: float = 0.0,
+                        record_every: int | None = None, seed: int | None = None, callbacks: Iterable[Callback] = (),
+                        patience: int | None = None, checkpoint: str | os.PathLike[str] | None = None,
+                        progress: bool = False, on_epoch: OnEpoch | None = None) -> History:
     """Trains net in place by the stochastic gradient method (4.6)-(4.8); X is (n_1, N), Y is (n_L, N).
     Data held one point per row, data (N, n_1), is passed as data.T and read in place, without a copy.
 
@@ -136,7 +143,7 @@ def stochastic_gradient(net: Network, X, Y, eta: float, iterations: int | None =
                 callbacks=callbacks_of(callbacks, patience, checkpoint), progress=progress, on_epoch=on_epoch)
 
 
-def steepest_descent(net: Network, X, Y, eta: float, iterations: int, *, lam: float = 0.0,
+def steepest_descent(net: Network, X: ArrayLike, Y: ArrayLike, eta: float, iterations: int, *, lam: float = 0.0,
                      record_every: int | None = None) -> History:
     """Trains net in place by steepest descent (4.3): p -> p - eta grad Cost(p) over all N points.
     Every update is an epoch, so the cost is recorded after each one unless record_every says otherwise."""

@@ -5,17 +5,27 @@ honours their stop, draws the progress bar (batches, loss, images/s) and words t
 """
 from __future__ import annotations
 
+import os
 import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from hdl.callbacks import Callback, Checkpoint, EarlyStopping
 from hdl.history import History
+
+if TYPE_CHECKING:
+    from hdl.model import Model
+
+#: on_epoch(epoch, history), called after the callbacks at the end of every epoch.
+OnEpoch = Callable[[int, History], object]
 
 
 class TrainingDiverged(FloatingPointError):
     """The objective became NaN or infinite; the message names the epoch and the batch."""
 
 
-def callbacks_of(callbacks=(), patience=None, checkpoint=None) -> list:
+def callbacks_of(callbacks: Iterable[Callback] = (), patience: int | None = None,
+                 checkpoint: str | os.PathLike[str] | None = None) -> list[Callback]:
     """The callbacks list, with the shorthands patience=k (EarlyStopping(k)) and checkpoint=path
     (Checkpoint(path) after every epoch) appended."""
     out = list(callbacks)
@@ -32,27 +42,27 @@ def callbacks_of(callbacks=(), patience=None, checkpoint=None) -> list:
 class Run:
     """One run: `model` trained for epochs first_epoch..epochs of `batches` batches each, into `history`."""
 
-    def __init__(self, model, history: History, callbacks, *, epochs: int, batches: int, first_epoch: int = 1,
-                 progress: bool = False, on_epoch=None):
+    def __init__(self, model: Model, history: History, callbacks: Iterable[Callback], *, epochs: int, batches: int,
+                 first_epoch: int = 1, progress: bool = False, on_epoch: OnEpoch | None = None):
         self.model, self.history, self.callbacks, self.on_epoch = model, history, list(callbacks), on_epoch
         self.epochs, self.batches = epochs, batches
         self.bar = _progress_bar(progress, (epochs - first_epoch + 1) * batches)
         self.t0 = time.perf_counter()
 
-    def start_epoch(self):
+    def start_epoch(self) -> None:
         self.t0 = time.perf_counter()
 
-    def show(self, batches_done: int, epoch: int, loss: float | None, images: int):
+    def show(self, batches_done: int, epoch: int, loss: float | None, images: int) -> None:
         """Moves the bar to batches_done of this epoch, with the loss so far (if known) and images/s."""
         if self.bar is None:
             return
         self.bar.update(max(0, (epoch - 1) * self.batches + batches_done - self.bar.n))
         seconds = max(time.perf_counter() - self.t0, 1e-9)
-        text = {"epoch": epoch} if loss is None else {"epoch": epoch, "loss": f"{loss:.4g}"}
+        text: dict[str, object] = {"epoch": epoch} if loss is None else {"epoch": epoch, "loss": f"{loss:.4g}"}
         self.bar.set_postfix(**text, img_s=f"{images / seconds:.0f}", refresh=False)
 
-    def end_epoch(self, epoch: int, lr: float, images: int, train: dict, val: dict | None = None,
-                  seconds: float | None = None) -> bool:
+    def end_epoch(self, epoch: int, lr: float, images: int, train: Mapping[str, float],
+                  val: Mapping[str, float] | None = None, seconds: float | None = None) -> bool:
         """Records the epoch, then calls every callback (each sees every epoch) and on_epoch; True stops."""
         h = self.history
         seconds = time.perf_counter() - self.t0 if seconds is None else seconds
@@ -74,7 +84,7 @@ class Run:
         self.start_epoch()
         return any(stop)
 
-    def diverged(self, what: str, value, epoch: int, batch: int, rate: str, applied: bool) -> TrainingDiverged:
+    def diverged(self, what: str, value: object, epoch: int, batch: int, rate: str, applied: bool) -> TrainingDiverged:
         """The error for a non-finite `what` at (epoch, batch); rate names the learning rate ('eta=0.1')."""
         state = ("an earlier update already left non-finite parameters, which are no longer usable" if applied else
                  "the network is left as it was before that batch is applied")
@@ -82,18 +92,18 @@ class Run:
                                 f"({rate}, probably too large); {state}, and the last checkpoint holds an earlier "
                                 "epoch")
 
-    def finish(self):
+    def finish(self) -> None:
         for cb in self.callbacks:
             cb.on_train_end(self.model, self.history)
         self.close()
 
-    def close(self):
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
 
 
-def _progress_bar(enabled, total):
+def _progress_bar(enabled: bool, total: int) -> Any:
     if not enabled:
         return None
     try:

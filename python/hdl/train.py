@@ -10,19 +10,26 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from hdl import schedules
+from hdl.callbacks import Callback
 from hdl.history import KEYS, History
 from hdl.metrics import top_k_error
 from hdl.model import Model
-from hdl.run import Run, TrainingDiverged, callbacks_of
+from hdl.run import OnEpoch, Run, TrainingDiverged, callbacks_of
+
+#: A data set as fit takes it: (inputs (N, ...), integer labels (N,)).
+Data = tuple[NDArray[Any], ArrayLike]
 
 __all__ = ["TrainingDiverged", "evaluate", "fit"]
 
 
-def evaluate(net: Model, x, y, batch_size=500) -> dict:
+def evaluate(net: Model, x: NDArray[Any], y: NDArray[np.integer[Any]], batch_size: int = 500) -> dict[str, float]:
     """Objective (7.4) and top-1/top-5 errors of net on (x, y)."""
     from hdl import ops
 
@@ -37,7 +44,7 @@ def evaluate(net: Model, x, y, batch_size=500) -> dict:
     return {"objective": sum(losses) / n, "top1": sum(top1) / n, "top5": sum(top5) / n}
 
 
-def _check_data(net, x, y, name):
+def _check_data(net: Model, x: NDArray[Any], y: ArrayLike, name: str) -> tuple[NDArray[Any], NDArray[np.int64]]:
     if not isinstance(x, np.ndarray) or x.ndim < 2:
         raise ValueError(f"{name} inputs must be an (N, ...) array (images (N, H, W, C)), got shape {np.shape(x)}")
     if x.dtype != net.dtype:
@@ -48,10 +55,11 @@ def _check_data(net, x, y, name):
     return x, y.astype(np.int64)
 
 
-def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0.05, momentum: float = 0.9,
-        weight_decay: float = 1e-4, sampling: str = "shuffle", flips: bool = False, seed: int = 0,
-        patience: int | None = None, checkpoint: str | None = None, resume: bool = False,
-        progress: bool = True, on_epoch=None, callbacks=()) -> History:
+def fit(net: Model, train: Data, val: Data | None = None, *, epochs: int, batch_size: int = 100,
+        lr: float | Sequence[float] | schedules.Schedule = 0.05, momentum: float = 0.9, weight_decay: float = 1e-4,
+        sampling: str = "shuffle", flips: bool = False, seed: int = 0, patience: int | None = None,
+        checkpoint: str | os.PathLike[str] | None = None, resume: bool = False, progress: bool = True,
+        on_epoch: OnEpoch | None = None, callbacks: Iterable[Callback] = ()) -> History:
     """Trains net in place. train and val are (inputs (N, ...), labels (N,)): images (N, H, W, C), or
     rows (N, D) for a dense model.
 
@@ -98,7 +106,7 @@ def fit(net: Model, train, val=None, *, epochs: int, batch_size: int = 100, lr=0
             for b in range(batches):
                 idx = np.sort(order[b * batch_size:(b + 1) * batch_size])
                 xb, yb = x[idx], y[idx]
-                if flips:
+                if flip is not None:  # flips
                     f = flip[idx]
                     xb[f] = xb[f, :, ::-1]
                 loss, scores = net.loss_and_gradients(xb, yb, dropout_seed=(seed << 20) ^ (epoch << 12) ^ b)

@@ -14,8 +14,10 @@ says why; creating device memory then raises RuntimeError with that reason.
 """
 from __future__ import annotations
 
+from typing import Any
+
 try:
-    from hdl import _cuda
+    from hdl import _cuda as _cuda  # type: ignore[attr-defined]  # compiled with HDL_CUDA=ON only; no stub
 except ImportError as e:  # built without CUDA, or the module does not load
     _cuda = None
     _import_error = "the module hdl._cuda is missing" if "_cuda" in str(e) and "symbol" not in str(e) else str(e)
@@ -75,7 +77,7 @@ def set_gemm_tiles(shape: str) -> None:
         _cuda.set_gemm_tiles(shape == "square")
 
 
-def memory_stats() -> dict:
+def memory_stats() -> dict[str, int]:
     """Bytes in use and cached by hdl's caching allocator, and how many cudaMalloc calls it made."""
     require()
     return _cuda.memory_stats()
@@ -87,7 +89,7 @@ def empty_cache() -> None:
         _cuda.empty_cache()
 
 
-def __getattr__(name):  # hdl.cuda.ops loads on first use
+def __getattr__(name: str) -> Any:  # hdl.cuda.ops loads on first use
     if name == "ops":
         import importlib
         return importlib.import_module(f"hdl.cuda.{name}")

@@ -10,10 +10,15 @@ All device work runs on one stream of hdl's; a DLPack consumer's stream is made 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from hdl import cuda as _pkg
+
+Shape = int | Sequence[int]
 
 _DLPACK_CODES = {"i": 0, "u": 1, "f": 2, "b": 6}  # numpy kind -> DLPack type code
 _FROM_DLPACK = {(0, 8): np.int8, (0, 16): np.int16, (0, 32): np.int32, (0, 64): np.int64, (1, 8): np.uint8,
@@ -22,12 +27,12 @@ _FROM_DLPACK = {(0, 8): np.int8, (0, 16): np.int16, (0, 32): np.int32, (0, 64): 
 KDLCUDA, KDLCUDA_MANAGED = 2, 13
 
 
-def _module():
+def _module() -> Any:
     _pkg.require()
     return _pkg._cuda
 
 
-def _shape_of(shape):
+def _shape_of(shape: Shape) -> tuple[int, ...]:
     shape = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(s) for s in shape)
     if any(s < 0 for s in shape):
         raise ValueError(f"negative dimension in shape {shape}")
@@ -39,19 +44,22 @@ class DeviceArray:
     ``DeviceArray.from_numpy`` or ``from_dlpack``; ``numpy()`` copies it back."""
 
     __slots__ = ("shape", "dtype", "ptr", "_owner", "__weakref__")
+    shape: tuple[int, ...]
+    dtype: np.dtype[Any]
+    ptr: int
 
-    def __init__(self, shape, dtype, ptr: int, owner):
+    def __init__(self, shape: Shape, dtype: DTypeLike, ptr: int, owner: object):
         self.shape, self.dtype, self.ptr, self._owner = _shape_of(shape), np.dtype(dtype), int(ptr), owner
 
     # -- making and copying -----------------------------------------------------------------------
     @classmethod
-    def empty(cls, shape, dtype=np.float32) -> "DeviceArray":
+    def empty(cls, shape: Shape, dtype: DTypeLike = np.float32) -> DeviceArray:
         shape, dtype = _shape_of(shape), np.dtype(dtype)
         buf = _module().Buffer(math.prod(shape) * dtype.itemsize)
         return cls(shape, dtype, buf.ptr, buf)
 
     @classmethod
-    def from_numpy(cls, a) -> "DeviceArray":
+    def from_numpy(cls, a: ArrayLike) -> DeviceArray:
         """A device copy of a host array (made C-contiguous first)."""
         a = np.ascontiguousarray(a)
         d = cls.empty(a.shape, a.dtype)
@@ -59,19 +67,19 @@ class DeviceArray:
             _pkg._cuda.copy_to_device(d.ptr, a.reshape(-1).view(np.uint8), a.nbytes)
         return d
 
-    def numpy(self) -> np.ndarray:
+    def numpy(self) -> NDArray[Any]:
         """A host copy (waits for the queued work that writes this array)."""
         out = np.empty(self.shape, self.dtype)
         if out.nbytes:
             _pkg._cuda.copy_to_host(out.reshape(-1).view(np.uint8), self.ptr, out.nbytes)
         return out
 
-    def copy(self) -> "DeviceArray":
+    def copy(self) -> DeviceArray:
         d = DeviceArray.empty(self.shape, self.dtype)
         d.copy_(self)
         return d
 
-    def copy_(self, src) -> "DeviceArray":
+    def copy_(self, src: DeviceArray | ArrayLike) -> DeviceArray:
         """Writes src (a DeviceArray or host array of the same shape and dtype) into this array."""
         if isinstance(src, DeviceArray):
             if src.shape != self.shape or src.dtype != self.dtype:
@@ -86,30 +94,30 @@ class DeviceArray:
                 _pkg._cuda.copy_to_device(self.ptr, a.reshape(-1).view(np.uint8), self.nbytes)
         return self
 
-    def zero_(self) -> "DeviceArray":
+    def zero_(self) -> DeviceArray:
         if self.nbytes:
             _pkg._cuda.memset(self.ptr, 0, self.nbytes)
         return self
 
-    def __setitem__(self, key, value):
+    def __setitem__(self, key: object, value: DeviceArray | ArrayLike) -> None:
         if key is not Ellipsis and key != slice(None):
             raise IndexError("DeviceArray supports only a[...] = value (whole-array copies)")
         self.copy_(value)
 
     # -- views ------------------------------------------------------------------------------------
-    def reshape(self, *shape) -> "DeviceArray":
+    def reshape(self, *shape: Any) -> DeviceArray:
         """A view of another shape (one entry may be -1)."""
         if len(shape) == 1 and not isinstance(shape[0], (int, np.integer)):
             shape = tuple(shape[0])
-        shape = [int(s) for s in shape]
-        if shape.count(-1) == 1:
-            rest = math.prod(s for s in shape if s != -1)
-            shape[shape.index(-1)] = self.size // rest if rest else 0
-        if any(s < 0 for s in shape) or math.prod(shape) != self.size:
-            raise ValueError(f"cannot reshape {self.shape} into {tuple(shape)}")
-        return DeviceArray(shape, self.dtype, self.ptr, self._owner)
+        dims = [int(s) for s in shape]
+        if dims.count(-1) == 1:
+            rest = math.prod(s for s in dims if s != -1)
+            dims[dims.index(-1)] = self.size // rest if rest else 0
+        if any(s < 0 for s in dims) or math.prod(dims) != self.size:
+            raise ValueError(f"cannot reshape {self.shape} into {tuple(dims)}")
+        return DeviceArray(dims, self.dtype, self.ptr, self._owner)
 
-    def __getitem__(self, key) -> "DeviceArray":
+    def __getitem__(self, key: int | np.integer[Any] | slice) -> DeviceArray:
         """Contiguous views along the first axis: a[i] and a[i:j]."""
         n = self.shape[0] if self.shape else 0
         row = math.prod(self.shape[1:]) * self.dtype.itemsize
@@ -137,29 +145,30 @@ class DeviceArray:
     def ndim(self) -> int:
         return len(self.shape)
 
-    def __len__(self):
+    def __len__(self) -> int:
         if not self.shape:
             raise TypeError("len() of a 0-d DeviceArray")
         return self.shape[0]
 
-    def __float__(self):
+    def __float__(self) -> float:
         if self.size != 1:
             raise TypeError(f"only one-element arrays convert to float, this one is {self.shape}")
         return float(self.numpy().reshape(()))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"DeviceArray(shape={self.shape}, dtype={self.dtype}, ptr=0x{self.ptr:x})"
 
     # -- interchange ------------------------------------------------------------------------------
     @property
-    def __cuda_array_interface__(self) -> dict:
+    def __cuda_array_interface__(self) -> dict[str, Any]:
         return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.ptr, False), "version": 3,
                 "strides": None, "stream": int(_pkg._cuda.stream_handle())}
 
-    def __dlpack_device__(self):
+    def __dlpack_device__(self) -> tuple[int, int]:
         return (KDLCUDA, 0)
 
-    def __dlpack__(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+    def __dlpack__(self, *, stream: int | None = None, max_version: tuple[int, int] | None = None,
+                   dl_device: tuple[int, int] | None = None, copy: bool | None = None) -> Any:
         """A DLPack capsule of this array (1.0 when the consumer asks for max_version >= (1, 0), else 0.8).
         stream: the consumer's CUDA stream (None: the legacy default stream, -1: no synchronisation)."""
         if copy:
@@ -180,7 +189,7 @@ class DeviceArray:
                                   self.dtype.itemsize * 8, KDLCUDA, 0, versioned)
 
 
-def from_dlpack(obj) -> DeviceArray:
+def from_dlpack(obj: Any) -> DeviceArray:
     """A DeviceArray sharing the memory of a CUDA tensor from any DLPack producer (PyTorch, CuPy,
     JAX...). The producer is asked to make its pending writes visible on hdl's stream. The tensor
     must be C-contiguous; host arrays are refused (copy them with DeviceArray.from_numpy)."""
@@ -201,7 +210,7 @@ def from_dlpack(obj) -> DeviceArray:
     return _wrap_capsule(cuda.dlpack_import(capsule))
 
 
-def _wrap_capsule(info) -> DeviceArray:
+def _wrap_capsule(info: dict[str, Any]) -> DeviceArray:
     code, bits, lanes = info["dtype"]
     if lanes != 1 or (code, bits) not in _FROM_DLPACK:
         raise TypeError(f"from_dlpack: unsupported DLPack dtype (code {code}, bits {bits}, lanes {lanes})")
@@ -217,11 +226,11 @@ def _wrap_capsule(info) -> DeviceArray:
     return DeviceArray(shape, dtype, info["ptr"], info["keeper"])
 
 
-def empty(shape, dtype=np.float32) -> DeviceArray:
+def empty(shape: Shape, dtype: DTypeLike = np.float32) -> DeviceArray:
     return DeviceArray.empty(shape, dtype)
 
 
-def zeros(shape, dtype=np.float32) -> DeviceArray:
+def zeros(shape: Shape, dtype: DTypeLike = np.float32) -> DeviceArray:
     return DeviceArray.empty(shape, dtype).zero_()
 
 
@@ -232,10 +241,10 @@ class Uploader:
     its previous copy has finished."""
 
     def __init__(self, depth: int = 2):
-        self._pinned = [None] * depth
+        self._pinned: list[Any] = [None] * depth
         self._turn = 0
 
-    def __call__(self, a: np.ndarray, out: DeviceArray | None = None) -> DeviceArray:
+    def __call__(self, a: ArrayLike, out: DeviceArray | None = None) -> DeviceArray:
         cuda = _module()
         a = np.asarray(a)
         if out is None:

@@ -10,7 +10,11 @@ are written out; ``out=`` arguments receive results without new allocations.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
+from numpy.typing import ArrayLike, DTypeLike
 
 from hdl import _C as _host_C
 from hdl import _checks
@@ -19,17 +23,20 @@ from hdl.cuda import array as _array
 from hdl.cuda.array import DeviceArray
 
 _INT32_LIMIT = 2**31 - 1  # the kernels index with 32-bit integers
+Window = int | Sequence[int]  # an int or a pair
+Pad = int | Sequence[int]  # an int or (top, bottom, left, right)
 
 
-def _C():
+def _C() -> Any:
     return _array._module()
 
 
-def _shape_str(shape):
+def _shape_str(shape: Sequence[int | None]) -> str:
     return "(" + ", ".join("*" if d is None else str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def _check(fn, name, a, shape=None, dtype=np.float32):
+def _check(fn: str, name: str, a: object, shape: Sequence[int | None] | None = None,
+           dtype: DTypeLike = np.float32) -> int:
     """a as a DeviceArray of dtype and, where given, shape (None matches any extent)."""
     if not isinstance(a, DeviceArray):
         raise TypeError(f"{fn}: {name} must be an hdl.cuda.DeviceArray, got {type(a).__name__} "
@@ -44,12 +51,12 @@ def _check(fn, name, a, shape=None, dtype=np.float32):
     return a.ptr
 
 
-def _nhwc(fn, layout):
+def _nhwc(fn: str, layout: str) -> None:
     if layout != "NHWC":
         raise ValueError(f"{fn}: arrays on the GPU are NHWC, got layout={layout!r} (transpose on the host first)")
 
 
-def _output(fn, out, shape, dtype=np.float32):
+def _output(fn: str, out: DeviceArray | None, shape: Sequence[int], dtype: DTypeLike = np.float32) -> DeviceArray:
     if out is None:
         return DeviceArray.empty(shape, dtype)
     _check(fn, "out", out, shape, dtype)
@@ -58,7 +65,8 @@ def _output(fn, out, shape, dtype=np.float32):
 
 # -- fully connected layers (Sections 2-5), batch in columns -----------------------------------------
 
-def dense_forward(W, b, a, activation="sigmoid", slope=0.01, out=None):
+def dense_forward(W: DeviceArray, b: DeviceArray, a: DeviceArray, activation: str = "sigmoid", slope: float = 0.01,
+                  out: DeviceArray | None = None) -> DeviceArray:
     """sigma(W a + b) (5.2)-(5.3): W (n_out, n_in), b (n_out,), a (n_in, m) -> (n_out, m)."""
     fn = "dense_forward"
     _check(fn, "W", W, (None, None))
@@ -71,7 +79,9 @@ def dense_forward(W, b, a, activation="sigmoid", slope=0.01, out=None):
     return y
 
 
-def dense_backward(g, a_out, W, a_in, activation="sigmoid", slope=0.01, scale=1.0, want_g_in=True):
+def dense_backward(g: DeviceArray, a_out: DeviceArray, W: DeviceArray, a_in: DeviceArray, activation: str = "sigmoid",
+                   slope: float = 0.01, scale: float = 1.0, want_g_in: bool = True
+                   ) -> tuple[DeviceArray, DeviceArray, DeviceArray, DeviceArray | None]:
     """(delta, dW, db, g_in) of Lemma 5.1, as hdl.ops.dense_backward; g_in is None unless want_g_in."""
     fn = "dense_backward"
     _check(fn, "W", W, (None, None))
@@ -82,14 +92,15 @@ def dense_backward(g, a_out, W, a_in, activation="sigmoid", slope=0.01, scale=1.
     _check(fn, "a_in", a_in, (n_in, m))
     delta, dW, db = DeviceArray.empty((n_out, m)), DeviceArray.empty((n_out, n_in)), DeviceArray.empty((n_out,))
     g_in = DeviceArray.empty((n_in, m)) if want_g_in else None
-    _C().dense_backward(delta.ptr, dW.ptr, db.ptr, g_in.ptr if want_g_in else 0, g.ptr, a_out.ptr, W.ptr, a_in.ptr,
-                        n_out, n_in, m, _host_ops.activation_code(activation), slope, scale)
+    _C().dense_backward(delta.ptr, dW.ptr, db.ptr, g_in.ptr if g_in is not None else 0, g.ptr, a_out.ptr, W.ptr,
+                        a_in.ptr, n_out, n_in, m, _host_ops.activation_code(activation), slope, scale)
     return delta, dW, db, g_in
 
 
 # -- convolution (Section 7.1), NHWC ------------------------------------------------------------------
 
-def _conv_shape(fn, x, w, stride, pad):
+def _conv_shape(fn: str, x: DeviceArray, w: DeviceArray, stride: Window, pad: Pad
+                ) -> tuple[list[int], tuple[int, int, int, int]]:
     """(the shape's fields for the kernels, y's shape), checked by the CPU's rules (hdl/shapes.hpp)."""
     sh, sw = _checks.pair("stride", stride)
     pt, pb, pl, pr = _checks.pad4(pad)
@@ -103,7 +114,8 @@ def _conv_shape(fn, x, w, stride, pad):
     return shape, (N, Ho, Wo, O)
 
 
-def conv2d(x, w, b, stride=1, pad=0, layout="NHWC", relu=False, out=None):
+def conv2d(x: DeviceArray, w: DeviceArray, b: DeviceArray, stride: Window = 1, pad: Pad = 0, layout: str = "NHWC",
+           relu: bool = False, out: DeviceArray | None = None) -> DeviceArray:
     """y (N, out_h, out_w, O) = conv(x (N, H, W, C), w (O, C, kh, kw)) + b, max(y, 0) if relu."""
     _nhwc("conv2d", layout)
     shape, yshape = _conv_shape("conv2d", x, w, stride, pad)
@@ -113,7 +125,10 @@ def conv2d(x, w, b, stride=1, pad=0, layout="NHWC", relu=False, out=None):
     return y
 
 
-def conv2d_backward(dy, x, w, stride=1, pad=0, want_dx=True, layout="NHWC", dx_out=None, dw_out=None, db_out=None):
+def conv2d_backward(dy: DeviceArray, x: DeviceArray, w: DeviceArray, stride: Window = 1, pad: Pad = 0,
+                    want_dx: bool = True, layout: str = "NHWC", dx_out: DeviceArray | None = None,
+                    dw_out: DeviceArray | None = None, db_out: DeviceArray | None = None
+                    ) -> tuple[DeviceArray | None, DeviceArray, DeviceArray]:
     """(dx, dw, db) from dy = dC/dy (N, out_h, out_w, O); dx is None unless want_dx."""
     fn = "conv2d_backward"
     _nhwc(fn, layout)
@@ -121,21 +136,23 @@ def conv2d_backward(dy, x, w, stride=1, pad=0, want_dx=True, layout="NHWC", dx_o
     _check(fn, "dy", dy, yshape)
     dx = _output(fn, dx_out, x.shape) if want_dx else None
     dw, db = _output(fn, dw_out, w.shape), _output(fn, db_out, (w.shape[0],))
-    _C().conv2d_backward(dx.ptr if want_dx else 0, dw.ptr, db.ptr, dy.ptr, x.ptr, w.ptr, shape)
+    _C().conv2d_backward(dx.ptr if dx is not None else 0, dw.ptr, db.ptr, dy.ptr, x.ptr, w.ptr, shape)
     return dx, dw, db
 
 
 # -- pooling (MatConvNet's borders), NHWC --------------------------------------------------------------
 
-def _pool_shape(fn, x, window, stride, pad):
+def _pool_shape(fn: str, x: DeviceArray, window: Window, stride: Window | None, pad: Pad
+                ) -> tuple[list[int], tuple[int, int, int, int]]:
     """(the shape's fields for the kernels, y's shape), checked by the CPU's rules (hdl/shapes.hpp)."""
     args = _checks.pool_args(window, stride, pad)
     _check(fn, "x", x)
     return _host_C.pool_shape(fn, x.shape, *args)
 
 
-def max_pool2d(x, window, stride=None, pad=0, layout="NHWC", out=None, relu=False, return_argmax=False,
-               argmax_out=None):
+def max_pool2d(x: DeviceArray, window: Window, stride: Window | None = None, pad: Pad = 0, layout: str = "NHWC",
+               out: DeviceArray | None = None, relu: bool = False, return_argmax: bool = False,
+               argmax_out: DeviceArray | None = None) -> Any:
     """Max over each window (padding never wins); relu=True fuses the ReLU that follows. With
     return_argmax, (y, argmax): int32, per output the index r*W + q in its image of the first maximal
     cell, -1 where the fused ReLU cut it, for max_pool2d_backward(argmax=...). As hdl.ops.max_pool2d."""
@@ -143,11 +160,13 @@ def max_pool2d(x, window, stride=None, pad=0, layout="NHWC", out=None, relu=Fals
     shape, yshape = _pool_shape("max_pool2d", x, window, stride, pad)
     y = _output("max_pool2d", out, yshape)
     argmax = _output("max_pool2d", argmax_out, yshape, np.int32) if return_argmax else None
-    _C().max_pool2d_forward(y.ptr, argmax.ptr if return_argmax else 0, x.ptr, shape, bool(relu))
+    _C().max_pool2d_forward(y.ptr, argmax.ptr if argmax is not None else 0, x.ptr, shape, bool(relu))
     return (y, argmax) if return_argmax else y
 
 
-def max_pool2d_backward(dy, x, window, stride=None, pad=0, layout="NHWC", out=None, argmax=None):
+def max_pool2d_backward(dy: DeviceArray, x: DeviceArray, window: Window, stride: Window | None = None, pad: Pad = 0,
+                        layout: str = "NHWC", out: DeviceArray | None = None,
+                        argmax: DeviceArray | None = None) -> DeviceArray:
     """dC/dx: each dy to the first maximal cell of its window; from the forward pass's argmax when
     given (no window search; x then only gives the shape)."""
     _nhwc("max_pool2d_backward", layout)
@@ -162,7 +181,8 @@ def max_pool2d_backward(dy, x, window, stride=None, pad=0, layout="NHWC", out=No
     return dx
 
 
-def avg_pool2d(x, window, stride=None, pad=0, layout="NHWC", out=None):
+def avg_pool2d(x: DeviceArray, window: Window, stride: Window | None = None, pad: Pad = 0, layout: str = "NHWC",
+               out: DeviceArray | None = None) -> DeviceArray:
     _nhwc("avg_pool2d", layout)
     shape, yshape = _pool_shape("avg_pool2d", x, window, stride, pad)
     y = _output("avg_pool2d", out, yshape)
@@ -170,7 +190,8 @@ def avg_pool2d(x, window, stride=None, pad=0, layout="NHWC", out=None):
     return y
 
 
-def avg_pool2d_backward(dy, x, window, stride=None, pad=0, layout="NHWC", out=None):
+def avg_pool2d_backward(dy: DeviceArray, x: DeviceArray, window: Window, stride: Window | None = None, pad: Pad = 0,
+                        layout: str = "NHWC", out: DeviceArray | None = None) -> DeviceArray:
     _nhwc("avg_pool2d_backward", layout)
     shape, yshape = _pool_shape("avg_pool2d_backward", x, window, stride, pad)
     _check("avg_pool2d_backward", "dy", dy, yshape)
@@ -181,7 +202,7 @@ def avg_pool2d_backward(dy, x, window, stride=None, pad=0, layout="NHWC", out=No
 
 # -- pointwise ------------------------------------------------------------------------------------------
 
-def relu(x, slope=0.0, out=None):
+def relu(x: DeviceArray, slope: float = 0.0, out: DeviceArray | None = None) -> DeviceArray:
     """max(x, 0) (7.3), or the leaky ReLU with slope > 0; out may be x."""
     _check("relu", "x", x)
     y = _output("relu", out, x.shape)
@@ -189,7 +210,7 @@ def relu(x, slope=0.0, out=None):
     return y
 
 
-def relu_backward(dy, x, slope=0.0, out=None):
+def relu_backward(dy: DeviceArray, x: DeviceArray, slope: float = 0.0, out: DeviceArray | None = None) -> DeviceArray:
     _check("relu_backward", "x", x)
     _check("relu_backward", "dy", dy, x.shape)
     dx = _output("relu_backward", out, x.shape)
@@ -197,7 +218,8 @@ def relu_backward(dy, x, slope=0.0, out=None):
     return dx
 
 
-def dropout(x, rate, seed, out=None, mask_out=None):
+def dropout(x: DeviceArray, rate: float, seed: int, out: DeviceArray | None = None,
+            mask_out: DeviceArray | None = None) -> tuple[DeviceArray, DeviceArray]:
     """(y, mask) of inverted dropout, the same mask as hdl.ops.dropout for the same seed."""
     rate = float(rate)
     if not (np.isfinite(rate) and 0.0 <= rate < 1.0):
@@ -208,7 +230,7 @@ def dropout(x, rate, seed, out=None, mask_out=None):
     return y, mask
 
 
-def dropout_backward(dy, mask, out=None):
+def dropout_backward(dy: DeviceArray, mask: DeviceArray, out: DeviceArray | None = None) -> DeviceArray:
     _check("dropout_backward", "mask", mask)
     _check("dropout_backward", "dy", dy, mask.shape)
     dx = _output("dropout_backward", out, mask.shape)
@@ -216,15 +238,15 @@ def dropout_backward(dy, mask, out=None):
     return dx
 
 
-def _activation(name):
+def _activation(name: str) -> tuple[Callable[..., DeviceArray], Callable[..., DeviceArray]]:
     """<name>(x, out=None) and <name>_backward(dy, y, out=None) on the device, for each of hdl._C.activations."""
-    def forward(x, out=None):
+    def forward(x: DeviceArray, out: DeviceArray | None = None) -> DeviceArray:
         _check(name, "x", x)
         y = _output(name, out, x.shape)
         getattr(_C(), f"{name}_forward")(y.ptr, x.ptr, x.size)
         return y
 
-    def backward(dy, y, out=None):
+    def backward(dy: DeviceArray, y: DeviceArray, out: DeviceArray | None = None) -> DeviceArray:
         fn = f"{name}_backward"
         _check(fn, "y", y)
         _check(fn, "dy", dy, y.shape)
@@ -241,10 +263,16 @@ def _activation(name):
 for _name in _host_C.activations:
     globals()[_name], globals()[f"{_name}_backward"] = _activation(_name)
 
+if TYPE_CHECKING:  # what the loop defines, for type checkers (tests/test_types.py holds it to hdl._C.activations)
+    def sigmoid(x: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
+    def sigmoid_backward(dy: DeviceArray, y: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
+    def tanh(x: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
+    def tanh_backward(dy: DeviceArray, y: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
+
 
 # -- loss ----------------------------------------------------------------------------------------------
 
-def _labels(fn, labels, N, K):
+def _labels(fn: str, labels: DeviceArray | ArrayLike, N: int, K: int) -> DeviceArray:
     if isinstance(labels, DeviceArray):  # trusted to lie in [0, K): an outside label gives a NaN loss
         _check(fn, "labels", labels, (N,), np.int64)
         return labels
@@ -259,7 +287,8 @@ def _labels(fn, labels, N, K):
     return DeviceArray.from_numpy(labels.astype(np.int64))
 
 
-def softmax_log_loss(v, labels, dv_out=None, loss_out=None):
+def softmax_log_loss(v: DeviceArray, labels: DeviceArray | ArrayLike, dv_out: DeviceArray | None = None,
+                     loss_out: DeviceArray | None = None) -> tuple[DeviceArray, DeviceArray]:
     """(loss, dv) for scores v (N, K) or (N, 1, 1, K): loss a 0-d float64 DeviceArray (float(loss) waits
     for it) holding the batch mean of -log softmax(v_i)[label_i] (7.4); dv = (softmax - one-hot) / N."""
     fn = "softmax_log_loss"
@@ -279,7 +308,7 @@ def softmax_log_loss(v, labels, dv_out=None, loss_out=None):
     return loss, dv
 
 
-def top_k(v, k):
+def top_k(v: DeviceArray, k: int) -> DeviceArray:
     """(N, k) int64 DeviceArray: the k largest scores of each row, largest first, ties to the lower index."""
     _check("top_k", "v", v)
     N, K = v.shape[0], v.size // max(v.shape[0], 1)
@@ -292,8 +321,9 @@ def top_k(v, k):
 
 # -- SGD with momentum ------------------------------------------------------------------------------------
 
-def sgd_momentum_(params, grads, velocities, lr, momentum=0.9, weight_decay=0.0, lr_mults=None, decay_mults=None,
-                  form="matconvnet"):
+def sgd_momentum_(params: Sequence[DeviceArray], grads: Sequence[DeviceArray], velocities: Sequence[DeviceArray],
+                  lr: float, momentum: float = 0.9, weight_decay: float = 0.0, lr_mults: Sequence[float] | None = None,
+                  decay_mults: Sequence[float] | None = None, form: str = "matconvnet") -> None:
     """One fused update of every tensor in one kernel launch, in place (formulas: hdl.ops.sgd_momentum_):
 
     form='matconvnet':  v = mu v - (g + lam w);  w = w + eta v

@@ -22,18 +22,33 @@ from __future__ import annotations
 
 import inspect
 import math
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from hdl import backend
+from hdl.backend import Array
 
-LAYER_TYPES: dict[str, type] = {}
+if TYPE_CHECKING:
+    from typing_extensions import Self
+
+LAYER_TYPES: dict[str, type[Layer]] = {}
+
+L = TypeVar("L", bound="type[Layer]")
 
 
-def register(cls=None, *, name: str | None = None):
+@overload
+def register(cls: L, *, name: str | None = None) -> L: ...
+@overload
+def register(cls: None = None, *, name: str | None = None) -> Callable[[L], L]: ...
+
+
+def register(cls: L | None = None, *, name: str | None = None) -> L | Callable[[L], L]:
     """Registers a layer class for loading under `name` (default: its class name); a decorator. The
     last class registered under a name wins (a class redefined in a notebook replaces the old one)."""
-    def add(c):
+    def add(c: L) -> L:
         key = name or c.__name__
         LAYER_TYPES[key] = c
         c.type_name = key
@@ -41,26 +56,31 @@ def register(cls=None, *, name: str | None = None):
     return add(cls) if cls is not None else add
 
 
-def layer_type(name: str) -> type:
+def layer_type(name: str) -> type[Layer]:
     if name not in LAYER_TYPES:
         raise ValueError(f"unknown layer type {name!r}: define (or import) its class before loading, or "
                          f"register it with hdl.layers.register; known: {sorted(LAYER_TYPES)}")
     return LAYER_TYPES[name]
 
 
-def _takes(method, arg: str) -> bool:
+def _takes(method: Callable[..., Any], arg: str) -> bool:
     params = inspect.signature(method).parameters
     return arg in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
 class Layer:
-    """Base class and protocol of every layer (the module docstring says what to define)."""
+    """Base class and protocol of every layer (the module docstring says what to define).
 
-    type_name = "Layer"
-    fuses_relu = False  # forward(x, train, relu=True) computes max(layer(x), 0) in one pass
-    devices = ("cpu",)  # where forward and backward can run
+    Batches and parameters are numpy arrays on the CPU and hdl.cuda.DeviceArrays on the GPU; forward and
+    backward take and give Any of them, so that a layer written for one device may annotate its own."""
 
-    def __init_subclass__(cls, **kwargs):
+    type_name: str = "Layer"
+    fuses_relu: bool = False  # forward(x, train, relu=True) computes max(layer(x), 0) in one pass
+    devices: tuple[str, ...] = ("cpu",)  # where forward and backward can run
+    _forward_train: bool
+    _backward_need_dx: bool
+
+    def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
         cls._forward_train = _takes(cls.forward, "train")
         cls._backward_need_dx = _takes(cls.backward, "need_dx")
@@ -68,33 +88,33 @@ class Layer:
             register(cls)
 
     # -- what a layer defines ------------------------------------------------------------------
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         raise NotImplementedError(f"{type(self).__name__} defines no forward(x)")
 
-    def backward(self, dy, x, y, need_dx=True):
+    def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         raise NotImplementedError(f"{type(self).__name__} defines no backward(dy, x, y)")
 
-    def params(self) -> dict[str, np.ndarray]:
+    def params(self) -> Mapping[str, Array]:
         return {}
 
     # -- defaults ------------------------------------------------------------------------------
-    def run_forward(self, x, train=False):
+    def run_forward(self, x: Any, train: bool = False) -> Any:
         """forward, with `train` passed when this layer's forward takes it."""
         return self.forward(x, train) if self._forward_train else self.forward(x)
 
-    def run_backward(self, dy, x, y, need_dx=True):
+    def run_backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         """backward, with `need_dx` passed when this layer's backward takes it."""
         return self.backward(dy, x, y, need_dx) if self._backward_need_dx else self.backward(dy, x, y)
 
     @property
-    def grads(self) -> dict[str, np.ndarray]:
+    def grads(self) -> dict[str, Array]:
         return self.__dict__.setdefault("_grads", {})
 
     @grads.setter
-    def grads(self, value):
+    def grads(self, value: Mapping[str, Array]) -> None:
         self.__dict__["_grads"] = dict(value)
 
-    def _mults(self, key) -> tuple:
+    def _mults(self, key: str) -> tuple[float, ...]:
         return self.__dict__.get(key) or (1.0,) * len(self.params())
 
     lr_mults = property(lambda self: self._mults("_lr_mults"),
@@ -104,10 +124,10 @@ class Layer:
                            lambda self, v: self.__dict__.__setitem__("_decay_mults", tuple(map(float, v))),
                            doc="Weight-decay multiplier per parameter (in params() order); 1 unless set.")
 
-    def config(self) -> dict:
+    def config(self) -> dict[str, Any]:
         """{'type': registered name, **__init__ arguments}: each argument read from the attribute of
         the same name (tuples and arrays as lists). Define config() when they are stored otherwise."""
-        out = {"type": type(self).type_name}
+        out: dict[str, Any] = {"type": type(self).type_name}
         if type(self).__init__ is object.__init__:
             return out
         for name, p in inspect.signature(type(self).__init__).parameters.items():
@@ -132,7 +152,7 @@ class Layer:
         """Whether this layer can run on device ('cpu' or 'cuda')."""
         return device in self.devices
 
-    def to(self, device: str):
+    def to(self, device: str) -> Self:
         """Moves the parameters to device (each params() entry is the attribute of that name); the
         gradients and buffers, which belong to the old device, are dropped. Returns the layer."""
         backend.check_device(device)
@@ -147,7 +167,7 @@ class Layer:
         self.grads = {}
         return self
 
-    def _buffer(self, name, shape, like, dtype=None):
+    def _buffer(self, name: str, shape: tuple[int, ...], like: Array, dtype: DTypeLike | None = None) -> Any:
         """An uninitialised array of this shape on like's device (dtype: like's unless given): the front
         of one grow-only block per name, so that a batch of any size reuses warm pages and computes on
         its own size only (inference at batch 1 after training at 64 allocates nothing), and memory

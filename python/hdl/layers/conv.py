@@ -1,9 +1,14 @@
 """Convolution (Section 7.1) and the fully connected layer MatConvNet writes as one, on NHWC batches."""
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from hdl import _checks, backend
+from hdl.backend import Array
 from hdl.layers.base import Layer
 
 __all__ = ["Conv2d", "FullyConnected"]
@@ -20,8 +25,10 @@ class Conv2d(Layer):
     fuses_relu = True
     devices = ("cpu", "cuda")
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, pad=0, init="matconvnet", scale=0.01,
-                 lr_mults=(1.0, 1.0), decay_mults=(1.0, 0.0), rng=None, dtype=np.float32):
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
+                 stride: int | Sequence[int] = 1, pad: int | Sequence[int] = 0, init: str = "matconvnet",
+                 scale: float = 0.01, lr_mults: Sequence[float] = (1.0, 1.0), decay_mults: Sequence[float] = (1.0, 0.0),
+                 rng: np.random.Generator | int | None = None, dtype: DTypeLike = np.float32):
         self.in_channels = _checks.positive("in_channels", in_channels, integer=True)
         self.out_channels = _checks.positive("out_channels", out_channels, integer=True)
         self.kernel_size = _checks.pair("kernel_size", kernel_size)
@@ -33,11 +40,11 @@ class Conv2d(Layer):
         self.lr_mults, self.decay_mults = lr_mults, decay_mults
         self.init, self.scale = init, float(scale)
         dtype = _checks.float_dtype(dtype)
-        self.w = np.zeros((self.out_channels, self.in_channels, *self.kernel_size), dtype)
-        self.b = np.zeros(self.out_channels, dtype)
+        self.w: NDArray[Any] = np.zeros((self.out_channels, self.in_channels, *self.kernel_size), dtype)
+        self.b: NDArray[Any] = np.zeros(self.out_channels, dtype)
         self.initialize(np.random.default_rng(rng))
 
-    def initialize(self, rng):
+    def initialize(self, rng: np.random.Generator) -> None:
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
         fan_out = self.out_channels * self.kernel_size[0] * self.kernel_size[1]
         std = {"matconvnet": self.scale, "he": np.sqrt(2.0 / fan_in), "glorot": np.sqrt(2.0 / (fan_in + fan_out))}
@@ -46,21 +53,21 @@ class Conv2d(Layer):
         self.w[...] = std[self.init] * rng.standard_normal(self.w.shape)
         self.b[...] = 0.0
 
-    def params(self):
+    def params(self) -> Mapping[str, Array]:
         return {"w": self.w, "b": self.b}
 
-    def out_shape(self, shape):
+    def out_shape(self, shape: Sequence[int]) -> tuple[int, int, int, int]:
         if len(shape) != 4:
             raise ValueError(f"{type(self).__name__} takes batches of images (N, H, W, C) (NHWC), got shape {tuple(shape)}")
         N, H, W, _ = shape
         (kh, kw), (sh, sw), (pt, pb, pl, pr) = self.kernel_size, self.stride, self.pad
         return (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, self.out_channels)
 
-    def forward(self, x, train=False, relu=False):
+    def forward(self, x: Any, train: bool = False, relu: bool = False) -> Any:
         y = self._buffer("y", self.out_shape(x.shape), x)
         return backend.ops_for(x).conv2d(x, self.w, self.b, self.stride, self.pad, layout="NHWC", relu=relu, out=y)
 
-    def backward(self, dy, x, y, need_dx=True):
+    def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         dx = self._buffer("dx", x.shape, x) if need_dx else None
         dx, self.grads["w"], self.grads["b"] = backend.ops_for(x).conv2d_backward(
             dy, x, self.w, self.stride, self.pad, want_dx=need_dx, layout="NHWC", dx_out=dx)
@@ -71,10 +78,10 @@ class FullyConnected(Conv2d):
     """A fully connected layer W a + b on (N, h, w, C) inputs, as MatConvNet writes one: a
     convolution whose filter covers the whole input, giving (N, 1, 1, out_features)."""
 
-    def __init__(self, in_channels, out_features, input_size=(1, 1), **kwargs):
+    def __init__(self, in_channels: int, out_features: int, input_size: Sequence[int] = (1, 1), **kwargs: Any):
         super().__init__(in_channels, out_features, tuple(input_size), **kwargs)
 
-    def config(self):
+    def config(self) -> dict[str, Any]:
         return {"type": "FullyConnected", "in_channels": self.in_channels, "out_features": self.out_channels,
                 "input_size": list(self.kernel_size), "init": self.init, "scale": self.scale,
                 "lr_mults": list(self.lr_mults), "decay_mults": list(self.decay_mults)}

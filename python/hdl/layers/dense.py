@@ -7,9 +7,14 @@ W is (n_out, n_in) either way, so a Network's W[l] are the arrays a Model trains
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike, NDArray
 
 from hdl import _checks, backend, ops
+from hdl.backend import Array
 from hdl.layers.base import Layer
 
 __all__ = ["Dense"]
@@ -25,15 +30,16 @@ class Dense(Layer):
     """
 
     def __init__(self, n_in: int, n_out: int, activation: str = "sigmoid", slope: float = 0.01,
-                 init: str = "he", scale: float = 0.5, rng=None, dtype=np.float64):
+                 init: str = "he", scale: float = 0.5, rng: np.random.Generator | int | None = None,
+                 dtype: DTypeLike = np.float64):
         n_in = _checks.positive("n_in", n_in, integer=True)
         n_out = _checks.positive("n_out", n_out, integer=True)
         ops.activation_code(activation)
         self.slope = _checks.positive("slope", slope)
         self.activation = activation
         dtype = _checks.float_dtype(dtype)
-        self.W = np.zeros((n_out, n_in), dtype)
-        self.b = np.zeros(n_out, dtype)
+        self.W: NDArray[Any] = np.zeros((n_out, n_in), dtype)
+        self.b: NDArray[Any] = np.zeros(n_out, dtype)
         self.init, self.scale = init, float(scale)
         self.lr_mults, self.decay_mults = (1.0, 1.0), (1.0, 0.0)  # no weight decay on biases (8.2)
         self.initialize(np.random.default_rng(rng), init, scale)
@@ -47,14 +53,14 @@ class Dense(Layer):
         return self.W.shape[0]
 
     @property
-    def dtype(self) -> np.dtype:
+    def dtype(self) -> np.dtype[Any]:
         return self.W.dtype
 
-    @property
-    def fuses_relu(self) -> bool:  # a ReLU after a linear Dense layer runs in its product's store
+    @property  # a ReLU after a linear Dense layer runs in its product's store
+    def fuses_relu(self) -> bool:  # type: ignore[override]  # Layer's is a class attribute
         return self.activation == "linear"
 
-    def params(self) -> dict[str, np.ndarray]:
+    def params(self) -> Mapping[str, Array]:
         return {"W": self.W, "b": self.b}
 
     def initialize(self, rng: np.random.Generator, init: str = "normal", scale: float = 0.5) -> None:
@@ -76,14 +82,14 @@ class Dense(Layer):
         return device == "cpu" or (device == "cuda" and self.activation != "step")
 
     # -- rows: the layer protocol (a batch of N rows, any trailing shape flattened to n_in) --------
-    def _rows(self, x):
+    def _rows(self, x: Any) -> Any:
         """x as (N, 1, 1, n_in): the covering-filter product of conv2d is x W^T + b (no copy)."""
         if x.size != x.shape[0] * self.n_in:
             raise ValueError(f"Dense({self.n_in}, {self.n_out}) needs batches of {self.n_in} values per row, "
                              f"got shape {x.shape}")
         return x.reshape(x.shape[0], 1, 1, self.n_in)
 
-    def forward(self, x, train=False, relu=False):
+    def forward(self, x: Any, train: bool = False, relu: bool = False) -> Any:
         ops, act = backend.ops_for(x), self.activation
         y = self._buffer("y", (x.shape[0], 1, 1, self.n_out), x)
         ops.conv2d(self._rows(x), self.W.reshape(self.n_out, self.n_in, 1, 1), self.b, _ONE, _NO_PAD, layout="NHWC",
@@ -96,7 +102,7 @@ class Dense(Layer):
             np.greater(y, 0, out=y)
         return y.reshape(x.shape[0], self.n_out)
 
-    def backward(self, dy, x, y, need_dx=True):
+    def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         ops, act = backend.ops_for(x), self.activation
         dy = backend.contiguous(dy).reshape(x.shape[0], 1, 1, self.n_out)
         if act == "sigmoid":
@@ -118,7 +124,8 @@ class Dense(Layer):
         return ops.dense_forward(self.W, self.b, a, self.activation, self.slope)
 
     def backward_columns(self, g: np.ndarray, a_in: np.ndarray, a_out: np.ndarray, scale: float = 1.0,
-                         want_g_in: bool = True):
+                         want_g_in: bool = True
+                         ) -> tuple[NDArray[Any] | None, dict[str, NDArray[Any]], NDArray[Any]]:
         """(g_in, {'W': dW, 'b': db}, delta) by Lemma 5.1, given g = dC/da_out, columns as points."""
         delta, dW, db, g_in = ops.dense_backward(g, a_out, self.W, a_in, self.activation, self.slope, scale,
                                                  want_g_in)

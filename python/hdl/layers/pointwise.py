@@ -2,6 +2,8 @@
 the sigmoid (2.1) of Section 8, tanh, dropout (Section 7.4), flatten."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from hdl import _checks, backend
@@ -13,20 +15,20 @@ __all__ = ["Dropout", "Flatten", "LeakyReLU", "ReLU", "Sigmoid", "Tanh"]
 class ReLU(Layer):
     """max(x, 0) (7.3)."""
 
-    slope = 0.0
+    slope: float = 0.0
     devices = ("cpu", "cuda")
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         return backend.ops_for(x).relu(x, self.slope, out=self._buffer("y", x.shape, x))
 
-    def backward(self, dy, x, y, need_dx=True):
+    def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         return backend.ops_for(x).relu_backward(dy, y, self.slope, out=dy)  # y > 0 exactly where x > 0; dy is ours to reuse
 
 
 class LeakyReLU(ReLU):
     """slope * x for x <= 0, x otherwise (Section 8)."""
 
-    def __init__(self, slope=0.01):
+    def __init__(self, slope: float = 0.01):
         self.slope = _checks.positive("slope", slope)
 
 
@@ -34,13 +36,13 @@ class _Activation(Layer):
     """An elementwise activation of the kernel list (hdl.ops.<kind>, on either device): y = sigma(x), and the
     backward pass from y."""
 
-    kind = ""
+    kind: str = ""
     devices = ("cpu", "cuda")
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         return getattr(backend.ops_for(x), self.kind)(x, out=self._buffer("y", x.shape, x))
 
-    def backward(self, dy, x, y, need_dx=True):
+    def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         return getattr(backend.ops_for(x), f"{self.kind}_backward")(dy, y, out=dy)  # dy is ours to reuse
 
 
@@ -62,15 +64,15 @@ class Dropout(Layer):
 
     devices = ("cpu", "cuda")
 
-    def __init__(self, rate):
+    def __init__(self, rate: float):
         rate = float(rate)
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
         self.rate = rate
         self.seed = 0
-        self.mask = None
+        self.mask: Any = None
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         if not train or self.rate == 0.0:
             self.mask = None
             return x
@@ -78,7 +80,7 @@ class Dropout(Layer):
                                                   mask_out=self._buffer("mask", x.shape, x))
         return y
 
-    def backward(self, dy, x, y, need_dx=True):
+    def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         return dy if self.mask is None else backend.ops_for(dy).dropout_backward(dy, self.mask, out=dy)
 
 
@@ -87,8 +89,8 @@ class Flatten(Layer):
 
     devices = ("cpu", "cuda")
 
-    def forward(self, x, train=False):
+    def forward(self, x: Any, train: bool = False) -> Any:
         return x.reshape(x.shape[0], -1)
 
-    def backward(self, dy, x, y, need_dx=True):
+    def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         return dy.reshape(x.shape)
