@@ -116,3 +116,43 @@ def test_bad_network_definitions():
         hdl.Network([2, 2], init="zeros")
     with pytest.raises(IndexError, match=r"numbered 2\.\.3"):
         hdl.Network([2, 3, 2]).W[1]
+
+
+def _damaged_files(path):
+    """{kind: bytes} of files that are not whole model files, made from a good one at path."""
+    data = path.read_bytes()
+    mid = len(data) // 2
+    return {"truncated": data[:mid], "byte changed": data[:mid] + bytes([data[mid] ^ 0xFF]) + data[mid + 1:],
+            "empty": b"", "text": b"not a model\n"}
+
+
+@pytest.mark.parametrize("cls", [hdl.Model, hdl.Network])
+def test_damaged_model_files_are_refused_naming_the_file(tmp_path, cls):
+    from hdl.model import ModelFileError
+    good = tmp_path / "good.npz"
+    net = hdl.Network([3, 4, 2], seed=1)
+    net.save(good)
+    for kind, content in _damaged_files(good).items():
+        bad = tmp_path / f"{kind.replace(' ', '_')}.npz"
+        bad.write_bytes(content)
+        with pytest.raises(ModelFileError, match=str(bad)):
+            cls.load(bad)
+    np.save(tmp_path / "array.npy", np.zeros(3))
+    with pytest.raises(ModelFileError, match="a single array"):
+        cls.load(tmp_path / "array.npy")
+    np.savez(tmp_path / "other.npz", x=np.zeros(3))
+    with pytest.raises(ModelFileError, match="no model description"):
+        cls.load(tmp_path / "other.npz")
+    with pytest.raises(FileNotFoundError):
+        cls.load(tmp_path / "absent.npz")
+    assert np.array_equal(hdl.Network.load(good).W[2], net.W[2])  # the good file still loads
+
+
+def test_model_files_of_the_other_kind_or_without_velocities_say_so(tmp_path):
+    from hdl.model import ModelFileError
+    path = tmp_path / "net.npz"
+    hdl.Network([3, 4, 2], seed=1).save(path)  # parameters only
+    with pytest.raises(ModelFileError, match="hdl.Network.load"):
+        hdl.Model.load(path)
+    with pytest.raises(ModelFileError, match="saved without velocities"):
+        hdl.Network.load(path, with_velocities=True)

@@ -15,10 +15,11 @@ from hdl.gradcheck import GradcheckError, gradcheck
 from hdl.history import History
 from hdl.layers import Dense, Layer, register
 from hdl.lsq import least_squares
-from hdl.model import Model
+from hdl.model import Model, ModelFileError
 from hdl.network import Network
 from hdl.optim import steepest_descent, stochastic_gradient
 
 __version__ = "0.1.0"
-__all__ = ["Dense", "GradcheckError", "History", "Layer", "Model", "Network", "cuda", "data", "get_num_threads", "gradcheck",
-           "isa", "least_squares", "register", "set_num_threads", "steepest_descent", "stochastic_gradient"]
+__all__ = ["Dense", "GradcheckError", "History", "Layer", "Model", "ModelFileError", "Network", "cuda", "data",
+           "get_num_threads", "gradcheck", "isa", "least_squares", "register", "set_num_threads", "steepest_descent",
+           "stochastic_gradient"]

@@ -16,9 +16,12 @@ through pinned buffers, and only the loss and the scores come back. model.to("cp
 """
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -30,6 +33,8 @@ from hdl.backend import Array
 from hdl.layers import Dropout, Layer, ReLU, layer_type
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from typing_extensions import Self
 
     from hdl.cuda.array import DeviceArray, Uploader
@@ -251,7 +256,9 @@ class Model:
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> Self:
         if config.get("format") != "hdl-convnet":
-            raise ValueError("not an hdl model description (format: hdl-convnet)")
+            hint = "; load it with hdl.Network.load" if config.get("format") == "hdl-network" else ""
+            raise ValueError(f"not an hdl model description (format {config.get('format')!r}, "
+                             f"expected 'hdl-convnet'{hint})")
         layers = []
         for spec in config["layers"]:
             spec = dict(spec)
@@ -294,13 +301,51 @@ class Model:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], with_velocities: bool = False) -> Self:
-        """The model a file written by save holds (no pickle); its metadata in model.meta."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            model = cls.from_config(meta["network"])
-            model.load_state_arrays(data, with_velocities)
+        """The model a file written by save holds (no pickle); its metadata in model.meta. A file that is not
+        one (truncated, damaged, another kind of .npz) raises ModelFileError naming it."""
+        with model_file(path) as data:
+            try:
+                meta = json.loads(str(data["meta"]))
+                config = meta["network"]
+            except (KeyError, TypeError, json.JSONDecodeError) as err:
+                raise ModelFileError(f"{os.fspath(path)}: no model description in it ({err!r}); "
+                                     "not written by Model.save") from err
+            try:
+                model = cls.from_config(config)
+            except (ValueError, TypeError, KeyError) as err:
+                raise ModelFileError(f"{os.fspath(path)}: {err}") from err
+            try:
+                model.load_state_arrays(data, with_velocities)
+            except KeyError as err:
+                missing = err.args[0] if err.args else err
+                raise ModelFileError(f"{os.fspath(path)}: {missing}" + (" (saved without velocities; load with "
+                                     "with_velocities=False)" if "velocity" in str(err) else "")) from err
         model.meta = meta
         return model
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}([\n" + "".join(f"  {layer!r},\n" for layer in self.layers) + "])"
+
+
+class ModelFileError(ValueError):
+    """A file that Model.load (or Network.load) cannot read as a saved model; the message names it."""
+
+
+@contextlib.contextmanager
+def model_file(path: str | os.PathLike[str]) -> Iterator[Any]:
+    """The arrays of an .npz written by Model.save, opened without pickle; a file cut short, damaged (a bad
+    checksum) or holding something else raises ModelFileError naming the file."""
+    name = os.fspath(path)
+    try:
+        data = np.load(name, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):
+            raise ModelFileError(f"{name}: a single array, not a model file written by Model.save")
+        with data:
+            yield data
+    except (zipfile.BadZipFile, zlib.error, EOFError) as err:  # cut short, or a byte changed
+        raise ModelFileError(f"{name}: damaged or not a model file ({err})") from err
+    except ValueError as err:
+        if isinstance(err, ModelFileError) or "pickle" not in str(err):
+            raise
+        raise ModelFileError(f"{name}: not a model file written by Model.save (not an .npz of arrays; hdl never "
+                             "unpickles)") from err

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from hdl import _checks, ops
 from hdl.layers import Dense, Layer, layer_type
-from hdl.model import Model
+from hdl.model import Model, model_file
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -258,7 +258,7 @@ class Network(Model):
     @classmethod
     def load(cls, path: str | os.PathLike[str], with_velocities: bool = False) -> Self:
         """A network written by save, or by hdl's earlier Network.save (its 'config' and layer arrays)."""
-        with np.load(os.fspath(path), allow_pickle=False) as data:
+        with model_file(path) as data:
             if "config" not in data.files:
                 return super().load(path, with_velocities)
             net = cls.from_config(json.loads(str(data["config"])))
