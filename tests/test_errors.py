@@ -156,3 +156,14 @@ def test_model_files_of_the_other_kind_or_without_velocities_say_so(tmp_path):
         hdl.Model.load(path)
     with pytest.raises(ModelFileError, match="saved without velocities"):
         hdl.Network.load(path, with_velocities=True)
+
+
+def test_model_files_carry_named_arrays_and_refuse_bad_names(tmp_path):
+    net = hdl.Network([3, 4, 2], seed=1)
+    mean = np.arange(6.0).reshape(2, 3)
+    net.save(tmp_path / "m.npz", extra={"note": "x"}, arrays={"mean": mean})
+    back = hdl.Network.load(tmp_path / "m.npz")
+    assert back.meta["note"] == "x" and list(back.arrays) == ["mean"] and np.array_equal(back.arrays["mean"], mean)
+    assert hdl.Network.load(tmp_path / "m.npz").W[2].shape == (4, 3)
+    with pytest.raises(ValueError, match="identifiers"):
+        net.save(tmp_path / "bad.npz", arrays={"a/b": mean})

@@ -71,6 +71,38 @@ def test_cifar10_command_on_part_of_the_data(tmp_path):
     net = ConvNet.load(summary["model"])
     meta = net.meta
     assert meta["summary"]["test_accuracy"] == summary["test_accuracy"]
+    assert meta["dataset"]["name"] == "cifar10" and meta["dataset"]["input_shape"] == [32, 32, 3]
+    assert [r.split(",")[0] for r in (tmp_path / "log_plain.csv").read_text().splitlines()] == ["epoch", "1", "2"]
+    _evaluate_and_predict(summary, tmp_path)
+
+
+def _evaluate_and_predict(summary, tmp_path):
+    """hdl evaluate on the 400 test images the run used gives the run's accuracy; hdl predict on a PNG of
+    a test image gives the class the model gives that image preprocessed as in training."""
+    import matplotlib
+    import numpy as np
+
+    from hdl.data.cifar10 import CLASSES, parse_batch
+    from hdl.data.preprocess import apply_stats
+    from hdl.experiments import modelfile
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    proc = run_cli("evaluate", summary["model"], "--data", SHARED_CIFAR, "--limit", "400", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["test_images"] == 400 and abs(report["test_accuracy"] - summary["test_accuracy"]) <= 1 / 400
+    assert np.array(report["confusion_matrix"]).sum() == 400
+    with open(os.path.join(SHARED_CIFAR, "test_batch.bin"), "rb") as f:
+        xt, _ = parse_batch(f.read())
+    plt.imsave(tmp_path / "test0.png", xt[0])
+    proc = run_cli("predict", summary["model"], str(tmp_path / "test0.png"), "--top", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    top = json.loads(proc.stdout)["predictions"][0]["top"]
+    clf = modelfile.load(summary["model"])  # the statistics the run saved, which evaluate's accuracy vouches for
+    proba = clf.model.predict_proba(apply_stats(xt[:1], clf.preprocessing))[0]
+    assert top[0]["class"] == CLASSES[proba.argmax()] and len(top) == 3
+    assert abs(top[0]["probability"] - proba.max()) < 1e-5
 
 
 def test_cifar10_command_reports_missing_data(tmp_path):

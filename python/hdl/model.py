@@ -60,7 +60,8 @@ class Model:
         params = self.parameters()
         self.device = backend.device_of(params[0]) if params else "cpu"
         self.velocities: list[Array] = [backend.to_device(np.zeros(p.shape, p.dtype), self.device) for p in params]
-        self.meta: dict[str, Any] = {}
+        self.meta: dict[str, Any] = {}  # what a loaded file said beside the network (Model.save's extra)
+        self.arrays: dict[str, NDArray[Any]] = {}  # the arrays a loaded file held beside the parameters
         self._uploads: dict[str, tuple[Uploader, dict[tuple[Any, ...], Any]]] = {}
 
     # -- parameters ------------------------------------------------------------------------------
@@ -287,14 +288,19 @@ class Model:
                 arr[...] = stored
 
     def save(self, path: str | os.PathLike[str], extra: Mapping[str, Any] | None = None,
-             with_velocities: bool = False) -> None:
-        """An .npz of the parameters (and velocities) with the JSON description, written atomically."""
+             with_velocities: bool = False, arrays: Mapping[str, NDArray[Any]] | None = None) -> None:
+        """An .npz of the parameters (and velocities) with the JSON description, written atomically. extra: more
+        JSON metadata (Model.load gives it back in model.meta); arrays: more named arrays (model.arrays)."""
         path = os.fspath(path)
         meta = {"network": self.config(), **(extra or {})}
+        stored: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **self.state_arrays(with_velocities)}
+        for name, value in (arrays or {}).items():
+            if not (isinstance(name, str) and name.isidentifier()):
+                raise ValueError(f"array names must be identifiers, got {name!r}")
+            stored[ARRAY_PREFIX + name] = np.asarray(value)
         tmp = path + ".tmp"
         with open(tmp, "wb") as f:
-            arrays: dict[str, Any] = {"meta": np.array(json.dumps(meta)), **self.state_arrays(with_velocities)}
-            np.savez(f, **arrays)
+            np.savez(f, **stored)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -320,11 +326,15 @@ class Model:
                 missing = err.args[0] if err.args else err
                 raise ModelFileError(f"{os.fspath(path)}: {missing}" + (" (saved without velocities; load with "
                                      "with_velocities=False)" if "velocity" in str(err) else "")) from err
+            model.arrays = {k[len(ARRAY_PREFIX):]: data[k] for k in data.files if k.startswith(ARRAY_PREFIX)}
         model.meta = meta
         return model
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}([\n" + "".join(f"  {layer!r},\n" for layer in self.layers) + "])"
+
+
+ARRAY_PREFIX = "array_"  # the file's name of an array given to Model.save(arrays=...)
 
 
 class ModelFileError(ValueError):

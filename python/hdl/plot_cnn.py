@@ -30,9 +30,12 @@ def training_curves(history, path, title=""):
 
 def confusion(M, classes, path, title=""):
     """The matrix with counts and percentages, and the 'all' row and column, as the paper draws it:
-    M[i, j] = predicted class i for true class j."""
+    M[i, j] = predicted class i for true class j. Beyond 20 classes (CIFAR-100) the cells carry no text:
+    the matrix is drawn as an image of each true class's share."""
     plt = _pyplot()
     K = len(classes)
+    if K > 20:
+        return _confusion_image(plt, M, path, title)
     total = M.sum()
     fig, ax = plt.subplots(figsize=(11, 10))
     ax.set_xlim(-0.5, K + 0.5)
@@ -66,10 +69,32 @@ def confusion(M, classes, path, title=""):
     plt.close(fig)
 
 
+def _confusion_image(plt, M, path, title):
+    share = M / np.maximum(M.sum(axis=0, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(9, 8))
+    im = ax.imshow(share, cmap="viridis", vmin=0, vmax=1)
+    fig.colorbar(im, ax=ax, label="share of the true class")
+    ax.set_xlabel("true class")
+    ax.set_ylabel("predicted class")
+    if title:
+        ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=130)
+    plt.close(fig)
+
+
 def misclassified(images, predicted, labels, classes, path, count=16, seed=0):
-    """Figure 7.6: `count` misclassified images, 'predicted (true)' above each."""
+    """Figure 7.6: `count` misclassified images, 'predicted (true)' above each (grey images (N, H, W, 1)
+    in grey); a figure that says so when none is misclassified."""
     plt = _pyplot()
     wrong = np.flatnonzero(predicted != labels)
+    if len(wrong) == 0:
+        fig, ax = plt.subplots(figsize=(4, 1.5))
+        ax.axis("off")
+        ax.text(0.5, 0.5, "no test image misclassified", ha="center", va="center")
+        fig.savefig(path, dpi=130)
+        plt.close(fig)
+        return
     pick = np.random.default_rng(seed).choice(wrong, min(count, len(wrong)), replace=False)
     cols = 4
     rows = -(-len(pick) // cols)
@@ -77,7 +102,9 @@ def misclassified(images, predicted, labels, classes, path, count=16, seed=0):
     for ax in np.ravel(axes):
         ax.axis("off")
     for ax, k in zip(np.ravel(axes), pick):
-        ax.imshow(images[k], interpolation="nearest")
+        image = images[k]
+        grey = image.ndim == 3 and image.shape[2] == 1
+        ax.imshow(image[..., 0] if grey else image, interpolation="nearest", cmap="gray" if grey else None)
         ax.set_title(f"{classes[predicted[k]]} ({classes[labels[k]]})", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=130)

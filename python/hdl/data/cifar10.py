@@ -8,14 +8,14 @@ official archive, checks its MD5 and caches it. Images come back as uint8 (N, 32
 """
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import tarfile
-import urllib.request
 from pathlib import Path
 
 import numpy as np
+
+from hdl.data._common import DataError, cache_dir, candidates, fetch, md5, write_atomically
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 ARCHIVE_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
@@ -32,10 +32,6 @@ RECORD = 1 + 3 * 32 * 32
 TRAIN_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)]
 
 
-class DataError(ValueError):
-    """The data set is missing, incomplete or corrupt."""
-
-
 def parse_batch(raw: bytes, name: str = "batch") -> tuple[np.ndarray, np.ndarray]:
     """(images uint8 (n, 32, 32, 3), labels int64 (n,)) from the bytes of one .bin file."""
     if len(raw) == 0 or len(raw) % RECORD:
@@ -49,10 +45,6 @@ def parse_batch(raw: bytes, name: str = "batch") -> tuple[np.ndarray, np.ndarray
     return np.ascontiguousarray(images), labels
 
 
-def _md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
-
-
 def _read_folder(folder: Path, verify: bool):
     missing = [f for f in TRAIN_FILES + ["test_batch.bin"] if not (folder / f).is_file()]
     if missing:
@@ -61,8 +53,8 @@ def _read_folder(folder: Path, verify: bool):
     parts = {}
     for name in TRAIN_FILES + ["test_batch.bin"]:
         raw = (folder / name).read_bytes()
-        if verify and _md5(raw) != FILE_MD5[name]:
-            raise DataError(f"{folder / name}: MD5 {_md5(raw)} differs from the official {FILE_MD5[name]} "
+        if verify and md5(raw) != FILE_MD5[name]:
+            raise DataError(f"{folder / name}: MD5 {md5(raw)} differs from the official {FILE_MD5[name]} "
                             "(corrupt or not CIFAR-10); pass verify=False to read it anyway")
         parts[name] = parse_batch(raw, str(folder / name))
     return parts
@@ -70,8 +62,8 @@ def _read_folder(folder: Path, verify: bool):
 
 def _read_archive(path: Path, verify: bool):
     raw = path.read_bytes()
-    if verify and _md5(raw) != ARCHIVE_MD5:
-        raise DataError(f"{path}: MD5 {_md5(raw)} differs from the official archive's {ARCHIVE_MD5}")
+    if verify and md5(raw) != ARCHIVE_MD5:
+        raise DataError(f"{path}: MD5 {md5(raw)} differs from the official archive's {ARCHIVE_MD5}")
     parts = {}
     try:
         with tarfile.open(fileobj=io.BytesIO(raw), mode="r:gz") as tar:
@@ -87,21 +79,8 @@ def _read_archive(path: Path, verify: bool):
     return parts
 
 
-def _candidates(root):
-    if root is not None:
-        yield Path(root)
-        return
-    if os.environ.get("HDL_DATA"):
-        yield Path(os.environ["HDL_DATA"])
-    yield Path.home() / ".cache" / "hdl"
-    here = Path(__file__).resolve()
-    for up in here.parents:
-        yield up / "shared" / "data"
-        yield up.parent / "shared" / "data"
-
-
 def _locate(root):
-    for base in _candidates(root):
+    for base in candidates(root):
         for path in (base, base / "cifar-10-batches-bin", base / "cifar-10-binary.tar.gz"):
             if path.is_dir() and (path / "test_batch.bin").exists():
                 return path
@@ -115,21 +94,8 @@ def _locate(root):
 
 def download(cache: Path | None = None, timeout: float = 30.0) -> Path:
     """Fetches the official archive into the cache, checking its MD5; returns its path."""
-    cache = Path(cache or Path.home() / ".cache" / "hdl")
-    cache.mkdir(parents=True, exist_ok=True)
-    target = cache / "cifar-10-binary.tar.gz"
-    try:
-        with urllib.request.urlopen(URL, timeout=timeout) as response:
-            raw = response.read()
-    except OSError as err:
-        raise DataError(f"CIFAR-10 is not on this machine and {URL} cannot be reached ({err}); download "
-                        "cifar-10-binary.tar.gz yourself and pass its folder with --data or HDL_DATA") from None
-    if _md5(raw) != ARCHIVE_MD5:
-        raise DataError(f"the downloaded archive has MD5 {_md5(raw)}, not the official {ARCHIVE_MD5}")
-    tmp = target.with_suffix(".part")
-    tmp.write_bytes(raw)
-    os.replace(tmp, target)
-    return target
+    raw = fetch(URL, "CIFAR-10 (cifar-10-binary.tar.gz)", ARCHIVE_MD5, timeout)
+    return write_atomically(Path(cache or cache_dir()) / "cifar-10-binary.tar.gz", raw)
 
 
 def load_cifar10(root=None, verify: bool = True, allow_download: bool = True):

@@ -7,9 +7,19 @@ def run_cifar10(*args, **kwargs):
     return run(*args, **kwargs)
 
 
+def run_cifar100(*args, **kwargs):
+    from hdl.experiments.cifar import run_cifar100 as run
+    return run(*args, **kwargs)
+
+
+def run_mnist(*args, **kwargs):
+    from hdl.experiments.mnist import run_mnist as run
+    return run(*args, **kwargs)
+
+
 def run_autoencoder(*args, **kwargs):
     from hdl.experiments.autoencoder import run_autoencoder as run
     return run(*args, **kwargs)
 
 
-__all__ = ["run_autoencoder", "run_cifar10", "run_lsq", "run_netbp"]
+__all__ = ["run_autoencoder", "run_cifar10", "run_cifar100", "run_lsq", "run_mnist", "run_netbp"]

@@ -3,7 +3,9 @@
 biases at 2x the rate, MatConvNet's preprocessing; optionally dropout 0.15, 0.15, 0.15, 0.35
 after blocks 1-4, and random left-right flips of the training images (MatConvNet's cnn_cifar.m flips
 each batch as a whole with probability 1/2; hdl flips each image with probability 1/2). The official
-test set serves as the validation set, as in MatConvNet's code."""
+test set serves as the validation set, as in MatConvNet's code.
+
+dataset='cifar100' trains the same network with 100 outputs (20 with label='coarse') on CIFAR-100."""
 from __future__ import annotations
 
 import json
@@ -15,62 +17,86 @@ import numpy as np
 import hdl
 from hdl import schedules
 from hdl.convnet import cifar_net
-from hdl.data.cifar10 import CLASSES, load_cifar10
 from hdl.data.preprocess import matconvnet_cifar
-from hdl.metrics import confusion_matrix, top_k_error
+from hdl.experiments import datasets, modelfile
+from hdl.layers import Conv2d
+from hdl.model import Model
 from hdl.train import fit
 
 
+def network(classes=10, dropout=False, seed=0) -> Model:
+    """cifar_net with `classes` outputs: its last 1x1 convolution widened for CIFAR-100."""
+    net = cifar_net(dropout=dropout, seed=seed)
+    if classes == 10:
+        return net
+    last = net.layers[-1]
+    head = Conv2d(last.in_channels, classes, 1, scale=last.scale, lr_mults=last.lr_mults,
+                  decay_mults=last.decay_mults, rng=np.random.default_rng([seed, classes]))
+    return Model(net.layers[:-1] + [head])
+
+
 def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dropout=False, seed=0,
-                threads=None, flips=True, resume=False, progress=True, plot=True, limit=None) -> dict:
-    """Trains and evaluates; writes the figures, summary.json and the model into `out`."""
+                threads=None, flips=True, resume=False, progress=True, plot=True, limit=None, dataset="cifar10",
+                label="fine", device="cpu", verify=True) -> dict:
+    """Trains and evaluates; writes the figures, summary, CSV log, checkpoint and model into `out`."""
     start = time.perf_counter()
     if threads:
         hdl.set_num_threads(threads)
-    (x, y), (xt, yt) = load_cifar10(data)
-    if limit:  # a quick look on part of the data
-        x, y, xt, yt = x[:limit], y[:limit], xt[:limit // 5], yt[:limit // 5]
-    raw_test = xt
-    x, xt = matconvnet_cifar(x, xt)
+    images = datasets.load(dataset, data, label, verify).limited(limit)
+    x, xt, stats = matconvnet_cifar(images.x, images.xt, return_stats=True)
     prep_seconds = time.perf_counter() - start
-    net = cifar_net(dropout=dropout, seed=seed)
+    net = datasets.move(network(len(images.classes), dropout, seed), device)
     os.makedirs(out, exist_ok=True)
     tag = "dropout" if dropout else "plain"
+    checkpoint = os.path.join(out, f"checkpoint_{tag}.npz")
+    log = os.path.join(out, f"log_{tag}.csv")
     schedule = schedules.PerEpoch.paper() if lr is None else schedules.make(lr)
-    history = fit(net, (x, y), (xt, yt), epochs=epochs, batch_size=batch_size, lr=schedule, momentum=0.9,
-                  weight_decay=1e-4, flips=flips, seed=seed, checkpoint=os.path.join(out, f"checkpoint_{tag}.npz"),
-                  resume=resume, progress=progress)
-    scores = net.scores(xt)
-    predicted = scores.argmax(axis=1)
-    M = confusion_matrix(predicted, yt, 10)
-    total = time.perf_counter() - start
+    history = fit(net, (x, images.y), (xt, images.yt), epochs=epochs, batch_size=batch_size, lr=schedule,
+                  momentum=0.9, weight_decay=1e-4, flips=flips, seed=seed, checkpoint=checkpoint, resume=resume,
+                  progress=progress, callbacks=[datasets.training_log(log, resume, checkpoint)])
+    report = datasets.test_report(net, xt, images.yt, images.classes)
+    predicted, M = report.pop("predicted"), np.array(report["confusion_matrix"])
     summary = {
-        "experiment": "cifar10", "dropout": dropout, "epochs": epochs, "batch_size": batch_size, "seed": seed,
-        "test_accuracy": float(np.mean(predicted == yt)), "test_top5_error": top_k_error(scores, yt, 5),
-        "per_class_accuracy": {c: float(M[i, i] / max(M[:, i].sum(), 1)) for i, c in enumerate(CLASSES)},
+        "experiment": "cifar10", "dataset": dataset, "dropout": dropout, "epochs": epochs,
+        "epochs_run": history.epochs, "batch_size": batch_size, "seed": seed, "device": device, **report,
         "final": {"train": {k: v[-1] for k, v in history.train.items()},
                   "val": {k: v[-1] for k, v in history.val.items()}},
-        "seconds_total": total, "seconds_preprocessing": prep_seconds, "seconds_training": sum(history.epoch_seconds),
-        "images_per_second": float(np.mean(history.images_per_second)), "threads": hdl.get_num_threads(),
-        "isa": hdl.isa(), "confusion_matrix": M.tolist(),
+        "seconds_total": time.perf_counter() - start, "seconds_preprocessing": prep_seconds,
+        "seconds_training": sum(history.epoch_seconds),
+        "images_per_second": float(np.mean(history.images_per_second)) if history.images_per_second else 0.0,
+        "threads": hdl.get_num_threads(), "isa": hdl.isa(), "log": log, "checkpoint": checkpoint,
     }
+    if dataset == "cifar100":
+        summary["label"] = label
     model = os.path.join(out, f"model_{tag}.npz")
-    net.save(model, extra={"summary": summary})
+    modelfile.save(net, model, dataset=dataset, classes=images.classes, input_shape=images.input_shape,
+                   stats=stats, summary=summary, label=label)
     summary["model"] = model
-    figures = {}
-    if plot:
-        from hdl import plot_cnn
-
-        n = "7.3" if dropout else "7.2"
-        figures["curves"] = os.path.join(out, f"figure_{n.replace('.', '_')}_errors.png")
-        plot_cnn.training_curves(history, figures["curves"], f"Figure {n}: CIFAR-10 ({tag})")
-        n = "7.5" if dropout else "7.4"
-        figures["confusion"] = os.path.join(out, f"figure_{n.replace('.', '_')}_confusion.png")
-        plot_cnn.confusion(M, CLASSES, figures["confusion"],
-                           f"Figure {n}: test confusion matrix ({tag}), accuracy {100 * summary['test_accuracy']:.1f}%")
-        figures["misclassified"] = os.path.join(out, f"figure_7_6_misclassified_{tag}.png")
-        plot_cnn.misclassified(raw_test, predicted, yt, CLASSES, figures["misclassified"], seed=seed)
-    summary["figures"] = figures
+    summary["figures"] = _figures(out, tag, dropout, dataset, history, M, images, predicted, summary, seed) \
+        if plot else {}
     with open(os.path.join(out, f"summary_{tag}.json"), "w") as f:
         json.dump(summary, f, indent=2)
     return summary
+
+
+def _figures(out, tag, dropout, dataset, history, M, images, predicted, summary, seed) -> dict:
+    """Figures 7.2/7.3 (curves), 7.4/7.5 (confusion matrix), 7.6 (misclassified test images)."""
+    from hdl import plot_cnn
+
+    title = "CIFAR-10" if dataset == "cifar10" else "CIFAR-100"
+    figures = {}
+    n = "7.3" if dropout else "7.2"
+    figures["curves"] = os.path.join(out, f"figure_{n.replace('.', '_')}_errors.png")
+    plot_cnn.training_curves(history, figures["curves"], f"Figure {n}: {title} ({tag})")
+    n = "7.5" if dropout else "7.4"
+    figures["confusion"] = os.path.join(out, f"figure_{n.replace('.', '_')}_confusion.png")
+    plot_cnn.confusion(M, images.classes, figures["confusion"],
+                       f"Figure {n}: test confusion matrix ({tag}), accuracy {100 * summary['test_accuracy']:.1f}%")
+    figures["misclassified"] = os.path.join(out, f"figure_7_6_misclassified_{tag}.png")
+    plot_cnn.misclassified(images.xt, predicted, images.yt, images.classes, figures["misclassified"], seed=seed)
+    return figures
+
+
+def run_cifar100(data=None, out="cifar100", label="fine", **kwargs) -> dict:
+    """run_cifar10 on CIFAR-100 (fine labels, or the 20 coarse ones with label='coarse')."""
+    return run_cifar10(data=data, out=out, dataset="cifar100", label=label, **kwargs)
