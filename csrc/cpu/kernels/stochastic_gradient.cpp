@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "dense_impl.hpp"
+#include "dense_rows.hpp"
 #include "hdl/rng.hpp"
 #include "kernels.inc"
 
@@ -48,6 +49,28 @@ void backward_update(const std::vector<DenseLayerRef<T>>& layers, const T* x, co
   }
 }
 
+// The same two passes with the points of the batch as rows (dense_rows.hpp): x (m, n_in), a[l] (m, n_l).
+template <class T>
+void forward_rows(const std::vector<DenseLayerRef<T>>& layers, const T* x, std::vector<Buffer<T>>& a, int64 m) {
+  for (size_t l = 0; l < layers.size(); ++l) {
+    const auto& L = layers[l];
+    dense_forward_rows<T>(a[l].data(), L.W, L.b, l == 0 ? x : a[l - 1].data(), L.n_out, L.n_in, m, L.act, L.slope);
+  }
+}
+
+template <class T>
+void backward_update_rows(const std::vector<DenseLayerRef<T>>& layers, const T* x, const std::vector<Buffer<T>>& a,
+                          Buffer<T>& g, Buffer<T>& g_next, Buffer<T>& delta, Buffer<T>& bsum, int64 m, T eta,
+                          T decay) {
+  for (size_t l = layers.size(); l-- > 0;) {
+    const auto& L = layers[l];
+    dense_backward_update_rows<T>(delta.data(), l > 0 ? g_next.data() : nullptr, g.data(), a[l].data(), L.W, L.b,
+                                  l > 0 ? a[l - 1].data() : x, L.n_out, L.n_in, m, L.act, L.slope, eta, decay,
+                                  bsum.data());
+    std::swap(g, g_next);
+  }
+}
+
 // The mini-batch's columns of a data matrix, gathered into an (n, m) matrix. A row-major matrix
 // gives one value per cache line to a column, so a run that gathers at least N/4 columns in all
 // first makes one point-major copy (unless the matrix is too large to copy); each point is then
@@ -84,6 +107,18 @@ class Columns {
       for (int64 r = 0; r < n; ++r)
         for (int64 i = i0; i < i1; ++i) dst[r * m + i] = src[cols[i] * n + r];
     }
+  }
+
+  // dst(i, :) = data(:, cols[i]) for i < m; dst is (m, n), a point per row.
+  void gather_rows(const int64* cols, int64 m, T* HDL_RESTRICT dst) const {
+    const int64 n = data_.n, N = data_.N;
+    const T* HDL_RESTRICT src = data_.p;
+    if (data_.point_major) {
+      for (int64 i = 0; i < m; ++i) std::copy(src + cols[i] * n, src + cols[i] * n + n, dst + i * n);
+      return;
+    }
+    for (int64 r = 0; r < n; ++r)
+      for (int64 i = 0; i < m; ++i) dst[i * n + r] = src[r * N + cols[i]];
   }
 
   // Columns c0 .. c0 + count as a matrix view (gemm_mat's operand).
@@ -224,11 +259,12 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
   int64 widest = n_in;
   for (const auto& layer : layers) widest = std::max(widest, layer.n_out);
 
-  // Activations of the mini-batch, a[l] is (n_l, m); x and y its inputs and targets.
+  // Activations of the mini-batch, a[l] is (n_l, m) ((m, n_l) in the row form); x and y its inputs and targets.
   std::vector<Buffer<T>> a(L);
   Buffer<T> x(n_in * m_max), y(n_out * m_max), g(widest * m_max), g_next(widest * m_max),
       delta(widest * m_max);
   for (size_t l = 0; l < L; ++l) a[l].resize(layers[l].n_out * m_max);
+  Buffer<T> bsum(widest);
 
   // Recording Cost runs the network over all N points; while those activations are
   // current (no update since), the next mini-batch reads its columns from them.
@@ -236,6 +272,11 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
   FullPass<T> full(layers, X, Y, recording ? N : 0);
   bool all_current = false;
   double cost = 0.0, batch_cost = 0.0;
+  // Mini-batches of several points whose layers reach the GEMM core run in the row form (dense_rows.hpp),
+  // unless the cost passes keep activations that the next batch reads in the column form.
+  bool on_gemm = false;
+  for (const auto& layer : layers) on_gemm = on_gemm || layer.n_out * layer.n_in * m_max >= kGemmMinWork;
+  const bool rows = m_max > 1 && on_gemm && !(recording && full.keeps_activations());
   if (recording) {
     cost_history[0] = cost = full.cost(cfg.lambda);
     all_current = true;
@@ -267,13 +308,20 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
     }
 
     // 2. Forward pass (3.1)-(3.2).
-    X.gather(batch.data(), m, x.data());
-    Y.gather(batch.data(), m, y.data());
-    if (all_current && full.keeps_activations()) {
-      for (size_t l = 0; l < L; ++l) full.gather_activations(l, batch.data(), m, a[l].data());
+    if (rows) {
+      X.gather_rows(batch.data(), m, x.data());
+      Y.gather_rows(batch.data(), m, y.data());
+      forward_rows(layers, x.data(), a, m);
     } else {
-      if (m == 1) forward<1>(layers, x.data(), a, m);
-      else forward<0>(layers, x.data(), a, m);
+      X.gather(batch.data(), m, x.data());
+      Y.gather(batch.data(), m, y.data());
+      if (all_current && full.keeps_activations()) {
+        for (size_t l = 0; l < L; ++l) full.gather_activations(l, batch.data(), m, a[l].data());
+      } else if (m == 1) {
+        forward<1>(layers, x.data(), a, m);
+      } else {
+        forward<0>(layers, x.data(), a, m);
+      }
     }
 
     // 3. Backward pass, Lemma 5.1, averaged over the batch: g = dC/da[L] = (a[L] - y)/m,
@@ -283,7 +331,8 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
       hooks.diverged_at = it;
       return batch_cost;
     }
-    if (m == 1) backward_update<1>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
+    if (rows) backward_update_rows(layers, x.data(), a, g, g_next, delta, bsum, m, eta, decay);
+    else if (m == 1) backward_update<1>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
     else backward_update<0>(layers, x.data(), a, g, g_next, delta, m, eta, decay);
     all_current = false;
     hooks.iterations_done = it + 1;
