@@ -1,5 +1,6 @@
 """The `hdl` command and the experiments of Sections 2 and 6."""
 import json
+import csv
 import os
 import subprocess
 import sys
@@ -116,6 +117,17 @@ def test_autoencoder_runs_on_small_data(tmp_path):
     summary = experiments.run_autoencoder(data=SHARED_CIFAR, out=str(tmp_path), epochs=3, limit=600, code=16)
     assert summary["test_cost"] < 0.5 * 1024 * 0.1  # far below the cost of an all-zero reconstruction
     assert os.path.getsize(summary["figures"]["reconstructions"]) > 5000
+    with open(summary["log"]) as f:  # a row per epoch, with its mean mini-batch cost
+        rows = list(csv.DictReader(f))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and all(float(r["train_objective"]) > 0 for r in rows)
+
+
+def test_netbp_draws_a_progress_bar_when_asked(capfd):
+    experiments.run_netbp(iterations=2_000_000, plot=False, progress=True)
+    err = capfd.readouterr().err
+    assert "batch/s" in err or "s/batch" in err, err[-500:]  # tqdm's rate: one single-point update a batch
+    experiments.run_netbp(iterations=20_000, plot=False)
+    assert capfd.readouterr().err == ""
 
 
 def test_ctrl_c_ends_a_long_netbp_run_with_a_message(tmp_path):

@@ -1,7 +1,7 @@
 """hdl autoencoder: Section 8's autoencoder (a fully connected Network, on the CPU)."""
 from __future__ import annotations
 
-from hdl.commands.options import positive_int, print_json, print_written
+from hdl.commands.options import positive_int, print_json, print_written, progress
 
 
 def add(sub):
@@ -13,13 +13,16 @@ def add(sub):
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--out", default="autoencoder")
     a.add_argument("--json", action="store_true")
+    a.add_argument("--no-plot", action="store_true", help="skip the figure")
+    a.add_argument("--quiet", action="store_true", help="no progress bar (shown by default on a terminal)")
     a.set_defaults(run=run, show=show)
 
 
 def run(args):
     from hdl import experiments
     return experiments.run_autoencoder(data=args.data, out=args.out, code=args.code, epochs=args.epochs,
-                                       seed=args.seed, limit=args.limit)
+                                       seed=args.seed, limit=args.limit, plot=not args.no_plot,
+                                       progress=progress(args))
 
 
 def show(args, s):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from hdl.commands.options import positive_float, positive_int, print_json, print_written
+from hdl.commands.options import positive_float, positive_int, print_json, print_written, progress
 
 
 def add(sub):
@@ -17,6 +17,7 @@ def add(sub):
                        "(Figures 6.1-6.3)")
     n.add_argument("--iters", type=positive_int, default=10**6, help="stochastic gradient steps (default 1e6)")
     n.add_argument("--eta", type=positive_float, default=0.05, help="learning rate (default 0.05)")
+    n.add_argument("--quiet", action="store_true", help="no progress bar (shown by default on a terminal)")
     n.set_defaults(run=run_netbp, show=show)
     s = sub.add_parser("lsq", parents=[common], help="Section 2: nonlinear least squares on the ten points "
                        "(Figures 2.4-2.5)")
@@ -27,7 +28,7 @@ def add(sub):
 def run_netbp(args):
     from hdl import experiments
     return experiments.run_netbp(iterations=args.iters, eta=args.eta, seed=args.seed, extra_point=args.extra_point,
-                                 out=args.out, plot=not args.no_plot)
+                                 out=args.out, plot=not args.no_plot, progress=progress(args))
 
 
 def run_lsq(args):

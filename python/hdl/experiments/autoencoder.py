@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 import hdl
+from hdl.callbacks import CSVLogger
 
 
 def load_images(data=None, limit=None):
@@ -33,24 +34,25 @@ def load_images(data=None, limit=None):
 
 
 def run_autoencoder(data=None, out="autoencoder", code=32, hidden=256, epochs=10, batch_size=50, eta=0.05,
-                    seed=0, limit=None, plot=True) -> dict:
+                    seed=0, limit=None, plot=True, progress=False) -> dict:
     X, Xt, side = load_images(data, limit)
     n = X.shape[0]
     net = hdl.Network([n, hidden, code, hidden, n], activation=["relu", "relu", "relu", "sigmoid"], init="he",
                       dtype=np.float32, seed=seed)
+    os.makedirs(out, exist_ok=True)
+    log = os.path.join(out, "log.csv")  # a row per epoch: the mean mini-batch cost, seconds, images/s
     start = time.perf_counter()
     hist = hdl.stochastic_gradient(net, X, X, eta=eta, epochs=epochs, batch_size=batch_size, replacement=False,
-                                   record_every=0, seed=seed)
+                                   record_every=0, seed=seed, callbacks=[CSVLogger(log)], progress=progress)
     seconds = time.perf_counter() - start
     train_cost = net.cost(X, X)
     summary = {"experiment": "autoencoder", "pixels": n, "code": code, "epochs": epochs,
                "train_cost": train_cost, "test_cost": net.cost(Xt, Xt), "seconds": seconds,
-               "final_cost": train_cost, "figures": {}}
+               "final_cost": train_cost, "figures": {}, "log": log}
     if plot:
         from hdl.plot import _pyplot
 
         plt = _pyplot()
-        os.makedirs(out, exist_ok=True)
         shown = Xt[:, :8]
         recon = net.forward(shown)
         fig, axes = plt.subplots(2, 8, figsize=(12, 3.3))

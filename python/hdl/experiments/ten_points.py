@@ -25,12 +25,12 @@ def _summary(net, X, Y, cost, seconds, **extra):
 
 
 def run_netbp(iterations: int = 10**6, eta: float = 0.05, seed: int = 1, extra_point: bool = False,
-              out: str | None = "figures", plot: bool = True) -> dict:
-    """Trains as netbp.m does; returns a summary dict (and writes the figures to `out`)."""
+              out: str | None = "figures", plot: bool = True, progress: bool = False) -> dict:
+    """Trains as netbp.m does; returns a summary dict (and writes the figures to `out`). progress: a bar."""
     X, Y = hdl.data.ten_points(extra_point=extra_point)
     net = hdl.Network(SIZES, activation="sigmoid", init="normal", scale=0.5, seed=seed)
     hist = hdl.stochastic_gradient(net, X, Y, eta=eta, iterations=iterations, batch_size=1, replacement=True,
-                                   record_every=1, seed=seed)
+                                   record_every=1, seed=seed, progress=progress)
     scaled = 2 * X.shape[1]  # the authors' cost: sum of squared norms, 2N times (3.3)
     files = {}
     if plot and out:
