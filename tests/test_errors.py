@@ -1,4 +1,6 @@
 """Bad input raises a clear exception naming the problem; it never crashes."""
+import json
+
 import numpy as np
 import pytest
 
@@ -167,3 +169,19 @@ def test_model_files_carry_named_arrays_and_refuse_bad_names(tmp_path):
     assert hdl.Network.load(tmp_path / "m.npz").W[2].shape == (4, 3)
     with pytest.raises(ValueError, match="identifiers"):
         net.save(tmp_path / "bad.npz", arrays={"a/b": mean})
+
+
+def test_model_files_whose_arrays_do_not_fit_their_description_name_the_file(tmp_path):
+    from hdl.model import ModelFileError
+    net = hdl.Network([3, 4, 2], seed=1)
+    arrays = {**net.state_arrays(), "param0": np.zeros((5, 5))}  # the first W no longer 4 x 3
+    np.savez(tmp_path / "shape.npz", meta=np.array(json.dumps({"network": net.config()})), **arrays)
+    with pytest.raises(ModelFileError, match=r"shape\.npz.*stored shape \(5, 5\)"):
+        hdl.Network.load(tmp_path / "shape.npz")
+    # hdl's earlier Network format: a JSON 'config' and layer<i>.<name> arrays
+    np.savez(tmp_path / "old.npz", config=np.array(json.dumps(net.config())), **{"layer0.W": net.W[2]})
+    with pytest.raises(ModelFileError, match=r"old\.npz.*layer0\.b"):
+        hdl.Network.load(tmp_path / "old.npz")
+    np.savez(tmp_path / "old_bad.npz", config=np.array("{not json"))
+    with pytest.raises(ModelFileError, match=r"old_bad\.npz"):
+        hdl.Network.load(tmp_path / "old_bad.npz")

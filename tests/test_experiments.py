@@ -120,6 +120,10 @@ def test_autoencoder_runs_on_small_data(tmp_path):
     with open(summary["log"]) as f:  # a row per epoch, with its mean mini-batch cost
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3] and all(float(r["train_objective"]) > 0 for r in rows)
+    again = experiments.run_autoencoder(data=SHARED_CIFAR, out=str(tmp_path), epochs=1, limit=100, code=4,
+                                        plot=False)
+    with open(again["log"]) as f:  # a second run into the same folder: its rows only
+        assert [int(r["epoch"]) for r in csv.DictReader(f)] == [1]
 
 
 def test_netbp_draws_a_progress_bar_when_asked(capfd):

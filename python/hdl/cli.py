@@ -1,11 +1,13 @@
 """The `hdl` command: the paper's experiments, more data sets, and evaluating and applying the models
 they train. Each subcommand is a module of hdl.commands; this module parses, runs, reports and maps
 errors to exit statuses: 0 done, 1 netbp/lsq left a point misclassified, 2 an error (a message names
-the problem), 130 interrupted."""
+the problem; HDL_DEBUG=1 prints its traceback too), 130 interrupted."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import traceback
 
 from hdl.commands.options import positive_float as _positive_float  # noqa: F401  (the names of earlier versions)
 from hdl.commands.options import positive_int as _positive_int  # noqa: F401
@@ -34,6 +36,8 @@ def main(argv=None) -> int:
         summary = args.run(args)
     except (CommandError, DataError, TrainingDiverged, ValueError, TypeError, ImportError, FloatingPointError,
             NotImplementedError, OSError) as err:
+        if os.environ.get("HDL_DEBUG"):  # the whole traceback, for a bug rather than a bad argument
+            traceback.print_exc()
         print(f"hdl {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the compiled loops answer Ctrl-C within about 0.1 s

@@ -322,6 +322,8 @@ class Model:
                 raise ModelFileError(f"{os.fspath(path)}: {err}") from err
             try:
                 model.load_state_arrays(data, with_velocities)
+            except ValueError as err:  # a stored shape that is not the description's
+                raise ModelFileError(f"{os.fspath(path)}: {err}") from err
             except KeyError as err:
                 missing = err.args[0] if err.args else err
                 raise ModelFileError(f"{os.fspath(path)}: {missing}" + (" (saved without velocities; load with "

@@ -15,7 +15,7 @@ from numpy.typing import ArrayLike, DTypeLike, NDArray
 
 from hdl import _checks, ops
 from hdl.layers import Dense, Layer, layer_type
-from hdl.model import Model, model_file
+from hdl.model import Model, ModelFileError, model_file
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -261,12 +261,16 @@ class Network(Model):
         with model_file(path) as data:
             if "config" not in data.files:
                 return super().load(path, with_velocities)
-            net = cls.from_config(json.loads(str(data["config"])))
-            for i, layer in enumerate(net.layers):
-                for name, arr in layer.params().items():
-                    stored = data[f"layer{i}.{name}"]
-                    if stored.shape != arr.shape:
-                        raise ValueError(f"layer {i} {name}: stored shape {stored.shape}, expected {arr.shape}")
-                    arr[...] = stored
+            try:  # the earlier format
+                net = cls.from_config(json.loads(str(data["config"])))
+                for i, layer in enumerate(net.layers):
+                    for name, arr in layer.params().items():
+                        stored = data[f"layer{i}.{name}"]
+                        if stored.shape != arr.shape:
+                            raise ValueError(f"layer {i} {name}: stored shape {stored.shape}, expected {arr.shape}")
+                        arr[...] = stored
+            except (KeyError, ValueError, TypeError) as err:  # json's errors are ValueErrors
+                missing = err.args[0] if isinstance(err, KeyError) and err.args else err
+                raise ModelFileError(f"{os.fspath(path)}: {missing}") from err
         return net
 

@@ -8,7 +8,7 @@ def _pyplot():
     try:
         import matplotlib
     except ImportError:
-        raise ImportError("figures need matplotlib: pip install 'hdl[plot]'") from None
+        raise ImportError("figures need matplotlib: pip install 'hdl-higham[plot]'") from None
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     return plt

@@ -3,6 +3,7 @@ the download (urllib, with a timeout and a clear error offline)."""
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import urllib.request
 from pathlib import Path
@@ -13,7 +14,7 @@ class DataError(ValueError):
 
 
 def md5(data: bytes) -> str:
-    return hashlib.md5(data).hexdigest()
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()  # a checksum, not security (FIPS machines)
 
 
 def cache_dir() -> Path:
@@ -40,7 +41,7 @@ def fetch(url: str, what: str, expected_md5: str | None, timeout: float = 30.0) 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
             raw = response.read()
-    except OSError as err:
+    except (OSError, http.client.HTTPException) as err:  # offline, refused, or cut off mid-way
         raise DataError(f"{what} is not on this machine and {url} cannot be reached ({err}); download it yourself "
                         "and pass its folder with --data or HDL_DATA") from None
     if expected_md5 and md5(raw) != expected_md5:

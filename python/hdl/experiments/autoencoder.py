@@ -35,12 +35,17 @@ def load_images(data=None, limit=None):
 
 def run_autoencoder(data=None, out="autoencoder", code=32, hidden=256, epochs=10, batch_size=50, eta=0.05,
                     seed=0, limit=None, plot=True, progress=False) -> dict:
+    if plot:  # no matplotlib: say so now, not after the training
+        from hdl.plot import _pyplot
+        _pyplot()
     X, Xt, side = load_images(data, limit)
     n = X.shape[0]
     net = hdl.Network([n, hidden, code, hidden, n], activation=["relu", "relu", "relu", "sigmoid"], init="he",
                       dtype=np.float32, seed=seed)
     os.makedirs(out, exist_ok=True)
     log = os.path.join(out, "log.csv")  # a row per epoch: the mean mini-batch cost, seconds, images/s
+    if os.path.exists(log):  # this run's rows only (CSVLogger appends)
+        os.remove(log)
     start = time.perf_counter()
     hist = hdl.stochastic_gradient(net, X, X, eta=eta, epochs=epochs, batch_size=batch_size, replacement=False,
                                    record_every=0, seed=seed, callbacks=[CSVLogger(log)], progress=progress)

@@ -39,6 +39,9 @@ def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dr
                 threads=None, flips=True, resume=False, progress=True, plot=True, limit=None, dataset="cifar10",
                 label="fine", device="cpu", verify=True) -> dict:
     """Trains and evaluates; writes the figures, summary, CSV log, checkpoint and model into `out`."""
+    if plot:  # no matplotlib: say so now, not after the training
+        from hdl.plot import _pyplot
+        _pyplot()
     start = time.perf_counter()
     if threads:
         hdl.set_num_threads(threads)
@@ -57,7 +60,7 @@ def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dr
     report = datasets.test_report(net, xt, images.yt, images.classes)
     predicted, M = report.pop("predicted"), np.array(report["confusion_matrix"])
     summary = {
-        "experiment": "cifar10", "dataset": dataset, "dropout": dropout, "epochs": epochs,
+        "experiment": dataset, "dataset": dataset, "dropout": dropout, "epochs": epochs,
         "epochs_run": history.epochs, "batch_size": batch_size, "seed": seed, "device": device, **report,
         "final": {"train": {k: v[-1] for k, v in history.train.items()},
                   "val": {k: v[-1] for k, v in history.val.items()}},

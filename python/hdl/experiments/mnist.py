@@ -37,6 +37,9 @@ def run_mnist(dataset="mnist", data=None, out=None, epochs=10, batch_size=100, l
               resume=False, progress=True, plot=True, limit=None, device="cpu", verify=True) -> dict:
     """Trains and evaluates; writes the figures, summary.json, log.csv, checkpoint.npz and model.npz
     into `out` (default: the data set's name)."""
+    if plot:  # no matplotlib: say so now, not after the training
+        from hdl.plot import _pyplot
+        _pyplot()
     start = time.perf_counter()
     out = out or dataset
     if threads:
