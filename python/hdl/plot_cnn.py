@@ -60,13 +60,7 @@ def confusion(M, classes, path, title=""):
     names = list(classes) + ["all"]
     ax.set_xticks(range(K + 1), names, rotation=45, ha="right")
     ax.set_yticks(range(K + 1), names)
-    ax.set_xlabel("true class")
-    ax.set_ylabel("predicted class")
-    if title:
-        ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
+    _save_confusion(plt, fig, ax, path, title)
 
 
 def _confusion_image(plt, M, path, title):
@@ -74,6 +68,10 @@ def _confusion_image(plt, M, path, title):
     fig, ax = plt.subplots(figsize=(9, 8))
     im = ax.imshow(share, cmap="viridis", vmin=0, vmax=1)
     fig.colorbar(im, ax=ax, label="share of the true class")
+    _save_confusion(plt, fig, ax, path, title)
+
+
+def _save_confusion(plt, fig, ax, path, title):
     ax.set_xlabel("true class")
     ax.set_ylabel("predicted class")
     if title:

@@ -36,6 +36,21 @@ def candidates(root=None):
         yield up.parent / "shared" / "data"
 
 
+def locate(root, folder: str, archive: str, marker: str, what: str, looks: str) -> Path | None:
+    """Where a data set of one binary folder or archive is: the first of the candidate folders (or root)
+    that holds the file `marker` (itself, or its subfolder `folder`), or the archive there; None when
+    nowhere and no root was given; a DataError naming root (and what `looks` like) when it was."""
+    for base in candidates(root):
+        for path in (base, base / folder, base / archive):
+            if path.is_dir() and (path / marker).exists():
+                return path
+            if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
+                return path
+    if root is not None:
+        raise DataError(f"{root}: no {what} there ({looks})")
+    return None
+
+
 def fetch(url: str, what: str, expected_md5: str | None, timeout: float = 30.0) -> bytes:
     """The bytes at url, checked against expected_md5; a DataError that says what to do when offline."""
     try:

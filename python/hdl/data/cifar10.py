@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdl.data._common import DataError, cache_dir, candidates, fetch, md5, write_atomically
+from hdl.data._common import DataError, cache_dir, fetch, locate, md5, write_atomically
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz"
 ARCHIVE_MD5 = "c32a1d4ab5d03f1284b67883e8d87530"
@@ -80,16 +80,8 @@ def _read_archive(path: Path, verify: bool):
 
 
 def _locate(root):
-    for base in candidates(root):
-        for path in (base, base / "cifar-10-batches-bin", base / "cifar-10-binary.tar.gz"):
-            if path.is_dir() and (path / "test_batch.bin").exists():
-                return path
-            if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
-                return path
-    if root is not None:
-        raise DataError(f"{root}: no CIFAR-10 binary data there (a folder of data_batch_*.bin and test_batch.bin, "
-                        "or cifar-10-binary.tar.gz)")
-    return None
+    return locate(root, "cifar-10-batches-bin", "cifar-10-binary.tar.gz", "test_batch.bin",
+                  "CIFAR-10 binary data", "a folder of data_batch_*.bin and test_batch.bin, or cifar-10-binary.tar.gz")
 
 
 def download(cache: Path | None = None, timeout: float = 30.0) -> Path:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hdl.data._common import DataError, cache_dir, candidates, fetch, md5, write_atomically
+from hdl.data._common import DataError, cache_dir, fetch, locate, md5, write_atomically
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-100-binary.tar.gz"
 ARCHIVE_MD5 = "03b5dce01913d631647c71ecec9e9cb8"
@@ -47,16 +47,8 @@ def parse_cifar100(raw: bytes, name: str = "batch", label: str = "fine") -> tupl
 
 
 def _locate(root):
-    for base in candidates(root):
-        for path in (base, base / FOLDER, base / "cifar-100-binary.tar.gz"):
-            if path.is_dir() and (path / "test.bin").exists():
-                return path
-            if path.is_file() and path.name.endswith((".tar.gz", ".tgz")):
-                return path
-    if root is not None:
-        raise DataError(f"{root}: no CIFAR-100 binary data there (a folder with train.bin and test.bin, or "
-                        "cifar-100-binary.tar.gz)")
-    return None
+    return locate(root, FOLDER, "cifar-100-binary.tar.gz", "test.bin",
+                  "CIFAR-100 binary data", "a folder with train.bin and test.bin, or cifar-100-binary.tar.gz")
 
 
 def _read_files(path: Path, verify: bool) -> dict[str, bytes]:
