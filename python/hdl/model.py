@@ -313,6 +313,8 @@ class Model:
             try:
                 meta = json.loads(str(data["meta"]))
                 config = meta["network"]
+                if not isinstance(config, Mapping):
+                    raise TypeError(f"its 'network' is a JSON {type(config).__name__}, not an object")
             except (KeyError, TypeError, json.JSONDecodeError) as err:
                 raise ModelFileError(f"{os.fspath(path)}: no model description in it ({err!r}); "
                                      "not written by Model.save") from err
@@ -320,6 +322,9 @@ class Model:
                 model = cls.from_config(config)
             except (ValueError, TypeError, KeyError) as err:
                 raise ModelFileError(f"{os.fspath(path)}: {err}") from err
+            except MemoryError as err:  # a description edited to ask for layers of absurd sizes
+                raise ModelFileError(f"{os.fspath(path)}: its description asks for more memory than there is "
+                                     f"({err})") from err
             try:
                 model.load_state_arrays(data, with_velocities)
             except ValueError as err:  # a stored shape that is not the description's

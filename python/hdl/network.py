@@ -269,7 +269,8 @@ class Network(Model):
                         if stored.shape != arr.shape:
                             raise ValueError(f"layer {i} {name}: stored shape {stored.shape}, expected {arr.shape}")
                         arr[...] = stored
-            except (KeyError, ValueError, TypeError) as err:  # json's errors are ValueErrors
+            except (KeyError, ValueError, TypeError, AttributeError, MemoryError) as err:  # json's are ValueErrors;
+                # AttributeError: a 'config' that is JSON but not an object; MemoryError: absurd sizes in it
                 missing = err.args[0] if isinstance(err, KeyError) and err.args else err
                 raise ModelFileError(f"{os.fspath(path)}: {missing}") from err
         return net

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from hdl import schedules
+from hdl import backend, schedules
 from hdl.callbacks import Callback
 from hdl.history import KEYS, History
 from hdl.metrics import top_k_error
@@ -52,7 +52,22 @@ def _check_data(net: Model, x: NDArray[Any], y: ArrayLike, name: str) -> tuple[N
     y = np.asarray(y)
     if y.shape != (len(x),) or y.dtype.kind not in "iu":
         raise ValueError(f"{name} labels must be integers of shape ({len(x)},), got {y.dtype} {y.shape}")
+    # A NaN in an input makes the filters it meets NaN, and a ReLU or max pool after them hides that from the loss.
+    for i in range(0, len(x), 1024):  # in slices: no temporary the size of the data set
+        finite = np.isfinite(x[i:i + 1024]).reshape(len(x[i:i + 1024]), -1).all(axis=1)
+        if not finite.all():
+            raise ValueError(f"{name} inputs contain NaN or infinity (first in sample {i + int(np.argmin(finite))})")
     return x, y.astype(np.int64)
+
+
+def _check_parameters(net: Model, epoch: int, eta: float) -> None:
+    """TrainingDiverged when a parameter is no longer finite although every batch's objective was: a ReLU or a
+    max pool maps NaN to 0, so the loss does not always show it. Once per epoch, before the callbacks save it."""
+    for i, p in enumerate(net.parameters()):
+        if not np.isfinite(backend.to_numpy(p)).all():
+            raise TrainingDiverged(f"parameter {i} became NaN or infinite during epoch {epoch} (learning rate {eta}, "
+                                   "probably too large) although every batch's objective stayed finite; the network's "
+                                   "parameters are no longer usable, and the last checkpoint holds an earlier epoch")
 
 
 def fit(net: Model, train: Data, val: Data | None = None, *, epochs: int, batch_size: int = 100,
@@ -69,8 +84,10 @@ def fit(net: Model, train: Data, val: Data | None = None, *, epochs: int, batch_
     after every epoch (EarlyStopping, Checkpoint, CSVLogger, JSONLinesLogger, or your own Callback).
     Shorthands: patience=k is EarlyStopping(k) (restoring the best weights); checkpoint=path is
     Checkpoint(path) after every epoch, from which resume=True continues exactly; on_epoch(epoch,
-    history) is called after the callbacks. A non-finite objective stops the run with
-    TrainingDiverged, naming the epoch and the batch. The run's bookkeeping (History, callbacks,
+    history) is called after the callbacks. Inputs holding NaN or infinity are refused (ValueError
+    naming the first such sample); a non-finite objective stops the run with TrainingDiverged, naming
+    the epoch and the batch, and a parameter no longer finite at the end of an epoch stops it too,
+    naming the epoch (before the callbacks, so that no checkpoint keeps it). The run's bookkeeping (History, callbacks,
     progress bar) is hdl.run.Run, the same as stochastic_gradient's.
     """
     x, y = _check_data(net, *train, "training")
@@ -120,6 +137,7 @@ def fit(net: Model, train: Data, val: Data | None = None, *, epochs: int, batch_
                 if b % 20 == 19 or b == batches - 1:  # redrawing the text costs more than a batch's bookkeeping
                     seen = b * batch_size + n
                     run.show(b + 1, epoch, sums["objective"] / seen, seen)
+            _check_parameters(net, epoch, eta)
             val_errors = evaluate(net, *val) if val is not None else None
             if run.end_epoch(epoch, eta, N, {k: sums[k] / N for k in KEYS}, val_errors):
                 break
