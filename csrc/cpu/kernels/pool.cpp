@@ -263,17 +263,20 @@ void for_each_window(T* y, std::int32_t* argmax, const PoolShape& s, G&& group, 
     for (int64 j = 0; j < Wo; ++j) {
       const Window w{rows.r0, rows.r1, cols.c0[j], cols.c1[j]};
       const int64 out = (row * Wo + j) * C;
-      if (C < L && !(j * C + L <= Wo * C)) {
+      if (C < L) {
+        // a window whose vector loads would pass x's end goes scalar, wherever its output lies
         if (!(in_x || (n * s.H + w.r1 - 1) * W * C + w.c1 * C + L <= x_end)) {
           for (int64 c = 0; c < C; ++c) scalar(out, image, w, c);
-        } else {
+          continue;
+        }
+        if (!(j * C + L <= Wo * C)) {
           T yb[L];
           std::int32_t ab[L];
           group(std::integral_constant<int, 1>{}, yb, argmax ? ab : nullptr, image, w, off);
           std::copy(yb, yb + C, y + out);
           if (argmax) std::copy(ab, ab + C, argmax + out);
+          continue;
         }
-        continue;
       }
       T* yo = y + out;
       std::int32_t* ao = argmax ? argmax + out : nullptr;
