@@ -54,7 +54,11 @@ class Model:
         self.layers: list[Layer] = list(layers)
         if not self.layers:
             raise ValueError("a model needs layers")
-        if momentum_form not in ops.MOMENTUM_FORMS:
+        wrong = [i for i, layer in enumerate(self.layers) if not isinstance(layer, Layer)]
+        if wrong:
+            raise TypeError(f"a model's layers must be hdl.layers.Layer objects; layer {wrong[0]} is "
+                            f"{type(self.layers[wrong[0]]).__name__}")
+        if not isinstance(momentum_form, str) or momentum_form not in ops.MOMENTUM_FORMS:
             raise ValueError(f"momentum_form must be one of {sorted(ops.MOMENTUM_FORMS)}")
         self.momentum_form = momentum_form
         params = self.parameters()
@@ -93,7 +97,7 @@ class Model:
             device = backend.device_of(x)
         except TypeError:
             device = None
-        if device not in ("cpu", self.device) or x.ndim < 2:
+        if device not in ("cpu", self.device) or x.ndim < 2 or x.shape[0] == 0:
             raise ValueError(f"a batch must be an array of shape (N, ...) (images (N, H, W, C)) on the host or the "
                              f"model's device ({self.device}), got {type(x).__name__} of shape {getattr(x, 'shape', None)}")
         if x.dtype != self.dtype:

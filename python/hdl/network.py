@@ -83,7 +83,7 @@ class Network(Model):
             acts = [activation] * (len(items) - 1) if isinstance(activation, str) else list(activation)
             if len(acts) != len(items) - 1:
                 raise ValueError(f"need {len(items) - 1} activations (layers 2..{len(items)}), got {len(acts)}")
-            rng = np.random.default_rng(seed)  # one generator, drawn layer by layer
+            rng = _checks.generator("seed", seed)  # one generator, drawn layer by layer
             layers = [Dense(items[i], items[i + 1], acts[i], init=init, scale=scale, rng=rng, dtype=dtype)
                       for i in range(len(items) - 1)]
         elif items and all(hasattr(layer, "forward") and hasattr(layer, "backward") for layer in items):

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hdl import _C
+from hdl import _C, _checks
 from hdl._checks import pad4, pair, pool_args
 
 Window = int | Sequence[int]  # an int or a pair (kernel size, window, stride)
@@ -25,14 +25,14 @@ ACTIVATIONS = {"linear": 0, "sigmoid": 1, "relu": 2, "leaky_relu": 3, "step": 4}
 def activation_code(name: str) -> int:
     try:
         return ACTIVATIONS[name]
-    except KeyError:
+    except (KeyError, TypeError):  # TypeError: an unhashable name (a list)
         raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}") from None
 
 
 def dense_forward(W: np.ndarray, b: np.ndarray, a: np.ndarray, activation: str = "sigmoid",
                   slope: float = 0.01) -> np.ndarray:
     """sigma(W a + b): (5.2)-(5.3). a is (n_in, m); returns (n_out, m)."""
-    return _C.dense_forward(W, b, a, activation_code(activation), slope)
+    return _C.dense_forward(W, b, a, activation_code(activation), _checks.real("slope", slope))
 
 
 def dense_backward(g: np.ndarray, a_out: np.ndarray, W: np.ndarray, a_in: np.ndarray, activation: str = "sigmoid",
@@ -44,12 +44,13 @@ def dense_backward(g: np.ndarray, a_out: np.ndarray, W: np.ndarray, a_in: np.nda
     db = scale sum_columns delta (5.7), and g_in = W^T delta = dC/da_in (None unless want_g_in).
     sigma'(z) is computed from a_out = sigma(z).
     """
-    return _C.dense_backward(g, a_out, W, a_in, activation_code(activation), slope, scale, want_g_in)
+    return _C.dense_backward(g, a_out, W, a_in, activation_code(activation), _checks.real("slope", slope),
+                             _checks.real("scale", scale), want_g_in)
 
 
 def quadratic_cost(a: np.ndarray, y: np.ndarray, scale: float = 1.0) -> tuple[float, np.ndarray]:
     """(scale * sum_columns 1/2 ||y - a||^2, scale * (a - y)): the cost (3.3) with scale = 1/N, and dC/da."""
-    return _C.quadratic_cost(a, y, scale)
+    return _C.quadratic_cost(a, y, _checks.real("scale", scale))
 
 
 # -- Section 7: pooling, ReLU, dropout, softmax log-loss, SGD with momentum (NCHW arrays) ------------
@@ -143,12 +144,12 @@ def avg_pool2d_backward(dy: np.ndarray, x: np.ndarray, window: Window, stride: W
 def relu(x: np.ndarray, slope: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
     """max(x, 0) (7.3); with slope > 0 the leaky ReLU of Section 8 (slope * x for x <= 0). Any layout;
     out may be x itself."""
-    return _C.relu(x, slope, out)
+    return _C.relu(x, _checks.real("slope", slope), out)
 
 
 def relu_backward(dy: np.ndarray, x: np.ndarray, slope: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:
     """dy where x > 0, slope * dy elsewhere (x may be the ReLU's output: the signs agree)."""
-    return _C.relu_backward(dy, x, slope, out)
+    return _C.relu_backward(dy, x, _checks.real("slope", slope), out)
 
 
 def _activation(name: str) -> tuple[Callable[..., np.ndarray], Callable[..., np.ndarray]]:
@@ -187,7 +188,8 @@ def dropout(x: np.ndarray, rate: float, seed: int, out: np.ndarray | None = None
     """Inverted dropout at training time: (y, mask), each element zeroed with probability rate and the
     survivors scaled by 1/(1 - rate); mask holds those factors. At test time dropout is the identity.
     Any layout; out and mask_out (x's shape and dtype) receive y and the mask."""
-    return _C.dropout(x, float(rate), int(seed), out, mask_out)
+    return _C.dropout(x, _checks.rate("rate", rate), _checks.positive("seed", seed, integer=True, allow_zero=True),
+                      out, mask_out)
 
 
 def dropout_backward(dy: np.ndarray, mask: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -198,15 +200,26 @@ def dropout_backward(dy: np.ndarray, mask: np.ndarray, out: np.ndarray | None = 
 def softmax_log_loss(v: np.ndarray, labels: ArrayLike) -> tuple[float, np.ndarray]:
     """(loss, dv) for scores v of shape (N, K) or (N, K, 1, 1): the mean over the batch of
     -log softmax(v_i)[label_i] (7.4), by log-sum-exp, and its gradient (softmax - one-hot) / N."""
+    _array("v", v)
     shape = v.shape
     if v.ndim == 4 and shape[2:] == (1, 1):
         v = v.reshape(shape[0], shape[1])
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu" and labels.size:  # a cast would truncate 1.5, and turn NaN into garbage
+        raise TypeError(f"softmax_log_loss: labels must be integers, got dtype {labels.dtype}")
     loss, dv = _C.softmax_log_loss(v, np.ascontiguousarray(labels, dtype=np.int64))
     return loss, dv.reshape(shape)
 
 
+def _array(name: str, a: Any) -> None:
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy array, got {type(a).__name__}")
+
+
 def top_k(v: np.ndarray, k: int) -> np.ndarray:
     """(N, k) indices of the k largest scores of each row, largest first."""
+    _array("v", v)
+    k = _checks.positive("k", k, integer=True)
     if v.ndim == 4 and v.shape[2:] == (1, 1):
         v = v.reshape(v.shape[0], v.shape[1])
     return _C.top_k(v, k)
@@ -223,13 +236,12 @@ def sgd_momentum_(params: Sequence[np.ndarray], grads: Sequence[np.ndarray], vel
     form='matconvnet':  v = mu v - (g + lam w);  w = w + eta v
     form='pytorch':     v = mu v + (g + lam w);  w = w - eta v
     """
-    if form not in MOMENTUM_FORMS:
+    if not isinstance(form, str) or form not in MOMENTUM_FORMS:
         raise ValueError(f"form must be one of {sorted(MOMENTUM_FORMS)}, got {form!r}")
     n = len(params)
-    lr_mults = [1.0] * n if lr_mults is None else [float(m) for m in lr_mults]
-    decay_mults = [1.0] * n if decay_mults is None else [float(m) for m in decay_mults]
+    lr_mults = [1.0] * n if lr_mults is None else [_checks.real("lr_mults", m) for m in lr_mults]
+    decay_mults = [1.0] * n if decay_mults is None else [_checks.real("decay_mults", m) for m in decay_mults]
     for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-        if not np.isfinite(value) or value < 0:
-            raise ValueError(f"{name} must be non-negative and finite, got {value!r}")
+        _checks.positive(name, value, allow_zero=True)
     _C.sgd_momentum(list(params), list(grads), list(velocities), lr_mults, decay_mults, float(lr), float(momentum),
                     float(weight_decay), MOMENTUM_FORMS[form])

@@ -50,6 +50,8 @@ def _check_data(net: Model, x: NDArray[Any], y: ArrayLike, name: str) -> tuple[N
     if x.dtype != net.dtype:
         raise TypeError(f"{name} inputs are {x.dtype} but the network is {net.dtype}")
     y = np.asarray(y)
+    if len(x) == 0:
+        raise ValueError(f"the {name} data holds no samples")
     if y.shape != (len(x),) or y.dtype.kind not in "iu":
         raise ValueError(f"{name} labels must be integers of shape ({len(x)},), got {y.dtype} {y.shape}")
     # A NaN in an input makes the filters it meets NaN, and a ReLU or max pool after them hides that from the loss.

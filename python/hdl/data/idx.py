@@ -12,6 +12,7 @@ counts and shapes (60,000 and 10,000 images of 28x28, labels 0..9); verify=False
 from __future__ import annotations
 
 import gzip
+import math
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +32,11 @@ def parse_idx(raw: bytes, name: str = "IDX data") -> np.ndarray:
         raise ValueError(f"{name}: truncated IDX header")
     shape = tuple(int.from_bytes(raw[4 + 4 * i:8 + 4 * i], "big") for i in range(ndim))
     dtype = np.dtype(TYPES[raw[2]])
-    expected = int(np.prod(shape)) * dtype.itemsize
-    if len(raw) - header != expected:
+    expected = math.prod(shape) * dtype.itemsize  # Python ints: np.prod would wrap around past 2**63
+    if len(raw) - header != expected or expected >= 2**62:
         raise ValueError(f"{name}: {len(raw) - header} bytes of data, expected {expected} for shape {shape}")
+    if 0 in shape and math.prod(d for d in shape if d) >= 2**62:  # numpy refuses such a shape even when empty
+        raise ValueError(f"{name}: shape {shape} is too large")
     return np.frombuffer(raw, dtype=dtype, offset=header).reshape(shape).astype(dtype.newbyteorder("="))
 
 

@@ -29,8 +29,8 @@ class Conv2d(Layer):
                  stride: int | Sequence[int] = 1, pad: int | Sequence[int] = 0, init: str = "matconvnet",
                  scale: float = 0.01, lr_mults: Sequence[float] = (1.0, 1.0), decay_mults: Sequence[float] = (1.0, 0.0),
                  rng: np.random.Generator | int | None = None, dtype: DTypeLike = np.float32):
-        self.in_channels = _checks.positive("in_channels", in_channels, integer=True)
-        self.out_channels = _checks.positive("out_channels", out_channels, integer=True)
+        self.in_channels = _checks.size("in_channels", in_channels)
+        self.out_channels = _checks.size("out_channels", out_channels)
         self.kernel_size = _checks.pair("kernel_size", kernel_size)
         self.stride = _checks.pair("stride", stride)
         self.pad = _checks.pad4(pad)
@@ -38,11 +38,11 @@ class Conv2d(Layer):
             raise ValueError(f"Conv2d: kernel_size and stride must be positive and pad non-negative, got "
                              f"{self.kernel_size}, {self.stride}, {self.pad}")
         self.lr_mults, self.decay_mults = lr_mults, decay_mults
-        self.init, self.scale = init, float(scale)
+        self.init, self.scale = init, _checks.positive("scale", scale, allow_zero=True)
         dtype = _checks.float_dtype(dtype)
         self.w: NDArray[Any] = np.zeros((self.out_channels, self.in_channels, *self.kernel_size), dtype)
         self.b: NDArray[Any] = np.zeros(self.out_channels, dtype)
-        self.initialize(np.random.default_rng(rng))
+        self.initialize(_checks.generator("rng", rng))
 
     def initialize(self, rng: np.random.Generator) -> None:
         fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
@@ -50,7 +50,10 @@ class Conv2d(Layer):
         std = {"matconvnet": self.scale, "he": np.sqrt(2.0 / fan_in), "glorot": np.sqrt(2.0 / (fan_in + fan_out))}
         if self.init not in std:
             raise ValueError(f"unknown init {self.init!r}; choose 'matconvnet', 'he' or 'glorot'")
-        self.w[...] = std[self.init] * rng.standard_normal(self.w.shape)
+        with np.errstate(over="ignore"):
+            self.w[...] = std[self.init] * rng.standard_normal(self.w.shape)
+        if not np.isfinite(self.w).all():
+            raise ValueError(f"scale {self.scale} is too large for {self.w.dtype} weights")
         self.b[...] = 0.0
 
     def params(self) -> Mapping[str, Array]:
@@ -79,7 +82,8 @@ class FullyConnected(Conv2d):
     convolution whose filter covers the whole input, giving (N, 1, 1, out_features)."""
 
     def __init__(self, in_channels: int, out_features: int, input_size: Sequence[int] = (1, 1), **kwargs: Any):
-        super().__init__(in_channels, out_features, tuple(input_size), **kwargs)
+        out_features = _checks.size("out_features", out_features)
+        super().__init__(in_channels, out_features, _checks.pair("input_size", input_size), **kwargs)
 
     def config(self) -> dict[str, Any]:
         return {"type": "FullyConnected", "in_channels": self.in_channels, "out_features": self.out_channels,

@@ -32,17 +32,18 @@ class Dense(Layer):
     def __init__(self, n_in: int, n_out: int, activation: str = "sigmoid", slope: float = 0.01,
                  init: str = "he", scale: float = 0.5, rng: np.random.Generator | int | None = None,
                  dtype: DTypeLike = np.float64):
-        n_in = _checks.positive("n_in", n_in, integer=True)
-        n_out = _checks.positive("n_out", n_out, integer=True)
+        n_in = _checks.size("n_in", n_in)
+        n_out = _checks.size("n_out", n_out)
         ops.activation_code(activation)
         self.slope = _checks.positive("slope", slope)
         self.activation = activation
         dtype = _checks.float_dtype(dtype)
         self.W: NDArray[Any] = np.zeros((n_out, n_in), dtype)
         self.b: NDArray[Any] = np.zeros(n_out, dtype)
-        self.init, self.scale = init, float(scale)
+        scale = _checks.positive("scale", scale, allow_zero=True)
+        self.init, self.scale = init, scale
         self.lr_mults, self.decay_mults = (1.0, 1.0), (1.0, 0.0)  # no weight decay on biases (8.2)
-        self.initialize(np.random.default_rng(rng), init, scale)
+        self.initialize(_checks.generator("rng", rng), init, scale)
 
     @property
     def n_in(self) -> int:
@@ -68,14 +69,17 @@ class Dense(Layer):
         'he': N(0, 2/n_in) weights; 'glorot': N(0, 2/(n_in+n_out)) weights; zero biases for both."""
         shape = self.W.shape
         if init == "normal":
-            self.W[...] = scale * rng.standard_normal(shape)
-            self.b[...] = scale * rng.standard_normal(self.n_out)
+            with np.errstate(over="ignore"):
+                self.W[...] = scale * rng.standard_normal(shape)
+                self.b[...] = scale * rng.standard_normal(self.n_out)
         elif init in ("he", "glorot"):
             var = 2.0 / self.n_in if init == "he" else 2.0 / (self.n_in + self.n_out)
             self.W[...] = np.sqrt(var) * rng.standard_normal(shape)
             self.b[...] = 0.0
         else:
             raise ValueError(f"unknown init {init!r}; choose 'normal', 'he' or 'glorot'")
+        if not (np.isfinite(self.W).all() and np.isfinite(self.b).all()):
+            raise ValueError(f"scale {scale} is too large for {self.W.dtype} weights")
         self.init, self.scale = init, float(scale)
 
     def supports(self, device: str) -> bool:  # the GPU has no step kernel

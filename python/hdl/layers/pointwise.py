@@ -65,10 +65,7 @@ class Dropout(Layer):
     devices = ("cpu", "cuda")
 
     def __init__(self, rate: float):
-        rate = float(rate)
-        if not 0.0 <= rate < 1.0:
-            raise ValueError(f"Dropout: rate must be in [0, 1), got {rate}")
-        self.rate = rate
+        self.rate = _checks.rate("Dropout: rate", rate)
         self.seed = 0
         self.mask: Any = None
 
