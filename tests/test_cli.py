@@ -13,12 +13,9 @@ import pytest
 import hdl
 from hdl import cli
 from hdl.commands import options
+from idx_files import idx_bytes
 
 TRAIN, TEST = 300, 100
-
-
-def idx_bytes(a):
-    return bytes([0, 0, 0x08, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + a.tobytes()
 
 
 def synthetic_digits(n, seed):

@@ -14,6 +14,7 @@ from hdl.data.cifar100 import load_cifar100
 from hdl.data.idx import load_fashion_mnist, load_idx_dataset, load_mnist, read_idx
 from hdl.data.images import fit_channels, read_images
 from hdl.data.preprocess import apply_stats, matconvnet_cifar, standardize
+from idx_files import idx_bytes
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar-10-batches-bin"
 
@@ -89,7 +90,7 @@ def test_shared_copy_facts():
 
 def test_idx(tmp_path):
     data = np.arange(24, dtype=np.uint8).reshape(2, 3, 4)
-    raw = bytes([0, 0, 0x08, 3]) + b"".join(int(d).to_bytes(4, "big") for d in data.shape) + data.tobytes()
+    raw = idx_bytes(data)
     (tmp_path / "a-idx3-ubyte").write_bytes(raw)
     (tmp_path / "a-idx3-ubyte.gz").write_bytes(gzip.compress(raw))
     np.testing.assert_array_equal(read_idx(tmp_path / "a-idx3-ubyte"), data)
@@ -225,10 +226,6 @@ def test_cifar100_archive_names_and_errors(tmp_path):
 
 
 # -- MNIST and Fashion-MNIST (IDX) ----------------------------------------------------------------------------
-
-def idx_bytes(a):
-    return bytes([0, 0, 0x08, a.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in a.shape) + a.tobytes()
-
 
 def write_idx(folder, n=(6, 4), gz=True, side=28):
     folder.mkdir(parents=True)

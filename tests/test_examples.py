@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from hdl.data.idx import FASHION_MNIST
+from idx_files import idx_bytes
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 DATA = "{data}"  # replaced by the folder of IDX files
@@ -30,8 +31,7 @@ CASES = {
 
 def write_idx(path, array):
     """An uint8 array as a gzipped IDX file: magic 0x0000 08 ndim, the dimensions big-endian, the bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    path.write_bytes(gzip.compress(header + np.ascontiguousarray(array, np.uint8).tobytes()))
+    path.write_bytes(gzip.compress(idx_bytes(array)))
 
 
 def bars(n, rng):

@@ -19,15 +19,6 @@ def add(sub):
     e.set_defaults(run=run, show=show)
 
 
-def statistics(clf, images):
-    """The model's preprocessing statistics; recomputed from the training set for a model file of an
-    earlier hdl cifar10, which did not save them."""
-    if not clf.needs_statistics:
-        return clf.preprocessing
-    from hdl.data.preprocess import matconvnet_cifar
-    return matconvnet_cifar(images.x, images.xt, return_stats=True)[2]
-
-
 def check_model(clf, images):
     """A ValueError when the data set found does not fit the model (another data set's files)."""
     if images.input_shape != clf.input_shape or len(images.classes) != len(clf.classes):
@@ -44,7 +35,7 @@ def run(args):
     clf = modelfile.load(args.model)
     images = datasets.load(clf.dataset, args.data, clf.label, verify=not args.no_verify)
     check_model(clf, images)
-    stats = statistics(clf, images)
+    stats = clf.statistics(images)
     xt, yt = images.xt[:args.limit], images.yt[:args.limit]
     datasets.move(clf.model, args.device)
     report = datasets.test_report(clf.model, apply_stats(xt, stats), yt, clf.classes)

@@ -40,7 +40,6 @@ def _load_images(clf, paths):
 def run(args):
     import numpy as np
 
-    from hdl.commands.evaluate import statistics
     from hdl.data.preprocess import apply_stats
     from hdl.experiments import datasets, modelfile
 
@@ -48,7 +47,7 @@ def run(args):
     if clf.needs_statistics:
         print("hdl predict: the model file has no preprocessing statistics (an earlier hdl cifar10); recomputing "
               "them from the CIFAR-10 training set", file=sys.stderr)
-        clf.preprocessing = statistics(clf, datasets.load(clf.dataset, args.data, clf.label))
+        clf.preprocessing = clf.statistics(datasets.load(clf.dataset, args.data, clf.label))
     items = _load_images(clf, args.images)
     for path, index, _, note in items:
         if note and not index:

@@ -30,6 +30,14 @@ class Classifier:
     def needs_statistics(self) -> bool:
         return not self.preprocessing
 
+    def statistics(self, images) -> dict:
+        """The preprocessing statistics; for a model file of an earlier hdl cifar10, which did not save them,
+        recomputed from the training set of `images`."""
+        if not self.needs_statistics:
+            return self.preprocessing
+        from hdl.data.preprocess import matconvnet_cifar
+        return matconvnet_cifar(images.x, images.xt, return_stats=True)[2]
+
 
 def save(model, path, *, dataset, classes, input_shape, stats, summary, label="fine"):
     """Writes the model file atomically (Model.save, with the preprocessing's arrays beside the parameters)."""
