@@ -98,13 +98,24 @@ inline void transpose8x8(V (&r)[8]) {
   }
 }
 
-// dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 block of float32.
+// 32-byte vectors (a ymm register) for the transposes of packing, on AVX2 and on AVX-512 alike
+// (whose 64-byte vectors would need other shuffles for no gain: packing is bound by the loads).
+constexpr bool kHave256 = kVectorBytes >= 32;
 template <class T>
-inline void transpose8x8(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
-  using S = Simd<T>;
-  typename S::vec r[8];
+struct V256 {
+  static constexpr int lanes = 32 / sizeof(T);
+  typedef T vec __attribute__((vector_size(32), aligned(sizeof(T)), may_alias));
+  static vec load(const T* p) { return *reinterpret_cast<const vec*>(p); }
+  static void store(T* p, vec v) { *reinterpret_cast<vec*>(p) = v; }
+};
+typedef std::int32_t I32x8 __attribute__((vector_size(32)));
+
+// dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 block of float32.
+inline void transpose8x8(float* HDL_RESTRICT dst, int64 ldd, const float* HDL_RESTRICT src, int64 lds) {
+  using S = V256<float>;
+  S::vec r[8];
   for (int j = 0; j < 8; ++j) r[j] = S::load(src + j * lds);
-  transpose8x8<typename S::vec, typename S::ivec>(r);
+  transpose8x8<S::vec, I32x8>(r);
   for (int k = 0; k < 8; ++k) S::store(dst + k * ldd, r[k]);
 }
 
@@ -125,20 +136,21 @@ inline void transpose4x4(V (&r)[4]) {
 }
 
 // dst[k * ldd + j] = src[j * lds + k] for a 4 x 4 block of float64.
-template <class T>
-inline void transpose4x4(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds) {
-  using S = Simd<T>;
-  typename S::vec r[4];
+inline void transpose4x4(double* HDL_RESTRICT dst, int64 ldd, const double* HDL_RESTRICT src, int64 lds) {
+  using S = V256<double>;
+  S::vec r[4];
   for (int j = 0; j < 4; ++j) r[j] = S::load(src + j * lds);
   transpose4x4(r);
   for (int k = 0; k < 4; ++k) S::store(dst + k * ldd, r[k]);
 }
 
+// dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 (float32) or 4 x 4 (float64) block.
+inline void transpose_block(float* dst, int64 ldd, const float* src, int64 lds) { transpose8x8(dst, ldd, src, lds); }
+inline void transpose_block(double* dst, int64 ldd, const double* src, int64 lds) { transpose4x4(dst, ldd, src, lds); }
+
 // A(i0 .. i0+rows, k0 .. k0+kc) as MR-row panels: ap[panel][k][r], zero past `rows`.
 template <class T>
 inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 kc) {
-  using S = Simd<T>;
-  using V = typename S::vec;
   constexpr int MR = GemmSizes<T>::MR;
   if (A.rs == 1 && rows == MR) {  // column-major A (W^T delta): each k reads MR consecutive values
     for (int64 k = 0; k < kc; ++k)
@@ -147,29 +159,22 @@ inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 k
   }
   int64 k0 = 0;
   if (A.cs == 1 && rows == MR) {  // row-major A (W a, x W^T): MR rows of a block of k, transposed in registers
-    // Each k's store writes a whole vector of which the first MR values are this k's; the rest spill into
-    // the next k's slots and are overwritten by its store, so a block runs only while another k follows.
-    if constexpr (sizeof(T) == 4 && S::lanes == 8 && MR <= 8) {  // AVX2 float32: 8 x 8 blocks
-      for (; k0 + 8 < kc; k0 += 8) {
-        V r[8];
-        for (int j = 0; j < 8; ++j) r[j] = j < MR ? S::load(A.p + j * A.rs + k0) : S::zero();
-        transpose8x8<V, typename S::ivec>(r);
-        for (int k = 0; k < 8; ++k) S::store(ap + (k0 + k) * MR, r[k]);
-      }
-    }
-    if constexpr (sizeof(T) == 8 && S::lanes == 4 && MR > 4 && MR <= 8) {  // AVX2 float64: two 4 x 4 blocks
-      for (; k0 + 4 < kc; k0 += 4) {
-        V lo[4], hi[4];
-        for (int j = 0; j < 4; ++j) {
-          lo[j] = S::load(A.p + j * A.rs + k0);
-          hi[j] = j + 4 < MR ? S::load(A.p + (j + 4) * A.rs + k0) : S::zero();
+    if constexpr (kHave256) {
+      // Groups of G rows (8 float32, 4 float64), each a G x G block transposed in registers. The last group
+      // may hold fewer than G rows (zeros for the rest): its store of each k then writes past this k's MR
+      // values into the next k's slots, which the next k's first store overwrites; so a block of k runs
+      // only while another k follows it.
+      using S = V256<T>;
+      constexpr int G = S::lanes, groups = (MR + G - 1) / G;
+      for (; k0 + G < kc; k0 += G) {
+        typename S::vec r[groups][G];
+        for (int g = 0; g < groups; ++g) {
+          for (int j = 0; j < G; ++j) r[g][j] = g * G + j < MR ? S::load(A.p + (g * G + j) * A.rs + k0) : typename S::vec{};
+          if constexpr (G == 8) transpose8x8<typename S::vec, I32x8>(r[g]);
+          else transpose4x4(r[g]);
         }
-        transpose4x4(lo);
-        transpose4x4(hi);
-        for (int k = 0; k < 4; ++k) {
-          S::store(ap + (k0 + k) * MR, lo[k]);
-          S::store(ap + (k0 + k) * MR + 4, hi[k]);
-        }
+        for (int k = 0; k < G; ++k)
+          for (int g = 0; g < groups; ++g) S::store(ap + (k0 + k) * MR + g * G, r[g][k]);
       }
     }
     for (; k0 < kc; ++k0)  // the rest (all of it elsewhere), MR rows unrolled
@@ -196,13 +201,10 @@ inline void pack_b_panel(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 col
   }
   if (B.rs == 1 && cols == NR) {  // column-major B (x W^T): each column of the panel is contiguous along k
     int64 k0 = 0;
-    if constexpr (sizeof(T) == 4 && Simd<T>::lanes == 8) {  // AVX2 float32: 8 x 8 blocks in registers
-      for (; k0 + 8 <= kc; k0 += 8)
-        for (int h = 0; h < NR; h += 8) transpose8x8(bp + k0 * NR + h, NR, B.p + h * B.cs + k0, B.cs);
-    }
-    if constexpr (sizeof(T) == 8 && Simd<T>::lanes == 4) {  // AVX2 float64: 4 x 4 blocks
-      for (; k0 + 4 <= kc; k0 += 4)
-        for (int h = 0; h < NR; h += 4) transpose4x4(bp + k0 * NR + h, NR, B.p + h * B.cs + k0, B.cs);
+    if constexpr (kHave256) {  // G x G blocks transposed in registers (8 float32, 4 float64)
+      constexpr int G = V256<T>::lanes;
+      for (; k0 + G <= kc; k0 += G)
+        for (int h = 0; h < NR; h += G) transpose_block(bp + k0 * NR + h, NR, B.p + h * B.cs + k0, B.cs);
     }
     for (; k0 < kc; k0 += 8) {  // the rest (all of it elsewhere): NR streams along k, 8 k at a time
       const int64 k1 = std::min(kc, k0 + 8);
