@@ -178,3 +178,10 @@ def test_import_hdl_does_not_import_mpi4py():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                        env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..", "python")})
     assert r.stdout.strip() == "False"
+
+
+def test_commands_that_do_not_train_data_parallel_refuse_mpirun(monkeypatch, capsys):
+    from hdl import cli
+    monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
+    assert cli.main(["netbp", "--no-plot"]) == 2
+    assert "does not train data-parallel" in capsys.readouterr().err
