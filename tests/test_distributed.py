@@ -2,6 +2,7 @@
 of a step, the weights and the history of a training run, a checkpoint moved between 2 and 1 ranks,
 ranks that disagree, a rank that fails, is killed or stalls (the job ends, never hangs). Each mpirun
 launch costs about a second, so one launch (tests/mpi_worker.py checks) makes most of the checks."""
+import importlib.util
 import json
 import os
 import shutil
@@ -185,3 +186,29 @@ def test_commands_that_do_not_train_data_parallel_refuse_mpirun(monkeypatch, cap
     monkeypatch.setenv("OMPI_COMM_WORLD_SIZE", "2")
     assert cli.main(["netbp", "--no-plot"]) == 2
     assert "does not train data-parallel" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("cuda_aware", [False, True])
+def test_device_gradients_are_summed_staged_or_in_place(monkeypatch, cuda_aware):
+    """The GPU paths of hdl.reducer on the CUDA emulation of tests/cuda_emu (device memory is host memory there,
+    so MPI reads it whichever way it is told): staged through a host copy, or read in place as a CUDA-aware MPI
+    does, with the shard's weight applied on the device (here 1/2: one rank holding half a global batch)."""
+    from cuda_emu import emu
+    if emu.NVCC is None:
+        pytest.skip("no nvcc to build the host emulation of the CUDA kernels")
+    import hdl.cuda
+    from cuda_emu import fake_cuda
+    if cuda_aware and importlib.util.find_spec("hdl._cuda") is None:
+        pytest.skip("mpi4py reads device memory through DLPack (__dlpack__), which hdl._cuda exports; this build has "
+                    "no hdl._cuda (HDL_CUDA=OFF)")
+    monkeypatch.setattr(hdl.cuda, "_cuda", fake_cuda)
+    world = distributed.World(cuda_aware=cuda_aware)
+    net, ref = cases.small_net().to("cuda"), cases.small_net()
+    x, y = cases.blobs(6)
+    reducer = GradientReducer(world, net)
+    assert reducer.staged is not cuda_aware
+    stats = train._reduced_gradients(net, reducer, x, y, 12, 0)
+    loss, _ = ref.loss_and_gradients(x, y)
+    assert stats[0] / 6 == pytest.approx(loss, rel=1e-5)
+    for g, h in zip(net.parameter_gradients(), ref.parameter_gradients()):
+        np.testing.assert_allclose(g.numpy(), 0.5 * h, rtol=1e-4, atol=1e-6)
