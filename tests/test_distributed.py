@@ -137,7 +137,7 @@ def test_cifar_net_on_two_ranks_has_the_loss_curve_of_one_rank(two_ranks, tmp_pa
             assert two[key] == pytest.approx(one[key], abs=0.011)  # within one image in 100
 
 
-@pytest.mark.parametrize("scenario, says", [("fail", "rank 1 fails on purpose"), ("kill", ""),
+@pytest.mark.parametrize("scenario, says", [("fail", "rank 1 fails on purpose"), ("kill", "signal 9"),
                                             ("stall", "not done after 3 s")])
 def test_a_rank_that_fails_ends_the_job(tmp_path, scenario, says):
     """A rank raises, is killed (SIGKILL) or stalls at epoch 2 of 50: the job ends with an error (the

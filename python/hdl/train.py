@@ -144,8 +144,9 @@ def fit(net: Model, train: Data, val: Data | None = None, *, epochs: int, batch_
                     checkpoint, resume, progress and comm.rank == 0, on_epoch, callbacks, comm)
 
 
-def _fit(net: Model, x: NDArray[Any], y: NDArray[np.int64], val: tuple[NDArray[Any], NDArray[np.int64]] | None, epochs: int, batch_size: int,
-         schedule: schedules.Schedule, momentum: float, weight_decay: float, sampling: str, flips: bool, seed: int,
+def _fit(net: Model, x: NDArray[Any], y: NDArray[np.int64], val: tuple[NDArray[Any], NDArray[np.int64]] | None,
+         epochs: int, batch_size: int, schedule: schedules.Schedule, momentum: float, weight_decay: float,
+         sampling: str, flips: bool, seed: int,
          checkpoint: str | os.PathLike[str] | None, resume: bool, progress: bool, on_epoch: OnEpoch | None,
          callbacks: list[Callback], comm: World | None) -> History:
     history = _resumed(net, checkpoint if resume else None, seed, comm)
@@ -246,8 +247,9 @@ def _facts(net: Model, x: NDArray[Any], y: NDArray[np.int64], val: Data | None, 
     labels and of up to 64 samples) and fit's settings."""
     def data(xs: NDArray[Any], ys: Any) -> str:
         step = max(1, len(xs) // 64)
+        labels = zlib.crc32(np.ascontiguousarray(ys).tobytes())
         sample = zlib.crc32(np.ascontiguousarray(xs[::step]).tobytes())
-        return f"{xs.shape} {xs.dtype}, labels crc32 {zlib.crc32(np.ascontiguousarray(ys).tobytes())}, samples crc32 {sample}"
+        return f"{xs.shape} {xs.dtype}, labels crc32 {labels}, samples crc32 {sample}"
 
     config = json.dumps(net.config(), sort_keys=True)
     return {"model": f"{len(net.layers)} layers, {[tuple(p.shape) for p in net.parameters()]}, "
