@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 
 class Callback:
+    #: True for a callback that writes files: in data-parallel training (hdl.distributed) only rank 0 runs it.
+    writes_files = False
+
     def on_epoch_end(self, epoch: int, model: Model, history: History) -> bool:
         return False
 
@@ -65,6 +68,8 @@ class Checkpoint(Callback):
     """Saves the model with its velocities and the history every `every` epochs (and after the last),
     atomically: a run killed mid-save leaves the previous checkpoint; fit(resume=True) continues from it."""
 
+    writes_files = True
+
     def __init__(self, path: str | os.PathLike[str], every: int = 1):
         if int(every) < 1:
             raise ValueError(f"every must be a positive number of epochs, got {every}")
@@ -100,6 +105,8 @@ class CSVLogger(Callback):
     """One row per epoch (epoch, lr, seconds, images/s, training and validation objective and errors),
     appended to a CSV file that a spreadsheet opens; the header is written when the file is new."""
 
+    writes_files = True
+
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)
 
@@ -116,6 +123,8 @@ class CSVLogger(Callback):
 
 class JSONLinesLogger(Callback):
     """One JSON object per epoch and line (the same fields as CSVLogger)."""
+
+    writes_files = True
 
     def __init__(self, path: str | os.PathLike[str]):
         self.path = os.fspath(path)

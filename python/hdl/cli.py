@@ -26,26 +26,47 @@ def _parser():
     return p
 
 
+def _under_mpi(args) -> str:
+    """Under mpirun (several ranks): args.comm for data-parallel training and the threads per rank; the text
+    naming this rank in messages ('' when not under mpirun)."""
+    from hdl import distributed
+    from hdl.commands.options import CommandError
+
+    if not distributed.under_mpi():
+        return ""
+    if not getattr(args, "parallel", False):
+        raise CommandError("started under mpirun, but this command does not train data-parallel (the training "
+                           "commands cifar10, cifar100, mnist and fashion-mnist do): start it without mpirun")
+    args.comm = distributed.World()
+    if args.threads is None:
+        args.threads = distributed.threads_per_rank()
+    return f" (rank {args.comm.rank} of {args.comm.size})"
+
+
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
     from hdl.commands.options import CommandError
     from hdl.data._common import DataError
+    from hdl.distributed import DistributedError
     from hdl.train import TrainingDiverged
 
+    where = ""
     try:
+        where = _under_mpi(args)
         summary = args.run(args)
-    except (CommandError, DataError, TrainingDiverged, ValueError, TypeError, ImportError, FloatingPointError,
-            NotImplementedError, OSError) as err:
+    except (CommandError, DataError, TrainingDiverged, DistributedError, ValueError, TypeError, ImportError,
+            FloatingPointError, NotImplementedError, OSError) as err:
         if os.environ.get("HDL_DEBUG"):  # the whole traceback, for a bug rather than a bad argument
             traceback.print_exc()
-        print(f"hdl {args.command}: error: {err}", file=sys.stderr)
+        print(f"hdl {args.command}{where}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # the compiled loops answer Ctrl-C within about 0.1 s
         kept = " (the last epoch's checkpoint is kept; --resume continues from it)" if getattr(
             args, "checkpointed", False) else ""
         print(f"hdl {args.command}: interrupted{kept}", file=sys.stderr)
         return 130
-    args.show(args, summary)
+    if getattr(args, "comm", None) is None or args.comm.rank == 0:
+        args.show(args, summary)
     return 1 if summary.get("misclassified", 0) else 0
 
 

@@ -22,7 +22,7 @@ import json
 import os
 import zipfile
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
@@ -177,16 +177,21 @@ class Model:
 
     @overload
     def loss_and_gradients(self, x: Array, labels: ArrayLike | DeviceArray, dropout_seed: int = 0,
-                           sync: Literal[True] = True) -> tuple[float, NDArray[Any]]: ...
+                           sync: Literal[True] = True,
+                           after_backward: Callable[[int], object] | None = None) -> tuple[float, NDArray[Any]]: ...
     @overload
     def loss_and_gradients(self, x: Array, labels: ArrayLike | DeviceArray, dropout_seed: int = 0,
-                           sync: bool = True) -> tuple[float | DeviceArray, NDArray[Any] | DeviceArray]: ...
+                           sync: bool = True, after_backward: Callable[[int], object] | None = None
+                           ) -> tuple[float | DeviceArray, NDArray[Any] | DeviceArray]: ...
 
     def loss_and_gradients(self, x: Array, labels: ArrayLike | DeviceArray, dropout_seed: int = 0,
-                           sync: bool = True) -> tuple[float | DeviceArray, NDArray[Any] | DeviceArray]:
+                           sync: bool = True, after_backward: Callable[[int], object] | None = None
+                           ) -> tuple[float | DeviceArray, NDArray[Any] | DeviceArray]:
         """(loss, scores): the mean softmax log-loss (7.4) of the batch; gradients in layer.grads.
         With sync (the default) loss is a float and scores a host array; on the GPU, sync=False leaves
-        both on the device (a 0-d array and an (N, K) array) and nothing waits for the GPU."""
+        both on the device (a 0-d array and an (N, K) array) and nothing waits for the GPU.
+        after_backward(i), if given, is called as soon as layer i's gradients are in layer.grads (last layer
+        first): hdl.distributed starts reducing them while the layers below run backward."""
         for i, layer in enumerate(self.layers):
             if isinstance(layer, Dropout):
                 layer.seed = (dropout_seed * 1_000_003 + i) & 0x7FFF_FFFF_FFFF_FFFF
@@ -198,6 +203,8 @@ class Model:
         for i in reversed(range(len(self.layers))):
             if i not in self._skip_backward:
                 g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=i > 0)
+            if after_backward is not None:
+                after_backward(i)
         if self.device == "cpu":
             return loss, scores.copy()
         return (float(loss), scores.numpy()) if sync else (loss, scores.copy())

@@ -51,7 +51,7 @@ def training(p, *, epochs, batch_size, lr_help, out, lr=None):
                    help="read data files that are not the official ones (own or test data)")
     p.add_argument("--no-plot", action="store_true", help="skip the figures")
     p.add_argument("--json", action="store_true", help="print a machine-readable summary")
-    p.set_defaults(checkpointed=True)
+    p.set_defaults(checkpointed=True, parallel=True)  # data-parallel under mpirun (hdl.cli)
 
 
 def require_device(device: str) -> str:
@@ -73,7 +73,7 @@ def training_kwargs(args) -> dict:
     return {"data": args.data, "out": args.out, "epochs": args.epochs, "batch_size": args.batch_size,
             "lr": args.lr, "seed": args.seed, "threads": args.threads, "resume": args.resume,
             "progress": progress(args), "plot": not args.no_plot, "limit": args.limit,
-            "device": require_device(args.device), "verify": not args.no_verify}
+            "device": require_device(args.device), "verify": not args.no_verify, "comm": getattr(args, "comm", None)}
 
 
 def print_json(summary, drop=("confusion_matrix",)):

@@ -37,8 +37,10 @@ def network(classes=10, dropout=False, seed=0) -> Model:
 
 def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dropout=False, seed=0,
                 threads=None, flips=True, resume=False, progress=True, plot=True, limit=None, dataset="cifar10",
-                label="fine", device="cpu", verify=True) -> dict:
-    """Trains and evaluates; writes the figures, summary, CSV log, checkpoint and model into `out`."""
+                label="fine", device="cpu", verify=True, comm=None) -> dict:
+    """Trains and evaluates; writes the figures, summary, CSV log, checkpoint and model into `out`. comm: an
+    hdl.distributed.World to train data-parallel on its ranks (batch_size is the global batch; only rank 0
+    writes)."""
     if plot:  # no matplotlib: say so now, not after the training
         from hdl.plot import _pyplot
         _pyplot()
@@ -49,14 +51,17 @@ def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dr
     x, xt, stats = matconvnet_cifar(images.x, images.xt, return_stats=True)
     prep_seconds = time.perf_counter() - start
     net = datasets.move(network(len(images.classes), dropout, seed), device)
-    os.makedirs(out, exist_ok=True)
+    writer = comm is None or comm.rank == 0
+    if writer:
+        os.makedirs(out, exist_ok=True)
     tag = "dropout" if dropout else "plain"
     checkpoint = os.path.join(out, f"checkpoint_{tag}.npz")
     log = os.path.join(out, f"log_{tag}.csv")
     schedule = schedules.PerEpoch.paper() if lr is None else schedules.make(lr)
     history = fit(net, (x, images.y), (xt, images.yt), epochs=epochs, batch_size=batch_size, lr=schedule,
                   momentum=0.9, weight_decay=1e-4, flips=flips, seed=seed, checkpoint=checkpoint, resume=resume,
-                  progress=progress, callbacks=[datasets.training_log(log, resume, checkpoint)])
+                  progress=progress, callbacks=[datasets.training_log(log, resume, checkpoint)] if writer else [],
+                  comm=comm)
     report = datasets.test_report(net, xt, images.yt, images.classes)
     predicted, M = report.pop("predicted"), np.array(report["confusion_matrix"])
     summary = {
@@ -67,11 +72,14 @@ def run_cifar10(data=None, out="cifar10", epochs=45, batch_size=100, lr=None, dr
         "seconds_total": time.perf_counter() - start, "seconds_preprocessing": prep_seconds,
         "seconds_training": sum(history.epoch_seconds),
         "images_per_second": float(np.mean(history.images_per_second)) if history.images_per_second else 0.0,
-        "threads": hdl.get_num_threads(), "isa": hdl.isa(), "log": log, "checkpoint": checkpoint,
+        "threads": hdl.get_num_threads(), "ranks": 1 if comm is None else comm.size, "isa": hdl.isa(), "log": log,
+        "checkpoint": checkpoint,
     }
     if dataset == "cifar100":
         summary["label"] = label
     model = os.path.join(out, f"model_{tag}.npz")
+    if not writer:
+        return {**summary, "model": model}
     modelfile.save(net, model, dataset=dataset, classes=images.classes, input_shape=images.input_shape,
                    stats=stats, summary=summary, label=label)
     summary["model"] = model

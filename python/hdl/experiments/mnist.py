@@ -34,9 +34,10 @@ def lenet(input_shape=(28, 28, 1), classes=10, seed=0) -> Model:
 
 
 def run_mnist(dataset="mnist", data=None, out=None, epochs=10, batch_size=100, lr=0.01, seed=0, threads=None,
-              resume=False, progress=True, plot=True, limit=None, device="cpu", verify=True) -> dict:
+              resume=False, progress=True, plot=True, limit=None, device="cpu", verify=True, comm=None) -> dict:
     """Trains and evaluates; writes the figures, summary.json, log.csv, checkpoint.npz and model.npz
-    into `out` (default: the data set's name)."""
+    into `out` (default: the data set's name). comm: an hdl.distributed.World to train data-parallel on its
+    ranks (only rank 0 writes)."""
     if plot:  # no matplotlib: say so now, not after the training
         from hdl.plot import _pyplot
         _pyplot()
@@ -47,11 +48,13 @@ def run_mnist(dataset="mnist", data=None, out=None, epochs=10, batch_size=100, l
     images = datasets.load(dataset, data, verify=verify).limited(limit)
     x, xt, stats = standardize(images.x, images.xt)
     net = datasets.move(lenet(images.input_shape, len(images.classes), seed), device)
-    os.makedirs(out, exist_ok=True)
+    writer = comm is None or comm.rank == 0
+    if writer:
+        os.makedirs(out, exist_ok=True)
     checkpoint, log = os.path.join(out, "checkpoint.npz"), os.path.join(out, "log.csv")
     history = fit(net, (x, images.y), (xt, images.yt), epochs=epochs, batch_size=batch_size, lr=lr, momentum=0.9,
                   weight_decay=5e-4, seed=seed, checkpoint=checkpoint, resume=resume, progress=progress,
-                  callbacks=[datasets.training_log(log, resume, checkpoint)])
+                  callbacks=[datasets.training_log(log, resume, checkpoint)] if writer else [], comm=comm)
     report = datasets.test_report(net, xt, images.yt, images.classes)
     predicted = report.pop("predicted")
     summary = {"experiment": dataset, "dataset": dataset, "epochs": epochs, "epochs_run": history.epochs,
@@ -61,7 +64,10 @@ def run_mnist(dataset="mnist", data=None, out=None, epochs=10, batch_size=100, l
                          "val": {k: v[-1] for k, v in history.val.items() if v}},
                "seconds_total": time.perf_counter() - start, "seconds_training": sum(history.epoch_seconds),
                "images_per_second": float(np.mean(history.images_per_second)) if history.images_per_second else 0.0,
-               "threads": hdl.get_num_threads(), "log": log, "checkpoint": checkpoint}
+               "threads": hdl.get_num_threads(), "ranks": 1 if comm is None else comm.size, "log": log,
+               "checkpoint": checkpoint}
+    if not writer:
+        return summary
     model = modelfile.save(net, os.path.join(out, "model.npz"), dataset=dataset, classes=images.classes,
                            input_shape=images.input_shape, stats=stats, summary=summary)
     summary["model"] = model
