@@ -15,8 +15,10 @@
 #include <mma.h>
 
 #include <algorithm>
+#include <string>
 
 #include "hdl/cuda/memory.hpp"
+#include "launch.cuh"
 
 #define HDL_HD __host__ __device__
 
@@ -128,7 +130,7 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int
   __shared__ __align__(128) float As[BK][T::BM];
   __shared__ __align__(128) float Bs[BK][T::BN];
   const int t = threadIdx.x;
-  const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
+  const int m0 = blockIdx.x * T::BM, n0 = blockIdx.y * T::BN;  // as grid_for lays them out
   const int k_begin = blockIdx.z * k_per_split, k_end = min(K, k_begin + k_per_split);
   float ra[T::A_LOADS], rb[T::B_LOADS];  // the next K slice, held while the current one is multiplied
 
@@ -227,6 +229,22 @@ inline Split split_for(int M, int N, int K) {
   return split_k(K, std::min(std::max(1, 264 / tiles), std::max(1, K / 256)));
 }
 
+struct Grid {
+  unsigned x, y, z;
+};
+
+// The blocks of an M x N product: M (batch x pixels in a convolution: the large one) along x, which
+// takes 2^31 - 1 blocks, N along y (65,535), the K slices along z. Tile (bx, by) is at
+// (m0, n0) = (bx BM, by BN).
+template <class T>
+inline Grid grid_for(int M, int N, Split split) {
+  const unsigned x = unsigned((M + T::BM - 1) / T::BM), y = unsigned((N + T::BN - 1) / T::BN);
+  if (y > 65535u || split.count > 65535)
+    throw std::runtime_error("hdl.cuda: a product " + std::to_string(N) + " columns wide (" + std::to_string(y) +
+                             " tiles) or in " + std::to_string(split.count) + " slices is too large for one launch");
+  return {x, y, unsigned(split.count)};
+}
+
 // Launches the product on `stream`. With split.count > 1 each block sums one slice of K and
 // store(m, n, partial, slice) must combine the partial sums.
 template <class LoadA, class LoadB, class Store>
@@ -234,18 +252,18 @@ void run(cudaStream_t stream, int M, int N, int K, const LoadA& a, const LoadB& 
          Split split = {0, 1}) {
   if (M <= 0 || N <= 0) return;
   if (split.count <= 1) split = {std::max(K, 1), 1};
+  static const std::string name = std::string("gemm:") + kernel_name<Store>();
+  enter();
   with_tile(M, N, [&](auto tile) {
     using T = decltype(tile);
-    const dim3 grid((N + T::BN - 1) / T::BN, (M + T::BM - 1) / T::BM, split.count);
-    if (grid.y > 65535)
-      throw std::runtime_error("hdl.cuda: a product of " + std::to_string(M) + " rows is too tall for one launch; "
-                               "use smaller batches");
+    const Grid g = grid_for<T>(M, N, split);
+    const dim3 grid(g.x, g.y, g.z);
     if (tf32())
       gemm_kernel<T, true><<<grid, kThreads, 0, stream>>>(M, N, K, split.k_per_split, a, b, store);
     else
       gemm_kernel<T, false><<<grid, kThreads, 0, stream>>>(M, N, K, split.k_per_split, a, b, store);
   });
-  HDL_CUDA_CHECK(cudaGetLastError());
+  launched(name.c_str(), stream);
 }
 
 }  // namespace hdl::cuda::gemm
