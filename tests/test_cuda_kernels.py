@@ -10,6 +10,7 @@ Plus the first steps of the CIFAR network on both devices, and DeviceArray inter
 __cuda_array_interface__)."""
 import numpy as np
 import pytest
+from conftest import CODES
 from cuda_emu import emu
 
 import hdl.cuda
@@ -193,8 +194,26 @@ def test_dropout_masks_equal_the_cpu_ones(device, rate):
     np.testing.assert_array_equal(mask, cnn.dropout(x, rate, 7)[1])
 
 
+# n_out x n_in x m: tiles cut short, K = 1, batch 1, and batches long enough for split-K in dW (3 x 5 x 1100:
+# 4 slices, 65 x 130 x 700: 2) and for db's row sums in several chunks of 64
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("N,K", [(13, 10), (100, 10), (3, 1), (7, 100)])
+@pytest.mark.parametrize("n_out,n_in,m", [(1, 1, 1), (70, 1, 3), (5, 33, 1), (3, 5, 1100), (65, 130, 700),
+                                          (33, 17, 129)])
+def test_dense_awkward_shapes_and_split_k(device, n_out, n_in, m):
+    rng = np.random.default_rng(n_out * n_in + m)
+    W, b, a_in, g = (rng.standard_normal(s).astype(f32) for s in ((n_out, n_in), n_out, (n_in, m), (n_out, m)))
+    dev = backend(device)
+    for act in ("relu", "sigmoid"):
+        close(dev.dense_forward(W, b, a_in, act), reference.dense_forward(W, b, a_in, CODES[act], 0.01), 2e-5, 2e-5)
+        a_out = ops.dense_forward(W, b, a_in, act)
+        got = dev.dense_backward(g, a_out, W, a_in, act, 0.01, 0.5)
+        for x, y in zip(got,
+                        reference.dense_backward(g, a_out, W, a_in, CODES[act], 0.01, 0.5)):
+            close(x, y, 1e-4, 1e-4 * max(1.0, np.sqrt(m)))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("N,K", [(13, 10), (100, 10), (3, 1), (7, 100), (1, 10), (300, 7)])  # mean in chunks of 64
 def test_softmax_log_loss_and_top_k(device, N, K):
     rng = np.random.default_rng(N + K)
     v = (5 * rng.standard_normal((N, K))).astype(f32)
