@@ -67,7 +67,9 @@ def test_a_failed_wait_still_releases_and_is_reported_next(lib):
 
 # -- exported memory is not handed out again while another library may read it --------------------------
 def test_exported_arrays_are_not_reused_before_the_device_is_idle(fake_gpu):
-    nbytes = 777_777  # a size no other test uses, so the cache holds no other block of it
+    nbytes = 777_777
+    gc.collect()
+    hdl.cuda.empty_cache()  # no block left by other tests: the cache holds only this test's
     a = hdl.cuda.empty(nbytes, np.uint8)
     p = a.ptr
     del a
