@@ -16,6 +16,7 @@
 
 #include <algorithm>
 #include <string>
+#include <type_traits>
 
 #include "hdl/cuda/memory.hpp"
 #include "launch.cuh"
@@ -57,15 +58,41 @@ HDL_HD inline void b_cell(int e, int& k, int& n) {
   else n = e % T::BN, k = e / T::BN;
 }
 
-// The next K slice [k0, k0 + BK) of the tile into thread t's registers.
-template <class T, class LoadA, class LoadB>
-HDL_HD inline void fetch(int t, int m0, int n0, int k0, int k_end, int M, int N, const LoadA& a, const LoadB& b,
-                         float* ra, float* rb) {
+// A's index work split in two, so that the part of a row index is done once per tile, outside the K
+// loop: a loader with a `Row` type gives row(m) and at(row, k) (Im2col: the pixel's image and corner);
+// any other loader's row is its index. Thread t's rows are the same in every K slice.
+template <class L, class = void>
+struct RowsOf {
+  using Row = int;
+  static HDL_HD Row row(const L&, int m) { return m; }
+  static HDL_HD float at(const L& l, const Row& r, int k) { return l(r, k); }
+};
+template <class L>
+struct RowsOf<L, std::void_t<typename L::Row>> {
+  using Row = typename L::Row;
+  static HDL_HD Row row(const L& l, int m) { return l.row(m); }
+  static HDL_HD float at(const L& l, const Row& r, int k) { return l.at(r, k); }
+};
+
+template <class T, class LoadA>
+HDL_HD inline void a_rows(int t, int m0, int M, const LoadA& a, typename RowsOf<LoadA>::Row* rows) {
 #pragma unroll
   for (int i = 0; i < T::A_LOADS; ++i) {
     int m, k;
     a_cell<T, LoadA>(t + kThreads * i, m, k);
-    ra[i] = (m0 + m < M && k0 + k < k_end) ? a(m0 + m, k0 + k) : 0.0f;
+    rows[i] = RowsOf<LoadA>::row(a, m0 + m < M ? m0 + m : M - 1);  // rows past M are not read
+  }
+}
+
+// The next K slice [k0, k0 + BK) of the tile into thread t's registers.
+template <class T, class LoadA, class LoadB>
+HDL_HD inline void fetch(int t, int m0, int n0, int k0, int k_end, int M, int N, const LoadA& a, const LoadB& b,
+                         const typename RowsOf<LoadA>::Row* rows, float* ra, float* rb) {
+#pragma unroll
+  for (int i = 0; i < T::A_LOADS; ++i) {
+    int m, k;
+    a_cell<T, LoadA>(t + kThreads * i, m, k);
+    ra[i] = (m0 + m < M && k0 + k < k_end) ? RowsOf<LoadA>::at(a, rows[i], k0 + k) : 0.0f;
   }
 #pragma unroll
   for (int i = 0; i < T::B_LOADS; ++i) {
@@ -133,14 +160,16 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int
   const int m0 = blockIdx.x * T::BM, n0 = blockIdx.y * T::BN;  // as grid_for lays them out
   const int k_begin = blockIdx.z * k_per_split, k_end = min(K, k_begin + k_per_split);
   float ra[T::A_LOADS], rb[T::B_LOADS];  // the next K slice, held while the current one is multiplied
+  typename RowsOf<LoadA>::Row rows[T::A_LOADS];
+  a_rows<T>(t, m0, M, a, rows);
 
   if constexpr (!TF32) {
     float acc[4][4] = {};
-    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, ra, rb);
+    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, rows, ra, rb);
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
       stash<T, LoadA, LoadB>(t, ra, rb, As, Bs);
       __syncthreads();
-      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, ra, rb);
+      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, rows, ra, rb);
       multiply<T>(t, As, Bs, acc);
       __syncthreads();
     }
@@ -155,11 +184,11 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int
     wmma::fragment<wmma::accumulator, 16, 16, 8, float> c[2];
     wmma::fill_fragment(c[0], 0.0f);
     wmma::fill_fragment(c[1], 0.0f);
-    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, ra, rb);
+    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, rows, ra, rb);
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
       stash<T, LoadA, LoadB>(t, ra, rb, As, Bs);
       __syncthreads();
-      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, ra, rb);
+      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, rows, ra, rb);
 #pragma unroll
       for (int k = 0; k < BK; k += 8) {
 #pragma unroll

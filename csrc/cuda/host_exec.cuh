@@ -21,6 +21,8 @@ void emulate_with(int M, int N, int K, const LoadA& a, const LoadB& b, const Sto
   std::vector<float> ra(kThreads * T::A_LOADS), rb(kThreads * T::B_LOADS), acc(kThreads * 16);
   float* RA = ra.data();
   float* RB = rb.data();
+  std::vector<typename RowsOf<LoadA>::Row> rows(kThreads * T::A_LOADS);
+  auto* ROWS = rows.data();
   auto ACC = [&](int t) { return reinterpret_cast<float(*)[4]>(&acc[16 * t]); };
   const Grid grid = grid_for<T>(M, N, split);
   for (unsigned z = 0; z < grid.z; ++z)
@@ -29,14 +31,17 @@ void emulate_with(int M, int N, int K, const LoadA& a, const LoadB& b, const Sto
         const int m0 = int(bx) * T::BM, n0 = int(by) * T::BN, k_begin = int(z) * split.k_per_split;
         const int k_end = K < k_begin + split.k_per_split ? K : k_begin + split.k_per_split;
         std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int t = 0; t < kThreads; ++t) a_rows<T>(t, m0, M, a, ROWS + T::A_LOADS * t);
         for (int t = 0; t < kThreads; ++t)
-          fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, RA + T::A_LOADS * t, RB + T::B_LOADS * t);
+          fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, ROWS + T::A_LOADS * t, RA + T::A_LOADS * t,
+                   RB + T::B_LOADS * t);
         for (int k0 = k_begin; k0 < k_end; k0 += BK) {
           for (int t = 0; t < kThreads; ++t) stash<T, LoadA, LoadB>(t, RA + T::A_LOADS * t, RB + T::B_LOADS * t, As, Bs);
           // __syncthreads()
           for (int t = 0; t < kThreads; ++t) {
             if (k0 + BK < k_end)
-              fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, RA + T::A_LOADS * t, RB + T::B_LOADS * t);
+              fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, ROWS + T::A_LOADS * t, RA + T::A_LOADS * t,
+                       RB + T::B_LOADS * t);
             multiply<T>(t, As, Bs, ACC(t));
           }
           // __syncthreads()
