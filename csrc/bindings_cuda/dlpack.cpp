@@ -1,7 +1,7 @@
 // DLPack export and import for hdl.cuda.DeviceArray: capsules made and read by hand from the
 // ABI in hdl/cuda/dlpack.h. Export keeps the Python owner of the memory alive until the consumer
 // calls the deleter; import keeps the producer's managed tensor alive (its deleter runs when the
-// returned keeper object is collected). The device type is data here, so the same code is tested
+// returned keeper object is collected, after hdl's stream is done with it: dlpack_release.hpp). The device type is data here, so the same code is tested
 // on CPU memory (numpy) where there is no GPU.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "hdl/cuda/dlpack.h"
+#include "hdl/cuda/dlpack_release.hpp"
 
 namespace py = pybind11;
 
@@ -99,18 +100,12 @@ py::dict import_capsule(const py::capsule& capsule) {
     flags = m->flags;
     version = std::to_string(m->version.major) + "." + std::to_string(m->version.minor);
     PyCapsule_SetName(cap, "used_dltensor_versioned");
-    keeper = py::capsule(m, [](void* p) {
-      auto* mm = static_cast<DLManagedTensorVersioned*>(p);
-      if (mm->deleter) mm->deleter(mm);
-    });
+    keeper = py::capsule(m, [](void* p) { release_imported(static_cast<DLManagedTensorVersioned*>(p)); });
   } else if (PyCapsule_IsValid(cap, "dltensor")) {
     auto* m = static_cast<DLManagedTensor*>(PyCapsule_GetPointer(cap, "dltensor"));
     t = &m->dl_tensor;
     PyCapsule_SetName(cap, "used_dltensor");
-    keeper = py::capsule(m, [](void* p) {
-      auto* mm = static_cast<DLManagedTensor*>(p);
-      if (mm->deleter) mm->deleter(mm);
-    });
+    keeper = py::capsule(m, [](void* p) { release_imported(static_cast<DLManagedTensor*>(p)); });
   } else {
     throw py::type_error("from_dlpack: not an unconsumed DLPack capsule (\"dltensor\" or \"dltensor_versioned\")");
   }

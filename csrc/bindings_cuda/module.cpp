@@ -20,24 +20,41 @@ namespace {
 using hdl::cuda::stream;
 
 // Device memory from the caching allocator, owned by a Python object (DeviceArray holds one).
+// Freed into the cache; once exported (DLPack, __cuda_array_interface__) it is reused only after
+// the whole device is idle (memory.hpp). Never throws from its destructor.
 class Buffer {
  public:
   explicit Buffer(std::size_t nbytes) : nbytes_(nbytes), ptr_(hdl::cuda::device_alloc(nbytes)) {}
-  ~Buffer() {
-    // Memory lent to another library through DLPack may still be in use on its streams.
-    if (exported_) cudaDeviceSynchronize();
-    hdl::cuda::device_free(ptr_);
-  }
+  ~Buffer() { hdl::cuda::device_free(ptr_); }
   Buffer(const Buffer&) = delete;
   Buffer& operator=(const Buffer&) = delete;
   std::uintptr_t ptr() const { return reinterpret_cast<std::uintptr_t>(ptr_); }
   std::size_t nbytes() const { return nbytes_; }
-  void mark_exported() { exported_ = true; }
+  void mark_exported() { hdl::cuda::mark_exported(ptr_); }
 
  private:
   std::size_t nbytes_;
   void* ptr_;
-  bool exported_ = false;
+};
+
+// An event on hdl's stream: for timings, or (timing=False) to order the copy stream after it.
+class Event {
+ public:
+  explicit Event(bool timing) { HDL_CUDA_CHECK(cudaEventCreateWithFlags(&e_, timing ? 0 : cudaEventDisableTiming)); }
+  ~Event() { cudaEventDestroy(e_); }
+  Event(const Event&) = delete;
+  Event& operator=(const Event&) = delete;
+  void record() { HDL_CUDA_CHECK(cudaEventRecord(e_, stream())); }
+  void synchronize() { HDL_CUDA_CHECK(cudaEventSynchronize(e_)); }
+  float elapsed_ms(const Event& later) const {
+    float ms = 0;
+    HDL_CUDA_CHECK(cudaEventElapsedTime(&ms, e_, later.e_));
+    return ms;
+  }
+  cudaEvent_t get() const { return e_; }
+
+ private:
+  cudaEvent_t e_;
 };
 
 // Page-locked host memory, seen from Python as a writable buffer (numpy.frombuffer), with the
@@ -54,11 +71,16 @@ class PinnedBuffer {
   }
   PinnedBuffer(const PinnedBuffer&) = delete;
   PinnedBuffer& operator=(const PinnedBuffer&) = delete;
-  // Asynchronous copy of the first nbytes to device memory at dst, on hdl's stream.
-  void upload(std::uintptr_t dst, std::size_t nbytes) {
+  // Asynchronous copy of the first nbytes to device memory at dst on the copy stream, once hdl's
+  // stream has passed `after` (the last work reading dst); work queued on hdl's stream from now on
+  // waits for the copy. So copying batch k+1 overlaps the kernels of batch k.
+  void upload(std::uintptr_t dst, std::size_t nbytes, const Event& after) {
     if (nbytes > nbytes_) throw py::value_error("PinnedBuffer.upload: more bytes than the buffer holds");
-    HDL_CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(dst), ptr_, nbytes, cudaMemcpyHostToDevice, stream()));
-    HDL_CUDA_CHECK(cudaEventRecord(done_, stream()));
+    const cudaStream_t copy = hdl::cuda::copy_stream();
+    HDL_CUDA_CHECK(cudaStreamWaitEvent(copy, after.get(), 0));
+    HDL_CUDA_CHECK(cudaMemcpyAsync(reinterpret_cast<void*>(dst), ptr_, nbytes, cudaMemcpyHostToDevice, copy));
+    HDL_CUDA_CHECK(cudaEventRecord(done_, copy));
+    HDL_CUDA_CHECK(cudaStreamWaitEvent(stream(), done_, 0));
   }
   void wait() { HDL_CUDA_CHECK(cudaEventSynchronize(done_)); }
   std::size_t nbytes() const { return nbytes_; }
@@ -68,25 +90,6 @@ class PinnedBuffer {
   std::size_t nbytes_;
   void* ptr_;
   cudaEvent_t done_;
-};
-
-// A timing event on hdl's stream.
-class Event {
- public:
-  Event() { HDL_CUDA_CHECK(cudaEventCreate(&e_)); }
-  ~Event() { cudaEventDestroy(e_); }
-  Event(const Event&) = delete;
-  Event& operator=(const Event&) = delete;
-  void record() { HDL_CUDA_CHECK(cudaEventRecord(e_, stream())); }
-  void synchronize() { HDL_CUDA_CHECK(cudaEventSynchronize(e_)); }
-  float elapsed_ms(const Event& later) const {
-    float ms = 0;
-    HDL_CUDA_CHECK(cudaEventElapsedTime(&ms, e_, later.e_));
-    return ms;
-  }
-
- private:
-  cudaEvent_t e_;
 };
 
 void* host_pointer(const py::buffer& b, std::size_t nbytes, bool writable) {
@@ -110,6 +113,7 @@ PYBIND11_MODULE(_cuda, m) {
   }, "(number of usable GPUs, reason when there are none); never raises.");
   m.def("device_name", [](int device) {
     cudaDeviceProp p;
+    hc::enter();
     HDL_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
     return py::make_tuple(std::string(p.name), p.major, p.minor, p.multiProcessorCount, p.totalGlobalMem);
   });
@@ -118,6 +122,10 @@ PYBIND11_MODULE(_cuda, m) {
     cudaRuntimeGetVersion(&v);
     return v;
   });
+  m.def("set_device", &hc::set_device, py::arg("device"));
+  m.def("current_device", &hc::device);
+  m.def("set_sync_launches", &hc::set_sync_launches, py::arg("on"));
+  m.def("sync_launches", &hc::sync_launches);
   m.def("stream_handle", [] { return reinterpret_cast<std::uintptr_t>(hc::stream()); },
         "hdl's stream as an integer (for __cuda_array_interface__ and DLPack).");
   m.def("synchronize", [] {
@@ -144,6 +152,8 @@ PYBIND11_MODULE(_cuda, m) {
     d["in_use_bytes"] = s.in_use_bytes;
     d["cached_bytes"] = s.cached_bytes;
     d["cuda_mallocs"] = s.cuda_mallocs;
+    d["exported_pending_bytes"] = s.exported_pending_bytes;
+    d["device_syncs"] = s.device_syncs;
     return d;
   });
 
@@ -156,7 +166,7 @@ PYBIND11_MODULE(_cuda, m) {
   py::class_<PinnedBuffer>(m, "PinnedBuffer", py::buffer_protocol())
       .def(py::init<std::size_t>(), py::arg("nbytes"))
       .def_property_readonly("nbytes", &PinnedBuffer::nbytes)
-      .def("upload", &PinnedBuffer::upload, py::arg("dst"), py::arg("nbytes"))
+      .def("upload", &PinnedBuffer::upload, py::arg("dst"), py::arg("nbytes"), py::arg("after"))
       .def("wait", &PinnedBuffer::wait, py::call_guard<py::gil_scoped_release>())
       .def_buffer([](PinnedBuffer& b) {
         return py::buffer_info(b.data(), 1, py::format_descriptor<std::uint8_t>::format(), 1,
@@ -164,7 +174,7 @@ PYBIND11_MODULE(_cuda, m) {
       });
 
   py::class_<Event>(m, "Event")
-      .def(py::init<>())
+      .def(py::init<bool>(), py::arg("timing") = true)
       .def("record", &Event::record)
       .def("synchronize", &Event::synchronize, py::call_guard<py::gil_scoped_release>())
       .def("elapsed_ms", &Event::elapsed_ms, py::arg("later"));

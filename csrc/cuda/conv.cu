@@ -21,17 +21,27 @@ struct ConvGeometry {
 
 // X_col(r, k) = x[n, i sh - pt + u, j sw - pl + v, c], 0 in the padding: contiguous along k (over c).
 // It is the A operand of the forward product and the B operand of the filter gradient.
+// As the A operand, the output pixel's part (its image and window corner) is computed once per tile (Row).
 struct Im2col {
   const float* x;
   ConvGeometry g;
   static constexpr bool m_major = false, k_major = false;
-  HDL_HD float operator()(int r, int k) const {
-    const int c = k % g.C, uv = k / g.C, v = uv % g.kw, u = uv / g.kw;
+  struct Row {
+    int image, h0, w0;  // x offset of image n, and the window's top-left corner (may be in the padding)
+  };
+  HDL_HD Row row(int r) const {
     const int j = r % g.Wo, ni = r / g.Wo, i = ni % g.Ho, n = ni / g.Ho;
-    const int h = i * g.sh - g.pt + u, w = j * g.sw - g.pl + v;
-    return (h >= 0 && h < g.H && w >= 0 && w < g.W) ? x[((n * g.H + h) * g.W + w) * g.C + c] : 0.0f;
+    return {n * g.H * g.W * g.C, i * g.sh - g.pt, j * g.sw - g.pl};
   }
+  HDL_HD float at(const Row& p, int k) const {
+    const int c = k % g.C, uv = k / g.C, v = uv % g.kw, u = uv / g.kw;
+    const int h = p.h0 + u, w = p.w0 + v;
+    return (h >= 0 && h < g.H && w >= 0 && w < g.W) ? x[p.image + (h * g.W + w) * g.C + c] : 0.0f;
+  }
+  HDL_HD float operator()(int r, int k) const { return at(row(r), k); }
 };
+
+static_assert(std::is_same_v<gemm::RowsOf<Im2col>::Row, Im2col::Row>, "the GEMM computes Im2col's rows once per tile");
 
 // W^T(k, o) = w[o, c, u, v] with k = (u, v, c): the filters as the B operand of the forward product.
 struct FiltersT {
@@ -50,13 +60,19 @@ struct GatherDy {
   const float* dy;
   ConvGeometry g;
   static constexpr bool m_major = false;
-  HDL_HD float operator()(int q, int k) const {
-    const int o = k % g.O, uv = k / g.O, v = uv % g.kw, u = uv / g.kw;
+  struct Row {
+    int image, hp, wp;  // dy offset of image n; the input pixel's (h + pt, w + pl)
+  };
+  HDL_HD Row row(int q) const {  // once per tile (gemm.cuh's RowsOf)
     const int w = q % g.W, nh = q / g.W, h = nh % g.H, n = nh / g.H;
-    const int ii = h + g.pt - u, jj = w + g.pl - v;  // i sh, j sw
+    return {n * g.Ho * g.Wo * g.O, h + g.pt, w + g.pl};
+  }
+  HDL_HD float at(const Row& p, int k) const {
+    const int o = k % g.O, uv = k / g.O, v = uv % g.kw, u = uv / g.kw;
+    const int ii = p.hp - u, jj = p.wp - v;  // i sh, j sw
     if (ii < 0 || jj < 0 || ii % g.sh || jj % g.sw) return 0.0f;
     const int i = ii / g.sh, j = jj / g.sw;
-    return (i < g.Ho && j < g.Wo) ? dy[((n * g.Ho + i) * g.Wo + j) * g.O + o] : 0.0f;
+    return (i < g.Ho && j < g.Wo) ? dy[p.image + (i * g.Wo + j) * g.O + o] : 0.0f;
   }
 };
 

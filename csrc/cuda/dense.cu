@@ -67,15 +67,50 @@ struct Delta {  // delta = sigma'(z) o g  (5.5), (5.6)
   HDL_HD void operator()(std::int64_t i) const { delta[i] = sigma_prime_times(g[i], a_out[i], act, slope); }
 };
 
-struct RowSums {  // db[j] = scale sum_p delta[j, p]  (5.7): one thread per row
-  float* out;
+// Row sums of x (rows x cols), in two passes in a fixed order (deterministic): partial[r, chunk] over
+// kColsPerChunk columns, one thread each, then out[r] = scale sum over the chunks.
+constexpr int kColsPerChunk = 64;
+struct RowSumsPartial {
+  float* partial;
   const float* x;
-  int cols;
+  int cols, chunks;
+  HDL_HD void operator()(std::int64_t e) const {
+    const std::int64_t r = e / chunks;
+    const int chunk = int(e % chunks), c1 = cols < (chunk + 1) * kColsPerChunk ? cols : (chunk + 1) * kColsPerChunk;
+    float s = 0.0f;
+    for (int c = chunk * kColsPerChunk; c < c1; ++c) s += x[r * cols + c];
+    partial[e] = s;
+  }
+};
+struct RowSumsFinal {  // db[j] = scale sum_p delta[j, p]  (5.7)
+  float* out;
+  const float* partial;
+  int chunks;
   float scale;
   HDL_HD void operator()(std::int64_t r) const {
     float s = 0.0f;
-    for (int c = 0; c < cols; ++c) s += x[r * cols + c];
+    for (int z = 0; z < chunks; ++z) s += partial[r * chunks + z];
     out[r] = scale * s;
+  }
+};
+
+struct SlicePartial {  // part[slice, r, c] = acc over one slice of the batch
+  float* part;
+  int rows, cols;
+  HDL_HD void operator()(int r, int c, float acc, int slice) const {
+    part[(std::int64_t(slice) * rows + r) * cols + c] = acc;
+  }
+};
+struct SumSlices {  // out[e] = scale sum over slices of part[slice, e], in slice order
+  float* out;
+  const float* part;
+  int slices;
+  std::int64_t size;
+  float scale;
+  HDL_HD void operator()(std::int64_t e) const {
+    float s = 0.0f;
+    for (int z = 0; z < slices; ++z) s += part[z * size + e];
+    out[e] = scale * s;
   }
 };
 
@@ -94,10 +129,22 @@ void dense_backward_on(const Exec& exec, float* delta, float* dW, float* db, flo
                        const float* a_out, const float* W, const float* a_in, int64 n_out, int64 n_in, int64 m,
                        Activation act, float slope, float scale) {
   exec.each(n_out * m, Delta{delta, g, a_out, act, slope});
-  exec.each(n_out, RowSums{db, delta, int(m), scale});
-  // dW (n_out, n_in) = scale delta (n_out, m) a_in^T (m, n_in)   (5.8)
-  exec.gemm(int(n_out), int(n_in), int(m), Plain{delta, int(m)}, Transposed{a_in, int(m)},
-            Scaled{dW, int(n_in), scale});
+  const int chunks = int((m + kColsPerChunk - 1) / kColsPerChunk);
+  auto partial = exec.scratch(sizeof(float) * std::size_t(n_out) * chunks);
+  exec.each(n_out * chunks, RowSumsPartial{partial.template as<float>(), delta, int(m), chunks});
+  exec.each(n_out, RowSumsFinal{db, partial.template as<float>(), chunks, scale});
+  // dW (n_out, n_in) = scale delta (n_out, m) a_in^T (m, n_in)   (5.8); a large batch is a long
+  // reduction over few output tiles: split it (split-K), the slices summed in order
+  const gemm::Split split = gemm::split_for(int(n_out), int(n_in), int(m));
+  if (split.count > 1) {
+    auto part = exec.scratch(sizeof(float) * std::size_t(split.count) * n_out * n_in);
+    exec.gemm(int(n_out), int(n_in), int(m), Plain{delta, int(m)}, Transposed{a_in, int(m)},
+              SlicePartial{part.template as<float>(), int(n_out), int(n_in)}, split);
+    exec.each(n_out * n_in, SumSlices{dW, part.template as<float>(), split.count, n_out * n_in, scale});
+  } else {
+    exec.gemm(int(n_out), int(n_in), int(m), Plain{delta, int(m)}, Transposed{a_in, int(m)},
+              Scaled{dW, int(n_in), scale});
+  }
   // g_in (n_in, m) = W^T (n_in, n_out) delta (n_out, m)   (5.6)
   if (g_in)
     exec.gemm(int(n_in), int(m), int(n_out), Transposed{W, int(n_in)}, Plain{delta, int(m)},

@@ -21,8 +21,9 @@ struct Device {
   template <class F>
   void each(std::int64_t n, const F& f) const {
     if (n <= 0) return;
+    enter();
     each_kernel<<<blocks_for(n), kThreads, 0, stream>>>(n, f);
-    HDL_CUDA_LAUNCHED();
+    launched(kernel_name<F>(), stream);
   }
 
   template <class LoadA, class LoadB, class Store>

@@ -15,8 +15,11 @@
 #include <mma.h>
 
 #include <algorithm>
+#include <string>
+#include <type_traits>
 
 #include "hdl/cuda/memory.hpp"
+#include "launch.cuh"
 
 #define HDL_HD __host__ __device__
 
@@ -55,15 +58,41 @@ HDL_HD inline void b_cell(int e, int& k, int& n) {
   else n = e % T::BN, k = e / T::BN;
 }
 
-// The next K slice [k0, k0 + BK) of the tile into thread t's registers.
-template <class T, class LoadA, class LoadB>
-HDL_HD inline void fetch(int t, int m0, int n0, int k0, int k_end, int M, int N, const LoadA& a, const LoadB& b,
-                         float* ra, float* rb) {
+// A's index work split in two, so that the part of a row index is done once per tile, outside the K
+// loop: a loader with a `Row` type gives row(m) and at(row, k) (Im2col: the pixel's image and corner);
+// any other loader's row is its index. Thread t's rows are the same in every K slice.
+template <class L, class = void>
+struct RowsOf {
+  using Row = int;
+  static HDL_HD Row row(const L&, int m) { return m; }
+  static HDL_HD float at(const L& l, const Row& r, int k) { return l(r, k); }
+};
+template <class L>
+struct RowsOf<L, std::void_t<typename L::Row>> {
+  using Row = typename L::Row;
+  static HDL_HD Row row(const L& l, int m) { return l.row(m); }
+  static HDL_HD float at(const L& l, const Row& r, int k) { return l.at(r, k); }
+};
+
+template <class T, class LoadA>
+HDL_HD inline void a_rows(int t, int m0, int M, const LoadA& a, typename RowsOf<LoadA>::Row* rows) {
 #pragma unroll
   for (int i = 0; i < T::A_LOADS; ++i) {
     int m, k;
     a_cell<T, LoadA>(t + kThreads * i, m, k);
-    ra[i] = (m0 + m < M && k0 + k < k_end) ? a(m0 + m, k0 + k) : 0.0f;
+    rows[i] = RowsOf<LoadA>::row(a, m0 + m < M ? m0 + m : M - 1);  // rows past M are not read
+  }
+}
+
+// The next K slice [k0, k0 + BK) of the tile into thread t's registers.
+template <class T, class LoadA, class LoadB>
+HDL_HD inline void fetch(int t, int m0, int n0, int k0, int k_end, int M, int N, const LoadA& a, const LoadB& b,
+                         const typename RowsOf<LoadA>::Row* rows, float* ra, float* rb) {
+#pragma unroll
+  for (int i = 0; i < T::A_LOADS; ++i) {
+    int m, k;
+    a_cell<T, LoadA>(t + kThreads * i, m, k);
+    ra[i] = (m0 + m < M && k0 + k < k_end) ? RowsOf<LoadA>::at(a, rows[i], k0 + k) : 0.0f;
   }
 #pragma unroll
   for (int i = 0; i < T::B_LOADS; ++i) {
@@ -128,17 +157,19 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int
   __shared__ __align__(128) float As[BK][T::BM];
   __shared__ __align__(128) float Bs[BK][T::BN];
   const int t = threadIdx.x;
-  const int m0 = blockIdx.y * T::BM, n0 = blockIdx.x * T::BN;
+  const int m0 = blockIdx.x * T::BM, n0 = blockIdx.y * T::BN;  // as grid_for lays them out
   const int k_begin = blockIdx.z * k_per_split, k_end = min(K, k_begin + k_per_split);
   float ra[T::A_LOADS], rb[T::B_LOADS];  // the next K slice, held while the current one is multiplied
+  typename RowsOf<LoadA>::Row rows[T::A_LOADS];
+  a_rows<T>(t, m0, M, a, rows);
 
   if constexpr (!TF32) {
     float acc[4][4] = {};
-    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, ra, rb);
+    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, rows, ra, rb);
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
       stash<T, LoadA, LoadB>(t, ra, rb, As, Bs);
       __syncthreads();
-      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, ra, rb);
+      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, rows, ra, rb);
       multiply<T>(t, As, Bs, acc);
       __syncthreads();
     }
@@ -153,11 +184,11 @@ __global__ void __launch_bounds__(kThreads) gemm_kernel(int M, int N, int K, int
     wmma::fragment<wmma::accumulator, 16, 16, 8, float> c[2];
     wmma::fill_fragment(c[0], 0.0f);
     wmma::fill_fragment(c[1], 0.0f);
-    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, ra, rb);
+    fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, rows, ra, rb);
     for (int k0 = k_begin; k0 < k_end; k0 += BK) {
       stash<T, LoadA, LoadB>(t, ra, rb, As, Bs);
       __syncthreads();
-      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, ra, rb);
+      if (k0 + BK < k_end) fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, rows, ra, rb);
 #pragma unroll
       for (int k = 0; k < BK; k += 8) {
 #pragma unroll
@@ -227,6 +258,22 @@ inline Split split_for(int M, int N, int K) {
   return split_k(K, std::min(std::max(1, 264 / tiles), std::max(1, K / 256)));
 }
 
+struct Grid {
+  unsigned x, y, z;
+};
+
+// The blocks of an M x N product: M (batch x pixels in a convolution: the large one) along x, which
+// takes 2^31 - 1 blocks, N along y (65,535), the K slices along z. Tile (bx, by) is at
+// (m0, n0) = (bx BM, by BN).
+template <class T>
+inline Grid grid_for(int M, int N, Split split) {
+  const unsigned x = unsigned((M + T::BM - 1) / T::BM), y = unsigned((N + T::BN - 1) / T::BN);
+  if (y > 65535u || split.count > 65535)
+    throw std::runtime_error("hdl.cuda: a product " + std::to_string(N) + " columns wide (" + std::to_string(y) +
+                             " tiles) or in " + std::to_string(split.count) + " slices is too large for one launch");
+  return {x, y, unsigned(split.count)};
+}
+
 // Launches the product on `stream`. With split.count > 1 each block sums one slice of K and
 // store(m, n, partial, slice) must combine the partial sums.
 template <class LoadA, class LoadB, class Store>
@@ -234,18 +281,18 @@ void run(cudaStream_t stream, int M, int N, int K, const LoadA& a, const LoadB& 
          Split split = {0, 1}) {
   if (M <= 0 || N <= 0) return;
   if (split.count <= 1) split = {std::max(K, 1), 1};
+  static const std::string name = std::string("gemm:") + kernel_name<Store>();
+  enter();
   with_tile(M, N, [&](auto tile) {
     using T = decltype(tile);
-    const dim3 grid((N + T::BN - 1) / T::BN, (M + T::BM - 1) / T::BM, split.count);
-    if (grid.y > 65535)
-      throw std::runtime_error("hdl.cuda: a product of " + std::to_string(M) + " rows is too tall for one launch; "
-                               "use smaller batches");
+    const Grid g = grid_for<T>(M, N, split);
+    const dim3 grid(g.x, g.y, g.z);
     if (tf32())
       gemm_kernel<T, true><<<grid, kThreads, 0, stream>>>(M, N, K, split.k_per_split, a, b, store);
     else
       gemm_kernel<T, false><<<grid, kThreads, 0, stream>>>(M, N, K, split.k_per_split, a, b, store);
   });
-  HDL_CUDA_CHECK(cudaGetLastError());
+  launched(name.c_str(), stream);
 }
 
 }  // namespace hdl::cuda::gemm

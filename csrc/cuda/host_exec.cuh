@@ -1,11 +1,12 @@
 // The Host executor (see exec.cuh): the kernels' __host__ __device__ bodies run on the CPU, for
-// tests only (tests/cuda_emu/emulate.cu). gemm::emulate walks the blocks of gemm_kernel's grid and,
+// tests only (tests/cuda_emu/emulate.cu), with the launch checks of the Device executor. gemm::emulate walks the blocks of gemm_kernel's grid and,
 // inside a block, the 256 threads phase by phase between the barriers, calling the same fetch,
 // stash, multiply and write as the kernel (the float32 path; TF32 needs tensor cores).
 #pragma once
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "exec.cuh"
@@ -20,21 +21,27 @@ void emulate_with(int M, int N, int K, const LoadA& a, const LoadB& b, const Sto
   std::vector<float> ra(kThreads * T::A_LOADS), rb(kThreads * T::B_LOADS), acc(kThreads * 16);
   float* RA = ra.data();
   float* RB = rb.data();
+  std::vector<typename RowsOf<LoadA>::Row> rows(kThreads * T::A_LOADS);
+  auto* ROWS = rows.data();
   auto ACC = [&](int t) { return reinterpret_cast<float(*)[4]>(&acc[16 * t]); };
-  for (int z = 0; z < split.count; ++z)
-    for (int by = 0; by < (M + T::BM - 1) / T::BM; ++by)
-      for (int bx = 0; bx < (N + T::BN - 1) / T::BN; ++bx) {
-        const int m0 = by * T::BM, n0 = bx * T::BN, k_begin = z * split.k_per_split;
+  const Grid grid = grid_for<T>(M, N, split);
+  for (unsigned z = 0; z < grid.z; ++z)
+    for (unsigned by = 0; by < grid.y; ++by)
+      for (unsigned bx = 0; bx < grid.x; ++bx) {
+        const int m0 = int(bx) * T::BM, n0 = int(by) * T::BN, k_begin = int(z) * split.k_per_split;
         const int k_end = K < k_begin + split.k_per_split ? K : k_begin + split.k_per_split;
         std::fill(acc.begin(), acc.end(), 0.0f);
+        for (int t = 0; t < kThreads; ++t) a_rows<T>(t, m0, M, a, ROWS + T::A_LOADS * t);
         for (int t = 0; t < kThreads; ++t)
-          fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, RA + T::A_LOADS * t, RB + T::B_LOADS * t);
+          fetch<T>(t, m0, n0, k_begin, k_end, M, N, a, b, ROWS + T::A_LOADS * t, RA + T::A_LOADS * t,
+                   RB + T::B_LOADS * t);
         for (int k0 = k_begin; k0 < k_end; k0 += BK) {
           for (int t = 0; t < kThreads; ++t) stash<T, LoadA, LoadB>(t, RA + T::A_LOADS * t, RB + T::B_LOADS * t, As, Bs);
           // __syncthreads()
           for (int t = 0; t < kThreads; ++t) {
             if (k0 + BK < k_end)
-              fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, RA + T::A_LOADS * t, RB + T::B_LOADS * t);
+              fetch<T>(t, m0, n0, k0 + BK, k_end, M, N, a, b, ROWS + T::A_LOADS * t, RA + T::A_LOADS * t,
+                       RB + T::B_LOADS * t);
             multiply<T>(t, As, Bs, ACC(t));
           }
           // __syncthreads()
@@ -76,6 +83,22 @@ void emulate(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& s
 
 }  // namespace gemm
 
+// Fault injection (tests only): a kernel named here fails when the Host runs it, leaving the
+// context's sticky error as an illegal address on a GPU would; the emulation's runtime table
+// (emulate.cu) reports it from the next synchronisation or error peek.
+inline std::string& injected_fault() {
+  static std::string name;
+  return name;
+}
+inline cudaError_t& sticky_error() {
+  static cudaError_t e = cudaSuccess;
+  return e;
+}
+inline void host_launched(const char* kernel) {
+  if (injected_fault() == kernel) sticky_error() = cudaErrorIllegalAddress;
+  launched(kernel, nullptr);
+}
+
 class HostScratch {
  public:
   explicit HostScratch(std::size_t bytes) : p_(std::malloc(bytes ? bytes : 1)) { std::memset(p_, 0xff, bytes); }
@@ -94,12 +117,19 @@ class HostScratch {
 struct Host {
   template <class F>
   void each(std::int64_t n, const F& f) const {
+    if (n <= 0) return;
+    enter();
     for (std::int64_t i = 0; i < n; ++i) f(i);
+    host_launched(kernel_name<F>());
   }
   template <class LoadA, class LoadB, class Store>
   void gemm(int M, int N, int K, const LoadA& a, const LoadB& b, const Store& store,
             gemm::Split split = {0, 1}) const {
+    static const std::string name = std::string("gemm:") + kernel_name<Store>();
+    if (M <= 0 || N <= 0) return;
+    enter();
     gemm::emulate(M, N, K, a, b, store, split);
+    host_launched(name.c_str());
   }
   HostScratch scratch(std::size_t bytes) const { return HostScratch(bytes); }  // filled with NaN bytes
 };

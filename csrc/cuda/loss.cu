@@ -1,7 +1,7 @@
 // Softmax log-loss (7.4) and top-k on the GPU, one thread per row of scores (K is a class count:
-// tens or hundreds). Log-sum-exp in double, as the CPU kernel; the batch mean is summed by one
-// thread in row order, so the loss does not depend on scheduling, and it stays on the device until
-// the caller reads it.
+// tens or hundreds). Log-sum-exp in double, as the CPU kernel; the batch mean is summed in chunks
+// and then over the chunks, in a fixed order, so the loss does not depend on scheduling, and it
+// stays on the device until the caller reads it.
 #include <cmath>
 
 #include "exec.cuh"
@@ -37,13 +37,27 @@ struct SoftmaxRows {
   }
 };
 
-struct Mean {  // *loss = mean of row_loss, in row order
-  double* loss;
+// *loss = mean of row_loss, in two passes in a fixed order (the loss does not depend on scheduling):
+// partial[chunk] over kLossRowsPerChunk rows, one thread each, then one thread over the chunks.
+constexpr int kLossRowsPerChunk = 64;
+struct MeanPartial {
+  double* partial;
   const double* row_loss;
   int N;
+  HDL_HD void operator()(std::int64_t chunk) const {
+    const int r0 = int(chunk) * kLossRowsPerChunk, r1 = N < r0 + kLossRowsPerChunk ? N : r0 + kLossRowsPerChunk;
+    double s = 0.0;
+    for (int i = r0; i < r1; ++i) s += row_loss[i];
+    partial[chunk] = s;
+  }
+};
+struct MeanFinal {
+  double* loss;
+  const double* partial;
+  int chunks, N;
   HDL_HD void operator()(std::int64_t) const {
     double s = 0.0;
-    for (int i = 0; i < N; ++i) s += row_loss[i];
+    for (int c = 0; c < chunks; ++c) s += partial[c];
     *loss = s / double(N);
   }
 };
@@ -74,7 +88,10 @@ void softmax_log_loss_on(const Exec& exec, float* dv, double* loss, const float*
                          int64 N, int64 K) {
   auto row_loss = exec.scratch(sizeof(double) * N);
   exec.each(N, SoftmaxRows{dv, row_loss.template as<double>(), v, labels, int(N), int(K)});
-  exec.each(1, Mean{loss, row_loss.template as<double>(), int(N)});
+  const int chunks = int((N + kLossRowsPerChunk - 1) / kLossRowsPerChunk);
+  auto partial = exec.scratch(sizeof(double) * chunks);
+  exec.each(chunks, MeanPartial{partial.template as<double>(), row_loss.template as<double>(), int(N)});
+  exec.each(1, MeanFinal{loss, partial.template as<double>(), chunks, int(N)});
 }
 
 template <class Exec>

@@ -66,7 +66,7 @@ class Model:
         self.velocities: list[Array] = [backend.to_device(np.zeros(p.shape, p.dtype), self.device) for p in params]
         self.meta: dict[str, Any] = {}  # what a loaded file said beside the network (Model.save's extra)
         self.arrays: dict[str, NDArray[Any]] = {}  # the arrays a loaded file held beside the parameters
-        self._uploads: dict[str, tuple[Uploader, dict[tuple[Any, ...], Any]]] = {}
+        self._uploads: dict[str, Uploader] = {}
 
     # -- parameters ------------------------------------------------------------------------------
     def parameters(self) -> list[Array]:
@@ -110,13 +110,8 @@ class Model:
         """a host array on the device, through this model's pinned buffers (asynchronous)."""
         from hdl.cuda import Uploader
         if name not in self._uploads:
-            self._uploads[name] = (Uploader(), {})
-        up, dev = self._uploads[name]
-        key = (a.shape, a.dtype)
-        if key not in dev:
-            dev.clear()  # one device buffer per name, for the latest shape
-            dev[key] = backend.empty(a.shape, a.dtype, self.device)
-        return up(a, dev[key])
+            self._uploads[name] = Uploader()  # two device buffers, so that the next upload overlaps this step
+        return self._uploads[name](a)
 
     def _labels(self, labels: Any, n: int, K: int) -> Any:
         """Valid host labels go up to the device with the batch; anything else is left to the loss to check."""

@@ -63,11 +63,27 @@ def _f32(a):
 I64, F32, F64 = ctypes.c_int64, ctypes.c_float, ctypes.c_double
 
 
+class Checked:
+    """The library's emu_ functions, raising RuntimeError with the C++ exception's message when one fails."""
+
+    def __init__(self, lib):
+        self._lib = lib
+        lib.emu_last_error.restype = ctypes.c_char_p
+
+    def __getattr__(self, name):
+        f = getattr(self._lib, name)
+
+        def call(*args):
+            if f(*args):
+                raise RuntimeError(self._lib.emu_last_error().decode())
+        return call
+
+
 class Emulated:
     """hdl.cuda.ops' signatures, NHWC numpy arrays, the kernels run on the host."""
 
     def __init__(self):
-        self.lib = load()
+        self.lib = Checked(load())
 
     def _conv(self, x, w, stride, pad):
         shape, ys = _C.conv_shape("conv2d", x.shape, w.shape, *_checks.pair("stride", stride), *_checks.pad4(pad))

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 try:
     from hdl import _cuda as _cuda  # type: ignore[attr-defined]  # compiled with HDL_CUDA=ON only; no stub
 except ImportError as e:  # built without CUDA, or the module does not load
@@ -47,8 +49,31 @@ def require() -> None:
 
 def device_name() -> str:
     require()
-    name, major, minor, sms, mem = _cuda.device_name(0)
+    name, major, minor, sms, mem = _cuda.device_name(_cuda.current_device())
     return f"{name} (sm_{major}{minor}, {sms} SMs, {mem / 2**30:.0f} GiB)"
+
+
+def set_device(device: int) -> None:
+    """Runs hdl on GPU `device` (0, 1, ...; the environment variable HDL_DEVICE sets the first choice).
+    One GPU per process: choose it before the first device array; raises ValueError for a GPU this
+    machine lacks, RuntimeError when hdl already holds memory on another."""
+    require()
+    if not isinstance(device, (int, np.integer)) or isinstance(device, bool):
+        raise TypeError(f"set_device: the GPU's number must be an int, got {type(device).__name__}")
+    _cuda.set_device(int(device))
+
+
+def current_device() -> int:
+    """The number of the GPU hdl runs on."""
+    require()
+    return int(_cuda.current_device())
+
+
+def sync_launches(on: bool) -> None:
+    """Synchronise and check after every kernel launch, so that a failing kernel is named where it
+    fails (slow; for debugging). The environment variable HDL_CUDA_SYNC=1 turns it on at start."""
+    require()
+    _cuda.set_sync_launches(bool(on))
 
 
 def synchronize() -> None:
@@ -57,11 +82,14 @@ def synchronize() -> None:
     _cuda.synchronize()
 
 
-def set_tf32(on: bool) -> None:
+def allow_tf32(on: bool) -> None:
     """TensorFloat-32 tensor cores in the dense and convolution products (10-bit mantissas in, float32
     sums): faster, with relative errors near 1e-3 instead of 1e-6. Off by default."""
     if _cuda is not None:
         _cuda.set_tf32(bool(on))
+
+
+set_tf32 = allow_tf32  # the earlier name
 
 
 def tf32() -> bool:
@@ -78,7 +106,8 @@ def set_gemm_tiles(shape: str) -> None:
 
 
 def memory_stats() -> dict[str, int]:
-    """Bytes in use and cached by hdl's caching allocator, and how many cudaMalloc calls it made."""
+    """Bytes in use and cached by hdl's caching allocator, how many cudaMalloc calls it made, bytes of
+    exported arrays freed but not yet reusable, and the device-wide waits that made them reusable."""
     require()
     return _cuda.memory_stats()
 
@@ -96,5 +125,6 @@ def __getattr__(name: str) -> Any:  # hdl.cuda.ops loads on first use
     raise AttributeError(name)
 
 
-__all__ = ["DeviceArray", "Uploader", "device_name", "empty", "empty_cache", "from_dlpack", "is_available",
-           "memory_stats", "require", "set_gemm_tiles", "set_tf32", "synchronize", "tf32", "why_unavailable", "zeros"]
+__all__ = ["DeviceArray", "Uploader", "allow_tf32", "current_device", "device_name", "empty", "empty_cache",
+           "from_dlpack", "is_available", "memory_stats", "require", "set_device", "set_gemm_tiles", "set_tf32",
+           "sync_launches", "synchronize", "tf32", "why_unavailable", "zeros"]

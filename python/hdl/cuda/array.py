@@ -5,7 +5,9 @@ cudaMalloc) or keeps alive the producer it was imported from, with both intercha
 * ``__dlpack__`` / ``__dlpack_device__`` (DLPack 0.8 and 1.0 capsules) and ``from_dlpack(obj)``,
   so ``torch.from_dlpack(a)``, ``cupy.from_dlpack(a)`` and ``hdl.cuda.from_dlpack(t)`` share memory.
 
-All device work runs on one stream of hdl's; a DLPack consumer's stream is made to wait for it.
+All device work runs on one stream of hdl's, on one GPU (``hdl.cuda.set_device``); a DLPack consumer's
+stream is made to wait for it. Exported memory is marked so that hdl's allocator does not hand it out
+again while another library's streams may still read it.
 """
 from __future__ import annotations
 
@@ -43,20 +45,23 @@ class DeviceArray:
     """An (shape) array of dtype in GPU memory, C-contiguous. Make one with ``empty``, ``zeros``,
     ``DeviceArray.from_numpy`` or ``from_dlpack``; ``numpy()`` copies it back."""
 
-    __slots__ = ("shape", "dtype", "ptr", "_owner", "__weakref__")
+    __slots__ = ("shape", "dtype", "ptr", "device", "_owner", "__weakref__")
     shape: tuple[int, ...]
     dtype: np.dtype[Any]
     ptr: int
+    device: int  # the GPU's number
 
-    def __init__(self, shape: Shape, dtype: DTypeLike, ptr: int, owner: object):
+    def __init__(self, shape: Shape, dtype: DTypeLike, ptr: int, owner: object, device: int = 0):
         self.shape, self.dtype, self.ptr, self._owner = _shape_of(shape), np.dtype(dtype), int(ptr), owner
+        self.device = int(device)
 
     # -- making and copying -----------------------------------------------------------------------
     @classmethod
     def empty(cls, shape: Shape, dtype: DTypeLike = np.float32) -> DeviceArray:
         shape, dtype = _shape_of(shape), np.dtype(dtype)
-        buf = _module().Buffer(math.prod(shape) * dtype.itemsize)
-        return cls(shape, dtype, buf.ptr, buf)
+        cuda = _module()
+        buf = cuda.Buffer(math.prod(shape) * dtype.itemsize)
+        return cls(shape, dtype, buf.ptr, buf, cuda.current_device())
 
     @classmethod
     def from_numpy(cls, a: ArrayLike) -> DeviceArray:
@@ -115,7 +120,7 @@ class DeviceArray:
             dims[dims.index(-1)] = self.size // rest if rest else 0
         if any(s < 0 for s in dims) or math.prod(dims) != self.size:
             raise ValueError(f"cannot reshape {self.shape} into {tuple(dims)}")
-        return DeviceArray(dims, self.dtype, self.ptr, self._owner)
+        return DeviceArray(dims, self.dtype, self.ptr, self._owner, self.device)
 
     def __getitem__(self, key: int | np.integer[Any] | slice) -> DeviceArray:
         """Contiguous views along the first axis: a[i] and a[i:j]."""
@@ -125,11 +130,11 @@ class DeviceArray:
             i = int(key) + (n if key < 0 else 0)
             if not 0 <= i < n:
                 raise IndexError(f"index {key} out of range for axis 0 of size {n}")
-            return DeviceArray(self.shape[1:], self.dtype, self.ptr + i * row, self._owner)
+            return DeviceArray(self.shape[1:], self.dtype, self.ptr + i * row, self._owner, self.device)
         if isinstance(key, slice) and key.step in (None, 1):
             i, j, _ = key.indices(n)
             j = max(i, j)
-            return DeviceArray((j - i, *self.shape[1:]), self.dtype, self.ptr + i * row, self._owner)
+            return DeviceArray((j - i, *self.shape[1:]), self.dtype, self.ptr + i * row, self._owner, self.device)
         raise IndexError("DeviceArray views are a[i] and a[i:j] (contiguous along axis 0)")
 
     # -- facts ------------------------------------------------------------------------------------
@@ -156,16 +161,25 @@ class DeviceArray:
         return float(self.numpy().reshape(()))
 
     def __repr__(self) -> str:
-        return f"DeviceArray(shape={self.shape}, dtype={self.dtype}, ptr=0x{self.ptr:x})"
+        return f"DeviceArray(shape={self.shape}, dtype={self.dtype}, device={self.device}, ptr=0x{self.ptr:x})"
 
     # -- interchange ------------------------------------------------------------------------------
+    def _mark_exported(self) -> None:
+        """Another library may now read this memory on its own streams: hdl's allocator will not reuse
+        it, once freed, before the whole device is idle."""
+        if hasattr(self._owner, "mark_exported"):
+            self._owner.mark_exported()
+
     @property
     def __cuda_array_interface__(self) -> dict[str, Any]:
+        """Version 3, with hdl's stream (consumers synchronise with it). The interface has no device
+        field: consumers find the GPU (``self.device``) from the pointer."""
+        self._mark_exported()
         return {"shape": self.shape, "typestr": self.dtype.str, "data": (self.ptr, False), "version": 3,
                 "strides": None, "stream": int(_pkg._cuda.stream_handle())}
 
     def __dlpack_device__(self) -> tuple[int, int]:
-        return (KDLCUDA, 0)
+        return (KDLCUDA, self.device)
 
     def __dlpack__(self, *, stream: int | None = None, max_version: tuple[int, int] | None = None,
                    dl_device: tuple[int, int] | None = None, copy: bool | None = None) -> Any:
@@ -182,11 +196,10 @@ class DeviceArray:
             stream = 1  # cudaStreamLegacy
         if stream != -1:
             cuda.stream_wait_for_hdl(int(stream))
-        if hasattr(self._owner, "mark_exported"):
-            self._owner.mark_exported()
+        self._mark_exported()
         versioned = max_version is not None and int(max_version[0]) >= 1
         return cuda.dlpack_export(self, self.ptr, list(self.shape), _DLPACK_CODES[self.dtype.kind],
-                                  self.dtype.itemsize * 8, KDLCUDA, 0, versioned)
+                                  self.dtype.itemsize * 8, KDLCUDA, self.device, versioned)
 
 
 def from_dlpack(obj: Any) -> DeviceArray:
@@ -200,8 +213,9 @@ def from_dlpack(obj: Any) -> DeviceArray:
     if device[0] not in (KDLCUDA, KDLCUDA_MANAGED):
         raise ValueError(f"from_dlpack: the tensor is on DLPack device {device} (1 is the CPU), not a CUDA GPU; "
                          "copy host data with DeviceArray.from_numpy")
-    if device[1] != 0:
-        raise ValueError(f"from_dlpack: the tensor is on GPU {device[1]}; hdl uses GPU 0")
+    if device[1] != cuda.current_device():
+        raise ValueError(f"from_dlpack: the tensor is on GPU {device[1]}; hdl uses GPU {cuda.current_device()} "
+                         "(hdl.cuda.set_device, HDL_DEVICE)")
     stream = int(cuda.stream_handle())
     try:
         capsule = obj.__dlpack__(stream=stream, max_version=(1, 0))
@@ -211,6 +225,8 @@ def from_dlpack(obj: Any) -> DeviceArray:
 
 
 def _wrap_capsule(info: dict[str, Any]) -> DeviceArray:
+    """A DeviceArray over an imported tensor; its keeper gives the tensor back to the producer once
+    hdl's stream is done with it."""
     code, bits, lanes = info["dtype"]
     if lanes != 1 or (code, bits) not in _FROM_DLPACK:
         raise TypeError(f"from_dlpack: unsupported DLPack dtype (code {code}, bits {bits}, lanes {lanes})")
@@ -223,7 +239,7 @@ def _wrap_capsule(info: dict[str, Any]) -> DeviceArray:
                 raise ValueError(f"from_dlpack: the tensor of shape {shape} has strides {strides} (in elements); "
                                  "hdl needs C-contiguous tensors (call .contiguous() first)")
             expect *= n
-    return DeviceArray(shape, dtype, info["ptr"], info["keeper"])
+    return DeviceArray(shape, dtype, info["ptr"], info["keeper"], info["device"][1])
 
 
 def empty(shape: Shape, dtype: DTypeLike = np.float32) -> DeviceArray:
@@ -235,28 +251,43 @@ def zeros(shape: Shape, dtype: DTypeLike = np.float32) -> DeviceArray:
 
 
 class Uploader:
-    """Asynchronous uploads of host batches through page-locked buffers: the batch is copied into
-    one of two pinned buffers and from there to the device with cudaMemcpyAsync on hdl's stream, so
-    the host can prepare the next batch while the GPU works. A pinned buffer is reused only after
-    its previous copy has finished."""
+    """Asynchronous uploads of host batches: each batch is copied into one of `depth` pinned host
+    buffers, then to one of `depth` device buffers by cudaMemcpyAsync on hdl's copy stream, which runs
+    beside the kernels. Ordering, by events: the kernels queued after an upload wait for its copy; the
+    copy into a device buffer waits for the kernels that read its previous batch, which the caller
+    queued before the following upload (so a batch stays valid until `depth` uploads later, and
+    copying batch k+1 overlaps the kernels of batch k); a pinned buffer is refilled only after its
+    copy has finished. With ``out=`` the copy goes there instead, after all work queued so far."""
 
     def __init__(self, depth: int = 2):
+        if depth < 2:
+            raise ValueError(f"Uploader: depth must be at least 2, got {depth}")
         self._pinned: list[Any] = [None] * depth
+        self._device: list[DeviceArray | None] = [None] * depth
         self._turn = 0
+        self._queued: Any = None  # hdl's stream at the previous upload
 
     def __call__(self, a: ArrayLike, out: DeviceArray | None = None) -> DeviceArray:
         cuda = _module()
         a = np.asarray(a)
-        if out is None:
-            out = DeviceArray.empty(a.shape, a.dtype)
-        elif out.shape != a.shape or out.dtype != a.dtype:
-            raise ValueError(f"upload: {a.shape} {a.dtype} into {out.shape} {out.dtype}")
+        now = cuda.Event(False)
+        now.record()  # hdl's stream: everything queued so far
         i = self._turn
         self._turn = (i + 1) % len(self._pinned)
+        after = now
+        if out is None:
+            out = self._device[i]
+            if out is None or out.shape != a.shape or out.dtype != a.dtype:
+                out = self._device[i] = DeviceArray.empty(a.shape, a.dtype)  # a cached block: wait for all
+            elif self._queued is not None:
+                after = self._queued  # this buffer's last batch was read by work queued before it
+        elif out.shape != a.shape or out.dtype != a.dtype:
+            raise ValueError(f"upload: {a.shape} {a.dtype} into {out.shape} {out.dtype}")
+        self._queued = now
         buf = self._pinned[i]
         if buf is None or buf.nbytes < a.nbytes:
             buf = self._pinned[i] = cuda.PinnedBuffer(max(a.nbytes, 1))
         buf.wait()
         np.copyto(np.frombuffer(buf, np.uint8, a.nbytes).view(a.dtype).reshape(a.shape), a)
-        buf.upload(out.ptr, a.nbytes)
+        buf.upload(out.ptr, a.nbytes, after)
         return out
