@@ -46,14 +46,16 @@ def _dense_arrays(net: Network) -> tuple[list[NDArray[Any]], list[NDArray[Any]],
 
 
 def _resumed(net: Network, path: str | os.PathLike[str], method: str, seed: int | None,
-             N: int) -> tuple[History, int]:
-    """The history of the run a checkpoint holds, its parameters copied into net, and the epochs it did."""
+             N: int) -> tuple[History, int, NDArray[np.uint64], NDArray[np.int64]]:
+    """The history of the run a checkpoint holds (its parameters copied into net), the epochs it did, and its
+    sampler's state and order."""
     loaded = Network.load(path)
     history = History.from_dict(loaded.meta.get("history", {}), loaded.arrays)
     if history.sampler_state is None or history.sampler_order is None or history.method != method:
         raise ValueError(f"checkpoint {os.fspath(path)} is not of a stochastic_gradient run of this form ({method}); "
                          f"it holds {history.method or 'another kind of run'!r}")
-    if history.sampler_state.shape != (6,) or history.sampler_order.shape != (N,):
+    state, order = history.sampler_state.astype(np.uint64), history.sampler_order.astype(np.int64)
+    if state.shape != (6,) or order.shape != (N,):
         raise ValueError(f"checkpoint {os.fspath(path)} is of a run on {history.sampler_order.size} points, "
                          f"not on the {N} of X")
     if seed is not None and seed != history.seed:
@@ -64,7 +66,7 @@ def _resumed(net: Network, path: str | os.PathLike[str], method: str, seed: int 
                          f"{net.sizes})")
     for mine, theirs in zip(net.parameters(), loaded.parameters()):
         mine[...] = theirs
-    return history, history.epochs[-1] if history.epochs else 0
+    return history, history.epochs[-1] if history.epochs else 0, state, order
 
 
 def _run(net: Network, X: ArrayLike, Y: ArrayLike, *, eta: float, iterations: int | None, batch_size: int,
@@ -88,8 +90,7 @@ def _run(net: Network, X: ArrayLike, Y: ArrayLike, *, eta: float, iterations: in
     Ws, bs, acts, slopes = _dense_arrays(net)
     done_epochs = 0
     if resume_from is not None and os.path.exists(resume_from):
-        history, done_epochs = _resumed(net, resume_from, method, seed, N)
-        state, order = history.sampler_state.astype(np.uint64), history.sampler_order.astype(np.int64)
+        history, done_epochs, state, order = _resumed(net, resume_from, method, seed, N)
     else:
         seed = secrets.randbits(63) if seed is None else seed
         history = History(method=method, seed=seed)
@@ -101,25 +102,26 @@ def _run(net: Network, X: ArrayLike, Y: ArrayLike, *, eta: float, iterations: in
     iterations -= done
     # The costs recorded: a resumed run's before this call, then this call's (at the multiples of record_every,
     # counted from the run's start, from update first*record_every on), which the compiled loop writes into
-    # the tail of `costs`; history.iterations and .cost are views of the part written so far.
+    # the tail of `costs`; history.cost is a view of the part written so far.
     first = -(-done // record_every) if record_every else 0
     count = max(0, (done + iterations) // record_every - first + 1) if record_every else 0
     prior_steps = np.zeros(0, np.int64) if history.iterations is None else history.iterations.astype(np.int64)
     prior_costs = np.zeros(0) if history.cost is None else history.cost.astype(np.float64)
     before = prior_steps < first * record_every
-    steps = (first + np.arange(count, dtype=np.int64)) * record_every
-    costs = np.empty(count)
-    if before.any():  # (a copy of 8 bytes a record costs netbp's 10^6 records 1/10 of its time: only on resume)
-        steps, costs = np.concatenate([prior_steps[before], steps]), np.concatenate([prior_costs[before], costs])
-    kept = len(costs) - count
+    prior_steps, kept = prior_steps[before], int(before.sum())
+    costs = np.empty(count)  # untouched pages until written: netbp --iters 10^9 asks for 8 GB of them
+    if kept:
+        costs = np.concatenate([prior_costs[before], costs])
     history.sampler_state, history.sampler_order = state, order
     run = Run(net, history, callbacks, epochs=epochs or 1, batches=epoch_length if epochs else iterations,
               first_epoch=done_epochs + 1, progress=progress, on_epoch=on_epoch)
     images = N if not replacement else epoch_length * batch_size  # points an epoch's updates see
 
     def recorded(updates: int) -> None:  # history.iterations, .cost: the costs recorded up to `updates`
-        written = kept + (updates // record_every - first + 1 if record_every else 0)
-        history.iterations, history.cost = steps[:written], costs[:written]
+        written = updates // record_every - first + 1 if record_every else 0
+        steps = (first + np.arange(written, dtype=np.int64)) * record_every
+        history.iterations = np.concatenate([prior_steps, steps]) if kept else steps
+        history.cost = costs[:kept + written]
 
     def epoch_end(epoch: int, mean_batch_cost: float) -> bool:  # the compiled loop, paused after every epoch
         recorded(epoch * epoch_length)
@@ -138,7 +140,7 @@ def _run(net: Network, X: ArrayLike, Y: ArrayLike, *, eta: float, iterations: in
         if iterations > 0:
             _, final, ran, diverged_at = _C.sgd_train(
                 Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle, eta, lam, record_every,
-                history.seed, epoch_end=epoch_end if epochs else None, epoch_length=epoch_length,
+                history.seed or 0, epoch_end=epoch_end if epochs else None, epoch_length=epoch_length,
                 poll=poll if run.bar is not None else None, state=state, order=order, cost=costs[kept:])
             finite = all(np.isfinite(p).all() for p in Ws + bs)
             if diverged_at >= 0:
