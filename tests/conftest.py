@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -5,6 +7,14 @@ numba = pytest.importorskip("numba", reason="the Numba oracles need numba (pip i
 
 ACTS = ["linear", "sigmoid", "relu", "leaky_relu", "step"]
 CODES = {name: i for i, name in enumerate(ACTS)}
+#: HDL_EXAMPLES_SCALE scales the random cases of the kernel tests' Hypothesis properties (at least 2 each);
+#: tools/check_sanitizers.sh --ci runs them at 0.1 under the sanitizers, every kernel and shape family still met.
+EXAMPLES_SCALE = float(os.environ.get("HDL_EXAMPLES_SCALE", "1"))
+
+
+def examples(n: int) -> int:
+    """max_examples for a property that runs n cases in a full run."""
+    return max(2, round(n * EXAMPLES_SCALE))
 
 
 def tol(dtype):

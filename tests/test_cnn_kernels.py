@@ -2,6 +2,7 @@
 against their Numba oracles and central finite differences."""
 import numpy as np
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +27,7 @@ def distinct(shape, seed, dtype=np.float64):
     return (rng.permutation(int(np.prod(shape))).reshape(shape) / 7.0 - 3.0).astype(dtype)
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(case=pool_case(), kind=st.sampled_from(["max", "avg"]), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 2**31))
 def test_pooling_matches_oracle(case, kind, dtype, seed):
@@ -57,7 +58,7 @@ def first_argmax(x, window, stride, pad):
     return out
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(case=pool_case(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
 def test_max_pool_argmax_and_fused_relu(case, dtype, seed):
     """The argmax of the forward pass, the backward pass from it, and the fused ReLU, against the oracle."""

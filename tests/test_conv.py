@@ -1,6 +1,7 @@
 """Convolution against its Numba oracle, central finite differences and PyTorch (when installed)."""
 import numpy as np
 import pytest
+from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,7 +20,7 @@ def conv_case(draw):
     return (N, C, H, W), (O, C, kh, kw), (sh, sw), pad
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(case=conv_case(), dtype=st.sampled_from([np.float32, np.float64]), seed=st.integers(0, 2**31))
 def test_conv_matches_oracle(case, dtype, seed):
     xs, ws, stride, pad = case
@@ -152,7 +153,7 @@ def wide_conv_case(draw):
     return (N, C, H, W), (O, C, k, k), (s, s), pad
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(case=wide_conv_case(), seed=st.integers(0, 2**31))
 def test_every_path_matches_oracle(case, seed):
     """float64 to rounding; float32 within 2e-5 of the output's scale (Winograd F(6x6, 3x3) is the

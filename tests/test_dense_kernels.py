@@ -1,7 +1,7 @@
 """The C++ dense kernels against their Numba oracles, on random shapes and all activations."""
 import numpy as np
 import pytest
-from conftest import ACTS, CODES, tol
+from conftest import ACTS, CODES, examples, tol
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,7 +10,7 @@ from hdl import ops, reference
 shapes = st.tuples(st.integers(1, 9), st.integers(1, 9), st.integers(1, 40))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(shape=shapes, act=st.sampled_from(ACTS), dtype=st.sampled_from([np.float32, np.float64]),
        seed=st.integers(0, 2**31))
 def test_forward_matches_oracle(shape, act, dtype, seed):
@@ -23,7 +23,7 @@ def test_forward_matches_oracle(shape, act, dtype, seed):
     np.testing.assert_allclose(got, want, **tol(dtype))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(shape=shapes, act=st.sampled_from(ACTS), dtype=st.sampled_from([np.float32, np.float64]),
        scale=st.sampled_from([1.0, 0.25]), seed=st.integers(0, 2**31))
 def test_backward_matches_oracle(shape, act, dtype, scale, seed):

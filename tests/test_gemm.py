@@ -3,7 +3,7 @@ the mini-batch training loop, covering and 1x1 convolutions) against their Numba
 differences, at sizes that take the GEMM path and straddle its block edges."""
 import numpy as np
 import pytest
-from conftest import CODES
+from conftest import CODES, examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +34,7 @@ def tolerance(dtype, K):
     return dict(rtol=8 * u * max(K, 1), atol=8 * u * max(K, 1))
 
 
-@settings(max_examples=80, deadline=None)
+@settings(max_examples=examples(80), deadline=None)
 @given(M=st.integers(1, 300), N=st.integers(1, 300), K=st.integers(0, 300), ta=st.booleans(), tb=st.booleans(),
        alpha=st.sampled_from([1.0, -0.5, 2.0]), beta=st.sampled_from([0.0, 1.0, 0.3]), seed=st.integers(0, 2**31))
 def test_float64_matches_numpy(M, N, K, ta, tb, alpha, beta, seed):

@@ -32,6 +32,60 @@ def test_generator_matches_oracle():
         np.testing.assert_array_equal(_C.rng_shuffle(seed, 37), reference.rng_shuffle(seed, 37))
 
 
+def test_generator_state_matches_oracle():
+    for seed in (0, 1, 2**63 - 1):
+        np.testing.assert_array_equal(_C.rng_state(seed), reference.rng.seed_state(seed))
+
+
+@pytest.mark.parametrize("batch_size,replacement", FORMS)
+@pytest.mark.parametrize("cut", [1, 7, 13])  # updates before the cut: off and on the epochs' and records' grid
+def test_a_run_cut_in_two_by_its_state_is_the_run_and_matches_oracle(batch_size, replacement, cut):
+    """_C.sgd_train for `cut` updates, then from the state it left for the rest: the whole run bit for bit
+    (parameters, recorded costs at the multiples of record_every), and the oracle's run cut the same way."""
+    X, Y = hdl.data.ten_points()
+    whole = hdl.Network([2, 2, 3, 2], seed=4)
+    h = hdl.stochastic_gradient(whole, X, Y, eta=0.3, iterations=40, batch_size=batch_size, replacement=replacement,
+                                record_every=3, seed=11)
+    net = hdl.Network([2, 2, 3, 2], seed=4)
+    Ws, bs = list(net.W), list(net.b)
+    acts = [hdl.ops.activation_code(layer.activation) for layer in net.layers]
+    slopes = [layer.slope for layer in net.layers]
+    state, order = np.array([*_C.rng_state(11), 10, 0], np.uint64), np.arange(10)
+    costs = [_C.sgd_train(Ws, bs, acts, slopes, X, Y, n, batch_size, replacement, True, 0.3, 0.0, 3, 0,
+                          state=state, order=order)[0] for n in (cut, 40 - cut)]
+    assert state[5] == 40
+    np.testing.assert_array_equal(np.concatenate(costs), h.cost)  # a cost at a multiple of 3 is recorded once
+    np.testing.assert_array_equal(net.get_params(), whole.get_params())
+    oracle = hdl.Network([2, 2, 3, 2], seed=4)
+    oWs, obs = List([W.copy() for W in oracle.W]), List([b.copy() for b in oracle.b])
+    ostate, oorder = reference.sgd_state(11, 10)
+    ocosts = [reference.sgd_continue(oWs, obs, np.array(acts), np.array(slopes), X, Y, n, batch_size, replacement,
+                                     True, 0.3, 0.0, 3, ostate, oorder) for n in (cut, 40 - cut)]
+    np.testing.assert_array_equal(ostate, state)  # the same draws: the same generator words, position, updates
+    np.testing.assert_array_equal(oorder, order)
+    np.testing.assert_allclose(np.concatenate(ocosts), h.cost, rtol=1e-12)
+    for got, want in zip(list(net.W) + list(net.b), list(oWs) + list(obs)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
+
+
+def test_a_bad_state_is_refused_naming_it():
+    X, Y = hdl.data.ten_points()
+    net = hdl.Network([2, 2, 3, 2], seed=4)
+    args = (list(net.W), list(net.b), [1, 1, 1], [0.0] * 3, X, Y, 5, 1, False, True, 0.1, 0.0, 1, 0)
+    good = np.array([*_C.rng_state(1), 10, 0], np.uint64)
+    for state, order, match in [
+        (good, None, "order must be a writeable int64 array of shape \\(10,\\)"),
+        (good.astype(np.int64), np.arange(10), "state must be a writeable uint64"),
+        (good[:5], np.arange(10), "state must be a writeable uint64 array of shape \\(6,\\)"),
+        (np.zeros(6, np.uint64), np.arange(10), "all zero"),
+        (np.array([*good[:4], 11, 0], np.uint64), np.arange(10), "position must be in \\[0, N\\]"),
+        (good, np.arange(1, 11), "order\\[9\\] = 10 is not a point"),
+        (None, np.arange(10), "order is given without state"),
+    ]:
+        with pytest.raises((ValueError, TypeError), match=match):
+            _C.sgd_train(*args, state=state, order=order)
+
+
 def test_draws_are_uniform():
     counts = np.bincount(_C.rng_below(5, 10, 100_000), minlength=10)
     chi2 = ((counts - 10_000) ** 2 / 10_000).sum()

@@ -5,6 +5,8 @@
 # where the processor has it, avx512). Any report fails the run (abort_on_error, halt_on_error).
 #
 #   tools/check_sanitizers.sh [pytest args]      (without test paths: the subset below)
+#   tools/check_sanitizers.sh --ci [pytest args] (CI's step: a smaller subset, the properties at 1/10 of their
+#                                                cases, that still meets every kernel family on every ISA)
 #
 # The subset covers every kernel family (GEMM and dense, convolution: direct, Winograd and the GEMM
 # paths, pooling, pointwise and activations, loss, SGD updates, the compiled stochastic_gradient
@@ -15,8 +17,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+ci=0
+if [ "${1:-}" = --ci ]; then ci=1; shift; fi
 python -m pip install -q pybind11 ninja 2>&1 | { grep -v "^WARNING: Location" || true; }
 build=build/sanitize
+start=$SECONDS
 t0=$SECONDS
 # -O1 -g1: the sanitized build compiles three copies of the kernels; line tables for the reports.
 cmake -S . -B "$build" -G Ninja -DHDL_SANITIZE=address,undefined -DHDL_CUDA=OFF \
@@ -27,7 +32,16 @@ tail -1 "$build.log"
 echo "check_sanitizers: build $((SECONDS - t0)) s"
 pkg=$(mktemp -d)
 trap 'rm -rf "$pkg"' EXIT
-cp -r python/hdl "$pkg/hdl"
+# The package's Python files, with the Numba caches of an installed copy of these same sources where there is one
+# (CI's, after its pytest step): compiling the oracles under ASan's allocator is most of a cold run.
+src=python/hdl
+installed=$(cd / && python -c "import hdl, os; print(os.path.dirname(hdl.__file__))" 2>/dev/null || true)
+if [ -n "$installed" ] && [ "$installed" != "$root/python/hdl" ] &&
+  diff -rq -x __pycache__ -x '_C*.so' -x '_cuda*.so' python/hdl "$installed" > /dev/null 2>&1; then
+  src=$installed
+fi
+echo "check_sanitizers: the package from $src"
+cp -rp "$src" "$pkg/hdl"
 rm -f "$pkg"/hdl/_C*.so "$pkg"/hdl/_cuda*.so
 cp "$build"/_C*.so "$pkg/hdl/"
 
@@ -38,7 +52,22 @@ for arg in "$@"; do  # test paths relative to the repository, as from its root
   [[ $arg == /* ]] && paths=1
   tests+=("$arg")
 done
-if [ $paths = 0 ]; then  # options alone (-x, -k ...) apply to the default subset
+if [ $paths = 0 ] && [ $ci = 1 ]; then
+  # GEMM and dense, convolution (direct, Winograd, GEMM; forward and backward), pooling, pointwise and the
+  # activations, the losses and the SGD update (test_cnn_kernels), the compiled stochastic_gradient loop, the
+  # fused ReLUs; the Hypothesis properties at a tenth of their cases (conftest.examples). The layers, models
+  # and error paths are the full run's.
+  export HDL_EXAMPLES_SCALE=0.1
+  tests+=(
+    "$root/tests/test_gemm.py"
+    "$root/tests/test_dense_kernels.py"
+    "$root/tests/test_conv.py"
+    "$root/tests/test_cnn_kernels.py"
+    "$root/tests/test_training.py"
+    "$root/tests/test_relu_nan.py"
+    -k "not every_instruction_set"  # runs each ISA in a subprocess of its own: the loop below does that
+  )
+elif [ $paths = 0 ]; then  # options alone (-x, -k ...) apply to the default subset
   tests+=(
     "$root/tests/test_gemm.py"
     "$root/tests/test_dense_kernels.py"
@@ -91,3 +120,4 @@ for isa in "${isas[@]}"; do
   [ $rc = 0 ] || exit $rc
   echo "check_sanitizers: HDL_ISA=$isa $((SECONDS - t0)) s"
 done
+echo "check_sanitizers: all $((SECONDS - start)) s"

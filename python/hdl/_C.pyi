@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['activations', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
+__all__: list[str] = ['activations', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
 def avg_pool2d(x: numpy.ndarray, kh: typing.SupportsInt | typing.SupportsIndex, kw: typing.SupportsInt | typing.SupportsIndex, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, out: typing.Any = None, relu: bool = False, want_argmax: bool = False, argmax: typing.Any = None) -> typing.Any:
     ...
 def avg_pool2d_backward(dy: numpy.ndarray, x: numpy.ndarray, kh: typing.SupportsInt | typing.SupportsIndex, kw: typing.SupportsInt | typing.SupportsIndex, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, out: typing.Any = None, argmax: typing.Any = None) -> typing.Any:
@@ -67,6 +67,10 @@ def rng_below(seed: typing.SupportsInt | typing.SupportsIndex, n: typing.Support
     """
     count uniform draws from {0..n-1} by the training generator.
     """
+def rng_state(seed: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint64]:
+    """
+    The training generator's four words after seeding with seed.
+    """
 def rng_shuffle(seed: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
     """
     The permutation of 0..n-1 the training generator draws first.
@@ -77,7 +81,7 @@ def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
 def sgd_momentum(params: list, grads: list, velocities: list, lr_mults: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], decay_mults: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], eta: typing.SupportsFloat | typing.SupportsIndex, mu: typing.SupportsFloat | typing.SupportsIndex, lam: typing.SupportsFloat | typing.SupportsIndex, form: typing.SupportsInt | typing.SupportsIndex) -> None:
     ...
-def sgd_train(W: list, b: list, activations: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], slopes: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], X: numpy.ndarray, Y: numpy.ndarray, iterations: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, replacement: bool, shuffle: bool, eta: typing.SupportsFloat | typing.SupportsIndex, lam: typing.SupportsFloat | typing.SupportsIndex, record_every: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, epoch_end: typing.Any = None, epoch_length: typing.SupportsInt | typing.SupportsIndex = 0, poll: typing.Any = None, poll_seconds: typing.SupportsFloat | typing.SupportsIndex = 0.1) -> tuple:
+def sgd_train(W: list, b: list, activations: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], slopes: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], X: numpy.ndarray, Y: numpy.ndarray, iterations: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, replacement: bool, shuffle: bool, eta: typing.SupportsFloat | typing.SupportsIndex, lam: typing.SupportsFloat | typing.SupportsIndex, record_every: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, epoch_end: typing.Any = None, epoch_length: typing.SupportsInt | typing.SupportsIndex = 0, poll: typing.Any = None, poll_seconds: typing.SupportsFloat | typing.SupportsIndex = 0.1, state: typing.Any = None, order: typing.Any = None, cost: typing.Any = None) -> tuple:
     """
     Train W[l], b[l] in place by the stochastic gradient method; returns (cost history, final cost, updates applied, the update whose mini-batch cost was not finite or -1). epoch_end(epoch, mean_batch_cost) after every epoch_length updates and poll(updates) at most every poll_seconds may return True to stop.
     """

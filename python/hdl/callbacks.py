@@ -66,7 +66,8 @@ class EarlyStopping(Callback):
 
 class Checkpoint(Callback):
     """Saves the model with its velocities and the history every `every` epochs (and after the last),
-    atomically: a run killed mid-save leaves the previous checkpoint; fit(resume=True) continues from it."""
+    atomically: a run killed mid-save leaves the previous checkpoint; resume=True of fit and stochastic_gradient
+    continues from it (stochastic_gradient's with its recorded costs and its sampler's state, History.arrays)."""
 
     writes_files = True
 
@@ -77,7 +78,7 @@ class Checkpoint(Callback):
         self.saved = 0
 
     def _save(self, model: Model, history: History) -> None:
-        model.save(self.path, extra={"history": history.to_dict()}, with_velocities=True)
+        model.save(self.path, extra={"history": history.to_dict()}, with_velocities=True, arrays=history.arrays())
         self.saved = history.epochs[-1] if history.epochs else 0
 
     def on_epoch_end(self, epoch: int, model: Model, history: History) -> bool:

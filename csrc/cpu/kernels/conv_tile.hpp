@@ -69,7 +69,7 @@ inline void tile(T* y, const int64* yoff_, int64 ocount, const T* x, const int64
   const V zero = S::zero();
   for (int r = 0; r < R; ++r) {
     if (relu)
-      for (int k = 0; k < NV; ++k) acc[r][k] = acc[r][k] > zero ? acc[r][k] : zero;
+      for (int k = 0; k < NV; ++k) acc[r][k] = acc[r][k] < zero ? zero : acc[r][k];  // NaN stays NaN
     T* out = y + yoff_[r];
     if (ocount == NV * L) {
       for (int k = 0; k < NV; ++k) S::store(out + k * L, acc[r][k]);

@@ -272,8 +272,8 @@ inline void store_tile(Mat<T> C, int rows, int cols, const typename Simd<T>::vec
         }
       }
       if (last && ep.act == Activation::relu) {
-        v0 = v0 > S::zero() ? v0 : S::zero();
-        v1 = v1 > S::zero() ? v1 : S::zero();
+        v0 = v0 < S::zero() ? S::zero() : v0;  // NaN stays NaN, as in the stand-alone ReLU
+        v1 = v1 < S::zero() ? S::zero() : v1;
       }
       S::store(c, v0);
       S::store(c + L, v1);

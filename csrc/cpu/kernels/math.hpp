@@ -61,7 +61,7 @@ inline void activate(T* HDL_RESTRICT x, int64 n, Activation act, T slope) {
       for (int64 i = 0; i < n; ++i) x[i] = T(1) / (T(1) + exp_(-x[i]));
       break;
     case Activation::relu:  // (7.3)
-      for (int64 i = 0; i < n; ++i) x[i] = x[i] > T(0) ? x[i] : T(0);
+      for (int64 i = 0; i < n; ++i) x[i] = x[i] < T(0) ? T(0) : x[i];  // NaN stays NaN
       break;
     case Activation::leaky_relu:
       for (int64 i = 0; i < n; ++i) x[i] = x[i] > T(0) ? x[i] : slope * x[i];

@@ -193,7 +193,7 @@ inline void window_max_group(T* y, std::int32_t* argmax, const T* image, const W
   for (int b = 0; b < NB; ++b) {
     if (relu) {
       at[b] = best[b] > V{} ? at[b] : V{} - T(1);
-      best[b] = best[b] > V{} ? best[b] : V{};
+      best[b] = best[b] < V{} ? V{} : best[b];  // NaN stays NaN
     }
     Simd<T>::store(y + off[b], best[b]);
     if (argmax) store_index<T, V>(argmax + off[b], at[b]);
@@ -317,7 +317,7 @@ void max_pool2d_forward(T* y, std::int32_t* argmax, const T* x, const PoolShape&
       },
       [&](int64 out, int64 image, const Window& w, int64 c) {
         T at, best = window_max<T, T>(x + image, w, s, c, argmax ? &at : nullptr);
-        if (relu) at = best > T(0) ? at : T(-1), best = best > T(0) ? best : T(0);
+        if (relu) at = best > T(0) ? at : T(-1), best = best < T(0) ? T(0) : best;
         y[out + c] = best;
         if (argmax) argmax[out + c] = std::int32_t(at);
       });

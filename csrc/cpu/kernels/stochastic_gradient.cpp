@@ -249,7 +249,7 @@ double network_cost(const std::vector<DenseLayerRef<T>>& layers, const Columns<T
 
 template <class T>
 double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data, DataRef<T> Y_data,
-                 const SGDConfig& cfg, double* cost_history, SGDHooks& hooks) {
+                 const SGDConfig& cfg, SGDState& state, double* cost_history, SGDHooks& hooks) {
   const int64 N = X_data.N;
   const size_t L = layers.size();
   const int64 n_in = layers.front().n_in, n_out = layers.back().n_out;
@@ -267,8 +267,12 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
   Buffer<T> bsum(widest);
 
   // Recording Cost runs the network over all N points; while those activations are
-  // current (no update since), the next mini-batch reads its columns from them.
+  // current (no update since), the next mini-batch reads its columns from them. Costs are recorded after the
+  // multiples of record_every updates counted from the run's start (u0 updates before this call), so that a
+  // run resumed from its state records, and reads activations, where the whole run would have.
+  const int64 u0 = state.updates;
   const bool recording = cfg.record_every > 0;
+  const int64 first_record = recording ? (u0 + cfg.record_every - 1) / cfg.record_every : 0;
   FullPass<T> full(layers, X, Y, recording ? N : 0);
   bool all_current = false;
   double cost = 0.0, batch_cost = 0.0;
@@ -277,15 +281,20 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
   bool on_gemm = false;
   for (const auto& layer : layers) on_gemm = on_gemm || layer.n_out * layer.n_in * m_max >= kGemmMinWork;
   const bool rows = m_max > 1 && on_gemm && !(recording && full.keeps_activations());
-  if (recording) {
+  if (recording && u0 % cfg.record_every == 0) {
     cost_history[0] = cost = full.cost(cfg.lambda);
     all_current = true;
   }
 
-  Rng rng(cfg.seed);
-  Buffer<int64> order(N), batch(m_max);
-  for (int64 i = 0; i < N; ++i) order[i] = i;
-  int64 position = N;  // how far the current epoch has got through `order`
+  Rng rng(state.rng);
+  int64* const order = state.order;
+  Buffer<int64> batch(m_max);
+  int64 position = state.position;  // how far the current epoch has got through `order`
+  auto save_state = [&](int64 applied) {
+    state.rng = rng.state();
+    state.position = position;
+    state.updates = u0 + applied;
+  };
   const T eta = T(cfg.eta), decay = T(2.0 * cfg.lambda / double(N));
   double epoch_cost = 0.0;  // sum of the mini-batch costs of the current epoch
   int64 epoch_steps = 0;
@@ -299,11 +308,11 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
       for (int64 i = 0; i < m; ++i) batch[i] = rng.below(static_cast<std::uint32_t>(N));
     } else {
       if (position >= N) {
-        if (cfg.shuffle) rng.shuffle(order.data(), N);
+        if (cfg.shuffle) rng.shuffle(order, N);
         position = 0;
       }
       m = std::min(m_max, N - position);
-      std::copy(order.begin() + position, order.begin() + position + m, batch.begin());
+      std::copy(order + position, order + position + m, batch.begin());
       position += m;
     }
 
@@ -329,6 +338,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
     batch_cost = quadratic_cost_impl(g.data(), a[L - 1].data(), y.data(), n_out * m, 1.0 / double(m));
     if (!std::isfinite(batch_cost)) {  // diverged: stop before this update
       hooks.diverged_at = it;
+      save_state(it);
       return batch_cost;
     }
     if (rows) backward_update_rows(layers, x.data(), a, g, g_next, delta, bsum, m, eta, decay);
@@ -339,13 +349,15 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
     epoch_cost += batch_cost;
     ++epoch_steps;
 
-    if (recording && (it + 1) % cfg.record_every == 0) {
-      cost_history[(it + 1) / cfg.record_every] = cost = full.cost(cfg.lambda);
+    const int64 u = u0 + it + 1;  // updates since the run began
+    if (recording && u % cfg.record_every == 0) {
+      cost_history[u / cfg.record_every - first_record] = cost = full.cost(cfg.lambda);
       all_current = true;
     }
     bool stop = false;
-    if (hooks.epoch_end != nullptr && hooks.epoch_length > 0 && (it + 1) % hooks.epoch_length == 0) {
-      stop = hooks.epoch_end(hooks.context, (it + 1) / hooks.epoch_length, epoch_cost / double(epoch_steps));
+    if (hooks.epoch_end != nullptr && hooks.epoch_length > 0 && u % hooks.epoch_length == 0) {
+      save_state(it + 1);
+      stop = hooks.epoch_end(hooks.context, u / hooks.epoch_length, epoch_cost / double(epoch_steps));
       epoch_cost = 0.0;
       epoch_steps = 0;
     }
@@ -353,6 +365,7 @@ double sgd_train(const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X_data,
       stop = hooks.poll(hooks.context, it + 1) || stop;
     if (stop) break;
   }
+  save_state(hooks.iterations_done);
   if (!recording) return batch_cost;  // no pass over all N points that the caller did not ask for
   return all_current ? cost : HDL_ISA::network_cost(layers, X, Y, cfg.lambda);
 }

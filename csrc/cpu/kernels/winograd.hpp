@@ -194,7 +194,7 @@ inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, 
     for (int r = 0; r < rows; ++r)
       for (int q = 0; q < cols; ++q) {
         auto v = out[r][q] + b;
-        if (relu) v = v > zero ? v : zero;
+        if (relu) v = v < zero ? zero : v;  // NaN stays NaN
         T* dst = y + r * row_stride + q * O + o;
         if (count == L) {
           S::store(dst, v);

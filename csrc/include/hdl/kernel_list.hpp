@@ -54,17 +54,19 @@
 
 // ---- stochastic_gradient.cpp: whole training runs (Section 4, back propagation of Lemma 5.1) ------
 // sgd_train: trains in place. X is (n_1, N), Y is (n_L, N), columns are the training points (DataRef).
-//   cost_history holds iterations / record_every + 1 values: Cost (3.3)/(8.2) before the first
-//   update and after every record_every-th one. Returns the Cost after the last update (over all N
+//   state (SGDState) says where the run starts (its updates u0 = state.updates) and is left where it stops.
+//   cost_history gets Cost (3.3)/(8.2) after every multiple of record_every updates counted from the run's
+//   start, u0 included when it is one: (u0 + iterations) / r - ceil(u0 / r) + 1 values (u0 = 0:
+//   iterations / r + 1). Returns the Cost after the last update (over all N
 //   points), or with record_every = 0 the cost (3.3) of the last mini-batch before its update.
 //   hooks (SGDHooks) are called after every epoch and every poll_every updates, and may stop the run;
 //   a mini-batch whose cost is not finite stops it before its update (hooks.diverged_at). A run stopped
-//   after k updates wrote k / record_every + 1 costs.
+//   after k updates wrote the costs up to update u0 + k.
 #define HDL_KERNELS_stochastic_gradient(HDL_K, HDL_K1)                                                                 \
   HDL_K(double, sgd_train,                                                                                             \
     (const std::vector<DenseLayerRef<T>>& layers, DataRef<T> X, DataRef<T> Y, const SGDConfig& config,                \
-     double* cost_history, SGDHooks& hooks),                                                                           \
-    (layers, X, Y, config, cost_history, hooks))
+     SGDState& state, double* cost_history, SGDHooks& hooks),                                                          \
+    (layers, X, Y, config, state, cost_history, hooks))
 
 // ---- conv.cpp: 2-D convolution, NHWC (hdl/shapes.hpp: ConvShape) ---------------------------------
 // conv2d_forward: y (N, out_h, out_w, O); relu fuses y = max(y, 0).

@@ -6,11 +6,20 @@
 
 namespace hdl {
 
+// The generator's four words: all a stream is, so a run that stops can hand it to the next.
+struct RngState {
+  std::uint64_t s[4];
+};
+
 class Rng {
  public:
   explicit Rng(std::uint64_t seed) {
     for (auto& word : s_) word = splitmix64(seed);
   }
+  explicit Rng(const RngState& state) {
+    for (int i = 0; i < 4; ++i) s_[i] = state.s[i];
+  }
+  RngState state() const { return {{s_[0], s_[1], s_[2], s_[3]}}; }
 
   std::uint64_t next() {
     const std::uint64_t result = rotl(s_[1] * 5, 7) * 9;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "hdl/common.hpp"
+#include "hdl/rng.hpp"
 
 namespace hdl {
 
@@ -42,7 +43,17 @@ struct SGDConfig {
   double eta = 0.0;         // learning rate
   double lambda = 0.0;      // L2 penalty of (8.2): Cost += lambda/N sum_l ||W[l]||_F^2
   int64 record_every = 0;   // record Cost (3.3)/(8.2) every k updates; 0: never
-  std::uint64_t seed = 0;
+};
+
+// Where a run's random choice of mini-batches stands, all that a run stopped after any update needs to go on
+// exactly as if it had not stopped (with its parameters; stochastic_gradient's checkpoints hold it). A run reads
+// it at its start and writes it back before every epoch_end call and when it returns.
+// A fresh run: rng = Rng(seed).state(), order = 0..N-1, position = N, updates = 0.
+struct SGDState {
+  RngState rng;          // the generator's words
+  int64* order;          // without replacement: the N points in this epoch's order (4.7), reshuffled in place
+  int64 position;        // how many of them this epoch has used (N: the next update starts an epoch)
+  int64 updates;         // updates applied since the run began: epochs and record_every count from there
 };
 
 // How a run talks to its caller while it lasts. The calls come from the thread that runs the loop,
@@ -50,15 +61,16 @@ struct SGDConfig {
 // Plain function pointers, not std::function: their code lives in the caller's (baseline) objects.
 struct SGDHooks {
   void* context = nullptr;
-  // after every epoch_length updates (0: never), with the mean cost (3.3) of that epoch's mini-batches
+  // after every epoch_length updates (0: never; counted from the run's start, so the epoch is updates /
+  // epoch_length), with the mean cost (3.3) of that epoch's mini-batches
   bool (*epoch_end)(void* context, int64 epoch, double mean_batch_cost) = nullptr;
   int64 epoch_length = 0;
   // every poll_every updates (0: never), for progress bars and interrupts
   bool (*poll)(void* context, int64 iterations_done) = nullptr;
   int64 poll_every = 0;
   // written by the run
-  int64 iterations_done = 0;  // updates applied
-  int64 diverged_at = -1;     // the update whose mini-batch cost was not finite (stopped before applying it)
+  int64 iterations_done = 0;  // updates applied by this call
+  int64 diverged_at = -1;     // the update of this call whose mini-batch cost was not finite (not applied)
 };
 
 }  // namespace hdl

@@ -21,16 +21,37 @@ def network_cost(Ws, bs, acts, slopes, X, Y, lam):
 
 
 @numba.njit(cache=True)
+def sgd_state(seed, N):
+    """A run's start: state = (the generator's 4 words seeded from seed, position N: the first update starts an
+    epoch, 0 updates applied) and order = 0..N-1, as hdl._C.sgd_train starts without a state."""
+    state = np.zeros(6, dtype=np.uint64)
+    state[:4] = seed_state(seed)
+    state[4] = N
+    return state, np.arange(N)
+
+
+@numba.njit(cache=True)
 def sgd_train(Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle_epochs, eta, lam,
               record_every, seed):
     """Updates the typed lists Ws, bs in place; returns the recorded costs."""
+    state, order = sgd_state(seed, X.shape[1])
+    return sgd_continue(Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle_epochs, eta, lam,
+                        record_every, state, order)
+
+
+@numba.njit(cache=True)
+def sgd_continue(Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle_epochs, eta, lam,
+                 record_every, state, order):
+    """sgd_train from where a run left state (the generator's 4 words, the position in order, the updates
+    applied) and order (the epoch's order of the points); both are updated in place, so that a run cut in two
+    is the run. The cost is recorded at every multiple of record_every updates, counted from the run's start."""
     N = X.shape[1]
     L = len(Ws)
-    state = seed_state(seed)
-    order = np.arange(N)
-    position = N
-    history = np.empty(iterations // record_every + 1 if record_every > 0 else 0)
-    if record_every > 0:
+    position = np.int64(state[4])
+    done = np.int64(state[5])
+    first = -(-done // record_every) if record_every > 0 else 0
+    history = np.empty((done + iterations) // record_every - first + 1 if record_every > 0 else 0)
+    if record_every > 0 and done % record_every == 0:
         history[0] = network_cost(Ws, bs, acts, slopes, X, Y, lam)
     for it in range(iterations):
         # 1. the mini-batch
@@ -60,6 +81,9 @@ def sgd_train(Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, s
             # 4. the update (4.8) with the gradient 2 lam/N W of the penalty (8.2)
             Ws[l] -= eta * (dW + 2.0 * lam / N * Ws[l])
             bs[l] -= eta * db
-        if record_every > 0 and (it + 1) % record_every == 0:
-            history[(it + 1) // record_every] = network_cost(Ws, bs, acts, slopes, X, Y, lam)
+        t = done + it + 1
+        if record_every > 0 and t % record_every == 0:
+            history[t // record_every - first] = network_cost(Ws, bs, acts, slopes, X, Y, lam)
+    state[4] = position
+    state[5] = done + iterations
     return history
