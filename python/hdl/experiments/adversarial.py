@@ -137,3 +137,114 @@ def one_pixel_attack(model, image, label, stats, target=None, maxiter=30, popsiz
             "colour": [int(round(c)) for c in res.x[2:2 + C]], "predicted": int(np.argmax(after)),
             "probability_before": float(before[goal]), "probability_after": float(after[goal]),
             "evaluations": int(res.nfev)}
+
+
+EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)
+
+
+def run_adversarial(model=None, data=None, out="adversarial", epsilons=EPSILONS, fgsm_images=1000,
+                    pixel_images=100, targeted=True, maxiter=30, popsize=40, seed=0, plot=True, verify=True) -> dict:
+    """FGSM's accuracy against eps (untargeted, and targeted at a random other class) on the first
+    `fgsm_images` test images, and the one-pixel attack [33] on `pixel_images` correctly classified test images
+    drawn at random (untargeted, and targeted at a random other class): success fractions with 95% Wilson
+    intervals, a gallery of attacked images. model: a model file of hdl cifar10 (default: train a small one)."""
+    import json
+    import os
+    import time
+
+    from hdl.experiments.modelfile import load_or_train
+
+    if plot:
+        from hdl.plot import _pyplot
+        _pyplot()
+    start = time.perf_counter()
+    os.makedirs(out, exist_ok=True)
+    clf, images = load_or_train(model, data, os.path.join(out, "trained"), verify=verify)
+    net, stats, K = clf.model, clf.preprocessing, len(clf.classes)
+    rng = np.random.default_rng(seed)
+    xt, yt = images.xt[:fgsm_images], images.yt[:fgsm_images].astype(np.int64)
+    other = (yt + rng.integers(1, K, len(yt))) % K  # a random class other than the true one
+    sweep = fgsm_sweep(net, xt, yt, stats, epsilons)
+    sweep_t = fgsm_sweep(net, xt, yt, stats, epsilons, target=other)
+    summary = {"experiment": "adversarial", "model": clf.path, "fgsm_images": len(xt), "epsilons": list(epsilons),
+               "fgsm": {"untargeted_accuracy": [a for _, a, _ in sweep],
+                        "targeted_accuracy": [a for _, a, _ in sweep_t], "targeted_hit_rate": [h for _, _, h in sweep_t]},
+               "clean_accuracy": sweep[0][1]}
+    predicted = predict(net, images.xt, stats)
+    correct = np.flatnonzero(predicted == images.yt)
+    chosen = rng.choice(correct, min(pixel_images, len(correct)), replace=False)
+    attacks = {}
+    for mode in ("untargeted", "targeted") if targeted else ("untargeted",):
+        results = []
+        for i in chosen:
+            y = int(images.yt[i])
+            target = None if mode == "untargeted" else int((y + rng.integers(1, K)) % K)
+            r = one_pixel_attack(net, images.xt[i], y, stats, target, maxiter, popsize, seed)
+            results.append({"index": int(i), "label": y, "target": target, **{k: v for k, v in r.items() if k != "image"},
+                            "_image": r["image"]})
+        wins = sum(r["success"] for r in results)
+        low, high = wilson_interval(wins, len(results))
+        attacks[mode] = {"attempts": len(results), "successes": wins, "success_rate": wins / len(results),
+                         "wilson_95": [low, high], "results": results}
+    summary["one_pixel"] = {m: {k: v for k, v in a.items() if k != "results"} for m, a in attacks.items()}
+    summary["one_pixel"]["maxiter"], summary["one_pixel"]["popsize"] = maxiter, popsize
+    summary["one_pixel_attacks"] = {m: [{k: v for k, v in r.items() if k != "_image"} for r in a["results"]]
+                                    for m, a in attacks.items()}
+    summary["figures"] = {}
+    if plot:
+        summary["figures"]["fgsm"] = os.path.join(out, "fgsm_accuracy.png")
+        _sweep_figure(summary, summary["figures"]["fgsm"])
+        summary["figures"]["one_pixel"] = os.path.join(out, "one_pixel_gallery.png")
+        _gallery(images, attacks, clf.classes, summary["figures"]["one_pixel"])
+    summary["seconds"] = time.perf_counter() - start
+    with open(os.path.join(out, "summary.json"), "w") as f:
+        json.dump(summary, f, indent=2)
+    return summary
+
+
+def _sweep_figure(summary, path):
+    from hdl.plot import _pyplot
+
+    plt = _pyplot()
+    eps = 255 * np.array(summary["epsilons"])
+    f = summary["fgsm"]
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(eps, 100 * np.array(f["untargeted_accuracy"]), "o-", label="untargeted: accuracy")
+    ax.plot(eps, 100 * np.array(f["targeted_accuracy"]), "s-", label="targeted: accuracy")
+    ax.plot(eps, 100 * np.array(f["targeted_hit_rate"]), "^--", label="targeted: target predicted")
+    ax.axhline(10, color="0.5", ls=":", lw=0.8)
+    ax.set_xlabel("eps (grey levels of 255)")
+    ax.set_ylabel("% of test images")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"FGSM on the CIFAR-10 network ({summary['fgsm_images']} test images)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _gallery(images, attacks, classes, path, n=8):
+    """Original and attacked images with both labels (as Figure 7.6 labels its images), successes first."""
+    from hdl.plot import _pyplot
+
+    plt = _pyplot()
+    shown = [(m, r) for m, a in attacks.items() for r in a["results"] if r["success"]][:n]
+    if not shown:
+        shown = [(m, r) for m, a in attacks.items() for r in a["results"]][:n]
+    fig, axes = plt.subplots(2, max(len(shown), 1), figsize=(1.7 * max(len(shown), 1), 4.0), squeeze=False)
+    for k, (mode, r) in enumerate(shown):
+        axes[0, k].imshow(images.xt[r["index"]])
+        axes[0, k].set_title(classes[r["label"]], fontsize=8)
+        axes[1, k].imshow(r["_image"])
+        row, col = r["pixel"]
+        axes[1, k].add_patch(plt.Circle((col, row), 2.5, fill=False, color="yellow", lw=1))
+        axes[1, k].set_title(f"{classes[r['predicted']]}\n({mode[:1]}, {100 * r['probability_after']:.0f}%)",
+                             fontsize=7)
+        for ax in axes[:, k]:
+            ax.axis("off")
+    fig.suptitle("One-pixel attack [33]: originals (top, true class), one pixel changed (bottom, predicted class)",
+                 fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
