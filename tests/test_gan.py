@@ -1,5 +1,5 @@
 """Section 8's GAN [12]: the logistic loss and its gradient, the generator's gradient back-propagated through
-the discriminator (Model.gradients with need_dx) against float64 central differences, and a GAN that learns."""
+the discriminator (Model.cost_gradients with need_dx) against float64 central differences, and a GAN that learns."""
 import numpy as np
 import pytest
 
@@ -43,7 +43,7 @@ def test_generator_gradient_through_discriminator_matches_central_differences():
 
     def cost_G():
         return logistic_loss(D.forward(G.forward(z)), 1.0)[0]
-    C, _ = G.gradients(z, lambda images: D.gradients(images, lambda s: logistic_loss(s, 1.0), need_dx=True))
+    C, _ = G.cost_gradients(z, lambda images: D.cost_gradients(images, lambda s: logistic_loss(s, 1.0), need_dx=True))
     assert C == pytest.approx(cost_G())
     for layer in G.layers:
         for name, p in layer.params().items():
@@ -61,7 +61,7 @@ def test_generator_gradient_through_discriminator_matches_central_differences():
 def test_gradients_checks_the_cost_it_is_given():
     G, D = _nets()
     with pytest.raises(ValueError, match="dC/d"):
-        D.gradients(np.zeros((2, 4)), lambda s: (0.0, np.zeros((2, 2))))
+        D.cost_gradients(np.zeros((2, 4)), lambda s: (0.0, np.zeros((2, 2))))
 
 
 def test_gan_learns_a_pattern():

@@ -207,13 +207,13 @@ class Model:
                 g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=need_dx or i > 0)
         return g if need_dx else None
 
-    def gradients(self, x: Array, cost: Callable[[Any], tuple[float, Any]], need_dx: bool = False,
+    def cost_gradients(self, x: Array, cost: Callable[[Any], tuple[float, Any]], need_dx: bool = False,
                   train: bool = True) -> tuple[float, Any]:
         """(C, dC/dx or None) for any cost of the outputs: runs x forward (in training mode unless train=False),
         calls cost(outputs (N, K)) -> (C, dC/d(outputs)), back-propagates that through every layer (parameter
         gradients into layer.grads, as loss_and_gradients leaves them for step) and returns dC/dx (x's shape)
         when need_dx. loss_and_gradients is this with the softmax log-loss (7.4); a GAN's generator [12] learns
-        through a cost that is its discriminator's gradients(fake, ..., need_dx=True)."""
+        through a cost that is its discriminator's cost_gradients(fake, ..., need_dx=True)."""
         acts = self._forward(x, train)
         n = acts[0].shape[0]
         scores = acts[-1].reshape(n, -1)
@@ -233,7 +233,7 @@ class Model:
 
         def cost(scores: Any) -> tuple[float, Any]:
             return backend.ops_for(scores).softmax_log_loss(scores, self._labels(labels, n, scores.shape[1]))
-        loss, dx = self.gradients(x, cost, need_dx=True, train=False)
+        loss, dx = self.cost_gradients(x, cost, need_dx=True, train=False)
         return loss, dx.copy()  # the first layer's buffer, reused by its next backward
 
     def features(self, x: NDArray[Any], upto: int, batch_size: int = 500) -> NDArray[Any]:

@@ -6,8 +6,8 @@ that it is real. Both are hdl Models of Dense layers, and both learn by the same
   D: minimise  C_D = logistic_loss(D([x; G(z)]), [1; 0])      (real ones labelled 1, generated ones 0)
   G: minimise  C_G = logistic_loss(D(G(z)), 1)                  (the 'non-saturating' cost of [12], Sec. 3)
 
-G's gradient is back-propagated through D (D.gradients(..., need_dx=True) gives dC_G/d(G(z))) and then
-through G (G.gradients with that cost). The images are Fashion-MNIST's (Debian's dataset-fashion-mnist) or
+G's gradient is back-propagated through D (D.cost_gradients(..., need_dx=True) gives dC_G/d(G(z))) and then
+through G (G.cost_gradients with that cost). The images are Fashion-MNIST's (Debian's dataset-fashion-mnist) or
 MNIST's, scaled to [-1, 1], which G's final Tanh produces."""
 from __future__ import annotations
 
@@ -47,9 +47,9 @@ def gan_step(G: Model, D: Model, x, z, lr, momentum=0.5):
     fake = G.forward(z, train=True)
     B = len(x)
     t = np.concatenate([np.ones((B, 1)), np.zeros((len(fake), 1))])
-    c_d, _ = D.gradients(np.concatenate([x, fake]), lambda s: logistic_loss(s, t))
+    c_d, _ = D.cost_gradients(np.concatenate([x, fake]), lambda s: logistic_loss(s, t))
     D.step(lr, momentum)
-    c_g, _ = G.gradients(z, lambda images: D.gradients(images, lambda s: logistic_loss(s, 1.0), need_dx=True))
+    c_g, _ = G.cost_gradients(z, lambda images: D.cost_gradients(images, lambda s: logistic_loss(s, 1.0), need_dx=True))
     G.step(lr, momentum)
     return c_d, c_g
 
