@@ -136,7 +136,7 @@ def one_pixel_attack(model, image, label, stats, target=None, maxiter=30, popsiz
     return {"success": bool(done(after)), "image": attacked.astype(np.uint8), "pixel": (int(res.x[0]), int(res.x[1])),
             "colour": [int(round(c)) for c in res.x[2:2 + C]], "predicted": int(np.argmax(after)),
             "probability_before": float(before[goal]), "probability_after": float(after[goal]),
-            "evaluations": int(res.nfev)}
+            "generations": int(res.nit)}
 
 
 EPSILONS = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 16 / 255)
@@ -166,7 +166,7 @@ def run_adversarial(model=None, data=None, out="adversarial", epsilons=EPSILONS,
     other = (yt + rng.integers(1, K, len(yt))) % K  # a random class other than the true one
     sweep = fgsm_sweep(net, xt, yt, stats, epsilons)
     sweep_t = fgsm_sweep(net, xt, yt, stats, epsilons, target=other)
-    summary = {"experiment": "adversarial", "model": clf.path, "fgsm_images": len(xt), "epsilons": list(epsilons),
+    summary = {"experiment": "adversarial", "model_file": clf.path, "fgsm_images": len(xt), "epsilons": list(epsilons),
                "fgsm": {"untargeted_accuracy": [a for _, a, _ in sweep],
                         "targeted_accuracy": [a for _, a, _ in sweep_t], "targeted_hit_rate": [h for _, _, h in sweep_t]},
                "clean_accuracy": sweep[0][1]}

@@ -122,7 +122,7 @@ def run_corrector(model=None, data=None, out="corrector", errors=20, reference=1
                      "others_changed_to_wrong": int(np.sum((new != pred) & others & (new != images.yt))),
                      "others_changed_to_right": int(np.sum((new != pred) & others & (new == images.yt)))})
     fractions = [r["others_changed_fraction"] for r in rows]
-    summary = {"experiment": "corrector", "reference": "[13] Gorban & Tyukin, 2017", "model": clf.path,
+    summary = {"experiment": "corrector", "reference": "[13] Gorban & Tyukin, 2017", "model_file": clf.path,
                "features": int(ft.shape[1]), "feature_layer": f"the input of layer {hidden} ({net.layers[hidden]!r})",
                "reference_points": int(ok.sum()), "test_images": len(pred), "test_accuracy": float(np.mean(pred == images.yt)),
                "errors_corrected": len(rows), "fixed": int(sum(r["fixed"] for r in rows)),

@@ -151,7 +151,7 @@ def sample_grid(images, path, title="", side=28):
             ax.imshow(images[k].reshape(side, side), cmap="gray", vmin=-1, vmax=1)
     if title:
         fig.suptitle(title, fontsize=8)
-    fig.tight_layout(pad=0.2)
+    fig.tight_layout(pad=0.2, rect=(0, 0, 1, 0.95 if title else 1))
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
