@@ -7,7 +7,7 @@ heart, while its test error (measured against the true test labels) stays near 9
 A fraction p of the training labels (all with p = 1) is replaced by labels drawn uniformly from the ten
 classes, once, before training; the test labels are never changed. On a CPU shared with others the full
 training set takes too long to memorise, so the runs use the first `subset` training images (a documented
-slice, recorded in the summary) and the whole test set."""
+slice, recorded in the summary) and the test set (or its first `test_limit` images: each epoch evaluates it)."""
 from __future__ import annotations
 
 import json
