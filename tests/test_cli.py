@@ -293,6 +293,7 @@ def test_cifar100_command_evaluate_and_predict(tmp_path, monkeypatch):
     summary = json.loads(stdout)
     assert summary["dataset"] == "cifar100" and summary["label"] == "fine" and summary["epochs_run"] == [1]
     assert len(summary["per_class_accuracy"]) == 100 and "fine99" in summary["per_class_accuracy"]
+    assert 0 <= summary["test_top5_error"] <= 1 - summary["test_accuracy"]  # top-1 and top-5 both reported
     assert (out / "figure_7_4_confusion.png").stat().st_size > 5000
     model = hdl.Model.load(out / "model_plain.npz")
     assert model.meta["dataset"]["label"] == "fine" and model.meta["preprocessing"]["whiten"] is False

@@ -194,15 +194,64 @@ class Model:
         n = acts[0].shape[0]
         scores = acts[-1].reshape(n, -1)
         loss, g = backend.ops_for(scores).softmax_log_loss(scores, self._labels(labels, n, scores.shape[1]))
-        g = g.reshape(acts[-1].shape)
-        for i in reversed(range(len(self.layers))):
-            if i not in self._skip_backward:
-                g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=i > 0)
-            if after_backward is not None:
-                after_backward(i)
+        self._backward(acts, g.reshape(acts[-1].shape), need_dx=False, after_backward=after_backward)
         if self.device == "cpu":
             return loss, scores.copy()
         return (float(loss), scores.numpy()) if sync else (loss, scores.copy())
+
+    def _backward(self, acts: list[Any], g: Any, need_dx: bool,
+                  after_backward: Callable[[int], object] | None = None) -> Any:
+        """Back-propagation (5.1)-(5.4) of g = dC/d(output) through every layer: parameter gradients into
+        layer.grads (after_backward(i) called as soon as layer i's are there); returns dC/dx when need_dx
+        (the first layer's backward is asked for it), else None."""
+        for i in reversed(range(len(self.layers))):
+            if i not in self._skip_backward:
+                g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=need_dx or i > 0)
+            if after_backward is not None:
+                after_backward(i)
+        return g if need_dx else None
+
+    def cost_gradients(self, x: Array, cost: Callable[[Any], tuple[float, Any]], need_dx: bool = False,
+                  train: bool = True) -> tuple[float, Any]:
+        """(C, dC/dx or None) for any cost of the outputs: runs x forward (in training mode unless train=False),
+        calls cost(outputs (N, K)) -> (C, dC/d(outputs)), back-propagates that through every layer (parameter
+        gradients into layer.grads, as loss_and_gradients leaves them for step) and returns dC/dx (x's shape)
+        when need_dx. loss_and_gradients is this with the softmax log-loss (7.4); a GAN's generator [12] learns
+        through a cost that is its discriminator's cost_gradients(fake, ..., need_dx=True)."""
+        acts = self._forward(x, train)
+        n = acts[0].shape[0]
+        scores = acts[-1].reshape(n, -1)
+        C, g = cost(scores)
+        if tuple(g.shape) != tuple(scores.shape) or g.dtype != self.dtype:
+            raise ValueError(f"cost must return dC/d(outputs) as {self.dtype} of the outputs' shape "
+                             f"{tuple(scores.shape)}, got {g.dtype} {tuple(g.shape)}")
+        dx = self._backward(acts, backend.contiguous(g).reshape(acts[-1].shape), need_dx)
+        return float(C), dx
+
+    def input_gradient(self, x: Array, labels: ArrayLike) -> tuple[float, Array]:
+        """(loss, dC/dx): the mean softmax log-loss (7.4) of the batch and its gradient with respect to the
+        inputs x (x's shape), back-propagated through the whole network (the first layer's backward asked
+        for need_dx); the fast gradient sign method moves x along its sign. Inference mode (no dropout);
+        the parameter gradients are left in layer.grads as a by-product."""
+        n = self.check_batch(x).shape[0]
+
+        def cost(scores: Any) -> tuple[float, Any]:
+            return backend.ops_for(scores).softmax_log_loss(scores, self._labels(labels, n, scores.shape[1]))
+        loss, dx = self.cost_gradients(x, cost, need_dx=True, train=False)
+        return loss, dx.copy()  # the first layer's buffer, reused by its next backward
+
+    def features(self, x: NDArray[Any], upto: int, batch_size: int = 500) -> NDArray[Any]:
+        """The activations after the first `upto` layers (inference mode), each flattened: (N, features).
+        features(x, len(model.layers) - 1) gives the last hidden layer's outputs, the input of the last layer."""
+        if not (isinstance(upto, int) and 0 <= upto <= len(self.layers)):
+            raise ValueError(f"upto must be an integer in 0..{len(self.layers)}, got {upto!r}")
+        out = []
+        for i in range(0, len(x), batch_size):
+            a = self.check_batch(x[i:i + batch_size])
+            for layer in self.layers[:upto]:
+                a = layer.run_forward(a, False)
+            out.append(backend.to_numpy(a).reshape(a.shape[0], -1).copy())
+        return np.concatenate(out)
 
     def parameter_gradients(self) -> list[Array]:
         """The gradient of every parameter (parameters() order) from the last loss_and_gradients."""

@@ -35,5 +35,5 @@ def show(args, s):
         return options.print_json(s)
     name = "cifar10" if args.command == "cifar10" else f"cifar100 ({args.labels} labels)"
     print(f"{name} ({'dropout' if args.dropout else 'no dropout'}): test accuracy {100 * s['test_accuracy']:.1f}%, "
-          f"{s['seconds_total']:.0f} s in all, {s['images_per_second']:.0f} images/s while training")
+          f"top-5 error {100 * s['test_top5_error']:.1f}%, {s['seconds_total']:.0f} s in all, {s['images_per_second']:.0f} images/s while training")
     options.print_written(s)

@@ -79,20 +79,50 @@ def _zca(z, n_train):
 
 def apply_stats(images: np.ndarray, stats: dict) -> np.ndarray:
     """New images (N, H, W, C) preprocessed with the statistics a training run saved: those of
-    matconvnet_cifar(..., return_stats=True) or of standardize; float32 of the same shape."""
+    matconvnet_cifar(..., return_stats=True) or of standardize; float32 of the same shape (float64
+    for float64 images, as central differences need)."""
     kind = stats.get("kind")
+    dtype = np.float64 if images.dtype == np.float64 else np.float32
     if kind == "standardize":
-        return ((images.astype(np.float32) / 255 - np.float32(stats["mean"])) / np.float32(stats["std"]))
+        return ((images.astype(dtype) / 255 - dtype(stats["mean"])) / dtype(stats["std"]))
     if kind != "matconvnet_cifar":
         raise ValueError(f"unknown preprocessing {kind!r} (expected 'matconvnet_cifar' or 'standardize')")
-    z = images.reshape(len(images), -1).astype(np.float32) - stats["mean"]
+    z = images.reshape(len(images), -1).astype(dtype) - stats["mean"]
     if stats["contrast"]:
         z -= z.mean(axis=1, keepdims=True)
         z *= stats["norm_mean"] / np.maximum(z.std(axis=1, ddof=1, keepdims=True), stats["floor"])
     if stats["whiten"]:
         V = stats["zca_V"]
         z = z * np.float32(stats["zca_s0"]) + ((z @ V) * stats["zca_ds"]) @ V.T
-    return z.astype(np.float32).reshape(images.shape)
+    return z.astype(dtype).reshape(images.shape)
+
+
+def apply_stats_vjp(images: np.ndarray, dz: np.ndarray, stats: dict) -> np.ndarray:
+    """dC/d(images) given dz = dC/dz for z = apply_stats(images, stats): the preprocessing's Jacobian,
+    transposed, applied to dz (float64, the shape of images, per pixel value 0..255). The whitening Z is
+    symmetric; the contrast step u = s(c) c, s = norm_mean / max(std(c), floor), adds (dz.c) ds/dc, with
+    ds/dc = -norm_mean c / ((n - 1) std^3) where std > floor and 0 where the floor holds."""
+    if dz.shape != images.shape:
+        raise ValueError(f"dz must have the images' shape {images.shape}, got {dz.shape}")
+    kind = stats.get("kind")
+    g = dz.reshape(len(dz), -1).astype(np.float64)
+    if kind == "standardize":
+        return (g / (255 * stats["std"])).reshape(images.shape)
+    if kind != "matconvnet_cifar":
+        raise ValueError(f"unknown preprocessing {kind!r} (expected 'matconvnet_cifar' or 'standardize')")
+    if stats["whiten"]:
+        V = stats["zca_V"].astype(np.float64)
+        g = g * stats["zca_s0"] + ((g @ V) * stats["zca_ds"].astype(np.float64)) @ V.T
+    if stats["contrast"]:
+        c = images.reshape(len(images), -1).astype(np.float64) - stats["mean"]
+        c -= c.mean(axis=1, keepdims=True)
+        n = c.shape[1]
+        std = c.std(axis=1, ddof=1, keepdims=True)
+        s = stats["norm_mean"] / np.maximum(std, stats["floor"])
+        slope = np.where(std > stats["floor"], -stats["norm_mean"] / ((n - 1) * std ** 3), 0.0)
+        g = s * g + slope * np.sum(g * c, axis=1, keepdims=True) * c
+        g -= g.mean(axis=1, keepdims=True)  # the centring is a symmetric projection
+    return g.reshape(images.shape)
 
 
 def standardize(train: np.ndarray, test: np.ndarray):

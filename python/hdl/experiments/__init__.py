@@ -22,4 +22,25 @@ def run_autoencoder(*args, **kwargs):
     return run(*args, **kwargs)
 
 
-__all__ = ["run_autoencoder", "run_cifar10", "run_cifar100", "run_lsq", "run_mnist", "run_netbp"]
+def run_adversarial(*args, **kwargs):
+    from hdl.experiments.adversarial import run_adversarial as run
+    return run(*args, **kwargs)
+
+
+def run_random_labels(*args, **kwargs):
+    from hdl.experiments.random_labels import run_random_labels as run
+    return run(*args, **kwargs)
+
+
+def run_gan(*args, **kwargs):
+    from hdl.experiments.gan import run_gan as run
+    return run(*args, **kwargs)
+
+
+def run_corrector(*args, **kwargs):
+    from hdl.experiments.corrector import run_corrector as run
+    return run(*args, **kwargs)
+
+
+__all__ = ["run_adversarial", "run_autoencoder", "run_cifar10", "run_cifar100", "run_corrector", "run_gan", "run_lsq",
+           "run_mnist", "run_netbp", "run_random_labels"]

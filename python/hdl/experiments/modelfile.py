@@ -75,3 +75,23 @@ def load(path) -> Classifier:
     stats = {**meta.get("preprocessing", {}), **model.arrays}
     return Classifier(model, info["name"], tuple(info["classes"]), tuple(info["input_shape"]),
                       info.get("label", "fine"), stats, path)
+
+
+def load_or_train(path=None, data=None, out="trained", limit=5000, epochs=3, seed=0, verify=True):
+    """(Classifier, ImageSet): the CIFAR-10 model file `path` (written by hdl cifar10) with its data set; without
+    a path, a small cifar_net trained here by run_cifar10 on the first `limit` training images for `epochs`
+    epochs (its model file is written into `out`), for the Section 8 experiments that need a trained network."""
+    from hdl.experiments import datasets
+
+    if path is None:
+        from hdl.experiments.cifar import run_cifar10
+        path = run_cifar10(data=data, out=out, epochs=epochs, limit=limit, seed=seed, lr=0.05, plot=False,
+                           progress=False, verify=verify)["model"]
+    clf = load(path)
+    images = datasets.load(clf.dataset, data, clf.label, verify=verify)
+    if images.input_shape != clf.input_shape or len(images.classes) != len(clf.classes):
+        raise ValueError(f"{clf.path} takes {clf.input_shape} images in {len(clf.classes)} classes, but the data "
+                         f"found are {images.input_shape} images in {len(images.classes)} classes")
+    if clf.needs_statistics:
+        clf.preprocessing = clf.statistics(images)
+    return clf, images
