@@ -12,12 +12,15 @@ import sys
 import numpy as np
 import pytest
 
+import hdl
 import mpi_cases as cases
 from hdl import distributed, train
 from hdl.reducer import GradientReducer
 
 HERE = os.path.dirname(__file__)
-CIFAR = "/work/shared/data/cifar-10-batches-bin"
+CIFAR = os.environ.get("HDL_CIFAR10", os.path.join(HERE, "..", "..", "shared", "data", "cifar-10-batches-bin"))
+# the folder holding the hdl these tests import (the installed one in CI, python/ in a checkout)
+HDL_ROOT = os.path.dirname(os.path.dirname(hdl.__file__))
 MPIRUN = shutil.which("mpirun") or shutil.which("mpiexec")
 
 
@@ -37,7 +40,7 @@ def mpirun(scenario, out, timeout=120, **env):
     cmd = [MPIRUN, *root, "--oversubscribe", "-n", "2", sys.executable, os.path.join(HERE, "mpi_worker.py"),
            scenario, str(out)]
     env = {**os.environ, "HDL_MPI_TIMEOUT": "60", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join([os.path.join(HERE, "..", "python"), os.environ.get("PYTHONPATH", "")]),
+           "PYTHONPATH": os.pathsep.join([HDL_ROOT, os.environ.get("PYTHONPATH", "")]),
            **env}
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
 
@@ -177,7 +180,7 @@ def test_environment_detection_without_mpi4py(monkeypatch):
 def test_import_hdl_does_not_import_mpi4py():
     code = "import sys, hdl, hdl.train, hdl.cli, hdl.distributed; print('mpi4py' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={**os.environ, "PYTHONPATH": os.path.join(HERE, "..", "python")})
+                       env={**os.environ, "PYTHONPATH": HDL_ROOT})
     assert r.stdout.strip() == "False"
 
 
