@@ -25,14 +25,14 @@ namespace HDL_ISA {
 constexpr int64 kGemmParallelWork = int64(1) << 17;
 
 // Threads on independent slices of C: whole panels of rows (or columns), each thread a serial
-// gemm_blocked with its own packed blocks, so that no thread waits for another until the end.
-// Each thread packs all of the other operand; that pays when its slice is at least kSliceRows
-// rows, so that the repeated packing costs little beside the thread's share of the product.
+// gemm_blocked with its own packed blocks, so that no thread waits for another until the end and
+// none reads panels another core packed (on a mesh of cores, as on this Intel machine, the shared
+// packed A block of gemm_blocked's threads crosses between cores: 256 x 128 x 784 on two threads ran
+// no faster than on one, 318 us, and 189 us in slices). Each thread packs all of the other operand;
+// that costs threads / (its side) of the product, little once a slice is kSliceRows rows.
 constexpr int64 kSliceRows = 96;
 
-inline bool slices_pay(int64 M, int64 N, int threads) {
-  return std::max(M, N) >= kSliceRows * threads && std::max(M, N) >= 4 * std::min(M, N);
-}
+inline bool slices_pay(int64 M, int64 N, int threads) { return std::max(M, N) >= kSliceRows * threads; }
 
 template <class T>
 void gemm_slices(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
