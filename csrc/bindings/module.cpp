@@ -2,6 +2,7 @@
 #include <omp.h>
 #include <pybind11/pybind11.h>
 
+#include "hdl/float_mode.hpp"
 #include "hdl/kernels.hpp"
 
 namespace py = pybind11;
@@ -25,6 +26,19 @@ PYBIND11_MODULE(_C, m) {
       },
       py::arg("n"), "Threads for hdl's kernels (OpenMP).");
   m.def("get_num_threads", &omp_get_max_threads);
+  m.def(
+      "set_flush_denormal",
+      [](bool on) {
+        if (on && !hdl::kCanFlushDenormals) return false;
+        hdl::flush_denormal_setting.store(on);
+        return true;
+      },
+      py::arg("on"),
+      "Flush subnormal floats to zero inside hdl's CPU kernels (on by default; the caller's own floating-point "
+      "mode is untouched). Returns False where this processor cannot (then nothing changes).");
+  m.def(
+      "get_flush_denormal", [] { return hdl::flush_denormal_setting.load(); },
+      "Whether hdl's CPU kernels flush subnormal floats to zero.");
   m.def(
       "fma_peak_gflops",
       [](double seconds) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "hdl/float_mode.hpp"
 #include "hdl/rng.hpp"
 #include "hdl/kernels.hpp"
 
@@ -77,6 +78,7 @@ bool epoch_end_hook(void* context, int64 epoch, double mean_batch_cost) {
   auto* h = static_cast<PyHooks*>(context);
   h->publish();
   py::gil_scoped_acquire gil;
+  const FloatModeGuard ieee(false);  // the user's Python sees IEEE subnormals
   return py::bool_(h->epoch_end(epoch, mean_batch_cost));  // an exception in it leaves the run
 }
 
@@ -86,6 +88,7 @@ bool poll_hook(void* context, int64 iterations_done) {
   if (std::chrono::duration<double>(now - h->last).count() < h->poll_seconds) return false;
   h->last = now;
   py::gil_scoped_acquire gil;
+  const FloatModeGuard ieee(false);
   if (PyErr_CheckSignals() != 0) throw py::error_already_set();
   return !h->poll.is_none() && py::bool_(h->poll(iterations_done));
 }

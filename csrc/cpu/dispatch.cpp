@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "hdl/float_mode.hpp"
 #include "hdl/kernels.hpp"
 
 #ifdef HDL_HAVE_NATIVE
@@ -59,12 +60,18 @@ Isa isa() {
 
 }  // namespace
 
+// Each call runs with subnormals flushed (hdl/float_mode.hpp).
 #ifdef HDL_HAVE_NATIVE
-#define HDL_DISPATCH(call) return native::call
+#define HDL_DISPATCH(call)            \
+  const FloatModeGuard float_mode_; \
+  return native::call
 #elif !defined(HDL_HAVE_AVX2) && !defined(HDL_HAVE_AVX512)
-#define HDL_DISPATCH(call) return generic::call
+#define HDL_DISPATCH(call)            \
+  const FloatModeGuard float_mode_; \
+  return generic::call
 #else
 #define HDL_DISPATCH(call)                  \
+  const FloatModeGuard float_mode_;         \
   switch (isa()) {                          \
     case Isa::avx512: return avx512::call;  \
     case Isa::avx2: return avx2::call;      \

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['activations', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
+__all__: list[str] = ['activations', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_flush_denormal', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_flush_denormal', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
 def avg_pool2d(x: numpy.ndarray, kh: typing.SupportsInt | typing.SupportsIndex, kw: typing.SupportsInt | typing.SupportsIndex, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, out: typing.Any = None, relu: bool = False, want_argmax: bool = False, argmax: typing.Any = None) -> typing.Any:
     ...
 def avg_pool2d_backward(dy: numpy.ndarray, x: numpy.ndarray, kh: typing.SupportsInt | typing.SupportsIndex, kw: typing.SupportsInt | typing.SupportsIndex, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, out: typing.Any = None, argmax: typing.Any = None) -> typing.Any:
@@ -41,6 +41,10 @@ def gemm(A: numpy.ndarray, B: numpy.ndarray, out: typing.Any = None, trans_a: bo
     """
     alpha op(A) op(B) + beta out, op(X) = X.T when trans_x: hdl's GEMM core (float32 or float64, C-contiguous).
     """
+def get_flush_denormal() -> bool:
+    """
+    Whether hdl's CPU kernels flush subnormal floats to zero.
+    """
 def get_num_threads() -> int:
     ...
 def isa() -> str:
@@ -67,13 +71,17 @@ def rng_below(seed: typing.SupportsInt | typing.SupportsIndex, n: typing.Support
     """
     count uniform draws from {0..n-1} by the training generator.
     """
+def rng_shuffle(seed: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
+    """
+    The permutation of 0..n-1 the training generator draws first.
+    """
 def rng_state(seed: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.uint64]:
     """
     The training generator's four words after seeding with seed.
     """
-def rng_shuffle(seed: typing.SupportsInt | typing.SupportsIndex, n: typing.SupportsInt | typing.SupportsIndex) -> numpy.typing.NDArray[numpy.int64]:
+def set_flush_denormal(on: bool) -> bool:
     """
-    The permutation of 0..n-1 the training generator draws first.
+    Flush subnormal floats to zero inside hdl's CPU kernels (on by default; the caller's own floating-point mode is untouched). Returns False where this processor cannot (then nothing changes).
     """
 def set_num_threads(n: typing.SupportsInt | typing.SupportsIndex) -> None:
     """
@@ -83,7 +91,7 @@ def sgd_momentum(params: list, grads: list, velocities: list, lr_mults: collecti
     ...
 def sgd_train(W: list, b: list, activations: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], slopes: collections.abc.Sequence[typing.SupportsFloat | typing.SupportsIndex], X: numpy.ndarray, Y: numpy.ndarray, iterations: typing.SupportsInt | typing.SupportsIndex, batch_size: typing.SupportsInt | typing.SupportsIndex, replacement: bool, shuffle: bool, eta: typing.SupportsFloat | typing.SupportsIndex, lam: typing.SupportsFloat | typing.SupportsIndex, record_every: typing.SupportsInt | typing.SupportsIndex, seed: typing.SupportsInt | typing.SupportsIndex, epoch_end: typing.Any = None, epoch_length: typing.SupportsInt | typing.SupportsIndex = 0, poll: typing.Any = None, poll_seconds: typing.SupportsFloat | typing.SupportsIndex = 0.1, state: typing.Any = None, order: typing.Any = None, cost: typing.Any = None) -> tuple:
     """
-    Train W[l], b[l] in place by the stochastic gradient method; returns (cost history, final cost, updates applied, the update whose mini-batch cost was not finite or -1). epoch_end(epoch, mean_batch_cost) after every epoch_length updates and poll(updates) at most every poll_seconds may return True to stop.
+    Train W[l], b[l] in place by the stochastic gradient method; returns (cost history, final cost, updates applied, the update whose mini-batch cost was not finite or -1). epoch_end(epoch, mean_batch_cost) after every epoch_length updates and poll(updates) at most every poll_seconds may return True to stop. state (uint64 (6,): the generator's 4 words, the position in order, the updates applied) and order (int64 (N,)) say where the run starts (None: afresh from seed) and are kept up to date before every epoch_end or poll and at the end; the costs are recorded at the multiples of record_every updates counted from the run's start, into cost if given.
     """
 def sigmoid(x: numpy.ndarray, out: typing.Any = None) -> typing.Any:
     ...

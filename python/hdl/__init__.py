@@ -10,7 +10,7 @@ Applied Mathematicians", SIAM Review 61(4), 2019, with its kernels in C++.
     net.W[2], net.b[2], net.cost(X, Y), net.predict(X)
 """
 from hdl import cuda, data
-from hdl._C import get_num_threads, isa, set_num_threads
+from hdl._C import get_flush_denormal, get_num_threads, isa, set_flush_denormal, set_num_threads
 from hdl.gradcheck import GradcheckError, gradcheck
 from hdl.history import History
 from hdl.layers import Dense, Layer, register
@@ -21,5 +21,5 @@ from hdl.optim import steepest_descent, stochastic_gradient
 
 __version__ = "0.1.0"
 __all__ = ["Dense", "GradcheckError", "History", "Layer", "Model", "ModelFileError", "Network", "cuda", "data",
-           "get_num_threads", "gradcheck", "isa", "least_squares", "register", "set_num_threads", "steepest_descent",
-           "stochastic_gradient"]
+           "get_flush_denormal", "get_num_threads", "gradcheck", "isa", "least_squares", "register",
+           "set_flush_denormal", "set_num_threads", "steepest_descent", "stochastic_gradient"]

@@ -4,6 +4,7 @@
 #pragma once
 #include "gemm.hpp"
 #include "hdl/common.hpp"
+#include "hdl/float_mode.hpp"
 #include "math.hpp"
 
 namespace hdl {
@@ -18,8 +19,12 @@ constexpr int64 kParallelWork = 1 << 16;
 template <class F>
 inline void parallel_for(int64 n, bool parallel, F&& body) {
   if (parallel) {
-#pragma omp parallel for schedule(static)
-    for (int64 i = 0; i < n; ++i) body(i);
+#pragma omp parallel
+    {
+      const FloatModeGuard float_mode;  // each thread's own MXCSR (hdl/float_mode.hpp)
+#pragma omp for schedule(static)
+      for (int64 i = 0; i < n; ++i) body(i);
+    }
   } else {
     for (int64 i = 0; i < n; ++i) body(i);
   }

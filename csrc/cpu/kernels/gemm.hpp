@@ -42,6 +42,7 @@ void gemm_slices(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T
   const int64 len = rows ? M : N, unit = rows ? G::MR : G::NR, units = (len + unit - 1) / unit;
 #pragma omp parallel num_threads(threads)
   {
+    const FloatModeGuard float_mode;
     const int t = omp_get_thread_num(), nt = omp_get_num_threads();
     const int64 u0 = units * t / nt, u1 = units * (t + 1) / nt;
     const int64 i0 = std::min(len, u0 * unit), i1 = std::min(len, u1 * unit);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "hdl/common.hpp"
+#include "hdl/float_mode.hpp"
 #include "math.hpp"
 #include "simd.hpp"
 
@@ -385,7 +386,10 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const 
     run(0, 1);
   } else {
 #pragma omp parallel num_threads(threads)
-    run(omp_get_thread_num(), omp_get_num_threads());
+    {
+      const FloatModeGuard float_mode;
+      run(omp_get_thread_num(), omp_get_num_threads());
+    }
   }
 }
 

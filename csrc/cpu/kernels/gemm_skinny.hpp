@@ -58,20 +58,24 @@ template <class T>
 void gemm_dot(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
               const Epilogue<T>& ep, int threads) {
   const int64 blocks = (N + 3) / 4;  // 4 rows of B (columns of C), kept in L1 over all rows of A
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64 jb = 0; jb < blocks; ++jb) {
-    const int64 j0 = jb * 4;
-    const int rb = int(std::min<int64>(4, N - j0));
-    for (int64 i0 = 0; i0 < M; i0 += 2) {
-      const int ra = int(std::min<int64>(2, M - i0));
-      T out[2][4];
-      if (ra == 2) dot_tile_rb<T, 2>(rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
-      else dot_tile_rb<T, 1>(rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
-      for (int r = 0; r < ra; ++r)
-        for (int s = 0; s < rb; ++s) {
-          T& c = C(i0 + r, j0 + s);
-          c = ep.finish(alpha * out[r][s] + (beta != T(0) ? beta * c : T(0)), i0 + r, j0 + s);
-        }
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const FloatModeGuard float_mode;
+#pragma omp for schedule(static)
+    for (int64 jb = 0; jb < blocks; ++jb) {
+      const int64 j0 = jb * 4;
+      const int rb = int(std::min<int64>(4, N - j0));
+      for (int64 i0 = 0; i0 < M; i0 += 2) {
+        const int ra = int(std::min<int64>(2, M - i0));
+        T out[2][4];
+        if (ra == 2) dot_tile_rb<T, 2>(rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
+        else dot_tile_rb<T, 1>(rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
+        for (int r = 0; r < ra; ++r)
+          for (int s = 0; s < rb; ++s) {
+            T& c = C(i0 + r, j0 + s);
+            c = ep.finish(alpha * out[r][s] + (beta != T(0) ? beta * c : T(0)), i0 + r, j0 + s);
+          }
+      }
     }
   }
 }
@@ -124,14 +128,18 @@ void gemm_direct(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T
     for (int64 k = 0; k < K; ++k)
       for (int64 j = last; j < N; ++j) edge[k * NR + j - last] = B(k, j);
   }
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
-  for (int64 job = 0; job < panels * row_blocks; ++job) {  // panel-major: a thread keeps to its panels
-    const int64 j0 = job / row_blocks * NR, i0 = job % row_blocks * MR;
-    const int cols = int(std::min<int64>(NR, N - j0)), rows = int(std::min<int64>(MR, M - i0));
-    const bool copied = j0 == last && !edge.empty();
-    V acc[MR][2];
-    direct_tile<T>(rows, K, A.at(i0, 0), copied ? edge.data() : B.p + j0, copied ? NR : B.rs, acc);
-    store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta, ep, true, i0, j0);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const FloatModeGuard float_mode;
+#pragma omp for schedule(static)
+    for (int64 job = 0; job < panels * row_blocks; ++job) {  // panel-major: a thread keeps to its panels
+      const int64 j0 = job / row_blocks * NR, i0 = job % row_blocks * MR;
+      const int cols = int(std::min<int64>(NR, N - j0)), rows = int(std::min<int64>(MR, M - i0));
+      const bool copied = j0 == last && !edge.empty();
+      V acc[MR][2];
+      direct_tile<T>(rows, K, A.at(i0, 0), copied ? edge.data() : B.p + j0, copied ? NR : B.rs, acc);
+      store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta, ep, true, i0, j0);
+    }
   }
 }
 

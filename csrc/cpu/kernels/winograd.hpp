@@ -431,6 +431,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
   Buffer<T> part(threads * kPoints * C * Op, T(0)), bpart(threads * Op, T(0));
 #pragma omp parallel num_threads(threads) if (parallel)
   {
+    const FloatModeGuard float_mode;
     T* acc_dw = &part[omp_get_thread_num() * kPoints * C * Op];  // [point][c][o]
     T* acc_db = &bpart[omp_get_thread_num() * Op];
 #pragma omp for schedule(static)
