@@ -174,6 +174,25 @@ def test_every_path_matches_oracle(case, seed):
         assert np.abs(a32 - ref).max() <= 2e-5 * scale, name
 
 
+@pytest.mark.parametrize("O", [1, 2, 3, 4, 5, 7, 8, 9, 16, 17])
+@pytest.mark.parametrize("C", [1, 2, 3, 6])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_narrow_channel_vectors(O, C, dtype):
+    """Few output channels (forward, filter gradient) or input channels (data gradient) run on the narrowest
+    vector that holds them (16, 32 or 64 bytes): each width and its edges, stride 1 and 2, against the oracle."""
+    rng = np.random.default_rng(O * 10 + C)
+    rel = 2e-5 if dtype == np.float32 else 1e-11  # of each output's scale (Winograd takes the 5x5s with C >= 4)
+    for stride, pad in ((1, 2), (2, (1, 0, 0, 1))):
+        x = rng.standard_normal((3, C, 11, 9)).astype(dtype)
+        w, b = rng.standard_normal((O, C, 5, 5)).astype(dtype), rng.standard_normal(O).astype(dtype)
+        y = ops.conv2d(x, w, b, stride, pad)
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        got = (y, *ops.conv2d_backward(dy, x, w, stride, pad))
+        want = (cnn.conv2d(x, w, b, stride, pad), *cnn.conv2d_backward(dy, x, w, stride, pad))
+        for name, g, r in zip(("y", "dx", "dw", "db"), got, want):
+            assert np.abs(g - r).max() <= rel * np.abs(r).max(), (name, stride)
+
+
 @pytest.mark.parametrize("case", [
     ((2, 5, 9, 8), (8, 5, 3, 3), 1, 1),               # Winograd F(6x6, 3x3)
     ((1, 17, 6, 7), (9, 17, 3, 3), 1, (0, 2, 1, 0)),  # one tile, asymmetric padding

@@ -28,6 +28,20 @@ namespace hdl {
 namespace HDL_ISA {
 namespace {
 
+// f(nv, bytes) with the register tile for O output channels as integral constants: one vector of the
+// narrowest width that holds them (NV = 1), or two full vectors (NV = 2).
+template <class T, class F>
+void with_channel_vector(int64 O, F&& f) {
+  using std::integral_constant;
+  constexpr int full = kVectorBytes;
+  if (O > Simd<T>::lanes) return f(integral_constant<int, 2>(), integral_constant<int, full>());
+  switch (narrowest_bytes<T>(O)) {
+    case 16: if constexpr (full > 16) return f(integral_constant<int, 1>(), integral_constant<int, 16>()); [[fallthrough]];
+    case 32: if constexpr (full > 32) return f(integral_constant<int, 1>(), integral_constant<int, 32>()); [[fallthrough]];
+    default: return f(integral_constant<int, 1>(), integral_constant<int, full>());
+  }
+}
+
 // The part [lo, hi) of the padded input that is not known to be zero, on one axis.
 struct Inside {
   int64 lo, hi;
@@ -46,10 +60,10 @@ struct Conv {
   Inside rows, cols;
 };
 
-template <class T, int NV>
+template <class T, int NV, int Bytes>
 void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const Buffer<T>& wp, const Buffer<T>& bias,
                 bool relu) {
-  constexpr int64 B = kBlockO<T, NV>;
+  constexpr int64 B = kBlockO<T, NV, Bytes>;
   constexpr int R = kRowsFor<NV>;
   const int64 taps = s.kh * s.kw, blocks = (s.O + B - 1) / B;
   // Tiles of R consecutive pixels of the batch in row-major order, a tile running on into the next row
@@ -72,23 +86,23 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const Buffer<T>& wp,
     }
     const Taps k{u0, std::max(u0, u1), v0, std::max(v0, v1), s.kw, s.Wp * s.C};
     for (int64 ob = 0; ob < blocks; ++ob)
-      tile_pixels<T, NV>(count, y + ob * B, yoff, std::min(B, s.O - ob * B), xp, xoff, k,
+      tile_pixels<T, NV, Bytes>(count, y + ob * B, yoff, std::min(B, s.O - ob * B), xp, xoff, k,
                          wp.data() + ob * taps * s.C * B, s.C, bias.data() + ob * B, relu);
   });
 }
 
-// Output channels that fit one vector take tiles of 1 vector x 12 pixels, the others 2 vectors x 6.
+// Output channels that fit one vector take tiles of 1 vector x 12 pixels, the narrowest vector that holds
+// them (conv1 of LeNet, 6 channels on 8 lanes, not 16, under AVX-512); the others 2 vectors x 6.
 template <class T, class Get>
 void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu) {
-  auto run = [&](auto nv) {
-    constexpr int NV = decltype(nv)::value;
-    constexpr int64 B = kBlockO<T, NV>;
+  auto run = [&](auto nv, auto bytes) {
+    constexpr int NV = decltype(nv)::value, Bytes = decltype(bytes)::value;
+    constexpr int64 B = kBlockO<T, NV, Bytes>;
     Buffer<T> bias((s.O + B - 1) / B * B, T(0));
     if (b) std::copy(b, b + s.O, bias.begin());
-    conv_tiles<T, NV>(y, out, xp, s, pack<T, NV>(s.O, s.C, s.kh * s.kw, get), bias, relu);
+    conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh * s.kw, get), bias, relu);
   };
-  if (s.O <= Simd<T>::lanes) run(std::integral_constant<int, 1>());
-  else run(std::integral_constant<int, 2>());
+  with_channel_vector<T>(s.O, run);
 }
 
 // x (N, H, W, C) inside a zero border: (N, H + top + bottom, W + left + right, C), in scratch `Use`.
@@ -224,8 +238,9 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   }
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
-  if (s.O <= Simd<T>::lanes) filter_gradient_direct<T, 1>(dw, db, dy, xs, Hp, Wp, s);
-  else filter_gradient_direct<T, 2>(dw, db, dy, xs, Hp, Wp, s);
+  with_channel_vector<T>(s.O, [&](auto nv, auto bytes) {
+    filter_gradient_direct<T, decltype(nv)::value, decltype(bytes)::value>(dw, db, dy, xs, Hp, Wp, s);
+  });
 }
 
 }  // namespace HDL_ISA

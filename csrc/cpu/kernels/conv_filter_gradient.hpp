@@ -4,7 +4,7 @@
 // The rows q = (u*kw + v)*C + c of dw (taps and channels flattened) form the register tile's rows:
 // R rows times NV vectors of output channels, summed over an image's pixels. Flattening keeps the
 // tile full when C is small (an image's 1 or 3 channels), and NV = 1 with 12 rows serves O <= one
-// vector (LeNet's 6 or 16 channels) without computing lanes of zeros.
+// vector (LeNet's 6 or 16 channels), the narrowest that holds them, without computing lanes of zeros.
 #pragma once
 #include <algorithm>
 #include <vector>
@@ -22,10 +22,10 @@ namespace HDL_ISA {
 
 // acc[r][:] = sum over pixels (i, j) in [i0, i1) x [j0, j1) of x[i*xrow + j*xpix + off[r]] g[i*grow + j*gpix][:],
 // added to out[r * ldo] for the first `rows` rows.
-template <class T, int R, int NV>
+template <class T, int R, int NV, int Bytes>
 inline void dw_tile(T* out, int64 ldo, int rows, const T* x, const int64* off_, int64 xrow, int64 xpix, const T* g,
                     int64 grow, int64 gpix, int64 i0, int64 i1, int64 j0, int64 j1) {
-  using S = Simd<T>;
+  using S = Simd<T, Bytes>;
   using V = typename S::vec;
   constexpr int L = S::lanes;
   int64 off[R];
@@ -51,9 +51,9 @@ inline void dw_tile(T* out, int64 ldo, int rows, const T* x, const int64* off_, 
 }
 
 // xs: x inside its zero padding (N, Hp, Wp, C); dw (O, C, kh, kw), db (O).
-template <class T, int NV>
+template <class T, int NV, int Bytes>
 void filter_gradient_direct(T* dw, T* db, const T* dy, const T* xs, int64 Hp, int64 Wp, const ConvShape& s) {
-  constexpr int L = Simd<T>::lanes, R = NV == 1 ? 2 * kTileRows : kTileRows;
+  constexpr int L = Simd<T, Bytes>::lanes, R = NV == 1 ? 2 * kTileRows : kTileRows;
   constexpr int64 B = NV * L;
   const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw, rows_total = taps * s.C;
   const int64 blocks = (s.O + B - 1) / B, Op = blocks * B;
@@ -94,6 +94,7 @@ void filter_gradient_direct(T* dw, T* db, const T* dy, const T* xs, int64 Hp, in
   Buffer<T> part(threads * rows_total * Op, T(0)), bpart(threads * Op, T(0));
 #pragma omp parallel num_threads(threads) if (parallel)
   {
+    const FloatModeGuard float_mode;
     T* mine = &part[omp_get_thread_num() * rows_total * Op];  // [q][o]
     T* bmine = &bpart[omp_get_thread_num() * Op];
 #pragma omp for schedule(static)
@@ -106,7 +107,7 @@ void filter_gradient_direct(T* dw, T* db, const T* dy, const T* xs, int64 Hp, in
         for (size_t k = 0; k < tiles.size(); ++k) {
           const Rows& t = tiles[k];
           const int64 q0 = int64(k) * R;
-          dw_tile<T, R, NV>(mine + q0 * Op + ob * B, Op, int(std::min<int64>(R, rows_total - q0)), xn, t.off,
+          dw_tile<T, R, NV, Bytes>(mine + q0 * Op + ob * B, Op, int(std::min<int64>(R, rows_total - q0)), xn, t.off,
                             s.sh * Wp * s.C, s.sw * s.C, gn + ob * B, Wo * Op, Op, t.i0, t.i1, t.j0, t.j1);
         }
     }

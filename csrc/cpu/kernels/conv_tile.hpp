@@ -2,9 +2,10 @@
 // R output pixels times one block of NV vectors of output channels, accumulated over
 // a rectangle of filter taps and the input channels. NV = 2 with 6 pixels in general;
 // NV = 1 with 12 pixels when the output channels fit one vector (LeNet's 6, an RGB
-// data gradient's 3), so that fewer lanes compute zeros.
+// data gradient's 3), and that vector the narrowest that holds them (8 lanes of a ymm for 6
+// channels under AVX-512), so that fewer lanes compute zeros.
 #pragma once
-#include <cstring>
+#include <algorithm>
 #include <vector>
 
 #include "dense_impl.hpp"
@@ -15,17 +16,17 @@
 namespace hdl {
 namespace HDL_ISA {
 
-template <class T, int NV = 2>
-constexpr int64 kBlockO = NV * Simd<T>::lanes;  // output channels per tile
+template <class T, int NV = 2, int Bytes = kVectorBytes>
+constexpr int64 kBlockO = NV * Simd<T, Bytes>::lanes;  // output channels per tile
 
 template <int NV>
 constexpr int kRowsFor = NV == 1 ? 2 * kTileRows : kTileRows;  // pixels per tile: 12 accumulators
 
 
 // Filters packed for the tile: wp[ob][tap][c][kBlockO], zero beyond O; get(o, c, tap).
-template <class T, int NV, class Get>
+template <class T, int NV, int Bytes, class Get>
 Buffer<T> pack(int64 O, int64 C, int64 taps, Get get) {
-  constexpr int64 B = kBlockO<T, NV>;
+  constexpr int64 B = kBlockO<T, NV, Bytes>;
   Buffer<T> wp(((O + B - 1) / B) * taps * C * B, T(0));
   for (int64 o = 0; o < O; ++o)
     for (int64 c = 0; c < C; ++c)
@@ -41,10 +42,10 @@ struct Taps {
 
 // R output pixels at x + xoff[r] (inputs) and y + yoff[r] (outputs) times one block of channels:
 //   y[r] = bias + sum over taps (u, v) and channels c of x[xoff[r] + u*pitch + v*C + c] wp[u*kw + v][c][:]
-template <class T, int R, int NV>
+template <class T, int R, int NV, int Bytes>
 inline void tile(T* y, const int64* yoff_, int64 ocount, const T* x, const int64* xoff_, const Taps& k, const T* wp,
                  int64 C, const T* bias, bool relu) {
-  using S = Simd<T>;
+  using S = Simd<T, Bytes>;
   using V = typename S::vec;
   constexpr int L = S::lanes;
   int64 xoff[R];
@@ -74,21 +75,20 @@ inline void tile(T* y, const int64* yoff_, int64 ocount, const T* x, const int64
     if (ocount == NV * L) {
       for (int k = 0; k < NV; ++k) S::store(out + k * L, acc[r][k]);
     } else {
-      T tmp[NV * L];
-      for (int k = 0; k < NV; ++k) S::store(tmp + k * L, acc[r][k]);
-      std::memcpy(out, tmp, ocount * sizeof(T));
+      for (int k = 0; k < NV; ++k)
+        store_first<T, Bytes>(out + k * L, acc[r][k], int(std::clamp<int64>(ocount - k * L, 0, L)));
     }
   }
 }
 
 // `rows` (<= R) pixels at arbitrary offsets.
-template <class T, int NV = 2, int R = kRowsFor<NV>>
+template <class T, int NV = 2, int Bytes = kVectorBytes, int R = kRowsFor<NV>>
 inline void tile_pixels(int rows, T* y, const int64* yoff, int64 ocount, const T* x, const int64* xoff,
                         const Taps& k, const T* wp, int64 C, const T* bias, bool relu) {
   if constexpr (R > 1) {
-    if (rows < R) return tile_pixels<T, NV, R - 1>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+    if (rows < R) return tile_pixels<T, NV, Bytes, R - 1>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
   }
-  tile<T, R, NV>(y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+  tile<T, R, NV, Bytes>(y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
 }
 
 // `rows` (<= kTileRows) pixels evenly spaced: x advances by xstep, y by ystride.
