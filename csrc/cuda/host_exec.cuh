@@ -66,6 +66,8 @@ template <class Load>
 struct Tf32 : Load {
   Tf32(const Load& l) : Load(l) {}
   HDL_HD float operator()(int r, int c) const { return round_tf32(Load::operator()(r, c)); }
+  template <class Row>
+  HDL_HD float at(const Row& row, int k) const { return round_tf32(Load::at(row, k)); }  // gemm::RowsOf's
 };
 
 template <class LoadA, class LoadB, class Store>
