@@ -19,13 +19,14 @@ struct ConvGeometry {
         sw(int(s.sw)), pt(int(s.pad_top)), pl(int(s.pad_left)), Ho(int(s.out_h())), Wo(int(s.out_w())) {}
 };
 
-// X_col(r, k) = x[n, i sh - pt + u, j sw - pl + v, c], 0 in the padding: contiguous along k (over c).
+// X_col(r, k) = x[n, i sh - pt + u, j sw - pl + v, c], 0 in the padding: contiguous along k (over c),
+// in float4s where C is a multiple of 4 (four neighbours in k are then one tap of one pixel).
 // It is the A operand of the forward product and the B operand of the filter gradient.
 // As the A operand, the output pixel's part (its image and window corner) is computed once per tile (Row).
 struct Im2col {
   const float* x;
   ConvGeometry g;
-  static constexpr bool m_major = false, k_major = false;
+  static constexpr bool m_major = false, k_major = false, vec4 = true;
   struct Row {
     int image, h0, w0;  // x offset of image n, and the window's top-left corner (may be in the padding)
   };
@@ -39,6 +40,14 @@ struct Im2col {
     return (h >= 0 && h < g.H && w >= 0 && w < g.W) ? x[p.image + (h * g.W + w) * g.C + c] : 0.0f;
   }
   HDL_HD float operator()(int r, int k) const { return at(row(r), k); }
+  bool vec4_ok() const { return gemm::aligned16(x) && g.C % 4 == 0; }
+  HDL_HD float4 at4(const Row& p, int k) const {
+    const int c = k % g.C, uv = k / g.C, v = uv % g.kw, u = uv / g.kw;
+    const int h = p.h0 + u, w = p.w0 + v;
+    return (h >= 0 && h < g.H && w >= 0 && w < g.W) ? gemm::load_float4(x + p.image + (h * g.W + w) * g.C + c)
+                                                    : make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+  }
+  HDL_HD float4 load4(int r, int k) const { return at4(row(r), k); }
 };
 
 static_assert(std::is_same_v<gemm::RowsOf<Im2col>::Row, Im2col::Row>, "the GEMM computes Im2col's rows once per tile");
@@ -55,11 +64,12 @@ struct FiltersT {
 };
 
 // dY_col(q, k') = dy[n, i, j, o] where input pixel q = (n, h, w) sits under tap (u, v) of output
-// (i, j), i.e. h = i sh - pt + u; 0 where no output pixel puts that tap on q. k' = (u, v, o).
+// (i, j), i.e. h = i sh - pt + u; 0 where no output pixel puts that tap on q. k' = (u, v, o): in
+// float4s where O is a multiple of 4.
 struct GatherDy {
   const float* dy;
   ConvGeometry g;
-  static constexpr bool m_major = false;
+  static constexpr bool m_major = false, vec4 = true;
   struct Row {
     int image, hp, wp;  // dy offset of image n; the input pixel's (h + pt, w + pl)
   };
@@ -67,12 +77,22 @@ struct GatherDy {
     const int w = q % g.W, nh = q / g.W, h = nh % g.H, n = nh / g.H;
     return {n * g.Ho * g.Wo * g.O, h + g.pt, w + g.pl};
   }
-  HDL_HD float at(const Row& p, int k) const {
+  // dy's offset of k's entry, or -1 where no output pixel puts tap (u, v) on q
+  HDL_HD int offset(const Row& p, int k) const {
     const int o = k % g.O, uv = k / g.O, v = uv % g.kw, u = uv / g.kw;
     const int ii = p.hp - u, jj = p.wp - v;  // i sh, j sw
-    if (ii < 0 || jj < 0 || ii % g.sh || jj % g.sw) return 0.0f;
+    if (ii < 0 || jj < 0 || ii % g.sh || jj % g.sw) return -1;
     const int i = ii / g.sh, j = jj / g.sw;
-    return (i < g.Ho && j < g.Wo) ? dy[p.image + (i * g.Wo + j) * g.O + o] : 0.0f;
+    return (i < g.Ho && j < g.Wo) ? p.image + (i * g.Wo + j) * g.O + o : -1;
+  }
+  HDL_HD float at(const Row& p, int k) const {
+    const int e = offset(p, k);
+    return e < 0 ? 0.0f : dy[e];
+  }
+  bool vec4_ok() const { return gemm::aligned16(dy) && g.O % 4 == 0; }
+  HDL_HD float4 at4(const Row& p, int k) const {
+    const int e = offset(p, k);
+    return e < 0 ? make_float4(0.0f, 0.0f, 0.0f, 0.0f) : gemm::load_float4(dy + e);
   }
 };
 
@@ -91,8 +111,10 @@ struct Filters {
 struct DyT {
   const float* dy;
   int O;
-  static constexpr bool m_major = true;
+  static constexpr bool m_major = true, vec4 = true;
   HDL_HD float operator()(int o, int r) const { return dy[r * O + o]; }
+  bool vec4_ok() const { return gemm::aligned16(dy) && O % 4 == 0; }
+  HDL_HD float4 load4(int o, int r) const { return gemm::load_float4(dy + r * O + o); }
 };
 
 struct BiasRelu {  // y[r, o] = acc + b[o], then max(y, 0) on request

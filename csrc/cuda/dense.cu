@@ -29,18 +29,23 @@ HDL_HD inline float sigma_prime_times(float g, float a, Activation act, float sl
 }
 
 // A row-major matrix p with `cols` columns, read as stored (Plain: X(r, c) = p[r, c], contiguous
-// in the second index) or transposed (Transposed: X(r, c) = p[c, r], contiguous in the first).
+// in the second index) or transposed (Transposed: X(r, c) = p[c, r], contiguous in the first);
+// in float4s where p and its rows are 16-byte aligned (gemm.cuh).
 struct Plain {
   const float* p;
   int cols;
-  static constexpr bool m_major = false, k_major = false;
+  static constexpr bool m_major = false, k_major = false, vec4 = true;
   HDL_HD float operator()(int r, int c) const { return p[r * cols + c]; }
+  bool vec4_ok() const { return gemm::aligned16(p) && cols % 4 == 0; }
+  HDL_HD float4 load4(int r, int c) const { return gemm::load_float4(p + r * cols + c); }
 };
 struct Transposed {
   const float* p;
   int cols;
-  static constexpr bool m_major = true, k_major = true;
+  static constexpr bool m_major = true, k_major = true, vec4 = true;
   HDL_HD float operator()(int r, int c) const { return p[c * cols + r]; }
+  bool vec4_ok() const { return gemm::aligned16(p) && cols % 4 == 0; }
+  HDL_HD float4 load4(int r, int c) const { return gemm::load_float4(p + c * cols + r); }
 };
 
 struct BiasActivation {  // a_out[j, p] = sigma(acc + b[j])  (5.2), (5.3)

@@ -209,6 +209,34 @@ class Emulated:
                                   F64(lr), F64(momentum), F64(weight_decay), ops.MOMENTUM_FORMS[form])
 
 
+def gemm(a, b, parts=1):
+    """a @ b by the CUDA GEMM with the dense layers' loaders, each operand read where it lies: a view whose
+    rows are contiguous as stored (Plain), one whose columns are as a transpose (Transposed), at its own
+    address and row spacing (misaligned views included). K is cut into about `parts` slices (split-K),
+    summed here. Returns the product and (float4 loads, misaligned float4 loads) of the run."""
+    lib = Checked(load())
+    (M, K), N = a.shape, b.shape[1]
+    split = (ctypes.c_int * 2)()
+    lib._lib.emu_split_k(K, parts, split)
+    part = np.zeros((split[1], M, N), np.float32)
+    count = (ctypes.c_longlong * 2)()
+    lib._lib.emu_vec4_count(count)  # from zero
+    lib.emu_gemm(M, N, K, _p(a), *_layout(a), _p(b), *_layout(b), _p(part), split[0], split[1])
+    lib._lib.emu_vec4_count(count)
+    return part.sum(0, dtype=np.float32), (count[0], count[1])
+
+
+def _layout(x):
+    """(row spacing, transposed) of a float32 matrix view with one unit stride, as the loaders take them."""
+    if x.dtype != np.float32:
+        raise TypeError(f"the CUDA GEMM is float32, got {x.dtype}")
+    if x.strides[1] == 4 or x.shape[1] == 1:
+        return x.strides[0] // 4, 0
+    if x.strides[0] == 4:
+        return x.strides[1] // 4, 1
+    raise ValueError(f"a view with one unit stride, got strides {x.strides}")
+
+
 def _activation_methods(name):
     """Emulated.<name>(x) and <name>_backward(dy, y) for an activation of HDL_ACTIVATIONS."""
     def forward(self, x):

@@ -131,6 +131,30 @@ int emu_gemm_grid(int M, int N, int K, unsigned* grid) {
   }));
 }
 
+// -- the GEMM itself, through the dense layers' loaders: A (M x K) read as stored (Plain, rows lda apart)
+// or as the transpose of a K x M matrix (Transposed, its rows lda apart), B likewise; the products of
+// the slices of K into part[slice, M, N]. The pointers may be misaligned views.
+int emu_gemm(int M, int N, int K, const float* A, int lda, int a_t, const float* B, int ldb, int b_t, float* part,
+             int k_per_split, int slices) {
+  const cuda::gemm::Split split{k_per_split, slices};
+  const cuda::SlicePartial store{part, M, N};
+  auto with_b = [&](const auto& a) {
+    if (b_t) Host{}.gemm(M, N, K, a, cuda::Transposed{B, ldb}, store, split);
+    else Host{}.gemm(M, N, K, a, cuda::Plain{B, ldb}, store, split);
+  };
+  HDL_EMU(a_t ? with_b(cuda::Transposed{A, lda}) : with_b(cuda::Plain{A, lda}));
+}
+void emu_split_k(int K, int parts, int* out) {
+  const auto s = cuda::gemm::split_k(K, parts);
+  out[0] = s.k_per_split, out[1] = s.count;
+}
+// float4 loads since the last call, and those from misaligned addresses (a fault on the GPU)
+void emu_vec4_count(long long* out) {
+  auto& c = cuda::gemm::vec4_count();
+  out[0] = c.loads, out[1] = c.misaligned;
+  c = {};
+}
+
 // -- the kernels ---------------------------------------------------------------------------------------------
 
 int emu_set_tf32(int on) {
