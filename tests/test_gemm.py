@@ -60,6 +60,19 @@ def test_small_batches_times_w_transposed(dtype):
             np.testing.assert_allclose(got, -0.5 * product(x, W, False, True) + 0.3 * C, **tolerance(dtype, K))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("batch", [1, 4, 5, 8, 9, 12, 16])
+def test_small_batch_fully_connected_epilogue(batch, dtype):
+    """A fully connected layer (a filter covering its input) on a small batch: bias and ReLU fused into the
+    store of x W^T, whichever kernel the batch takes (narrow rows of W, the two-vector panel, dot products)."""
+    rng = np.random.default_rng(batch)
+    x = rng.standard_normal((batch, 3, 5, 7)).astype(dtype)
+    w, b = rng.standard_normal((70, 3, 5, 7)).astype(dtype), rng.standard_normal(70).astype(dtype)
+    want = np.maximum(x.reshape(batch, -1) @ w.reshape(70, -1).T + b, 0)
+    got = ops.conv2d(x, w, b, relu=True).reshape(batch, 70)
+    np.testing.assert_allclose(got, want, **tolerance(dtype, 105))
+
+
 @pytest.mark.parametrize("ta,tb", [(False, False), (False, True), (True, False), (True, True)])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_block_edges(ta, tb, dtype):

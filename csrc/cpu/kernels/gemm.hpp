@@ -6,7 +6,8 @@
 // dimensions are just strides. gemm_mat chooses, by shape:
 //   - the orientation: the micro-kernel runs along the rows of C; when C has fewer columns than a
 //     tile and more rows, the transposed product C^T = B^T A^T wastes less of each tile;
-//   - a few rows (a batch of 1..16): the unpacked kernels of gemm_skinny.hpp;
+//   - a few rows (a batch of 1..16): the unpacked kernels of gemm_skinny.hpp (x W^T with W read in place
+//     when the batch fills half a vector or a panel, else dot products);
 //   - long, thin products on several threads: independent slices of C, one per thread (gemm_slices);
 //   - otherwise the packed, cache-blocked BLIS loops of gemm_blocked.hpp.
 #pragma once
@@ -70,10 +71,14 @@ void gemm_mat(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B
   if (padded(N, M) * 4 < padded(M, N) * 3) return gemm_mat(N, M, K, alpha, B.t(), A.t(), beta, C.t(), ep.transposed());
   const int64 work = M * N * std::max<int64>(K, 1);
   const int threads = work < kGemmParallelWork || omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (B.rs == 1 && N >= 64 && K > 0) {
+    // x W^T for a batch that fills at least half a vector or panel, and W of enough rows to share out
+    // (measured, batch 16 on 784 -> 512: 104 against 292 us by dot products; 10 outputs stay faster by dot
+    // products)
+    if (rows_of_w_narrow_serves<T>(M)) return gemm_rows_of_w_narrow(M, N, K, alpha, A, B, beta, C, ep, threads);
+    if (2 * M > G::NR && M <= kSkinnyRows) return gemm_rows_of_w(M, N, K, alpha, A, B, beta, C, ep, threads);
+  }
   if (M <= kSkinnyRows && K > 0) {
-    // x W^T for a batch that fills at least half a panel, and W of enough rows to share out (measured, batch
-    // 16 on 784 -> 512: 104 against 292 us by dot products; 10 outputs stay faster by dot products)
-    if (B.rs == 1 && 2 * M > G::NR && N >= 64) return gemm_rows_of_w(M, N, K, alpha, A, B, beta, C, ep, threads);
     if (A.cs == 1 && B.rs == 1) return gemm_dot(M, N, K, alpha, A, B, beta, C, ep, threads);
     if (B.cs == 1) return gemm_direct(M, N, K, alpha, A, B, beta, C, ep, threads);
   }
