@@ -52,7 +52,7 @@ struct Grid {
   int64 image, row, pixel;
 };
 
-// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with filters get(o, c, tap) and bias b
+// A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with filters get(o, c, u, v) and bias b
 // (or none) into y (N, Ho, Wo, O) laid out as `out` says. Taps that read only rows or columns outside
 // `rows`/`cols` (padding, known zero) are skipped.
 struct Conv {
@@ -61,7 +61,7 @@ struct Conv {
 };
 
 template <class T, int NV, int Bytes>
-void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const Buffer<T>& wp, const Buffer<T>& bias,
+void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const T* wp, const Buffer<T>& bias,
                 bool relu) {
   constexpr int64 B = kBlockO<T, NV, Bytes>;
   constexpr int R = kRowsFor<NV>;
@@ -87,7 +87,7 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const Buffer<T>& wp,
     const Taps k{u0, std::max(u0, u1), v0, std::max(v0, v1), s.kw, s.Wp * s.C};
     for (int64 ob = 0; ob < blocks; ++ob)
       tile_pixels<T, NV, Bytes>(count, y + ob * B, yoff, std::min(B, s.O - ob * B), xp, xoff, k,
-                         wp.data() + ob * taps * s.C * B, s.C, bias.data() + ob * B, relu);
+                         wp + ob * taps * s.C * B, s.C, bias.data() + ob * B, relu);
   });
 }
 
@@ -100,7 +100,7 @@ void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, 
     constexpr int64 B = kBlockO<T, NV, Bytes>;
     Buffer<T> bias((s.O + B - 1) / B * B, T(0));
     if (b) std::copy(b, b + s.O, bias.begin());
-    conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh * s.kw, get), bias, relu);
+    conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh, s.kw, get), bias, relu);
   };
   with_channel_vector<T>(s.O, run);
 }
@@ -169,9 +169,8 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
         continue;
       }
       const int64 top = Pt - (r.taps - 1 - r.e), left = Pl - (c.taps - 1 - c.e);  // where this phase's reads start
-      const auto sub = [&](int64 ch, int64 o, int64 tap) {  // rows and columns of w flipped, channels transposed
-        const int64 u = a + s.sh * (r.taps - 1 - tap / c.taps), v = b + s.sw * (c.taps - 1 - tap % c.taps);
-        return w[((o * s.C + ch) * s.kh + u) * s.kw + v];
+      const auto sub = [&](int64 ch, int64 o, int64 i, int64 j) {  // w's rows and columns flipped, channels transposed
+        return w[((o * s.C + ch) * s.kh + a + s.sh * (r.taps - 1 - i)) * s.kw + b + s.sw * (c.taps - 1 - j)];
       };
       const Conv t{s.N, Hp, Wp, s.O, r.count, c.count, s.C, r.taps, c.taps, 1, 1,
                    {Pt - top, Pt - top + Ho}, {Pl - left, Pl - left + Wo}};
@@ -201,7 +200,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   const Conv c{s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C, s.out_h(), s.out_w(), s.O,
                s.kh, s.kw, s.sh, s.sw, {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W}};
   conv_core<T>(y, Grid{s.out_h() * s.out_w() * s.O, s.out_w() * s.O, s.O}, xp, c,
-               [&](int64 o, int64 ch, int64 t) { return w[(o * s.C + ch) * taps + t]; }, b, relu);
+               [&](int64 o, int64 ch, int64 u, int64 v) { return w[((o * s.C + ch) * s.kh + u) * s.kw + v]; }, b, relu);
 }
 
 template <class T>

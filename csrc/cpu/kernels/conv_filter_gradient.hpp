@@ -91,7 +91,8 @@ void filter_gradient_direct(T* dw, T* db, const T* dy, const T* xs, int64 Hp, in
   }
   const bool parallel = s.N > 1 && s.N * Ho * Wo * s.O * s.C * taps > kParallelWork;
   const int threads = parallel ? omp_get_max_threads() : 1;
-  Buffer<T> part(threads * rows_total * Op, T(0)), bpart(threads * Op, T(0));
+  T* part = scratch_zeroed<T, 4>(threads * rows_total * Op);
+  T* bpart = scratch_zeroed<T, 5>(threads * Op);
 #pragma omp parallel num_threads(threads) if (parallel)
   {
     const FloatModeGuard float_mode;
@@ -112,16 +113,23 @@ void filter_gradient_direct(T* dw, T* db, const T* dy, const T* xs, int64 Hp, in
         }
     }
   }
-  parallel_for(s.O, s.O * rows_total * threads > kParallelWork, [&](int64 o) {
+  // The threads' sums [q = t*C + c][o] into dw (O, C, kh, kw), an input channel at a time through a staging
+  // tile [o][t], so that part is read along its rows and each dw row written whole (element by element, the
+  // rows C*Op apart fell into one L1 set: 0.1-0.2 ms at batch 1, 64 -> 128 channels 4x4).
+  for (int64 o = 0; o < s.O; ++o) {
     T sum = T(0);
     for (int th = 0; th < threads; ++th) sum += bpart[th * Op + o];
     db[o] = sum;
-    for (int64 c = 0; c < s.C; ++c)
-      for (int64 t = 0; t < taps; ++t) {
+  }
+  parallel_for(s.C, s.O * rows_total * threads > kParallelWork, [&](int64 c) {
+    T* stage = scratch<T, 19>(s.O * taps);  // each thread its own
+    for (int64 t = 0; t < taps; ++t)
+      for (int64 o = 0; o < s.O; ++o) {
         T acc = T(0);
         for (int th = 0; th < threads; ++th) acc += part[(th * rows_total + t * s.C + c) * Op + o];
-        dw[(o * s.C + c) * taps + t] = acc;
+        stage[o * taps + t] = acc;
       }
+    for (int64 o = 0; o < s.O; ++o) std::copy_n(stage + o * taps, taps, dw + (o * s.C + c) * taps);
   });
 }
 

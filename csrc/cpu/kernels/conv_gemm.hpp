@@ -13,6 +13,7 @@
 #include "dense_impl.hpp"
 #include "gemm.hpp"
 #include "hdl/shapes.hpp"
+#include "scratch.hpp"
 
 namespace hdl {
 namespace HDL_ISA {
@@ -33,22 +34,21 @@ inline void conv_gemm_sizes(const ConvShape& s, int64& P, int64& K) {
 
 // w (O, C, kh, kw) in patch order (O, kh, kw, C), or w itself when the orders agree.
 template <class T>
-const T* conv_patch_filters(const T* w, const ConvShape& s, Buffer<T>& buf) {
+const T* conv_patch_filters(const T* w, const ConvShape& s) {
   const int64 taps = s.kh * s.kw;
   if (taps == 1 || s.C == 1) return w;
-  buf.resize(s.O * taps * s.C);
+  T* buf = scratch<T, 9>(s.O * taps * s.C);
   for (int64 o = 0; o < s.O; ++o)
     for (int64 c = 0; c < s.C; ++c)
       for (int64 t = 0; t < taps; ++t) buf[(o * taps + t) * s.C + c] = w[(o * s.C + c) * taps + t];
-  return buf.data();
+  return buf;
 }
 
 template <class T>
 void conv_gemm_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
   int64 P, K;
   conv_gemm_sizes(s, P, K);
-  Buffer<T> buf;
-  const T* wk = conv_patch_filters(w, s, buf);
+  const T* wk = conv_patch_filters(w, s);
   gemm_mat<T>(P, s.O, K, T(1), {x, K, 1}, {wk, 1, K}, T(0), {y, s.O, 1},
               {b, false, relu ? Activation::relu : Activation::linear, T(0)});
 }
@@ -58,11 +58,10 @@ void conv_gemm_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w
   int64 P, K;
   conv_gemm_sizes(s, P, K);
   const int64 O = s.O, taps = s.kh * s.kw;
-  Buffer<T> buf;
-  if (dx) gemm_mat<T>(P, K, O, T(1), {dy, O, 1}, {conv_patch_filters(w, s, buf), K, 1}, T(0), {dx, K, 1});
+  if (dx) gemm_mat<T>(P, K, O, T(1), {dy, O, 1}, {conv_patch_filters(w, s), K, 1}, T(0), {dx, K, 1});
   const bool permuted = taps > 1 && s.C > 1;
-  Buffer<T> dwk(permuted ? O * K : 0);
-  gemm_mat<T>(O, K, P, T(1), {dy, 1, O}, {x, K, 1}, T(0), {permuted ? dwk.data() : dw, K, 1});
+  T* dwk = permuted ? scratch<T, 16>(O * K) : nullptr;
+  gemm_mat<T>(O, K, P, T(1), {dy, 1, O}, {x, K, 1}, T(0), {permuted ? dwk : dw, K, 1});
   if (permuted)
     for (int64 o = 0; o < O; ++o)
       for (int64 c = 0; c < s.C; ++c)

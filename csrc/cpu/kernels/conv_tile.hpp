@@ -11,6 +11,7 @@
 #include "dense_impl.hpp"
 #include "gemm_blocked.hpp"  // Buffer: a std::vector instantiated apart per instruction set
 #include "hdl/common.hpp"
+#include "scratch.hpp"
 #include "simd.hpp"
 
 namespace hdl {
@@ -23,14 +24,25 @@ template <int NV>
 constexpr int kRowsFor = NV == 1 ? 2 * kTileRows : kTileRows;  // pixels per tile: 12 accumulators
 
 
-// Filters packed for the tile: wp[ob][tap][c][kBlockO], zero beyond O; get(o, c, tap).
+// Filters packed for the tile: wp[ob][tap][c][kBlockO], tap = u*kw + v, zero beyond O; get(o, c, u, v). One (block,
+// channel) at a time through a small staging tile [tap][o], copied out a row per tap: written straight
+// into wp, the taps' rows (C*B apart, a multiple of 4 KB for 64 channels) fell into one L1 set and the
+// pack of a 64 -> 128 channel 4x4 filter took 0.45 ms, all of a batch-1 forward pass.
 template <class T, int NV, int Bytes, class Get>
-Buffer<T> pack(int64 O, int64 C, int64 taps, Get get) {
+const T* pack(int64 O, int64 C, int64 kh, int64 kw, Get get) {
   constexpr int64 B = kBlockO<T, NV, Bytes>;
-  Buffer<T> wp(((O + B - 1) / B) * taps * C * B, T(0));
-  for (int64 o = 0; o < O; ++o)
-    for (int64 c = 0; c < C; ++c)
-      for (int64 t = 0; t < taps; ++t) wp[(((o / B) * taps + t) * C + c) * B + o % B] = get(o, c, t);
+  const int64 blocks = (O + B - 1) / B, taps = kh * kw;
+  T* wp = scratch<T, 3>(blocks * taps * C * B);
+  T* stage = scratch<T, 18>(taps * B);
+  for (int64 ob = 0; ob < blocks; ++ob) {
+    const int64 count = std::min(B, O - ob * B);
+    for (int64 c = 0; c < C; ++c) {
+      for (int64 l = 0; l < B; ++l)
+        for (int64 u = 0; u < kh; ++u)
+          for (int64 v = 0; v < kw; ++v) stage[(u * kw + v) * B + l] = l < count ? get(ob * B + l, c, u, v) : T(0);
+      for (int64 t = 0; t < taps; ++t) std::copy_n(stage + t * B, B, wp + ((ob * taps + t) * C + c) * B);
+    }
+  }
   return wp;
 }
 

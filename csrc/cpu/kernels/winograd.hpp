@@ -228,10 +228,10 @@ inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
 // U[point][ob][c][B] = (G w(o, c) G^T)[point], packed as the tile kernel reads filters; the B
 // output channels of a block are the vector lanes of the arithmetic.
 template <class T, int R, class Filter>
-Buffer<T> filter_transform(Filter w, int64 O, int64 C) {
+const T* filter_transform(Filter w, int64 O, int64 C) {
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B;
-  Buffer<T> U(kPoints * C * blocks * B);
+  T* U = scratch<T, 6>(kPoints * C * blocks * B);  // every entry written below
   parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {
     const int64 ob = job / C, c = job % C;
     alignas(64) T g[R][R][B], t[8][R][B];
@@ -246,7 +246,7 @@ Buffer<T> filter_transform(Filter w, int64 O, int64 C) {
       }
     for (int a = 0; a < 8; ++a)  // U = t G^T
       for (int b = 0; b < 8; ++b) {
-        T* HDL_RESTRICT out = U.data() + (((a * 8 + b) * blocks + ob) * C + c) * B;
+        T* HDL_RESTRICT out = U + (((a * 8 + b) * blocks + ob) * C + c) * B;
         for (int64 l = 0; l < B; ++l) out[l] = T(0);
         for (int v = 0; v < R; ++v)
           for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * kG<T, R>.g[b][v];
@@ -383,7 +383,7 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
   const int64 chunk = chunk_size(total, Layout<T>::chunk(C, std::clamp<int64>(C * Op / 160, kChunk, 4 * kChunk)));
   const Layout<T> lay(C, chunk);
   const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
-  const Buffer<T> U = filter_transform<T, R>(w, O, C);
+  const T* U = filter_transform<T, R>(w, O, C);
   Buffer<T> zero(Op, T(0)), bias(Op, T(0));
   std::copy(bias_, bias_ + O, bias.begin());
   parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
@@ -398,7 +398,7 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
       for (int64 ob = 0; ob < blocks; ++ob)
         for (int64 p = 0; p < P; p += kTileRows)
           tile_rows<T>(int(std::min<int64>(kTileRows, P - p)), M + pt * ldm + p * Op + ob * B, Op, B,
-                       V + pt * ldv + p * lay.tile_step, lay.tile_step, taps, U.data() + (pt * blocks + ob) * C * B,
+                       V + pt * ldv + p * lay.tile_step, lay.tile_step, taps, U + (pt * blocks + ob) * C * B,
                        run, zero.data(), false);
     for (int64 p = 0; p < P; ++p) {  // Y = A^T M A for each tile, plus the bias
       int64 n, i, j;
@@ -428,7 +428,8 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
   const int64 ldv = lay.point_step, ldd = point_stride<T>(chunk * Op);
   const bool parallel = chunks > 1;
   const int threads = parallel ? omp_get_max_threads() : 1;
-  Buffer<T> part(threads * kPoints * C * Op, T(0)), bpart(threads * Op, T(0));
+  T* part = scratch_zeroed<T, 7>(threads * kPoints * C * Op);
+  T* bpart = scratch_zeroed<T, 8>(threads * Op);
 #pragma omp parallel num_threads(threads) if (parallel)
   {
     const FloatModeGuard float_mode;
@@ -494,7 +495,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
     for (int pt = 0; pt < kPoints; ++pt) {
       for (int64 l = 0; l < B; ++l) sum[pt][l] = T(0);
       for (int th = 0; th < threads; ++th) {
-        const T* HDL_RESTRICT m = part.data() + ((th * kPoints + pt) * C + c) * Op + ob * B;
+        const T* HDL_RESTRICT m = part + ((th * kPoints + pt) * C + c) * Op + ob * B;
         for (int64 l = 0; l < B; ++l) sum[pt][l] += m[l];
       }
     }
