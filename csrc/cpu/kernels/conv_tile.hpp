@@ -24,23 +24,30 @@ template <int NV>
 constexpr int kRowsFor = NV == 1 ? 2 * kTileRows : kTileRows;  // pixels per tile: 12 accumulators
 
 
-// Filters packed for the tile: wp[ob][tap][c][kBlockO], tap = u*kw + v, zero beyond O; get(o, c, u, v). One (block,
-// channel) at a time through a small staging tile [tap][o], copied out a row per tap: written straight
-// into wp, the taps' rows (C*B apart, a multiple of 4 KB for 64 channels) fell into one L1 set and the
-// pack of a 64 -> 128 channel 4x4 filter took 0.45 ms, all of a batch-1 forward pass.
+// Filters packed for the tile: wp[ob][tap][c][kBlockO], tap = u*kw + v, zero beyond O; get(o, c, u, v).
+// Blocks of channels at a time through a staging tile [tap][c][o] of at most 16 KB, copied out a row per
+// tap: each filter's (c, u, v) run is read in order (a forward pass's w row by row), and the taps' rows
+// of wp, C*B apart (a multiple of 4 KB for 64 channels), are not filled element by element, which
+// thrashed one L1 set (the pack of a 64 -> 128 channel 4x4 filter took 0.45 ms, all of a batch-1 forward;
+// now about 0.1 ms, element by element, still most of that forward pass: a vectorised transpose would do better).
 template <class T, int NV, int Bytes, class Get>
 const T* pack(int64 O, int64 C, int64 kh, int64 kw, Get get) {
   constexpr int64 B = kBlockO<T, NV, Bytes>;
   const int64 blocks = (O + B - 1) / B, taps = kh * kw;
+  const int64 cb = std::clamp<int64>(4096 / int64(sizeof(T)) / (taps * B), 1, C);  // channels per stage
   T* wp = scratch<T, 3>(blocks * taps * C * B);
-  T* stage = scratch<T, 18>(taps * B);
+  T* stage = scratch<T, 18>(taps * cb * B);
   for (int64 ob = 0; ob < blocks; ++ob) {
     const int64 count = std::min(B, O - ob * B);
-    for (int64 c = 0; c < C; ++c) {
+    for (int64 c0 = 0; c0 < C; c0 += cb) {
+      const int64 cn = std::min(cb, C - c0);
       for (int64 l = 0; l < B; ++l)
-        for (int64 u = 0; u < kh; ++u)
-          for (int64 v = 0; v < kw; ++v) stage[(u * kw + v) * B + l] = l < count ? get(ob * B + l, c, u, v) : T(0);
-      for (int64 t = 0; t < taps; ++t) std::copy_n(stage + t * B, B, wp + ((ob * taps + t) * C + c) * B);
+        for (int64 c = 0; c < cn; ++c)
+          for (int64 u = 0; u < kh; ++u)
+            for (int64 v = 0; v < kw; ++v)
+              stage[((u * kw + v) * cn + c) * B + l] = l < count ? get(ob * B + l, c0 + c, u, v) : T(0);
+      for (int64 t = 0; t < taps; ++t)
+        std::copy_n(stage + t * cn * B, cn * B, wp + ((ob * taps + t) * C + c0) * B);
     }
   }
   return wp;
