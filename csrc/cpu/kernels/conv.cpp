@@ -94,13 +94,13 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const T* wp, const B
 // Output channels that fit one vector take tiles of 1 vector x 12 pixels, the narrowest vector that holds
 // them (conv1 of LeNet, 6 channels on 8 lanes, not 16, under AVX-512); the others 2 vectors x 6.
 template <class T, class Get>
-void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu) {
+void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu, const T* plain = nullptr) {
   auto run = [&](auto nv, auto bytes) {
     constexpr int NV = decltype(nv)::value, Bytes = decltype(bytes)::value;
     constexpr int64 B = kBlockO<T, NV, Bytes>;
     Buffer<T> bias((s.O + B - 1) / B * B, T(0));
     if (b) std::copy(b, b + s.O, bias.begin());
-    conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh, s.kw, get), bias, relu);
+    conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh, s.kw, get, plain), bias, relu);
   };
   with_channel_vector<T>(s.O, run);
 }
@@ -200,7 +200,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   const Conv c{s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C, s.out_h(), s.out_w(), s.O,
                s.kh, s.kw, s.sh, s.sw, {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W}};
   conv_core<T>(y, Grid{s.out_h() * s.out_w() * s.O, s.out_w() * s.O, s.O}, xp, c,
-               [&](int64 o, int64 ch, int64 u, int64 v) { return w[((o * s.C + ch) * s.kh + u) * s.kw + v]; }, b, relu);
+               [&](int64 o, int64 ch, int64 u, int64 v) { return w[((o * s.C + ch) * s.kh + u) * s.kw + v]; }, b, relu,
+               w);
 }
 
 template <class T>
