@@ -186,6 +186,24 @@ def test_mini_batch_training_on_the_gemm_path_matches_oracle(dtype, rtol):
         np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
 
 
+@pytest.mark.parametrize("replacement,dtype,rtol", [(True, np.float64, 1e-10), (False, np.float32, 2e-3)])
+def test_one_sample_at_a_time_on_wide_layers_matches_oracle(replacement, dtype, rtol):
+    """Batch size 1 on layers of 8192+ multiply-adds (300 -> 250 on two threads, 300 columns in two ranges): the
+    forward dot products and the one-pass W^T delta and
+    update by ranges of columns (dense_impl.hpp), against the oracle, weight decay included."""
+    from test_training import oracle_run
+
+    rng = np.random.default_rng(1)
+    X, Y = rng.random((300, 40)).astype(dtype), rng.random((5, 40)).astype(dtype)
+    net = hdl.Network([300, 250, 130, 5], activation=["relu", "sigmoid", "linear"], seed=1, dtype=dtype, scale=0.1)
+    want_cost, want_W, want_b = oracle_run(net, X, Y, 25, 1, replacement, True, 0.05, 0.01, 5, 3)
+    hist = hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=25, batch_size=1, replacement=replacement,
+                                   lam=0.01, record_every=5, seed=3)
+    np.testing.assert_allclose(hist.cost, want_cost, rtol=rtol)
+    for got, want in zip(list(net.W) + list(net.b), want_W + want_b):
+        np.testing.assert_allclose(got, want, rtol=rtol, atol=rtol)
+
+
 @pytest.mark.parametrize("layout", ["columns", "short run", "rows in place"])
 @pytest.mark.parametrize("replacement,dtype", [(False, np.float64), (True, np.float64), (False, np.float32)])
 def test_mini_batches_in_the_row_form_match_oracle(layout, replacement, dtype):

@@ -6,6 +6,7 @@
 #include "hdl/common.hpp"
 #include "hdl/float_mode.hpp"
 #include "math.hpp"
+#include "simd.hpp"
 
 namespace hdl {
 namespace HDL_ISA {
@@ -37,6 +38,23 @@ constexpr int64 kGemmMinWork = 1 << 13;
 // The first index i >= 0 with i * stride >= edge (the first output window past a border).
 inline int64 first_inside(int64 edge, int64 stride) { return edge <= 0 ? 0 : (edge + stride - 1) / stride; }
 
+// sum_k x[k] y[k], in four vectors of partial sums (then the lanes, then the tail).
+template <class T>
+inline T dot(const T* HDL_RESTRICT x, const T* HDL_RESTRICT y, int64 n) {
+  using S = Simd<T>;
+  constexpr int L = S::lanes;
+  typename S::vec acc[4] = {};
+  int64 k = 0;
+  for (; k + 4 * L <= n; k += 4 * L)
+    for (int q = 0; q < 4; ++q) acc[q] += S::load(x + k + q * L) * S::load(y + k + q * L);
+  for (; k + L <= n; k += L) acc[0] += S::load(x + k) * S::load(y + k);
+  acc[0] += acc[1] + acc[2] + acc[3];
+  T sum = T(0);
+  for (int l = 0; l < L; ++l) sum += acc[0][l];
+  for (; k < n; ++k) sum += x[k] * y[k];
+  return sum;
+}
+
 // a_out = sigma(W a_in + b)   (5.2), (5.3)
 // M > 0 fixes the batch size at compile time (M = 1: the single samples of (4.6), (4.7)).
 template <class T, int64 M = 0>
@@ -46,6 +64,13 @@ inline void dense_forward_impl(T* HDL_RESTRICT a_out, const T* HDL_RESTRICT W, c
   const int64 m = M > 0 ? M : m_;
   if (M == 0 && n_out * n_in * m >= kGemmMinWork) {  // a_out (n_out, m) = sigma(W a_in + b), b per row
     gemm_mat<T>(n_out, m, n_in, T(1), {W, n_in, 1}, {a_in, m, 1}, T(0), {a_out, m, 1}, {b, true, act, slope});
+    return;
+  }
+  if (M == 1 && n_out * n_in >= kGemmMinWork) {  // one sample: a dot product per row of W, vectors along it
+    parallel_for(n_out, n_out * n_in > kParallelWork, [&](int64 j) {
+      a_out[j] = b[j] + dot(W + j * n_in, a_in, n_in);
+      activate(a_out + j, 1, act, slope);
+    });
     return;
   }
   parallel_for(n_out, n_out * n_in * m > kParallelWork, [&](int64 j) {
@@ -119,6 +144,27 @@ inline void dense_backward_update_impl(T* HDL_RESTRICT delta, T* HDL_RESTRICT g_
   const int64 m = M > 0 ? M : m_;
   const bool parallel = n_out * n_in * m > kParallelWork;
   activate_backward(delta, g, a_out, n_out * m, act, slope);
+  if (M == 1 && n_out * n_in >= kGemmMinWork) {
+    // One sample: g_in = W^T delta and the update in one pass over W, by ranges of columns (each thread its
+    // own part of g_in), vectors along the rows. (Column by column, g_in read W across its rows, and then
+    // the update read it again: 784-512-512-10 trained one sample at a time ran 0.67 ms a step, now 0.30.)
+    // The tiny layers of Section 6 keep the loops below (their sums in the same order as ever).
+    for (int64 j = 0; j < n_out; ++j) b[j] -= eta * scale * delta[j];
+    constexpr int64 kCols = 256;
+    parallel_for((n_in + kCols - 1) / kCols, parallel, [&](int64 job) {
+      const int64 k0 = job * kCols, k1 = std::min(n_in, k0 + kCols);
+      if (g_in)
+        for (int64 k = k0; k < k1; ++k) g_in[k] = T(0);
+      for (int64 j = 0; j < n_out; ++j) {
+        const T dj = delta[j];
+        T* HDL_RESTRICT w = W + j * n_in;
+        if (g_in)
+          for (int64 k = k0; k < k1; ++k) g_in[k] += w[k] * dj;
+        for (int64 k = k0; k < k1; ++k) w[k] -= eta * (scale * (dj * a_in[k]) + decay * w[k]);
+      }
+    });
+    return;
+  }
   if (M == 0 && n_out * n_in * m >= kGemmMinWork) {
     if (g_in) gemm_mat<T>(n_in, m, n_out, T(1), {W, 1, n_in}, {delta, m, 1}, T(0), {g_in, m, 1});  // W^T delta
     parallel_for(n_out, parallel, [&](int64 j) {
