@@ -189,8 +189,8 @@ def test_mini_batch_training_on_the_gemm_path_matches_oracle(dtype, rtol):
 @pytest.mark.parametrize("replacement,dtype,rtol", [(True, np.float64, 1e-10), (False, np.float32, 2e-3)])
 def test_one_sample_at_a_time_on_wide_layers_matches_oracle(replacement, dtype, rtol):
     """Batch size 1 on layers of 8192+ multiply-adds (300 -> 250 on two threads, 300 columns in two ranges): the
-    forward dot products and the one-pass W^T delta and
-    update by ranges of columns (dense_impl.hpp), against the oracle, weight decay included."""
+    forward dot products and the one-pass W^T delta and update by ranges of columns (dense_impl.hpp), against
+    the oracle, weight decay included."""
     from test_training import oracle_run
 
     rng = np.random.default_rng(1)
