@@ -1,12 +1,13 @@
 // Products with few rows (M <= kSkinnyRows: a batch of 1..16 samples), without packing: packing B
 // would cost as much as the product itself. Two kernels, by how B is stored:
 //   gemm_dot     B stored (N, K) (op(B) = B^T, as x W^T), A's rows contiguous: C[i, j] = <A_i, B_j>,
-//                vectors along k, 2 rows of A x 4 rows of B per register tile, summed across lanes;
+//                vectors along k, up to 8 rows of A x 2-12 rows of B per register tile, summed across lanes;
 //   gemm_direct  B stored (K, N): the micro-kernel of gemm_blocked.hpp reading B's rows in place.
 #pragma once
 #include <omp.h>
 
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "gemm_blocked.hpp"
@@ -16,10 +17,33 @@ namespace HDL_ISA {
 
 constexpr int64 kSkinnyRows = 16;
 
-// out[r][s] = sum_k a[r*lda + k] b[s*ldb + k] for RA rows of A and RB rows of B.
+// The sum of v's lanes: halves added as vectors down to 16 bytes, then the last lanes (a lane at a time
+// from the top took L - 1 dependent adds of extracted lanes per sum, most of a small product's time).
+template <class T, int Bytes>
+inline T lane_sum(typename Simd<T, Bytes>::vec v) {
+  if constexpr (Bytes > 16) {
+    typename Simd<T, Bytes / 2>::vec lo, hi;
+    std::memcpy(&lo, &v, Bytes / 2);
+    std::memcpy(&hi, reinterpret_cast<const char*>(&v) + Bytes / 2, Bytes / 2);
+    return lane_sum<T, Bytes / 2>(lo + hi);
+  } else {
+    T sum = v[0];
+    for (int l = 1; l < Bytes / int(sizeof(T)); ++l) sum += v[l];
+    return sum;
+  }
+}
+
+// Rows of A (RA) and of B (RB) per register tile of dot products: about 16-24 sums, with the RA vectors
+// of A and one of B beside them in the registers, so that a step of k loads RA + RB vectors for RA * RB
+// multiply-adds.
+// (AVX2 and SSE have 16 registers: at most 4 x 2.)
+constexpr int kDotRowsA = kVectorBytes == 64 ? 8 : 4;
+constexpr int kDotRowsB[9] = {0, kVectorBytes == 64 ? 12 : 8, kVectorBytes == 64 ? 8 : 5, kVectorBytes == 64 ? 6 : 3,
+                              kVectorBytes == 64 ? 4 : 2, 3, 3, 2, 2};
+
+// out[r * RB + s] = sum_k a[r*lda + k] b[s*ldb + k] for RA rows of A and RB rows of B.
 template <class T, int RA, int RB>
-inline void dot_tile(int64 K, const T* HDL_RESTRICT a, int64 lda, const T* HDL_RESTRICT b, int64 ldb,
-                     T (&out)[2][4]) {
+inline void dot_tile(int64 K, const T* HDL_RESTRICT a, int64 lda, const T* HDL_RESTRICT b, int64 ldb, T* out) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int L = S::lanes;
@@ -28,52 +52,60 @@ inline void dot_tile(int64 K, const T* HDL_RESTRICT a, int64 lda, const T* HDL_R
     for (int s = 0; s < RB; ++s) acc[r][s] = S::zero();
   int64 k = 0;
   for (; k + L <= K; k += L) {
-    V va[RA], vb[RB];
+    V va[RA];
     for (int r = 0; r < RA; ++r) va[r] = S::load(a + r * lda + k);
-    for (int s = 0; s < RB; ++s) vb[s] = S::load(b + s * ldb + k);
-    for (int r = 0; r < RA; ++r)
-      for (int s = 0; s < RB; ++s) acc[r][s] += va[r] * vb[s];
+    for (int s = 0; s < RB; ++s) {
+      const V vb = S::load(b + s * ldb + k);
+      for (int r = 0; r < RA; ++r) acc[r][s] += va[r] * vb;
+    }
   }
   for (int r = 0; r < RA; ++r)
     for (int s = 0; s < RB; ++s) {
-      T sum = T(0);
-      for (int l = 0; l < L; ++l) sum += acc[r][s][l];
+      T sum = lane_sum<T, kVectorBytes>(acc[r][s]);
       for (int64 q = k; q < K; ++q) sum += a[r * lda + q] * b[s * ldb + q];
-      out[r][s] = sum;
+      out[r * RB + s] = sum;
     }
 }
 
-template <class T, int RA>
-inline void dot_tile_rb(int rb, int64 K, const T* a, int64 lda, const T* b, int64 ldb, T (&out)[2][4]) {
-  switch (rb) {
-    case 4: return dot_tile<T, RA, 4>(K, a, lda, b, ldb, out);
-    case 3: return dot_tile<T, RA, 3>(K, a, lda, b, ldb, out);
-    case 2: return dot_tile<T, RA, 2>(K, a, lda, b, ldb, out);
-    default: return dot_tile<T, RA, 1>(K, a, lda, b, ldb, out);
+// The tile for RA rows of A and rb <= kDotRowsB[RA] rows of B.
+template <class T, int RA, int RB = kDotRowsB[RA]>
+inline void dot_tile_rb(int rb, int64 K, const T* a, int64 lda, const T* b, int64 ldb, T* out) {
+  if constexpr (RB > 1) {
+    if (rb < RB) return dot_tile_rb<T, RA, RB - 1>(rb, K, a, lda, b, ldb, out);
   }
+  dot_tile<T, RA, RB>(K, a, lda, b, ldb, out);
 }
 
-// C = sigma(alpha A B + beta C + bias) with A.cs == 1 and B.rs == 1 (op(B)(k, j) = B.p[j * B.cs + k]).
+template <class T, int RA = kDotRowsA>
+inline void dot_tile_ra(int ra, int rb, int64 K, const T* a, int64 lda, const T* b, int64 ldb, T* out) {
+  if constexpr (RA > 1) {
+    if (ra < RA) return dot_tile_ra<T, RA - 1>(ra, rb, K, a, lda, b, ldb, out);
+  }
+  dot_tile_rb<T, RA>(rb, K, a, lda, b, ldb, out);
+}
+
+// C = sigma(alpha A B + beta C + bias) with A.cs == 1 and B.rs == 1 (op(B)(k, j) = B.p[j * B.cs + k]): jobs
+// of kDotRowsB[ra] rows of B (columns of C), each over all rows of A, ra = min(M, 8) of them at a time.
 template <class T>
 void gemm_dot(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
               const Epilogue<T>& ep, int threads) {
-  const int64 blocks = (N + 3) / 4;  // 4 rows of B (columns of C), kept in L1 over all rows of A
+  const int ra_max = int(std::min<int64>(M, kDotRowsA)), rb_max = kDotRowsB[ra_max];
+  const int64 blocks = (N + rb_max - 1) / rb_max;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const FloatModeGuard float_mode;
 #pragma omp for schedule(static)
     for (int64 jb = 0; jb < blocks; ++jb) {
-      const int64 j0 = jb * 4;
-      const int rb = int(std::min<int64>(4, N - j0));
-      for (int64 i0 = 0; i0 < M; i0 += 2) {
-        const int ra = int(std::min<int64>(2, M - i0));
-        T out[2][4];
-        if (ra == 2) dot_tile_rb<T, 2>(rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
-        else dot_tile_rb<T, 1>(rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
+      const int64 j0 = jb * rb_max;
+      const int rb = int(std::min<int64>(rb_max, N - j0));
+      for (int64 i0 = 0; i0 < M; i0 += ra_max) {
+        const int ra = int(std::min<int64>(ra_max, M - i0));
+        T out[kDotRowsA * 12];
+        dot_tile_ra<T>(ra, rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
         for (int r = 0; r < ra; ++r)
           for (int s = 0; s < rb; ++s) {
             T& c = C(i0 + r, j0 + s);
-            c = ep.finish(alpha * out[r][s] + (beta != T(0) ? beta * c : T(0)), i0 + r, j0 + s);
+            c = ep.finish(alpha * out[r * rb + s] + (beta != T(0) ? beta * c : T(0)), i0 + r, j0 + s);
           }
       }
     }
@@ -163,12 +195,12 @@ void gemm_rows_of_w(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<cons
   }
 }
 
-// The same for a batch that fits one vector of the narrowest width holding it (M <= 8 on a ymm, <= 16 on a
-// zmm under AVX-512): A^T packed once into a K x lanes panel (zero past M), and R rows of W broadcast in
-// place against it, one vector of accumulators per row of W: a whole vector of the batch per multiply-add,
-// where gemm_rows_of_w's two-vector panel left half its lanes idle and the dot products of gemm_dot spent
-// their time summing across lanes (784 -> 512, 2 threads, AVX-512: batch 8 68 -> 55 us, batch 16 184 -> 81
-// us; torch.matmul 35 and 77 us). 12 rows of W a tile: with 24 the row addresses spilled and it ran 128 us.
+// The same for a batch that fits one register (M <= 16 float32 rows on a zmm under AVX-512): A^T packed
+// once into a K x lanes panel (zero past M), and R rows of W broadcast in place against it, one vector of
+// accumulators per row of W: a whole vector of the batch per multiply-add, where gemm_rows_of_w's
+// two-vector panel left half its lanes idle and the dot products of gemm_dot then spent their time summing
+// across lanes (784 -> 512, 2 threads, AVX-512: batch 16 184 -> 81 us; torch.matmul 77 us). 12 rows of W
+// a tile: with 24 the row addresses spilled and it ran 128 us.
 template <class T, int Bytes>
 constexpr int kRowsOfW = 12;  // rows of W per tile (24 ran out of address registers)
 
@@ -224,20 +256,20 @@ void gemm_rows_of_w_narrow(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, M
   }
 }
 
-// x W^T for a batch of M rows on the narrowest vector that holds it, where it keeps half its lanes busy.
+// x W^T for a batch of M rows that fills more than half a register (9..16 float32 rows under AVX-512,
+// 5..8 under AVX2, 5..8 float64 rows under AVX-512). Smaller batches take gemm_dot's dot products: on a
+// ymm under AVX-512, batch 5 on 784 -> 512 ran 53 us against 40 us by dot products, batch 8 on 784 -> 128
+// 29 against 16 us (batch 8 on 512 -> 512 was the other way, 34 against 43 us).
 template <class T>
 bool rows_of_w_narrow_serves(int64 M) {
-  const int64 bytes = narrowest_bytes<T>(M), lanes = bytes / int64(sizeof(T));
-  return bytes >= 32 && M <= lanes && 2 * M > lanes;
+  const int64 lanes = Simd<T>::lanes;
+  return kVectorBytes >= 32 && M <= lanes && 2 * M > lanes;
 }
 
 template <class T>
 void gemm_rows_of_w_narrow(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
                            const Epilogue<T>& ep, int threads) {
-  if constexpr (kVectorBytes == 64) {
-    if (narrowest_bytes<T>(M) == 64) return gemm_rows_of_w_narrow<T, 64>(M, N, K, alpha, A, B, beta, C, ep, threads);
-  }
-  gemm_rows_of_w_narrow<T, 32>(M, N, K, alpha, A, B, beta, C, ep, threads);
+  if constexpr (kVectorBytes >= 32) gemm_rows_of_w_narrow<T, kVectorBytes>(M, N, K, alpha, A, B, beta, C, ep, threads);
 }
 
 }  // namespace HDL_ISA
