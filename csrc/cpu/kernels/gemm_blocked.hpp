@@ -64,6 +64,10 @@ struct Epilogue {
     activate(&z, 1, act, slope);
     return z;
   }
+  // c = sigma(alpha sum + beta c + bias) for C(i, j) = c (beta = 0: c's old value unread)
+  void store(T& c, T sum, T alpha, T beta, int64 i, int64 j) const {
+    c = finish(alpha * sum + (beta != T(0) ? beta * c : T(0)), i, j);
+  }
   bool trivial() const { return bias == nullptr && act == Activation::linear; }
 };
 

@@ -103,10 +103,7 @@ void gemm_dot(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B
         T out[kDotRowsA * 12];
         dot_tile_ra<T>(ra, rb, K, A.p + i0 * A.rs, A.rs, B.p + j0 * B.cs, B.cs, out);
         for (int r = 0; r < ra; ++r)
-          for (int s = 0; s < rb; ++s) {
-            T& c = C(i0 + r, j0 + s);
-            c = ep.finish(alpha * out[r * rb + s] + (beta != T(0) ? beta * c : T(0)), i0 + r, j0 + s);
-          }
+          for (int s = 0; s < rb; ++s) ep.store(C(i0 + r, j0 + s), out[r * rb + s], alpha, beta, i0 + r, j0 + s);
       }
     }
   }
@@ -201,13 +198,12 @@ void gemm_rows_of_w(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<cons
 // two-vector panel left half its lanes idle and the dot products of gemm_dot then spent their time summing
 // across lanes (784 -> 512, 2 threads, AVX-512: batch 16 184 -> 81 us; torch.matmul 77 us). 12 rows of W
 // a tile: with 24 the row addresses spilled and it ran 128 us.
-template <class T, int Bytes>
 constexpr int kRowsOfW = 12;  // rows of W per tile (24 ran out of address registers)
 
-template <class T, int Bytes, int R>
+template <class T, int R>
 inline void rows_of_w_kernel(int64 K, const T* HDL_RESTRICT w, int64 ldw, const T* HDL_RESTRICT ap,
-                             typename Simd<T, Bytes>::vec (&acc)[kRowsOfW<T, Bytes>]) {
-  using S = Simd<T, Bytes>;
+                             typename Simd<T>::vec (&acc)[kRowsOfW]) {
+  using S = Simd<T>;
   using V = typename S::vec;
   constexpr int L = S::lanes;
   V c[R];
@@ -219,20 +215,20 @@ inline void rows_of_w_kernel(int64 K, const T* HDL_RESTRICT w, int64 ldw, const 
   for (int r = 0; r < R; ++r) acc[r] = c[r];
 }
 
-template <class T, int Bytes, int R = kRowsOfW<T, Bytes>>
+template <class T, int R = kRowsOfW>
 inline void rows_of_w_tile(int rows, int64 K, const T* w, int64 ldw, const T* ap,
-                           typename Simd<T, Bytes>::vec (&acc)[kRowsOfW<T, Bytes>]) {
+                           typename Simd<T>::vec (&acc)[kRowsOfW]) {
   if constexpr (R > 1) {
-    if (rows < R) return rows_of_w_tile<T, Bytes, R - 1>(rows, K, w, ldw, ap, acc);
+    if (rows < R) return rows_of_w_tile<T, R - 1>(rows, K, w, ldw, ap, acc);
   }
-  rows_of_w_kernel<T, Bytes, R>(K, w, ldw, ap, acc);
+  rows_of_w_kernel<T, R>(K, w, ldw, ap, acc);
 }
 
-template <class T, int Bytes>
+template <class T>
 void gemm_rows_of_w_narrow(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
                            const Epilogue<T>& ep, int threads) {
-  using S = Simd<T, Bytes>;
-  constexpr int L = S::lanes, R = kRowsOfW<T, Bytes>;
+  using S = Simd<T>;
+  constexpr int L = S::lanes, R = kRowsOfW;
   thread_local Buffer<T> packed;
   T* ap = gemm_buffer(packed, std::size_t(K * L));
   for (int64 k = 0; k < K; ++k)
@@ -246,12 +242,9 @@ void gemm_rows_of_w_narrow(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, M
       const int64 n0 = blk * R;
       const int rows = int(std::min<int64>(R, N - n0));
       typename S::vec acc[R];
-      rows_of_w_tile<T, Bytes>(rows, K, B.p + n0 * B.cs, B.cs, ap, acc);  // W's row n: B.p + n * B.cs
+      rows_of_w_tile<T>(rows, K, B.p + n0 * B.cs, B.cs, ap, acc);  // W's row n: B.p + n * B.cs
       for (int r = 0; r < rows; ++r)
-        for (int64 j = 0; j < M; ++j) {
-          T& c = C(j, n0 + r);
-          c = ep.finish(alpha * acc[r][j] + (beta != T(0) ? beta * c : T(0)), j, n0 + r);
-        }
+        for (int64 j = 0; j < M; ++j) ep.store(C(j, n0 + r), acc[r][j], alpha, beta, j, n0 + r);
     }
   }
 }
@@ -266,11 +259,6 @@ bool rows_of_w_narrow_serves(int64 M) {
   return kVectorBytes >= 32 && M <= lanes && 2 * M > lanes;
 }
 
-template <class T>
-void gemm_rows_of_w_narrow(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
-                           const Epilogue<T>& ep, int threads) {
-  if constexpr (kVectorBytes >= 32) gemm_rows_of_w_narrow<T, kVectorBytes>(M, N, K, alpha, A, B, beta, C, ep, threads);
-}
 
 }  // namespace HDL_ISA
 }  // namespace hdl
