@@ -75,8 +75,10 @@ def test_pooling_matches_oracle_and_cpu(device, case, kind, seed):
     dx = getattr(dev, f"{kind}_pool2d_backward")(dy, nhwc(x), window, stride, pad)
     want = getattr(cnn, f"{kind}_pool2d_backward")(nchw(dy), x, window, stride, pad)
     np.testing.assert_allclose(nchw(dx), want, rtol=1e-5, atol=1e-6)
+    # the backends add a cell's window contributions in different orders: a few ulps of the terms (about 1e-7
+    # beside 0.02 when they cancel), as against the oracle above
     np.testing.assert_allclose(dx, getattr(cpu, f"{kind}_pool2d_backward")(dy, nhwc(x), window, stride, pad),
-                               rtol=1e-6, atol=1e-7)
+                               rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("device", DEVICES)
