@@ -5,6 +5,7 @@
 // from one instruction set's objects for all, AVX-512 ones included.
 #include <algorithm>
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "dense_impl.hpp"
@@ -83,13 +84,18 @@ class Columns {
   Columns(DataRef<T> data, int64 columns_in_run) : data_(data) {
     const int64 n = data.n, N = data.N;
     if (data.point_major || n == 1 || columns_in_run * 4 < N || n * N > kMaxCopy) return;
-    copy_.resize(n * N);
-    constexpr int64 B = 32;  // transposed in B x B tiles, both sides cache friendly
-    for (int64 r0 = 0; r0 < n; r0 += B)
-      for (int64 i0 = 0; i0 < N; i0 += B)
-        for (int64 i = i0; i < std::min(N, i0 + B); ++i)
+    copy_.reset(new T[n * N]);  // uninitialised: every value is written below
+    constexpr int64 B = 32;     // transposed in B x B tiles, both sides cache friendly, tiles of points across threads
+    const int64 tiles = (N + B - 1) / B;
+    const int threads = n * N >= (int64(1) << 16) && !omp_in_parallel() ? omp_get_max_threads() : 1;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int64 t = 0; t < tiles; ++t) {
+      const int64 i0 = t * B, i1 = std::min(N, i0 + B);
+      for (int64 r0 = 0; r0 < n; r0 += B)
+        for (int64 i = i0; i < i1; ++i)
           for (int64 r = r0; r < std::min(n, r0 + B); ++r) copy_[i * n + r] = data.p[r * N + i];
-    data_ = {copy_.data(), n, N, true};
+    }
+    data_ = {copy_.get(), n, N, true};
   }
 
   // dst(:, i) = data(:, cols[i]) for i < m; dst is (n, m).
@@ -130,7 +136,7 @@ class Columns {
 
  private:
   DataRef<T> data_;
-  Buffer<T> copy_;
+  std::unique_ptr<T[]> copy_;
 };
 
 // The whole training set in the blocked layout of dense_forward_block, for Cost
