@@ -136,13 +136,16 @@ def test_data_in_either_order_and_either_gather_match_oracle(iterations):
             np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-13)
 
 
-def test_wide_layers_with_point_major_data_match_c_order():
-    """Layers on the GEMM core read an F-ordered X in place for the cost pass too."""
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, N", [(300, 700), (37, 203)])
+def test_wide_layers_with_point_major_data_match_c_order(dtype, n, N):
+    """Layers on the GEMM core read an F-ordered X in place for the cost pass too; a C-ordered X is copied
+    point-major (register-transposed blocks and the edges past them: sizes that are not multiples of 32 or 8)."""
     rng = np.random.default_rng(6)
-    X, Y = rng.standard_normal((300, 700)), rng.random((40, 700))
+    X, Y = rng.standard_normal((n, N)).astype(dtype), rng.random((40, N)).astype(dtype)
     runs = []
     for Xi, Yi in ((X, Y), (np.asfortranarray(X), np.asfortranarray(Y))):
-        net = hdl.Network([300, 64, 40], activation=["relu", "linear"], seed=3, init="he")
+        net = hdl.Network([n, 64, 40], activation=["relu", "linear"], seed=3, init="he", dtype=dtype)
         hist = hdl.stochastic_gradient(net, Xi, Yi, eta=0.01, epochs=2, batch_size=50, replacement=False,
                                        seed=1)
         runs.append((hist.cost, net.W[2].copy()))
