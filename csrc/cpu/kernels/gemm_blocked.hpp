@@ -155,6 +155,20 @@ inline void transpose4x4(double* HDL_RESTRICT dst, int64 ldd, const double* HDL_
 inline void transpose_block(float* dst, int64 ldd, const float* src, int64 lds) { transpose8x8(dst, ldd, src, lds); }
 inline void transpose_block(double* dst, int64 ldd, const double* src, int64 lds) { transpose4x4(dst, ldd, src, lds); }
 
+// dst[k * ldd + j] = src[j * lds + k] for j < rows, k < cols: G x G blocks in registers wherever a whole
+// block is there, the edges one by one (all of it without 32-byte vectors).
+template <class T>
+inline void transpose_rect(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds, int64 rows,
+                           int64 cols) {
+  constexpr int64 G = kHave256 ? V256<T>::lanes : 0;  // 0: no blocks
+  const int64 jb = G ? rows / G * G : 0, kb = G ? cols / G * G : 0;
+  if constexpr (G > 0)
+    for (int64 k = 0; k < kb; k += G)
+      for (int64 j = 0; j < jb; j += G) transpose_block(dst + k * ldd + j, ldd, src + j * lds + k, lds);
+  for (int64 j = 0; j < rows; ++j)  // along each source row: contiguous reads
+    for (int64 k = j < jb ? kb : 0; k < cols; ++k) dst[k * ldd + j] = src[j * lds + k];
+}
+
 // A(i0 .. i0+rows, k0 .. k0+kc) as MR-row panels: ap[panel][k][r], zero past `rows`.
 template <class T>
 inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 kc) {
@@ -207,17 +221,7 @@ inline void pack_b_panel(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 col
     return;
   }
   if (B.rs == 1 && cols == NR) {  // column-major B (x W^T): each column of the panel is contiguous along k
-    int64 k0 = 0;
-    if constexpr (kHave256) {  // G x G blocks transposed in registers (8 float32, 4 float64)
-      constexpr int G = V256<T>::lanes;
-      for (; k0 + G <= kc; k0 += G)
-        for (int h = 0; h < NR; h += G) transpose_block(bp + k0 * NR + h, NR, B.p + h * B.cs + k0, B.cs);
-    }
-    for (; k0 < kc; k0 += 8) {  // the rest (all of it elsewhere): NR streams along k, 8 k at a time
-      const int64 k1 = std::min(kc, k0 + 8);
-      for (int j = 0; j < NR; ++j)
-        for (int64 k = k0; k < k1; ++k) bp[k * NR + j] = B.p[j * B.cs + k];
-    }
+    transpose_rect(bp, NR, B.p, B.cs, NR, kc);
     return;
   }
   for (int64 k = 0; k < kc; ++k) {

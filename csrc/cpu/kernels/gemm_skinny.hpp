@@ -259,6 +259,5 @@ bool rows_of_w_narrow_serves(int64 M) {
   return kVectorBytes >= 32 && M <= lanes && 2 * M > lanes;
 }
 
-
 }  // namespace HDL_ISA
 }  // namespace hdl

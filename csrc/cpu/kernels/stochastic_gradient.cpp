@@ -85,25 +85,15 @@ class Columns {
     const int64 n = data.n, N = data.N;
     if (data.point_major || n == 1 || columns_in_run * 4 < N || n * N > kMaxCopy) return;
     copy_.reset(new T[n * N]);  // uninitialised: every value is written below
-    // Transposed in B x B tiles, both sides cache friendly, the tiles of points shared across the threads;
-    // inside a tile, G x G blocks in registers (gemm_blocked.hpp's transpose_block), the edges one by one.
-    constexpr int64 B = 32, G = kHave256 ? 32 / sizeof(T) : 1;
+    // Transposed in B x B tiles (transpose_rect: register blocks inside), the tiles of points across the threads.
+    constexpr int64 B = 32;
     const int64 tiles = (N + B - 1) / B;
     const int threads = n * N >= (int64(1) << 16) && !omp_in_parallel() ? omp_get_max_threads() : 1;
-    T* HDL_RESTRICT dst = copy_.get();
-    const T* HDL_RESTRICT src = data.p;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int64 t = 0; t < tiles; ++t) {
       const int64 i0 = t * B, i1 = std::min(N, i0 + B);
-      for (int64 r0 = 0; r0 < n; r0 += B) {
-        const int64 r1 = std::min(n, r0 + B);
-        const int64 ib = G > 1 ? i0 + (i1 - i0) / G * G : i0, rb = G > 1 ? r0 + (r1 - r0) / G * G : r0;
-        if constexpr (G > 1)
-          for (int64 i = i0; i < ib; i += G)
-            for (int64 r = r0; r < rb; r += G) transpose_block(dst + i * n + r, n, src + r * N + i, N);
-        for (int64 i = i0; i < i1; ++i)
-          for (int64 r = i < ib ? rb : r0; r < r1; ++r) dst[i * n + r] = src[r * N + i];
-      }
+      for (int64 r0 = 0; r0 < n; r0 += B)
+        transpose_rect(copy_.get() + i0 * n + r0, n, data.p + r0 * N + i0, N, std::min(B, n - r0), i1 - i0);
     }
     data_ = {copy_.get(), n, N, true};
   }
