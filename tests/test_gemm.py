@@ -11,11 +11,11 @@ import hdl
 from hdl import _C, ops, reference
 from hdl.reference import cnn
 
-# Tile and block edges of every instruction set: MR in {6, 12}, NR in {4, 8, 16, 32}, KC = 256,
-# MC in {120, 126, 240, 252}, NC = 4096.
-EDGES_M = [1, 5, 6, 7, 12, 13, 119, 121, 126, 127, 253]
+# Tile and block edges of every instruction set: MR in {6, 12}, NR in {4, 8, 16, 32}, KC in {256, 512}
+# (AVX-512), MC in {60, 120, 126, 240, 252}, NC = 4096.
+EDGES_M = [1, 5, 6, 7, 12, 13, 59, 61, 119, 121, 126, 127, 253]
 EDGES_N = [1, 3, 4, 8, 9, 15, 16, 17, 31, 33]
-EDGES_K = [0, 1, 7, 255, 256, 257, 513]
+EDGES_K = [0, 1, 7, 255, 256, 257, 511, 512, 513, 1025]
 
 
 def product(A, B, ta, tb):
