@@ -66,6 +66,34 @@ def test_nan_and_inf_in_data(problem):
         net.cost(hdl.data.ten_points()[0], Y)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [1, 7, 16, 16383, 16384, 16385, 100_003])  # _C.all_finite's chunks are 16384 values
+def test_all_finite_finds_every_nan_and_infinity(dtype, n):
+    """The check of every array hdl is given: NaN, +-inf, the largest finite values and subnormals, at the
+    first and last element and at the chunk edges, in C and F order; other layouts and dtypes go to numpy."""
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n).astype(dtype)
+    a[::5] = np.finfo(dtype).max
+    a[1::7] = -np.finfo(dtype).smallest_subnormal
+    assert _C.all_finite(a) and hdl._checks.all_finite(a)
+    for i in sorted({0, n - 1, min(16383, n - 1), min(16384, n - 1), n // 2}):
+        for bad in (np.nan, np.inf, -np.inf, -np.nan):
+            b = a.copy()
+            b[i] = bad
+            assert not _C.all_finite(b), (i, bad)
+            assert not hdl._checks.all_finite(b)
+    if n > 8:
+        m = a[: n // 4 * 4].reshape(4, -1)
+        m[2, 2] = np.inf
+        assert not _C.all_finite(np.asfortranarray(m)) and not hdl._checks.all_finite(m[:, ::2])
+        assert hdl._checks.all_finite(m[:, 1::2])  # strided: numpy's check
+    assert _C.all_finite(np.zeros(0, dtype))
+    with pytest.raises(TypeError, match="float32 or float64, got int64"):
+        _C.all_finite(np.arange(3))
+    with pytest.raises(ValueError, match="C- or F-contiguous"):
+        _C.all_finite(np.zeros((4, 6), dtype)[:, ::2])
+
+
 @pytest.mark.parametrize("kwargs,match", [
     (dict(eta=-0.05, iterations=10), "eta must be positive"),
     (dict(eta=0.0, iterations=10), "eta must be positive"),

@@ -137,7 +137,7 @@ def test_data_in_either_order_and_either_gather_match_oracle(iterations):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("n, N", [(300, 700), (37, 203)])
+@pytest.mark.parametrize("n, N", [(300, 700), (37, 203), (64, 1029)])
 def test_wide_layers_with_point_major_data_match_c_order(dtype, n, N):
     """Layers on the GEMM core read an F-ordered X in place for the cost pass too; a C-ordered X is copied
     point-major (register-transposed blocks and the edges past them: sizes that are not multiples of 32 or 8)."""
@@ -151,6 +151,22 @@ def test_wide_layers_with_point_major_data_match_c_order(dtype, n, N):
         runs.append((hist.cost, net.W[2].copy()))
     np.testing.assert_array_equal(runs[0][0], runs[1][0])
     np.testing.assert_array_equal(runs[0][1], runs[1][1])
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_large_batches_gathered_across_threads_match_oracle(order):
+    """Batches of at least 2^16 values are gathered on every thread, and a C-ordered X is copied point-major
+    in cache-bypassing stores (its rows a multiple of 32 bytes in both dtypes here): the run is the oracle's."""
+    rng = np.random.default_rng(8)
+    X, Y = rng.standard_normal((64, 1029)), rng.random((10, 1029))
+    X, Y = (np.asfortranarray(X), np.asfortranarray(Y)) if order == "F" else (X, Y)
+    net = hdl.Network([64, 48, 10], activation=["relu", "linear"], seed=2, init="he")
+    want_cost, want_W, want_b = oracle_run(net, X, Y, 6, 1024, False, True, 0.05, 0.01, 2, 4)
+    hist = hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=6, batch_size=1024, replacement=False,
+                                   lam=0.01, record_every=2, seed=4)
+    np.testing.assert_allclose(hist.cost, want_cost, rtol=1e-11)
+    for got, want in zip(list(net.W) + list(net.b), want_W + want_b):
+        np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12)
 
 
 def test_steepest_descent_is_full_batch_gradient_step():

@@ -47,6 +47,23 @@ py::object backward(const char* fn, const char* name, const py::array& dy_, cons
 
 void bind_pointwise(py::module_& m) {
   m.def(
+      "all_finite",
+      [](const py::array& x_) {
+        if (x_.dtype().kind() != 'f' || (x_.itemsize() != 4 && x_.itemsize() != 8))
+          throw py::type_error("all_finite: x must be float32 or float64, got " + std::string(py::str(x_.dtype())));
+        if (!(x_.flags() & (py::array::c_style | py::array::f_style)))
+          throw py::value_error("all_finite: x must be C- or F-contiguous");
+        return by_dtype(x_, [&](auto t) {
+          using T = decltype(t);
+          const T* x = static_cast<const T*>(x_.data());
+          const int64 n = x_.size();
+          bool ok = true;
+          without_gil([&] { ok = all_finite<T>(x, n); });
+          return ok;
+        });
+      },
+      py::arg("x"), "Whether no element of a float32 or float64 array, C- or F-contiguous, is NaN or infinite.");
+  m.def(
       "relu",
       [](const py::array& x_, double slope, const py::object& out) {
         return unary("relu", x_, out, [&](auto* y, const auto* x, int64 n) {

@@ -5,6 +5,8 @@ import numbers
 
 import numpy as np
 
+from hdl import _C
+
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
@@ -36,12 +38,20 @@ def matrix(name: str, X, dtype: np.dtype, rows: int | None = None, finite: bool 
         raise ValueError(f"{name} must have {rows} rows (one per neuron of its layer), got shape {X.shape}")
     if X.shape[1] == 0:
         raise ValueError(f"{name} has no columns (no data points)")
-    if finite and not np.isfinite(X).all():
+    if finite and not all_finite(X):
         bad = np.argwhere(~np.isfinite(X))[0]
         raise ValueError(f"{name} contains NaN or infinity (first at row {bad[0]}, column {bad[1]})")
     if any_order and X.flags.f_contiguous:
         return X
     return np.ascontiguousarray(X)
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """Whether no element of a is NaN or infinite: one pass on all threads, no temporary array, for the
+    contiguous float arrays the kernels take (np.isfinite(a).all() for the rest)."""
+    if a.dtype in FLOAT_DTYPES and (a.flags.c_contiguous or a.flags.f_contiguous):
+        return bool(_C.all_finite(a))
+    return bool(np.isfinite(a).all())
 
 
 def positive(name: str, value, integer: bool = False, allow_zero: bool = False):

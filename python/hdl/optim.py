@@ -142,7 +142,7 @@ def _run(net: Network, X: ArrayLike, Y: ArrayLike, *, eta: float, iterations: in
                 Ws, bs, acts, slopes, X, Y, iterations, batch_size, replacement, shuffle, eta, lam, record_every,
                 history.seed or 0, epoch_end=epoch_end if epochs else None, epoch_length=epoch_length,
                 poll=poll if run.bar is not None else None, state=state, order=order, cost=costs[kept:])
-            finite = all(np.isfinite(p).all() for p in Ws + bs)
+            finite = all(_checks.all_finite(p) for p in Ws + bs)
             if diverged_at >= 0:
                 at = done + diverged_at
                 raise run.diverged("mini-batch cost (3.3)", final, at // epoch_length + 1, at % epoch_length + 1,

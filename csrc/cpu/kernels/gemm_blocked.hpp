@@ -11,8 +11,12 @@
 // the last KC block, while the tile is in cache.
 #pragma once
 #include <omp.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -117,13 +121,30 @@ struct V256 {
 };
 typedef std::int32_t I32x8 __attribute__((vector_size(32)));
 
+// A store of 32 bytes that bypasses the caches (non-temporal; p 32-byte aligned), for output that is
+// read long after, from memory anyway; stream_fence() orders them before the threads meet again.
+template <bool Stream, class T>
+inline void store256(T* p, typename V256<T>::vec v) {
+#if defined(__AVX__)
+  if constexpr (Stream && sizeof(T) == 4) return _mm256_stream_ps(p, (__m256)v);
+  if constexpr (Stream && sizeof(T) == 8) return _mm256_stream_pd(p, (__m256d)v);
+#endif
+  V256<T>::store(p, v);
+}
+inline void stream_fence() {
+#if defined(__AVX__)
+  _mm_sfence();
+#endif
+}
+
 // dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 block of float32.
+template <bool Stream = false>
 inline void transpose8x8(float* HDL_RESTRICT dst, int64 ldd, const float* HDL_RESTRICT src, int64 lds) {
   using S = V256<float>;
   S::vec r[8];
   for (int j = 0; j < 8; ++j) r[j] = S::load(src + j * lds);
   transpose8x8<S::vec, I32x8>(r);
-  for (int k = 0; k < 8; ++k) S::store(dst + k * ldd, r[k]);
+  for (int k = 0; k < 8; ++k) store256<Stream, float>(dst + k * ldd, r[k]);
 }
 
 // r[k][j] = r[j][k] for a 4 x 4 block of float64 in AVX2 registers (_mm256_unpacklo/hi_pd,
@@ -143,28 +164,43 @@ inline void transpose4x4(V (&r)[4]) {
 }
 
 // dst[k * ldd + j] = src[j * lds + k] for a 4 x 4 block of float64.
+template <bool Stream = false>
 inline void transpose4x4(double* HDL_RESTRICT dst, int64 ldd, const double* HDL_RESTRICT src, int64 lds) {
   using S = V256<double>;
   S::vec r[4];
   for (int j = 0; j < 4; ++j) r[j] = S::load(src + j * lds);
   transpose4x4(r);
-  for (int k = 0; k < 4; ++k) S::store(dst + k * ldd, r[k]);
+  for (int k = 0; k < 4; ++k) store256<Stream, double>(dst + k * ldd, r[k]);
 }
 
 // dst[k * ldd + j] = src[j * lds + k] for an 8 x 8 (float32) or 4 x 4 (float64) block.
-inline void transpose_block(float* dst, int64 ldd, const float* src, int64 lds) { transpose8x8(dst, ldd, src, lds); }
-inline void transpose_block(double* dst, int64 ldd, const double* src, int64 lds) { transpose4x4(dst, ldd, src, lds); }
+template <bool Stream = false>
+inline void transpose_block(float* dst, int64 ldd, const float* src, int64 lds) {
+  transpose8x8<Stream>(dst, ldd, src, lds);
+}
+template <bool Stream = false>
+inline void transpose_block(double* dst, int64 ldd, const double* src, int64 lds) {
+  transpose4x4<Stream>(dst, ldd, src, lds);
+}
 
 // dst[k * ldd + j] = src[j * lds + k] for j < rows, k < cols: G x G blocks in registers wherever a whole
-// block is there, the edges one by one (all of it without 32-byte vectors).
-template <class T>
+// block is there, the edges one by one (all of it without 32-byte vectors). Stream: the blocks' stores
+// bypass the caches where dst and ldd let every block row be 32-byte aligned (the caller's stream_fence()
+// then ends its part).
+template <class T, bool Stream = false>
 inline void transpose_rect(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT src, int64 lds, int64 rows,
                            int64 cols) {
   constexpr int64 G = kHave256 ? V256<T>::lanes : 0;  // 0: no blocks
   const int64 jb = G ? rows / G * G : 0, kb = G ? cols / G * G : 0;
-  if constexpr (G > 0)
-    for (int64 k = 0; k < kb; k += G)
-      for (int64 j = 0; j < jb; j += G) transpose_block(dst + k * ldd + j, ldd, src + j * lds + k, lds);
+  if constexpr (G > 0) {
+    if (Stream && reinterpret_cast<std::uintptr_t>(dst) % 32 == 0 && ldd % G == 0) {
+      for (int64 k = 0; k < kb; k += G)
+        for (int64 j = 0; j < jb; j += G) transpose_block<true>(dst + k * ldd + j, ldd, src + j * lds + k, lds);
+    } else {
+      for (int64 k = 0; k < kb; k += G)
+        for (int64 j = 0; j < jb; j += G) transpose_block(dst + k * ldd + j, ldd, src + j * lds + k, lds);
+    }
+  }
   for (int64 j = 0; j < rows; ++j)  // along each source row: contiguous reads
     for (int64 k = j < jb ? kb : 0; k < cols; ++k) dst[k * ldd + j] = src[j * lds + k];
 }

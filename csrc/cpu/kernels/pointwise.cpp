@@ -1,4 +1,10 @@
 // ReLU, leaky ReLU, the activations of hdl/activations.hpp and inverted dropout for one instruction set.
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
 #include "dense_impl.hpp"
 #include "hdl/activations.hpp"
 #include "kernels.inc"
@@ -63,6 +69,29 @@ inline void dropout_span(T* HDL_RESTRICT y, T* HDL_RESTRICT mask, const T* HDL_R
     mask[i] = hash_uniform(seed, std::uint64_t(first + i)) >= rate ? keep : T(0);
     y[i] = x[i] * mask[i];
   }
+}
+
+// Whether no element is NaN or infinite: none has every exponent bit set. Integer compares and an OR,
+// which the compiler vectorises (a floating-point sum would stay in order, scalar).
+template <class T>
+inline bool finite_span(const T* HDL_RESTRICT x, int64 n) {
+  using U = std::conditional_t<sizeof(T) == 4, std::uint32_t, std::uint64_t>;
+  constexpr U E = sizeof(T) == 4 ? U(0x7f800000u) : U(0x7ff0000000000000ull);
+  U bad = 0;
+  for (int64 i = 0; i < n; ++i) {
+    U u;
+    std::memcpy(&u, x + i, sizeof u);
+    bad |= U((u & E) == E);
+  }
+  return bad == 0;
+}
+
+template <class T>
+bool all_finite(const T* x, int64 n) {
+  const int64 chunks = (n + kChunk - 1) / kChunk;
+  std::vector<unsigned char> ok(std::max<int64>(chunks, 1), 1);
+  for_chunks(n, [&](int64 b, int64 e) { ok[b / kChunk] = finite_span(x + b, e - b); });
+  return std::all_of(ok.begin(), ok.end(), [](unsigned char c) { return c != 0; });
 }
 
 template <class T>

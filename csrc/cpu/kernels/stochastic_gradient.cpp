@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <new>
 #include <vector>
 
 #include "dense_impl.hpp"
@@ -80,20 +81,29 @@ template <class T>
 class Columns {
  public:
   static constexpr int64 kMaxCopy = int64(1) << 28;  // values
+  static constexpr int64 kParallelCopy = int64(1) << 16;  // values gathered at once worth two threads
 
   Columns(DataRef<T> data, int64 columns_in_run) : data_(data) {
     const int64 n = data.n, N = data.N;
     if (data.point_major || n == 1 || columns_in_run * 4 < N || n * N > kMaxCopy) return;
-    copy_.reset(new T[n * N]);  // uninitialised: every value is written below
-    // Transposed in B x B tiles (transpose_rect: register blocks inside), the tiles of points across the threads.
+    copy_.reset(static_cast<T*>(::operator new[](n * N * sizeof(T), std::align_val_t(64))));  // uninitialised
+    // Transposed in B x B tiles (transpose_rect: register blocks inside), each thread walking bands of B
+    // features along the points: B read streams that the prefetchers follow. The copy is read again only
+    // by the gathers of later mini-batches, so its stores bypass the caches (784 x 2048 float64 from memory:
+    // 2.4 ms with tiles of points across the threads and cached stores, 1.6 ms in bands, 0.8 ms streamed).
     constexpr int64 B = 32;
-    const int64 tiles = (N + B - 1) / B;
-    const int threads = n * N >= (int64(1) << 16) && !omp_in_parallel() ? omp_get_max_threads() : 1;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int64 t = 0; t < tiles; ++t) {
-      const int64 i0 = t * B, i1 = std::min(N, i0 + B);
-      for (int64 r0 = 0; r0 < n; r0 += B)
-        transpose_rect(copy_.get() + i0 * n + r0, n, data.p + r0 * N + i0, N, std::min(B, n - r0), i1 - i0);
+    const int64 bands = (n + B - 1) / B, tiles = (N + B - 1) / B;
+    const int threads = n * N >= kParallelCopy && !omp_in_parallel() ? omp_get_max_threads() : 1;
+#pragma omp parallel num_threads(threads)
+    {
+#pragma omp for schedule(static) collapse(2)
+      for (int64 b = 0; b < bands; ++b)
+        for (int64 t = 0; t < tiles; ++t) {
+          const int64 r0 = b * B, i0 = t * B;
+          transpose_rect<T, true>(copy_.get() + i0 * n + r0, n, data.p + r0 * N + i0, N, std::min(B, n - r0),
+                                  std::min(B, N - i0));
+        }
+      stream_fence();
     }
     data_ = {copy_.get(), n, N, true};
   }
@@ -119,8 +129,9 @@ class Columns {
   void gather_rows(const int64* cols, int64 m, T* HDL_RESTRICT dst) const {
     const int64 n = data_.n, N = data_.N;
     const T* HDL_RESTRICT src = data_.p;
-    if (data_.point_major) {
-      for (int64 i = 0; i < m; ++i) std::copy(src + cols[i] * n, src + cols[i] * n + n, dst + i * n);
+    if (data_.point_major) {  // a row copy per point, across the threads for a large batch (memory-bound)
+      parallel_for(m, m * n >= kParallelCopy && !omp_in_parallel(),
+                   [=](int64 i) { std::copy(src + cols[i] * n, src + cols[i] * n + n, dst + i * n); });
       return;
     }
     for (int64 r = 0; r < n; ++r)
@@ -136,7 +147,10 @@ class Columns {
 
  private:
   DataRef<T> data_;
-  std::unique_ptr<T[]> copy_;
+  struct AlignedDelete {
+    void operator()(T* p) const { ::operator delete[](p, std::align_val_t(64)); }
+  };
+  std::unique_ptr<T[], AlignedDelete> copy_;
 };
 
 // The whole training set in the blocked layout of dense_forward_block, for Cost

@@ -114,7 +114,9 @@
 // relu_backward: dx = dy where x > 0, slope * dy otherwise (dx may be dy).
 // dropout_forward: element i is kept when u_i >= rate, u_i uniform in [0, 1) from a counter-based
 //   hash of (seed, i); mask = 1/(1 - rate) where kept, 0 elsewhere; y = x * mask.
+// all_finite: whether no x_i is NaN or infinite (the check of every array the Python layer is given).
 #define HDL_KERNELS_pointwise(HDL_K, HDL_K1)                                                                           \
+  HDL_K(bool, all_finite, (const T* x, int64 n), (x, n))                                                               \
   HDL_K(void, relu_forward, (T* y, const T* x, int64 n, T slope), (y, x, n, slope))                                    \
   HDL_K(void, relu_backward, (T* dx, const T* dy, const T* x, int64 n, T slope), (dx, dy, x, n, slope))                \
   HDL_ACTIVATIONS(HDL_ACTIVATION_KERNELS, HDL_K)                                                                       \
