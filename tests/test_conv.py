@@ -118,11 +118,13 @@ def test_filter_covering_the_input_matches_oracle():
     (2, 20, 6, 6, 40, 0), (1, 8, 3, 3, 8, (2, 1, 2, 1)),
     (2, 3, 32, 32, 32, 2), (1, 1, 9, 7, 8, (2, 0, 1, 3)), (3, 12, 10, 11, 16, 2), (2, 7, 13, 5, 10, (0, 3, 2, 2)),
 ])
-def test_winograd_path_matches_oracle(case):
+def test_winograd_path_matches_oracle(case, monkeypatch):
     """Stride-1 5x5 filters with 8+ output channels and 4+ input channels go through Winograd's F(4x4, 5x5)
-    (inputs of fewer channels than a vector through its narrow layout; 1 and 3 channels, and the data
+    under HDL_CONV_WINOGRAD=1 (the channel rule, a harmonic mean of 16 or 10, would send the smaller ones
+    direct; inputs of fewer channels than a vector through its narrow layout; 1 and 3 channels, and the data
     gradients into them, run direct): exact in float64 up to rounding, and within a few units in 1e-6 of
     the output's scale in float32."""
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")
     N, C, H, W, O, pad = case
     rng = np.random.default_rng(sum(case[:5]))
     x, w, b = rng.standard_normal((N, C, H, W)), rng.standard_normal((O, C, 5, 5)), rng.standard_normal(O)
@@ -181,7 +183,7 @@ def test_narrow_channel_vectors(O, C, dtype):
     """Few output channels (forward, filter gradient) or input channels (data gradient) run on the narrowest
     vector that holds them (16, 32 or 64 bytes): each width and its edges, stride 1 and 2, against the oracle."""
     rng = np.random.default_rng(O * 10 + C)
-    rel = 2e-5 if dtype == np.float32 else 1e-11  # of each output's scale (Winograd takes the 5x5s with C >= 4)
+    rel = 2e-5 if dtype == np.float32 else 1e-11  # of each output's scale (Winograd may take the 5x5s)
     for stride, pad in ((1, 2), (2, (1, 0, 0, 1))):
         x = rng.standard_normal((3, C, 11, 9)).astype(dtype)
         w, b = rng.standard_normal((O, C, 5, 5)).astype(dtype), rng.standard_normal(O).astype(dtype)
@@ -200,7 +202,8 @@ def test_narrow_channel_vectors(O, C, dtype):
     ((1, 3, 13, 12), (8, 3, 7, 7), 2, 3),             # a 7x7 stem
     ((2, 4, 7, 7), (6, 4, 1, 1), 3, 0),               # phases without taps: zeros in dx
 ])
-def test_new_paths_by_finite_differences(case):
+def test_new_paths_by_finite_differences(case, monkeypatch):
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")  # 5 -> 8 channels through Winograd (the earlier channel rule)
     check_conv_gradients(case, seed=7, n=20)
 
 

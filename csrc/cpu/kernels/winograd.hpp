@@ -29,22 +29,30 @@ namespace hdl {
 namespace HDL_ISA {
 
 // The filter size r of the Winograd F(m x m, r x r) that serves this convolution, or 0 for the direct
-// kernel. Shape rule (measured, bench/conv_shapes.py): square 5x5 or 3x3 filters at stride 1, at least
-// 8 output channels and at least 4 input channels (1 and 3 measured faster direct: 3x3 on 32x32x3 ->
-// 32, 1.07 against 1.40 ms; 5x5 on 28x28x1 -> 20, 0.84 against 1.22 ms; 8 channels faster by
-// Winograd, 1.36 against 1.96 ms), and
+// kernel. Shape rule (measured, bench/conv_shapes.py and bench/winograd_rule.py): square 5x5 or 3x3
+// filters at stride 1 whose channel counts have a harmonic mean 2 C O / (C + O) of at least
+// kWinogradChannels: the transforms cost C + O per tile, the products save C O, and the direct kernel
+// gains on wider vectors. Forward + backward, direct / Winograd, float32, batch 64 and 256, 14x14 and
+// 16x16 maps: AVX-512, 6 -> 16 (8.7) 0.88-1.00, 8 -> 16 and 16 -> 8 (10.7) 0.67-1.04, 16 -> 16 0.95-1.34,
+// 16 -> 32 1.24-2.13 (LeNet-5's 6 -> 16 5x5 forward 0.94 -> 0.56 ms at batch 256); AVX2, 6 -> 16
+// 0.98-1.09, 8 -> 8 0.80-1.08, 8 -> 16 and 16 -> 8 0.97-1.50, 16 -> 16 1.29-1.86. (The earlier rule,
+// C >= 4 and O >= 8, took them all.) And
 //  - at least kMinTiles m x m output tiles in the batch: the filter transform and the threads' chunks
 //    want a few (forward + backward, Winograd / direct: 4-8 tiles 1.1-1.8, 16 tiles 0.8-1.0, 32 and
 //    more 0.4-0.7, on 8x8 to 32x32 maps of 16-64 channels);
 //  - tiles that cover the output with at most kMaxWaste times its area: 3x3 on 8x8 outputs takes
 //    2 x 2 tiles of 6 x 6 (2.25 times the area) and measured 1.18 times slower than direct at 64 tiles.
-// HDL_CONV_WINOGRAD=0 in the environment turns Winograd off (every convolution runs the direct kernel).
+// HDL_CONV_WINOGRAD=0 in the environment turns Winograd off (every convolution runs the direct kernel);
+// HDL_CONV_WINOGRAD=1 takes the earlier channel rule (the tests run Winograd on small shapes).
+constexpr int64 kWinogradChannels = kVectorBytes == 64 ? 16 : 10;
 constexpr int64 kMinTiles = 16;
 constexpr double kMaxWaste = 1.7;
 
 inline int winograd_filter(const ConvShape& s) {
-  if (const char* off = std::getenv("HDL_CONV_WINOGRAD"); off && off[0] == '0') return 0;  // to measure the rule
-  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || s.O < 8 || s.C < 4 || (s.kh != 3 && s.kh != 5)) return 0;
+  const char* env = std::getenv("HDL_CONV_WINOGRAD");  // to measure the rule, and to test small shapes
+  if (env && env[0] == '0') return 0;
+  const bool channels = env && env[0] == '1' ? s.C >= 4 && s.O >= 8 : 2 * s.C * s.O >= kWinogradChannels * (s.C + s.O);
+  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || !channels || (s.kh != 3 && s.kh != 5)) return 0;
   const int64 m = 8 - s.kh + 1, Ho = s.out_h(), Wo = s.out_w(), th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
   if (Ho < m || Wo < m || s.N * th * tw < kMinTiles) return 0;
   if (double(th * m) * double(tw * m) > kMaxWaste * double(Ho) * double(Wo)) return 0;
