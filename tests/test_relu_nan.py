@@ -40,6 +40,7 @@ def test_standalone_relu_keeps_nan_as_the_oracle():
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("path,xs,ws,stride,pad", [
     ("direct", (2, 4, 9, 9), (8, 4, 3, 3), 2, 1),
+    ("one input channel", (2, 1, 12, 12), (6, 1, 5, 5), 1, 2),
     ("direct, Winograd off", (4, 4, 12, 12), (8, 4, 3, 3), 1, 1),
     ("Winograd F(6x6, 3x3)", (4, 4, 12, 12), (8, 4, 3, 3), 1, 1),
     ("Winograd F(4x4, 5x5)", (4, 4, 12, 12), (8, 4, 5, 5), 1, 2),

@@ -19,6 +19,7 @@
 #include "kernels.inc"
 #include "conv_filter_gradient.hpp"
 #include "conv_gemm.hpp"
+#include "conv_one_channel.hpp"
 #include "conv_tile.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
@@ -197,6 +198,8 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   }
   const int64 taps = s.kh * s.kw;
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
+  if (conv_one_channel_serves<T>(s))
+    return conv_one_channel(y, xp, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, w, b, s, relu);
   const Conv c{s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C, s.out_h(), s.out_w(), s.O,
                s.kh, s.kw, s.sh, s.sw, {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W}};
   conv_core<T>(y, Grid{s.out_h() * s.out_w() * s.O, s.out_w() * s.O, s.O}, xp, c,
