@@ -329,6 +329,13 @@ def test_an_earlier_cifar10_model_file_still_loads(tmp_path):
     assert clf.needs_statistics  # hdl evaluate and predict recompute them from the training set
 
 
+def sigint_default():
+    """In the child before Python starts: SIGINT to its default, so that Python installs KeyboardInterrupt even
+    when pytest runs as a background job (which inherits SIGINT ignored, and so would its children)."""
+    import signal
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_keeps_the_checkpoint_and_exits_130(digits, tmp_path):
     import signal
     import subprocess
@@ -337,7 +344,7 @@ def test_ctrl_c_keeps_the_checkpoint_and_exits_130(digits, tmp_path):
 
     proc = subprocess.Popen([sys.executable, "-m", "hdl", "mnist", "--data", str(digits), "--no-verify", "--epochs",
                              "100000", "--out", str(tmp_path), "--no-plot"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     deadline = time.time() + 60
     while not (tmp_path / "checkpoint.npz").exists() and time.time() < deadline and proc.poll() is None:
         time.sleep(0.2)

@@ -139,7 +139,8 @@ def test_ctrl_c_ends_a_long_netbp_run_with_a_message(tmp_path):
     import signal
     import time
     proc = subprocess.Popen([sys.executable, "-m", "hdl.cli", "netbp", "--iters", "1000000000", "--no-plot",
-                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                             "--out", str(tmp_path)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as test_cli's
     time.sleep(5.0)  # the import (well under a second), then seconds into the compiled loop
     assert proc.poll() is None, proc.communicate()
     sent = time.perf_counter()

@@ -335,6 +335,8 @@ def test_ctrl_c_stops_a_compiled_run():
     X, Y = hdl.data.ten_points()
     net = hdl.Network([2, 2, 3, 2], seed=1)
     timer = threading.Timer(0.3, lambda: os.kill(os.getpid(), signal.SIGINT))
+    # Python's KeyboardInterrupt handler, also where pytest runs as a background job (SIGINT ignored from the start)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     start = time.perf_counter()
     timer.start()
     try:
@@ -342,5 +344,6 @@ def test_ctrl_c_stops_a_compiled_run():
             hdl.stochastic_gradient(net, X, Y, eta=0.05, iterations=2 * 10**8, record_every=0, seed=1)  # ~12 s
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - start < 3  # stopped inside the compiled loop, not after it
     assert np.isfinite(net.get_params()).all()
