@@ -212,13 +212,15 @@ def test_new_paths_by_finite_differences(case, monkeypatch):
     ((3, 1, 28, 28), (6, 1, 5, 5), 1, 2),              # LeNet-5's first layer
     ((1, 1, 9, 37), (7, 1, 3, 3), 1, (0, 2, 1, 0)),     # batch 1, rows of two blocks and a short one, odd O
     ((2, 1, 11, 13), (1, 1, 7, 7), 2, 3),              # one filter, a 7x7 stride-2 stem
-    ((2, 1, 10, 40), (9, 1, 4, 2), (3, 2), (1, 0, 2, 1)),  # 9 channels: two passes; strides by the scalar gather
+    ((2, 1, 10, 40), (9, 1, 4, 2), (3, 2), (1, 0, 2, 1)),  # a stride along the row: the direct kernel
+    ((2, 1, 10, 40), (9, 1, 4, 2), (3, 1), (1, 0, 2, 1)),  # 9 channels: two passes; a stride down the columns
     ((4, 1, 5, 5), (3, 1, 1, 1), 1, 0),                # 1x1 (no border: x read in place, to the buffer's end)
     ((2, 1, 6, 6), (5, 1, 6, 6), 1, (2, 3, 3, 2)),     # a filter as large as the input, padded
 ])
 def test_one_input_channel_matches_oracle(case, dtype):
     """A single input channel into fewer output channels than a vector holds: vectors along the output row
-    (conv_one_channel.hpp), with the row's and the buffer's ends, strides and asymmetric padding, ReLU fused;
+    (conv_one_channel.hpp, stride 1 along the row), with the row's and the buffer's ends, a stride down the
+    columns and asymmetric padding, ReLU fused;
     against the oracle (float64 to rounding) and, for the gradients, float64 central differences."""
     xs, ws, stride, pad = case
     rng = np.random.default_rng(sum(xs) + sum(ws))

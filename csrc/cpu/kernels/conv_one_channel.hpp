@@ -1,8 +1,8 @@
 // The forward convolution of a single input channel (grayscale images) into fewer output channels than a
 // vector holds, such as LeNet-5's first layer (1 -> 6, 5x5): the direct kernel's vectors run along the
 // output channels, which would fill 6 of their 16 lanes, so this one runs its vectors along the output
-// row instead, 2 vectors of pixels x 8 channels of accumulators:
-//   y[n, i, j, o] = b[o] + sum_{u, v} xp[n, i sh + u, j sw + v] w[o, 0, u, v]
+// row instead, 2 vectors of pixels x 8 channels of accumulators, at stride 1 along the row:
+//   y[n, i, j, o] = b[o] + sum_{u, v} xp[n, i sh + u, j + v] w[o, 0, u, v]
 // for xp the input inside its zero border (Hp x Wp). 28x28x1 -> 6, 5x5 pad 2, ReLU, against the direct
 // kernel: batch 256 1.05-1.10 -> 0.71-0.75 ms, 64 0.28-0.29 -> 0.24, 16 0.077 -> 0.065 (AVX-512, 2 threads);
 // LeNet-5's inference in the zoo, batch 256 2.50-2.65 -> 1.93-1.98 ms, 64 0.70-0.72 -> 0.57.
@@ -18,10 +18,12 @@
 namespace hdl {
 namespace HDL_ISA {
 
-// Whether conv_one_channel serves the forward pass of s.
+// Whether conv_one_channel serves the forward pass of s. Not a stride along the row: its pixels are not
+// contiguous, and gathering them measured slower than the direct kernel (7x7 stride 2 on 64x64, 1 -> 8
+// channels, batch 64: 0.77 against 0.53 ms; 4x4 stride 2, 1 -> 4: 0.12 against 0.07-0.10 ms).
 template <class T>
 inline bool conv_one_channel_serves(const ConvShape& s) {
-  return s.C == 1 && s.O < Simd<T>::lanes;
+  return s.C == 1 && s.sw == 1 && s.O < Simd<T>::lanes;
 }
 
 template <class T>
@@ -29,7 +31,7 @@ void conv_one_channel(T* y, const T* xp, int64 Hp, int64 Wp, const T* w, const T
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int L = S::lanes, P = 2, OB = 8;  // P vectors of pixels x OB channels of accumulators
-  const int64 Ho = s.out_h(), Wo = s.out_w(), O = s.O, kh = s.kh, kw = s.kw, sh = s.sh, sw = s.sw, taps = kh * kw;
+  const int64 Ho = s.out_h(), Wo = s.out_w(), O = s.O, kh = s.kh, kw = s.kw, sh = s.sh, taps = kh * kw;
   const int64 blocks = (O + OB - 1) / OB;
   // the filters as [block][u][v][q], zero past O: every pass multiplies OB channels
   Buffer<T> wq(blocks * taps * OB, T(0)), bq(blocks * OB, T(0));
@@ -44,7 +46,7 @@ void conv_one_channel(T* y, const T* xp, int64 Hp, int64 Wp, const T* w, const T
     for (int64 j0 = 0; j0 < Wo; j0 += P * L) {
       const int64 nj = std::min<int64>(P * L, Wo - j0);
       // whole vectors wherever they stay inside xp (lanes past the row's end read the next row, unused)
-      const bool whole = sw == 1 && (n * Hp + i * sh + kh - 1) * Wp + j0 + kw - 1 + P * L <= s.N * Hp * Wp;
+      const bool whole = (n * Hp + i * sh + kh - 1) * Wp + j0 + kw - 1 + P * L <= s.N * Hp * Wp;
       for (int64 blk = 0; blk < blocks; ++blk) {
         const T* wb = &wq[blk * taps * OB];
         V acc[OB][P];
@@ -52,13 +54,13 @@ void conv_one_channel(T* y, const T* xp, int64 Hp, int64 Wp, const T* w, const T
           for (int p = 0; p < P; ++p) acc[q][p] = S::zero() + bq[blk * OB + q];
         for (int64 u = 0; u < kh; ++u)
           for (int64 v = 0; v < kw; ++v) {
-            const T* src = xr + u * Wp + j0 * sw + v;
+            const T* src = xr + u * Wp + j0 + v;
             V xv[P];
             if (whole) {
               for (int p = 0; p < P; ++p) xv[p] = S::load(src + p * L);
-            } else {  // the buffer's end, or a stride: lane l of vector p reads pixel j0 + p L + l, if there is one
+            } else {  // the buffer's end: lane l of vector p reads pixel j0 + p L + l, if there is one
               T buf[P * L] = {};
-              for (int64 l = 0; l < nj; ++l) buf[l] = src[l * sw];
+              for (int64 l = 0; l < nj; ++l) buf[l] = src[l];
               for (int p = 0; p < P; ++p) xv[p] = S::load(buf + p * L);
             }
             const T* wt = wb + (u * kw + v) * OB;

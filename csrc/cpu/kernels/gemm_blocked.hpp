@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include "hdl/common.hpp"
@@ -193,13 +194,13 @@ inline void transpose_rect(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT
   constexpr int64 G = kHave256 ? V256<T>::lanes : 0;  // 0: no blocks
   const int64 jb = G ? rows / G * G : 0, kb = G ? cols / G * G : 0;
   if constexpr (G > 0) {
-    if (Stream && reinterpret_cast<std::uintptr_t>(dst) % 32 == 0 && ldd % G == 0) {
+    auto blocks = [&](auto stream) {
       for (int64 k = 0; k < kb; k += G)
-        for (int64 j = 0; j < jb; j += G) transpose_block<true>(dst + k * ldd + j, ldd, src + j * lds + k, lds);
-    } else {
-      for (int64 k = 0; k < kb; k += G)
-        for (int64 j = 0; j < jb; j += G) transpose_block(dst + k * ldd + j, ldd, src + j * lds + k, lds);
-    }
+        for (int64 j = 0; j < jb; j += G)
+          transpose_block<decltype(stream)::value>(dst + k * ldd + j, ldd, src + j * lds + k, lds);
+    };
+    if (Stream && reinterpret_cast<std::uintptr_t>(dst) % 32 == 0 && ldd % G == 0) blocks(std::true_type{});
+    else blocks(std::false_type{});
   }
   for (int64 j = 0; j < rows; ++j)  // along each source row: contiguous reads
     for (int64 k = j < jb ? kb : 0; k < cols; ++k) dst[k * ldd + j] = src[j * lds + k];
