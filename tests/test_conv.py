@@ -1,4 +1,7 @@
 """Convolution against its Numba oracle, central finite differences and PyTorch (when installed)."""
+import contextlib
+import os
+
 import numpy as np
 import pytest
 from conftest import examples
@@ -155,11 +158,40 @@ def wide_conv_case(draw):
     return (N, C, H, W), (O, C, k, k), (s, s), pad
 
 
+@contextlib.contextmanager
+def conv_paths(**env):
+    """The convolution paths forced through their environment switches (HDL_CONV_WINOGRAD, HDL_CONV_IMPLICIT),
+    restored after; a context, not monkeypatch, so that hypothesis's examples share it."""
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
+
+
 @settings(max_examples=examples(60), deadline=None)
 @given(case=wide_conv_case(), seed=st.integers(0, 2**31))
 def test_every_path_matches_oracle(case, seed):
     """float64 to rounding; float32 within 2e-5 of the output's scale (Winograd F(6x6, 3x3) is the
     least accurate path: about 1e-5)."""
+    check_every_output(case, seed)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(case=wide_conv_case(), seed=st.integers(0, 2**31))
+def test_implicit_gemm_matches_oracle(case, seed):
+    """The implicit GEMM (conv_implicit.hpp) on every shape the rules would send elsewhere: forward, the
+    data gradient's phases (strided and not), the filter gradient."""
+    with conv_paths(HDL_CONV_IMPLICIT="1", HDL_CONV_WINOGRAD="0"):
+        check_every_output(case, seed)
+
+
+def check_every_output(case, seed):
     xs, ws, stride, pad = case
     rng = np.random.default_rng(seed)
     x, w, b = (rng.standard_normal(s) for s in (xs, ws, ws[0]))
@@ -205,6 +237,44 @@ def test_narrow_channel_vectors(O, C, dtype):
 def test_new_paths_by_finite_differences(case, monkeypatch):
     monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")  # 5 -> 8 channels through Winograd (the earlier channel rule)
     check_conv_gradients(case, seed=7, n=20)
+
+
+@pytest.mark.parametrize("case", [
+    ((2, 3, 7, 6), (4, 3, 5, 5), 1, 2),
+    ((1, 2, 8, 7), (3, 2, 3, 2), (2, 3), (1, 0, 2, 1)),  # batch 1, strides (2, 3), asymmetric padding
+    ((3, 4, 4, 4), (2, 4, 1, 1), 1, 0),                 # 1x1
+    ((2, 5, 6, 5), (7, 5, 4, 4), 2, (3, 1, 0, 2)),      # windows that overhang the border; odd O
+    ((1, 13, 5, 5), (3, 13, 5, 5), 1, 0),               # a filter that covers the input
+    ((2, 4, 7, 7), (6, 4, 1, 1), 3, 0),                 # phases without taps: zeros in dx
+])
+def test_implicit_gemm_by_finite_differences(case, monkeypatch):
+    monkeypatch.setenv("HDL_CONV_IMPLICIT", "1")
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "0")
+    check_conv_gradients(case, seed=11, n=20)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("case", [  # shapes its rule sends to the implicit GEMM (not forced)
+    ((2, 256, 8, 8), (256, 256, 3, 3), 1, 1),        # a wide 3x3 on a map too small for Winograd
+    ((3, 128, 3, 3), (192, 128, 3, 3), 1, 1),        # 3x3 maps, batch 3
+    ((1, 48, 7, 7), (128, 48, 5, 5), 1, 2),          # 5x5 on 7x7, batch 1 (too few tiles for Winograd)
+    ((2, 64, 9, 8), (128, 64, 4, 4), 2, (1, 2, 0, 1)),  # 4x4 stride 2, odd map, asymmetric padding
+    ((2, 160, 5, 6), (130, 160, 1, 1), 1, 0),        # a wide 1x1, odd O (a partial tile of columns)
+    ((2, 32, 13, 11), (200, 32, 3, 5), (3, 2), 2),  # a rectangular filter, strides (3, 2): strided phases
+])
+def test_implicit_gemm_by_its_rule_matches_oracle(case, dtype):
+    xs, ws, stride, pad = case
+    rng = np.random.default_rng(sum(xs) + sum(ws))
+    x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))
+    x64, w64, b64 = (a.astype(np.float64) for a in (x, w, b))
+    y0 = cnn.conv2d(x64, w64, b64, stride, pad)
+    dy = rng.standard_normal(y0.shape).astype(dtype)
+    want = (y0, *cnn.conv2d_backward(dy.astype(np.float64), x64, w64, stride, pad))
+    got = (ops.conv2d(x, w, b, stride, pad), *ops.conv2d_backward(dy, x, w, stride, pad))
+    rel = 1e-12 if dtype == np.float64 else 1e-5
+    for name, g, r in zip(("y", "dx", "dw", "db"), got, want):
+        assert np.abs(g - r).max() <= rel * np.abs(r).max(), name
+    np.testing.assert_array_equal(ops.conv2d(x, w, b, stride, pad, relu=True), np.maximum(got[0], 0))
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -230,7 +230,10 @@ def test_mini_batches_in_the_row_form_match_oracle(layout, replacement, dtype):
 # ---- convolutions that are one GEMM --------------------------------------------------------------
 
 CONVS = [  # (N, C, H, W, O): a covering filter, then 1x1 stride-1 filters
-    ("covers", 64, 16, 5, 5, 120), ("covers", 1, 784, 1, 1, 512), ("covers", 7, 3, 4, 6, 33),
+    # a covering filter permutes the smaller side into the other's patch order: the inputs when N < O ...
+    ("covers", 64, 16, 5, 5, 120), ("covers", 2, 64, 7, 7, 300),  # whole 8 x 8 / 4 x 4 register transposes
+    # ... the filters when N >= O
+    ("covers", 40, 6, 3, 5, 12), ("covers", 130, 16, 2, 4, 130), ("covers", 33, 9, 3, 3, 1), ("covers", 1, 784, 1, 1, 512), ("covers", 7, 3, 4, 6, 33),
     ("covers", 9, 7, 3, 3, 70), ("covers", 16, 50, 1, 1, 131), ("covers", 13, 3, 1, 1, 64),  # small batches x W^T
     ("1x1", 2, 24, 7, 9, 40), ("1x1", 3, 5, 6, 6, 1),
 ]
@@ -252,12 +255,13 @@ def test_gemm_convolutions_match_oracle(case, dtype):
         np.testing.assert_allclose(got, want, **(tol if dtype == np.float64 else dict(rtol=1e-4, atol=1e-5 * N * H * W)))
 
 
-def test_fully_connected_chain_gradients_by_central_differences():
+@pytest.mark.parametrize("features", [40, 5])  # more features than the batch (inputs permuted), fewer (filters)
+def test_fully_connected_chain_gradients_by_central_differences(features):
     from hdl.convnet import ConvNet, FullyConnected, ReLU
 
     rng = np.random.default_rng(5)
-    net = ConvNet([FullyConnected(3, 40, (4, 5), init="he", rng=rng, dtype=np.float64), ReLU(),
-                   FullyConnected(40, 30, init="he", rng=rng, dtype=np.float64), ReLU(),
+    net = ConvNet([FullyConnected(3, features, (4, 5), init="he", rng=rng, dtype=np.float64), ReLU(),
+                   FullyConnected(features, 30, init="he", rng=rng, dtype=np.float64), ReLU(),
                    FullyConnected(30, 4, init="he", rng=rng, dtype=np.float64)])
     x, labels = rng.standard_normal((9, 4, 5, 3)), rng.integers(0, 4, 9)
     hdl.gradcheck(net, x, labels, samples=6)

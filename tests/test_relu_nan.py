@@ -42,6 +42,8 @@ def test_standalone_relu_keeps_nan_as_the_oracle():
     ("direct", (2, 4, 9, 9), (8, 4, 3, 3), 2, 1),
     ("one input channel", (2, 1, 12, 12), (6, 1, 5, 5), 1, 2),
     ("direct, Winograd off", (4, 4, 12, 12), (8, 4, 3, 3), 1, 1),
+    ("implicit GEMM", (2, 4, 9, 9), (8, 4, 3, 3), 2, 1),
+    ("implicit GEMM, by its rule", (2, 64, 6, 6), (64, 64, 3, 3), 1, 1),
     ("Winograd F(6x6, 3x3)", (4, 4, 12, 12), (8, 4, 3, 3), 1, 1),
     ("Winograd F(4x4, 5x5)", (4, 4, 12, 12), (8, 4, 5, 5), 1, 2),
     ("GEMM, 1x1", (2, 16, 6, 6), (24, 16, 1, 1), 1, 0),
@@ -50,6 +52,9 @@ def test_standalone_relu_keeps_nan_as_the_oracle():
 def test_conv_fused_relu_keeps_nan(monkeypatch, path, xs, ws, stride, pad, dtype):
     if path.endswith("Winograd off"):
         monkeypatch.setenv("HDL_CONV_WINOGRAD", "0")
+    elif path.startswith("implicit GEMM"):
+        monkeypatch.setenv("HDL_CONV_WINOGRAD", "0")
+        monkeypatch.setenv("HDL_CONV_IMPLICIT", "1")
     elif path.startswith("Winograd"):  # 4 -> 8 channels: direct by the channel rule, Winograd by the earlier one
         monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")
     x = with_nans(xs, 1, dtype, rate=0)  # a few NaNs: a convolution spreads each over a window (Winograd a tile)

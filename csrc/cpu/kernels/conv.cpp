@@ -10,6 +10,7 @@
 // which says when), for all three passes; a filter that covers its whole input is one GEMM
 // (conv_gemm.hpp, gemm_serves below).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -19,6 +20,7 @@
 #include "kernels.inc"
 #include "conv_filter_gradient.hpp"
 #include "conv_gemm.hpp"
+#include "conv_implicit.hpp"
 #include "conv_one_channel.hpp"
 #include "conv_tile.hpp"
 #include "scratch.hpp"
@@ -92,10 +94,43 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const T* wp, const B
   });
 }
 
-// Output channels that fit one vector take tiles of 1 vector x 12 pixels, the narrowest vector that holds
+// The implicit GEMM (conv_implicit.hpp) or the direct kernel, for a convolution of C into O channels
+// (forward, and the data gradient's convolutions of O into C) and its filter gradient. The direct kernel
+// reads all of a block of filters (kh*kw*C x 2 vectors) for each tile of 6 pixels: from L1 while that
+// is small, from L2 beyond, where the GEMM's packed blocks keep the reuse; and the GEMM's tile is 2
+// vectors of output channels wide, half idle below that. Measured, forward, float32, AVX-512 (direct /
+// implicit, ms): 8x8x256 -> 256 3x3 batch 1 0.91 / 0.49, batch 16 9.97 / 5.89; 3x3x128 -> 192 3x3
+// batch 1 0.19 / 0.08; 8x8x64 -> 128 4x4 s2 batch 256 4.68 / 3.98; 8x8x256 -> 256 1x1 batch 16
+// 0.72 / 0.46; against 32x32x32 -> 32 3x3 batch 64 4.89 / 5.73, 32x32x8 -> 64 3x3 2.72 / 2.98,
+// 32x32x12 -> 24 3x3 1.95 / 3.08 (2 threads).
+// HDL_CONV_IMPLICIT=1 (=0) in the environment takes the implicit GEMM for every convolution that is
+// not Winograd's or one GEMM (none), so that the tests run both on every shape.
+// The filter gradient packs each pixel's patch for the GEMM and uses it against O channels, so it pays
+// only with more of them: 8x8x256 -> 256 3x3 batch 16 7.0 / 4.9 ms, 12x12x64 -> 128 5x5 4.7 / 3.9, against
+// 8x8x64 -> 64 3x3 batch 64 1.3 / 1.9, 32x32x32 -> 32 6.3 / 9.9.
+template <class T>
+bool implicit_serves(int64 C, int64 O, int64 kh, int64 kw, bool filter_gradient = false) {
+  const char* env = std::getenv("HDL_CONV_IMPLICIT");
+  if (env && (env[0] == '0' || env[0] == '1')) return env[0] == '1';
+  const int64 K = kh * kw * C;
+  return O >= (filter_gradient ? 8 : 2) * Simd<T>::lanes && (K >= 384 || (kh * kw == 1 && C >= 128));
+}
+
+// The implicit GEMM where implicit_serves says, with `plain` filters (a forward pass) or those of w flipped
+// (`flipped_of`, a stride-1 data gradient) transposed in blocks, else gathered through get. Otherwise the
+// direct kernel: output channels that fit one vector take tiles of 1 vector x 12 pixels, the narrowest vector that holds
 // them (conv1 of LeNet, 6 channels on 8 lanes, not 16, under AVX-512); the others 2 vectors x 6.
 template <class T, class Get>
-void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu, const T* plain = nullptr) {
+void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu, const T* plain = nullptr,
+               const T* flipped_of = nullptr) {
+  if (implicit_serves<T>(s.C, s.O, s.kh, s.kw)) {
+    const ConvShape filters{1, s.kh, s.kw, s.C, s.O, s.kh, s.kw, 1, 1, 0, 0, 0, 0};
+    const T* wk = plain        ? conv_patch_filters(plain, filters)
+                  : flipped_of ? flipped_patch_filters(flipped_of, s.C, s.O, s.kh * s.kw)
+                               : patch_filters_of<T>(s.O, s.C, s.kh, s.kw, get);
+    const Patches<T> x{xp, s.N, s.Hp, s.Wp, s.C, s.Ho, s.Wo, s.kh, s.kw, s.sh, s.sw};
+    return conv_implicit_forward(y, out.image, out.row, out.pixel, x, s.O, wk, b, relu);
+  }
   auto run = [&](auto nv, auto bytes) {
     constexpr int NV = decltype(nv)::value, Bytes = decltype(bytes)::value;
     constexpr int64 B = kBlockO<T, NV, Bytes>;
@@ -175,7 +210,8 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
       };
       const Conv t{s.N, Hp, Wp, s.O, r.count, c.count, s.C, r.taps, c.taps, 1, 1,
                    {Pt - top, Pt - top + Ho}, {Pl - left, Pl - left + Wo}};
-      conv_core<T>(out, grid, dyp + (top * Wp + left) * s.O, t, sub, nullptr, false);
+      conv_core<T>(out, grid, dyp + (top * Wp + left) * s.O, t, sub, nullptr, false, nullptr,
+                   s.sh == 1 && s.sw == 1 ? w : nullptr);  // stride 1: sub is w flipped
     }
 }
 
@@ -241,6 +277,10 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   }
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
+  if (implicit_serves<T>(s.C, s.O, s.kh, s.kw, true)) {
+    conv_implicit_filter_gradient(dw, dy, Patches<T>{xs, s.N, Hp, Wp, s.C, Ho, Wo, s.kh, s.kw, s.sh, s.sw}, s.O);
+    return bias_gradient(db, dy, s.N * Ho * Wo, s.O);
+  }
   with_channel_vector<T>(s.O, [&](auto nv, auto bytes) {
     filter_gradient_direct<T, decltype(nv)::value, decltype(bytes)::value>(dw, db, dy, xs, Hp, Wp, s);
   });

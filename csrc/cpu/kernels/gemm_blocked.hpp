@@ -206,6 +206,32 @@ inline void transpose_rect(T* HDL_RESTRICT dst, int64 ldd, const T* HDL_RESTRICT
     for (int64 k = j < jb ? kb : 0; k < cols; ++k) dst[k * ldd + j] = src[j * lds + k];
 }
 
+// ap[k][r] = row[r][k] for MR rows given by their pointers, k < kc: G rows at a time (8 float32, 4 float64),
+// each a G x G block transposed in registers. The last group may hold fewer than G rows (zeros for the
+// rest): its store of each k then writes past this k's MR values into the next k's slots, which the next
+// k's first store overwrites; so a block of k runs only while another k follows it.
+template <class T>
+inline void pack_rows(T* HDL_RESTRICT ap, const T* const* row, int64 kc) {
+  constexpr int MR = GemmSizes<T>::MR;
+  int64 k0 = 0;
+  if constexpr (kHave256) {
+    using S = V256<T>;
+    constexpr int G = S::lanes, groups = (MR + G - 1) / G;
+    for (; k0 + G < kc; k0 += G) {
+      typename S::vec r[groups][G];
+      for (int g = 0; g < groups; ++g) {
+        for (int j = 0; j < G; ++j) r[g][j] = g * G + j < MR ? S::load(row[g * G + j] + k0) : typename S::vec{};
+        if constexpr (G == 8) transpose8x8<typename S::vec, I32x8>(r[g]);
+        else transpose4x4(r[g]);
+      }
+      for (int k = 0; k < G; ++k)
+        for (int g = 0; g < groups; ++g) S::store(ap + (k0 + k) * MR + g * G, r[g][k]);
+    }
+  }
+  for (; k0 < kc; ++k0)  // the rest (all of it elsewhere), MR rows unrolled
+    for (int r = 0; r < MR; ++r) ap[k0 * MR + r] = row[r][k0];
+}
+
 // A(i0 .. i0+rows, k0 .. k0+kc) as MR-row panels: ap[panel][k][r], zero past `rows`.
 template <class T>
 inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 kc) {
@@ -215,35 +241,23 @@ inline void pack_a_panel(T* HDL_RESTRICT ap, Mat<const T> A, int64 rows, int64 k
       for (int r = 0; r < MR; ++r) ap[k * MR + r] = A.p[k * A.cs + r];
     return;
   }
-  int64 k0 = 0;
   if (A.cs == 1 && rows == MR) {  // row-major A (W a, x W^T): MR rows of a block of k, transposed in registers
-    if constexpr (kHave256) {
-      // Groups of G rows (8 float32, 4 float64), each a G x G block transposed in registers. The last group
-      // may hold fewer than G rows (zeros for the rest): its store of each k then writes past this k's MR
-      // values into the next k's slots, which the next k's first store overwrites; so a block of k runs
-      // only while another k follows it.
-      using S = V256<T>;
-      constexpr int G = S::lanes, groups = (MR + G - 1) / G;
-      for (; k0 + G < kc; k0 += G) {
-        typename S::vec r[groups][G];
-        for (int g = 0; g < groups; ++g) {
-          for (int j = 0; j < G; ++j) r[g][j] = g * G + j < MR ? S::load(A.p + (g * G + j) * A.rs + k0) : typename S::vec{};
-          if constexpr (G == 8) transpose8x8<typename S::vec, I32x8>(r[g]);
-          else transpose4x4(r[g]);
-        }
-        for (int k = 0; k < G; ++k)
-          for (int g = 0; g < groups; ++g) S::store(ap + (k0 + k) * MR + g * G, r[g][k]);
-      }
-    }
-    for (; k0 < kc; ++k0)  // the rest (all of it elsewhere), MR rows unrolled
-      for (int r = 0; r < MR; ++r) ap[k0 * MR + r] = A.p[r * A.rs + k0];
-    return;
+    const T* row[MR];
+    for (int r = 0; r < MR; ++r) row[r] = A.p + r * A.rs;
+    return pack_rows(ap, row, kc);
   }
   for (int64 k = 0; k < kc; ++k) {
     for (int64 r = 0; r < rows; ++r) ap[k * MR + r] = A(r, k);
     for (int64 r = rows; r < MR; ++r) ap[k * MR + r] = T(0);
   }
 }
+
+// The packer of a stored A for gemm_blocked: pack(ap, i0, rows, k0, kc) packs A(i0 .., k0 ..).
+template <class T>
+struct PackA {
+  Mat<const T> A;
+  void operator()(T* ap, int64 i0, int64 rows, int64 k0, int64 kc) const { pack_a_panel(ap, A.at(i0, k0), rows, kc); }
+};
 
 // B(k0 .. k0+kc, j0 .. j0+cols) as an NR-column panel: bp[k][j], zero past `cols`.
 template <class T>
@@ -265,6 +279,29 @@ inline void pack_b_panel(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 col
     for (int64 j = 0; j < cols; ++j) bp[k * NR + j] = B(k, j);
     for (int64 j = cols; j < NR; ++j) bp[k * NR + j] = T(0);
   }
+}
+
+// Panels [p0, p1) of the block B(k0 .. k0+kc, j0 .. j0+nc), as pack_b_panel packs each. Row-major B is read
+// a row of all these panels at a time, not a panel at a time down k: a panel's walk down k reads 2 lines
+// from each row, rows far apart (a row of 3136 float32 is 12.5 KB), which the hardware prefetchers do not
+// follow; along the rows they do (16 x 3136 x 1024 A B, the data gradient of a dense layer at batch 16:
+// see gemm.hpp).
+template <class T>
+inline void pack_b_panels(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 nc, int64 p0, int64 p1) {
+  constexpr int NR = GemmSizes<T>::NR;
+  const int64 full = std::min(p1, nc / NR);  // whole panels [p0, full)
+  if (B.cs == 1 && full > p0) {
+    using S = Simd<T>;
+    for (int64 k = 0; k < kc; ++k) {
+      const T* row = B.p + k * B.rs;
+      for (int64 p = p0; p < full; ++p) {
+        S::store(bp + (p * kc + k) * NR, S::load(row + p * NR));
+        S::store(bp + (p * kc + k) * NR + S::lanes, S::load(row + p * NR + S::lanes));
+      }
+    }
+    p0 = full;
+  }
+  for (int64 p = p0; p < p1; ++p) pack_b_panel(bp + p * kc * NR, B.at(0, p * NR), kc, std::min<int64>(NR, nc - p * NR));
 }
 
 // ---- the micro-kernel -------------------------------------------------------------------------
@@ -366,9 +403,10 @@ T* gemm_buffer(Buffer<T>& v, std::size_t n) {
   return v.data();
 }
 
-// The packed, blocked product on `threads` threads (1: no parallel region at all).
-template <class T>
-void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B, T beta, Mat<T> C,
+// The packed, blocked product on `threads` threads (1: no parallel region at all). A is given by its packer,
+// pack_a(ap, i0, rows, k0, kc) (PackA for a stored matrix; the patches of a convolution, conv_implicit.hpp).
+template <class T, class PackAFn>
+void gemm_blocked(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, Mat<const T> B, T beta, Mat<T> C,
                   const Epilogue<T>& ep, int threads) {
   using G = GemmSizes<T>;
   using V = typename Simd<T>::vec;
@@ -398,14 +436,13 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const 
         }
         int64 p0, p1;
         thread_share(jpanels, t, nt, p0, p1);
-        for (int64 p = p0; p < p1; ++p)
-          pack_b_panel(bp + p * kc * NR, B.at(pc, jc + p * NR), kc, std::min<int64>(NR, nc - p * NR));
+        pack_b_panels(bp, B.at(pc, jc), kc, nc, p0, p1);
         for (int64 ic = 0; ic < M; ic += mc_max) {
           const int64 mc = std::min(mc_max, M - ic), ipanels = (mc + MR - 1) / MR;
           T* ap = ap_both + (parity++ & 1) * kc_max * mc_max;
           thread_share(ipanels, t, nt, p0, p1);
           for (int64 p = p0; p < p1; ++p)
-            pack_a_panel(ap + p * kc * MR, A.at(ic + p * MR, pc), std::min<int64>(MR, mc - p * MR), kc);
+            pack_a(ap + p * kc * MR, ic + p * MR, std::min<int64>(MR, mc - p * MR), pc, kc);
           if (nt > 1) {
 #pragma omp barrier
           }

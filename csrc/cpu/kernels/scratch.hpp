@@ -15,7 +15,9 @@ namespace HDL_ISA {
 // forward pass is 0.02 ms of arithmetic. Uses (one slot each): 0, 1 padded inputs; 2 padded dy;
 // 3 packed filters; 4, 5 per-thread filter-gradient sums; 6 Winograd's transformed filters; 7, 8 its
 // per-thread filter-gradient sums; 9, 16 patch-order filters of the GEMM convolutions; 10-15, 17 Winograd;
-// 18 the staging tile of the filter pack; 19 that of the filter gradient's sums.
+// 18 the staging tile of the filter pack; 19 that of the filter gradient's sums; 20, 21 the GEMM
+// convolutions' inputs and data gradient in the filters' order; 22-25 the implicit GEMM's filters, output
+// and filter gradients (conv_implicit.hpp).
 template <class T, int Use>
 T* scratch(std::size_t n) {
   thread_local std::vector<T> buffer;
