@@ -260,7 +260,7 @@ def test_implicit_gemm_by_finite_differences(case, monkeypatch):
     ((1, 48, 7, 7), (128, 48, 5, 5), 1, 2),          # 5x5 on 7x7, batch 1 (too few tiles for Winograd)
     ((2, 64, 9, 8), (128, 64, 4, 4), 2, (1, 2, 0, 1)),  # 4x4 stride 2, odd map, asymmetric padding
     ((2, 160, 5, 6), (130, 160, 1, 1), 1, 0),        # a wide 1x1, odd O (a partial tile of columns)
-    ((2, 32, 13, 11), (200, 32, 3, 5), (3, 2), 2),  # a rectangular filter, strides (3, 2): strided phases
+    ((2, 48, 13, 11), (200, 48, 3, 5), (3, 2), 2),  # a rectangular filter, strides (3, 2): strided phases
 ])
 def test_implicit_gemm_by_its_rule_matches_oracle(case, dtype):
     xs, ws, stride, pad = case

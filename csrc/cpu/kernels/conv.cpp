@@ -96,24 +96,24 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const T* wp, const B
 
 // The implicit GEMM (conv_implicit.hpp) or the direct kernel, for a convolution of C into O channels
 // (forward, and the data gradient's convolutions of O into C) and its filter gradient. The direct kernel
-// reads all of a block of filters (kh*kw*C x 2 vectors) for each tile of 6 pixels: from L1 while that
-// is small, from L2 beyond, where the GEMM's packed blocks keep the reuse; and the GEMM's tile is 2
-// vectors of output channels wide, half idle below that. Measured, forward, float32, AVX-512 (direct /
-// implicit, ms): 8x8x256 -> 256 3x3 batch 1 0.91 / 0.49, batch 16 9.97 / 5.89; 3x3x128 -> 192 3x3
-// batch 1 0.19 / 0.08; 8x8x64 -> 128 4x4 s2 batch 256 4.68 / 3.98; 8x8x256 -> 256 1x1 batch 16
-// 0.72 / 0.46; against 32x32x32 -> 32 3x3 batch 64 4.89 / 5.73, 32x32x8 -> 64 3x3 2.72 / 2.98,
-// 32x32x12 -> 24 3x3 1.95 / 3.08 (2 threads).
+// reads all of a block of filters (kh*kw*C x 2 vectors) for each tile of 6 pixels, from L2 once they
+// outgrow L1, where the GEMM's packed blocks keep their reuse; the GEMM's tile is 2 vectors of output
+// channels wide, and it pays for packing the patches, which the direct kernel reads in place. So the GEMM
+// takes many channels in and out: at least 48 (in float64 too, where 32 -> 32 3x3 ran 0.91 as fast as
+// direct). The filter gradient packs each pixel's patch to use it against the O channels: it takes the
+// GEMM only for 128 of them and patches of 384 values (or a wide 1x1). Measured with bench/implicit_rule.py
+// (direct / implicit, batch 16 and 64, float32, AVX-512, 2 threads): forward 8x8x256 -> 256 3x3 1.52-1.56, 3x3x128 -> 192 3x3
+// 1.15-1.39, 8x8x64 -> 128 4x4 s2 1.11-1.14, 64 -> 64 0.97-1.01, 32x32x32 -> 32 3x3 0.79-0.80, 8 -> 64
+// 0.89-0.91; data gradient 8x8x256 -> 256 1.61-1.68, 64 -> 128 4x4 s2 1.15-1.56, 14x14x32 -> 64 5x5
+// (into 32 channels) 0.82-0.85; filter gradient 8x8x256 -> 256 1.10-1.33, 3x3x128 -> 192 1.60-2.10,
+// 64 -> 128 4x4 s2 1.31-1.52, 16x16x64 -> 64 3x3 0.81, 16x16x64 -> 128 1x1 0.70-0.76.
 // HDL_CONV_IMPLICIT=1 (=0) in the environment takes the implicit GEMM for every convolution that is
 // not Winograd's or one GEMM (none), so that the tests run both on every shape.
-// The filter gradient packs each pixel's patch for the GEMM and uses it against O channels, so it pays
-// only with more of them: 8x8x256 -> 256 3x3 batch 16 7.0 / 4.9 ms, 12x12x64 -> 128 5x5 4.7 / 3.9, against
-// 8x8x64 -> 64 3x3 batch 64 1.3 / 1.9, 32x32x32 -> 32 6.3 / 9.9.
-template <class T>
-bool implicit_serves(int64 C, int64 O, int64 kh, int64 kw, bool filter_gradient = false) {
+inline bool implicit_serves(int64 C, int64 O, int64 kh, int64 kw, bool filter_gradient = false) {
   const char* env = std::getenv("HDL_CONV_IMPLICIT");
   if (env && (env[0] == '0' || env[0] == '1')) return env[0] == '1';
-  const int64 K = kh * kw * C;
-  return O >= (filter_gradient ? 8 : 2) * Simd<T>::lanes && (K >= 384 || (kh * kw == 1 && C >= 128));
+  if (!filter_gradient) return C >= 48 && O >= 48;
+  return O >= 128 && (kh * kw * C >= 384 || (kh * kw == 1 && C >= 128));
 }
 
 // The implicit GEMM where implicit_serves says, with `plain` filters (a forward pass) or those of w flipped
@@ -123,7 +123,7 @@ bool implicit_serves(int64 C, int64 O, int64 kh, int64 kw, bool filter_gradient 
 template <class T, class Get>
 void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu, const T* plain = nullptr,
                const T* flipped_of = nullptr) {
-  if (implicit_serves<T>(s.C, s.O, s.kh, s.kw)) {
+  if (implicit_serves(s.C, s.O, s.kh, s.kw)) {
     const ConvShape filters{1, s.kh, s.kw, s.C, s.O, s.kh, s.kw, 1, 1, 0, 0, 0, 0};
     const T* wk = plain        ? conv_patch_filters(plain, filters)
                   : flipped_of ? flipped_patch_filters(flipped_of, s.C, s.O, s.kh * s.kw)
@@ -277,7 +277,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   }
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
-  if (implicit_serves<T>(s.C, s.O, s.kh, s.kw, true)) {
+  if (implicit_serves(s.C, s.O, s.kh, s.kw, true)) {
     conv_implicit_filter_gradient(dw, dy, Patches<T>{xs, s.N, Hp, Wp, s.C, Ho, Wo, s.kh, s.kw, s.sh, s.sw}, s.O);
     return bias_gradient(db, dy, s.N * Ho * Wo, s.O);
   }
