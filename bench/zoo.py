@@ -104,6 +104,19 @@ ZOO = [
                       ("fc", 10)]),
     Net("deep-sigmoid", "deep narrow MLP 784-(128 x 6)-10, sigmoid, FullyConnected", (1, 1, 784),
         [item for _ in range(6) for item in (("fc", 128), ("sigmoid",))] + [("fc", 10)]),
+    # Three more, written as users write them, that found slow paths (2026-12-06): a dense layer over a
+    # 7x7x64 map, wide convolutions on 8x8 and 3x3 maps, an 11x11 stride-4 stem.
+    Net("mnist-tf", "the TensorFlow MNIST tutorial's 28x28x1: conv5 32 pad 2, max 2, conv5 64 pad 2, max 2, "
+        "fc 1024, fc 10", (28, 28, 1),
+        [*_conv_relu(32, 5, 1, 2), ("max", 2, 2, 0), *_conv_relu(64, 5, 1, 2), ("max", 2, 2, 0),
+         ("fc", 1024), ("relu",), ("fc", 10)]),
+    Net("wide-8x8", "8x8x256 (a late ResNet stage): 1x1 256, 1x1 256, 3x3 256, global avg, 1x1 10", (8, 8, 256),
+        [*_conv_relu(256, 1), *_conv_relu(256, 1), *_conv_relu(256, 3, 1, 1), ("avg", 8, 8, 0),
+         ("conv", 10, 1, 1, 0)]),
+    Net("alex-mini", "AlexNet-style 64x64x3: conv11 s4 pad 2 48, max 3 s2, conv5 pad 2 128, max 3 s2, "
+        "conv3 pad 1 192, fc 10", (64, 64, 3),
+        [*_conv_relu(48, 11, 4, 2), ("max", 3, 2, 0), *_conv_relu(128, 5, 1, 2), ("max", 3, 2, 0),
+         *_conv_relu(192, 3, 1, 1), ("fc", 10)]),
 ]
 NETS = {net.name: net for net in ZOO}
 
