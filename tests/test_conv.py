@@ -227,6 +227,33 @@ def test_narrow_channel_vectors(O, C, dtype):
             assert np.abs(g - r).max() <= rel * np.abs(r).max(), (name, stride)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", [  # maps that F(6x6, 3x3) would cover with too much waste
+    ((4, 8, 8, 8), (12, 8, 3, 3), 1, 1),             # 8x8: 2x2 tiles an image, 16 in the batch; dx too
+    ((16, 5, 4, 4), (9, 5, 3, 3), 1, 1),             # 4x4: one tile an image
+    ((5, 9, 7, 6), (12, 9, 3, 3), 1, (1, 0, 2, 1)),  # 6x7 outputs (edge tiles), asymmetric padding
+    ((4, 33, 9, 9), (20, 33, 3, 3), 1, 0),           # 7x7 outputs, unpadded; channels past a vector
+])
+def test_winograd_f4x4_3x3_matches_oracle_and_differences(case, dtype, monkeypatch):
+    """Winograd's F(4x4, 3x3) on 6x6 tiles (the points 0, +-1, +-2 and infinity), which the rule takes where
+    F(6x6, 3x3)'s 8x8 tiles would waste more than 1.7 times the output: forward, data and filter gradients
+    against the oracle, and by central differences in float64."""
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")  # the earlier channel rule: these small channel counts too
+    xs, ws, stride, pad = case
+    rng = np.random.default_rng(sum(xs))
+    x, w, b = (rng.standard_normal(s) for s in (xs, ws, ws[:1]))
+    y0 = cnn.conv2d(x, w, b, stride, pad)
+    dy = rng.standard_normal(y0.shape)
+    want = (y0, *cnn.conv2d_backward(dy, x, w, stride, pad))
+    got = (ops.conv2d(*(a.astype(dtype) for a in (x, w, b)), stride, pad),
+           *ops.conv2d_backward(*(a.astype(dtype) for a in (dy, x, w)), stride, pad))
+    rel = 1e-12 if dtype == np.float64 else 1e-5  # F(4x4, 3x3) in float32: a few 1e-6
+    for name, g, r in zip(("y", "dx", "dw", "db"), got, want):
+        assert np.abs(g - r).max() <= rel * np.abs(r).max(), name
+    if dtype == np.float64:
+        check_conv_gradients(case, seed=3, n=12)
+
+
 @pytest.mark.parametrize("case", [
     ((2, 5, 9, 8), (8, 5, 3, 3), 1, 1),               # Winograd F(6x6, 3x3)
     ((1, 17, 6, 7), (9, 17, 3, 3), 1, (0, 2, 1, 0)),  # one tile, asymmetric padding

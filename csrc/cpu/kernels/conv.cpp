@@ -225,12 +225,13 @@ inline bool gemm_serves(const ConvShape& s) { return conv_is_gemm(s) && !(s.kh =
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
   if (gemm_serves(s)) return conv_gemm_forward(y, x, w, b, s, relu);
-  if (const int r = winograd_filter(s)) {
+  if (const auto k = winograd_filter(s)) {
+    const int64 r = k.r;
     const auto filter = [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * r + u) * r + v]; };
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
-    if (r == 5) winograd_forward<5>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu);
-    else winograd_forward<3>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu);
-    return;
+    return with_winograd(k, [&](auto R, auto A) {
+      winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu);
+    });
   }
   const int64 taps = s.kh * s.kw;
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
@@ -256,12 +257,13 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     // dx = a stride-1 convolution of dy, spread out by the stride and padded by kernel-1-pad, with those filters
     const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - Ho,
                       s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
-    const int r = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : 0;
-    if (r) {
+    const auto k = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : WinogradTile{};
+    if (k) {
       const Buffer<T> zero(s.C, T(0));
       const Padded<T> dyp{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left};
-      if (r == 5) winograd_forward<5>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
-      else winograd_forward<3>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
+      with_winograd(k, [&](auto R, auto A) {
+        winograd_forward<R, A>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
+      });
     } else {
       data_gradient_subpixel(dx, dy, w, s);
     }
@@ -269,11 +271,9 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
 
   // Inputs of fewer channels than a vector measured faster through the direct filter gradient below
   // (conv1 of the CIFAR net: 2.6 against 2.9 ms).
-  if (const int r = winograd_filter(s); r && s.C >= Simd<T>::lanes) {
+  if (const auto k = winograd_filter(s); k && s.C >= Simd<T>::lanes) {
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
-    if (r == 5) winograd_filter_gradient<5>(dw, db, dy, xp, s.N, Ho, Wo, s.O);
-    else winograd_filter_gradient<3>(dw, db, dy, xp, s.N, Ho, Wo, s.O);
-    return;
+    return with_winograd(k, [&](auto R, auto A) { winograd_filter_gradient<R, A>(dw, db, dy, xp, s.N, Ho, Wo, s.O); });
   }
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;

@@ -1,9 +1,13 @@
-// Winograd's minimal filtering F(m x m, r x r) (Lavin & Gray, 2016) on 8x8 input tiles, m + r - 1 = 8,
+// Winograd's minimal filtering F(m x m, r x r) (Lavin & Gray, 2016) on A x A input tiles, m + r - 1 = A,
 // for stride-1 convolutions in NHWC, the "fast transform" route of Section 7.1:
-//   F(4x4, 5x5): each 4x4 block of outputs from 64 multiplications per channel pair instead of 400;
-//   F(6x6, 3x3): each 6x6 block from 64 instead of 324.
-// Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (NNPACK's); the matrices come from Toom-Cook with
-// 1/f_j put in G, so B^T (8x8) is the same for both and A^T (m x 8), G (8 x r) are powers of the points:
+//   F(4x4, 5x5) on 8x8 tiles: each 4x4 block of outputs from 64 multiplications per channel pair, not 400;
+//   F(6x6, 3x3) on 8x8 tiles: each 6x6 block from 64 instead of 324;
+//   F(4x4, 3x3) on 6x6 tiles: each 4x4 block from 36 instead of 144, for the maps that 6x6 blocks cover
+//   badly (8x8, 7x7, 4x4: a late stage of a ResNet or VGG; 8x8x128 -> 128 at batch 64 forward 6.0 -> 3.1 ms,
+//   PyTorch 5.0).
+// Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (NNPACK's; the first five and infinity on 6x6 tiles); the
+// matrices come from Toom-Cook with 1/f_j put in G, so B^T (A x A) is the same for both filter sizes and
+// A^T (m x A), G (A x r) are powers of the points:
 //   Y = A^T [ (G w G^T) o (B^T d B) ] A.
 // conv.cpp uses it for the forward pass, the data gradient (itself a stride-1 r x r convolution) and
 // the filter gradient dw = G^T [ sum over tiles (B^T d B) o (A dY A^T) ] G.
@@ -42,30 +46,54 @@ namespace HDL_ISA {
 //    more 0.4-0.7, on 8x8 to 32x32 maps of 16-64 channels);
 //  - tiles that cover the output with at most kMaxWaste times its area: 3x3 on 8x8 outputs takes
 //    2 x 2 tiles of 6 x 6 (2.25 times the area) and measured 1.18 times slower than direct at 64 tiles.
+//    3x3 filters take 4x4 blocks on 6x6 tiles where those cost 5% fewer multiplications per output,
+//    waste counted (36/16 per output against 64/36 on 8x8 tiles): 8x8, 7x7 and 4x4 maps, not 16x16 or 32x32.
 // HDL_CONV_WINOGRAD=0 in the environment turns Winograd off (every convolution runs the direct kernel);
 // HDL_CONV_WINOGRAD=1 takes the earlier channel rule (the tests run Winograd on small shapes).
 constexpr int64 kWinogradChannels = kVectorBytes == 64 ? 16 : 10;
 constexpr int64 kMinTiles = 16;
 constexpr double kMaxWaste = 1.7;
+constexpr int kWinogradAlpha = 8;
 
-inline int winograd_filter(const ConvShape& s) {
+// F(m x m, r x r) on alpha x alpha tiles (r == 0: none).
+struct WinogradTile {
+  int r = 0, alpha = kWinogradAlpha;
+  explicit operator bool() const { return r != 0; }
+};
+
+inline WinogradTile winograd_filter(const ConvShape& s) {
   const char* env = std::getenv("HDL_CONV_WINOGRAD");  // to measure the rule, and to test small shapes
-  if (env && env[0] == '0') return 0;
+  if (env && env[0] == '0') return {};
   const bool channels = env && env[0] == '1' ? s.C >= 4 && s.O >= 8 : 2 * s.C * s.O >= kWinogradChannels * (s.C + s.O);
-  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || !channels || (s.kh != 3 && s.kh != 5)) return 0;
-  const int64 m = 8 - s.kh + 1, Ho = s.out_h(), Wo = s.out_w(), th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
-  if (Ho < m || Wo < m || s.N * th * tw < kMinTiles) return 0;
-  if (double(th * m) * double(tw * m) > kMaxWaste * double(Ho) * double(Wo)) return 0;
-  return int(s.kh);
+  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || !channels || (s.kh != 3 && s.kh != 5)) return {};
+  const int64 Ho = s.out_h(), Wo = s.out_w();
+  const auto cost = [&](int alpha) {  // multiplications per output and channel pair, 0 where the tiles do not serve
+    const int64 m = alpha - s.kh + 1, th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
+    if (Ho < m || Wo < m || s.N * th * tw < kMinTiles) return 0.0;
+    const double waste = double(th * m) * double(tw * m) / (double(Ho) * double(Wo));
+    return waste > kMaxWaste ? 0.0 : waste * alpha * alpha / double(m * m);
+  };
+  const double on8 = cost(8), on6 = s.kh == 3 ? cost(6) : 0.0;
+  if (on6 > 0 && (on8 == 0 || on6 < 0.95 * on8)) return {3, 6};
+  return on8 > 0 ? WinogradTile{int(s.kh), 8} : WinogradTile{};
 }
 
-// winograd_forward<R>: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the
-// R x R filters. winograd_filter_gradient<R>: dw (O, C, R, R) and db (O) from dy (N, Ho, Wo, O) and x.
+// f(R, A) with the filter size and tile side as integral constants.
+template <class F>
+void with_winograd(WinogradTile k, F&& f) {
+  using std::integral_constant;
+  if (k.r == 5) return f(integral_constant<int, 5>(), integral_constant<int, 8>());
+  if (k.alpha == 8) return f(integral_constant<int, 3>(), integral_constant<int, 8>());
+  f(integral_constant<int, 3>(), integral_constant<int, 6>());
+}
+
+// winograd_forward<R, A>: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the
+// R x R filters; tiles of A x A inputs. winograd_filter_gradient<R, A>: dw (O, C, R, R) and db (O) from
+// dy (N, Ho, Wo, O) and x.
 
 namespace winograd {
 
-constexpr int kAlpha = 8;  // inputs per tile side: m + r - 1
-constexpr int kPoints = kAlpha * kAlpha;
+constexpr int kAlpha = 8;  // inputs per tile side, m + r - 1: 8, or 6 for F(4x4, 3x3)
 constexpr int64 kChunk = 18;          // tiles per chunk, forward
 constexpr int64 kChunkFilter = 24;    // tiles per chunk, filter gradient (the reduction runs over them)
 constexpr int64 kChunkNarrow = 32;    // tiles per chunk for inputs of few channels, both
@@ -74,28 +102,42 @@ constexpr int64 kChunkNarrow = 32;    // tiles per chunk for inputs of few chann
 // up to the sign folded into B^T's first row), and u == r-1 for the point at infinity.
 constexpr double kPoint[8] = {0, 1, -1, 2, -2, 0.5, -0.5, 0};
 constexpr double kScale[8] = {-1, -2.0 / 9, -2.0 / 9, 1.0 / 90, 1.0 / 90, 32.0 / 45, 32.0 / 45, 1};
-constexpr double G(int a, int u, int r) {
-  if (a == 7) return u == r - 1 ? 1 : 0;
-  double p = kScale[a];
+// F(4x4, 3x3) on 6x6 tiles: the points 0, 1, -1, 2, -2 and infinity, Lavin and Gray's matrices
+constexpr double kScale6[6] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 1};
+constexpr double G(int a, int u, int r, int A = 8) {
+  if (a == A - 1) return u == r - 1 ? 1 : 0;
+  double p = A == 8 ? kScale[a] : kScale6[a];
   for (int k = 0; k < u; ++k) p *= kPoint[a];
   return p;
 }
 
-// G as a table of T, built once per (T, R): G's loop is not folded where the transforms call it.
-template <class T, int R>
+// G as a table of T, built once per (T, R, A): G's loop is not folded where the transforms call it.
+template <class T, int R, int A>
 struct GTable {
-  T g[8][R];
+  T g[A][R];
   constexpr GTable() : g() {
-    for (int a = 0; a < 8; ++a)
-      for (int u = 0; u < R; ++u) g[a][u] = T(G(a, u, R));
+    for (int a = 0; a < A; ++a)
+      for (int u = 0; u < R; ++u) g[a][u] = T(G(a, u, R, A));
   }
 };
-template <class T, int R>
-inline constexpr GTable<T, R> kG{};
+template <class T, int R, int A>
+inline constexpr GTable<T, R, A> kG{};
 
 // B^T d for one column d of 8 values (vectors of channels, or single channels). B^T's rows:
 //   (-1, 0, 21/4, 0, -21/4, 0, 1, 0), (0, +-1, 1, -+17/4, -17/4, +-1, 1, 0),
 //   (0, +-1/2, 1/4, -+5/2, -5/4, +-2, 1, 0), (0, +-2, 4, -+5/2, -5, +-1/2, 1, 0), (0, -1, 0, 21/4, 0, -21/4, 0, 1).
+template <class T, class X>
+inline void bt(const X (&d)[6], X (&o)[6]) {  // F(4x4, 3x3): B^T of Lavin and Gray
+  const T two = 2, four = 4, five = 5;
+  o[0] = four * d[0] - five * d[2] + d[4];
+  o[5] = four * d[1] - five * d[3] + d[5];
+  const X p1 = d[4] - four * d[2], q1 = d[3] - four * d[1];
+  o[1] = p1 + q1;
+  o[2] = p1 - q1;
+  const X p2 = d[4] - d[2], q2 = two * (d[3] - d[1]);
+  o[3] = p2 + q2;
+  o[4] = p2 - q2;
+}
 template <class T, class X>
 inline void bt(const X (&d)[8], X (&o)[8]) {
   const T half = 0.5, quarter = 0.25, two = 2, four = 4, five = 5, c125 = 1.25, c25 = 2.5, c425 = 4.25,
@@ -116,6 +158,16 @@ inline void bt(const X (&d)[8], X (&o)[8]) {
 // A^T m for one column m of 8 values: the M outputs. A^T's rows are (1, 1, 1, 1, 1, 1, 1, 0) and
 // (0, 1, +-1, 2^k, +-2^k, 2^-k, +-2^-k, 0) for k = 1 .. M-1, the last with a 1 at the end.
 template <class T, int M, class X>
+inline void at(const X (&m)[6], X (&y)[M]) {  // F(4x4, 3x3): the points 0, +-1, +-2, infinity
+  const X s1 = m[1] + m[2], d1 = m[1] - m[2], s2 = m[3] + m[4], d2 = m[3] - m[4];
+  y[0] = m[0] + s1 + s2;
+  for (int k = 1; k < M; ++k) {
+    const T up = T(1 << k);
+    y[k] = k % 2 ? d1 + up * d2 : s1 + up * s2;
+  }
+  y[M - 1] += m[5];
+}
+template <class T, int M, class X>
 inline void at(const X (&m)[8], X (&y)[M]) {
   const X s1 = m[1] + m[2], d1 = m[1] - m[2], s2 = m[3] + m[4], d2 = m[3] - m[4], s3 = m[5] + m[6],
           d3 = m[5] - m[6];
@@ -129,11 +181,11 @@ inline void at(const X (&m)[8], X (&y)[M]) {
 
 // A g for one column g of M values (an M x M block of dY), the 8 points: at each point +-p,
 // the even and odd powers' parts e +- o of sum_k p^k g[k].
-template <class T, int M, class X>
-inline void a_times(const X (&g)[M], X (&o)[8]) {
+template <class T, int M, int A, class X>
+inline void a_times(const X (&g)[M], X (&o)[A]) {
   o[0] = g[0];
-  o[7] = g[M - 1];
-  for (int pair = 0; pair < 3; ++pair) {
+  o[A - 1] = g[M - 1];
+  for (int pair = 0; pair < (A - 2) / 2; ++pair) {
     const T p = T(kPoint[1 + 2 * pair]);
     X e = g[0], od = p * g[1];
     T pk = p;
@@ -149,38 +201,38 @@ inline void a_times(const X (&g)[M], X (&o)[8]) {
 
 // v[point * ld] = (B^T d B)[point] for the 8x8 block d at `patch` (rows `pitch` apart, cells C apart),
 // for the channels X covers at this offset.
-template <class T, class X>
+template <class T, class X, int A>
 inline void input_transform_lanes(T* v, int64 ld, const T* patch, int64 pitch, int64 C) {
-  X t[8][8];
-  for (int j = 0; j < 8; ++j) {  // columns: t[.][j] = B^T d[.][j]
-    X d[8], o[8];
-    for (int i = 0; i < 8; ++i) d[i] = load_as<T, X>(patch + i * pitch + j * C);
+  X t[A][A];
+  for (int j = 0; j < A; ++j) {  // columns: t[.][j] = B^T d[.][j]
+    X d[A], o[A];
+    for (int i = 0; i < A; ++i) d[i] = load_as<T, X>(patch + i * pitch + j * C);
     bt<T>(d, o);
-    for (int a = 0; a < 8; ++a) t[a][j] = o[a];
+    for (int a = 0; a < A; ++a) t[a][j] = o[a];
   }
-  for (int a = 0; a < 8; ++a) {  // rows: v[a][.] = t[a][.] B
-    X o[8];
+  for (int a = 0; a < A; ++a) {  // rows: v[a][.] = t[a][.] B
+    X o[A];
     bt<T>(t[a], o);
-    for (int b = 0; b < 8; ++b) store_as<T, X>(v + (a * 8 + b) * ld, o[b]);
+    for (int b = 0; b < A; ++b) store_as<T, X>(v + (a * A + b) * ld, o[b]);
   }
 }
 
-template <class T>
+template <class T, int A>
 inline void input_transform(T* v, int64 ld, const T* patch, int64 pitch, int64 C) {
   constexpr int L = Simd<T>::lanes;
   int64 c = 0;
-  for (; c + L <= C; c += L) input_transform_lanes<T, typename Simd<T>::vec>(v + c, ld, patch + c, pitch, C);
-  for (; c < C; ++c) input_transform_lanes<T, T>(v + c, ld, patch + c, pitch, C);
+  for (; c + L <= C; c += L) input_transform_lanes<T, typename Simd<T>::vec, A>(v + c, ld, patch + c, pitch, C);
+  for (; c < C; ++c) input_transform_lanes<T, T, A>(v + c, ld, patch + c, pitch, C);
 }
 
-// The M x M outputs y = A^T m A of the 64 points m[point * ld] (one vector of channels).
-template <class T, int M>
+// The M x M outputs y = A^T m A of the A x A points m[point * ld] (one vector of channels).
+template <class T, int M, int A>
 inline void output_transform(typename Simd<T>::vec (&y)[M][M], const T* m, int64 ld) {
   using X = typename Simd<T>::vec;
-  X t[M][8];
-  for (int b = 0; b < 8; ++b) {  // columns: A^T m[.][b]
-    X col[8], o[M];
-    for (int a = 0; a < 8; ++a) col[a] = Simd<T>::load(m + (a * 8 + b) * ld);
+  X t[M][A];
+  for (int b = 0; b < A; ++b) {  // columns: A^T m[.][b]
+    X col[A], o[M];
+    for (int a = 0; a < A; ++a) col[a] = Simd<T>::load(m + (a * A + b) * ld);
     at<T, M>(col, o);
     for (int r = 0; r < M; ++r) t[r][b] = o[r];
   }
@@ -189,14 +241,14 @@ inline void output_transform(typename Simd<T>::vec (&y)[M][M], const T* m, int64
 
 // y[r * row_stride + q * O + o] = bias[o] + (A^T m A)[r][q] (then ReLU'd if relu) for the first rows x cols
 // outputs of one tile and its O channels; m[point * ld + o] holds the tile's 64 points.
-template <class T, int M>
+template <class T, int M, int A>
 inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, int64 ld, const T* bias, int64 O,
                         bool relu) {
   using S = Simd<T>;
   constexpr int L = S::lanes;
   for (int64 o = 0; o < O; o += L) {
     typename S::vec out[M][M];
-    output_transform<T, M>(out, m + o, ld);
+    output_transform<T, M, A>(out, m + o, ld);
     const auto b = S::load(bias + o), zero = S::zero();
     const int64 count = std::min<int64>(L, O - o);
     for (int r = 0; r < rows; ++r)
@@ -215,49 +267,49 @@ inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, 
   }
 }
 
-// The 64 points (A g A^T) of the M x M block g[(r*M + q) * ldg] (one vector of channels), into d[point * ld].
-template <class T, int M>
+// The A x A points (A g A^T) of the M x M block g[(r*M + q) * ldg] (one vector of channels), into d[point * ld].
+template <class T, int M, int A>
 inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
   using X = typename Simd<T>::vec;
-  X t[8][M];
+  X t[A][M];
   for (int q = 0; q < M; ++q) {  // columns
-    X col[M], o[8];
+    X col[M], o[A];
     for (int r = 0; r < M; ++r) col[r] = Simd<T>::load(g + (r * M + q) * ldg);
-    a_times<T, M>(col, o);
-    for (int a = 0; a < 8; ++a) t[a][q] = o[a];
+    a_times<T, M, A>(col, o);
+    for (int a = 0; a < A; ++a) t[a][q] = o[a];
   }
-  for (int a = 0; a < 8; ++a) {  // rows
-    X o[8];
-    a_times<T, M>(t[a], o);
-    for (int b = 0; b < 8; ++b) Simd<T>::store(d + (a * 8 + b) * ld, o[b]);
+  for (int a = 0; a < A; ++a) {  // rows
+    X o[A];
+    a_times<T, M, A>(t[a], o);
+    for (int b = 0; b < A; ++b) Simd<T>::store(d + (a * A + b) * ld, o[b]);
   }
 }
 
 // U[point][ob][c][B] = (G w(o, c) G^T)[point], packed as the tile kernel reads filters; the B
 // output channels of a block are the vector lanes of the arithmetic.
-template <class T, int R, class Filter>
+template <class T, int R, int A, class Filter>
 const T* filter_transform(Filter w, int64 O, int64 C) {
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B;
-  T* U = scratch<T, 6>(kPoints * C * blocks * B);  // every entry written below
+  T* U = scratch<T, 6>(A * A * C * blocks * B);  // every entry written below
   parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {
     const int64 ob = job / C, c = job % C;
-    alignas(64) T g[R][R][B], t[8][R][B];
+    alignas(64) T g[R][R][B], t[A][R][B];
     for (int u = 0; u < R; ++u)
       for (int v = 0; v < R; ++v)
         for (int64 l = 0; l < B; ++l) g[u][v][l] = ob * B + l < O ? T(w(ob * B + l, c, u, v)) : T(0);
-    for (int a = 0; a < 8; ++a)  // t = G g
+    for (int a = 0; a < A; ++a)  // t = G g
       for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
         for (int u = 0; u < R; ++u)
-          for (int64 l = 0; l < B; ++l) t[a][v][l] += kG<T, R>.g[a][u] * g[u][v][l];
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += kG<T, R, A>.g[a][u] * g[u][v][l];
       }
-    for (int a = 0; a < 8; ++a)  // U = t G^T
-      for (int b = 0; b < 8; ++b) {
-        T* HDL_RESTRICT out = U + (((a * 8 + b) * blocks + ob) * C + c) * B;
+    for (int a = 0; a < A; ++a)  // U = t G^T
+      for (int b = 0; b < A; ++b) {
+        T* HDL_RESTRICT out = U + (((a * A + b) * blocks + ob) * C + c) * B;
         for (int64 l = 0; l < B; ++l) out[l] = T(0);
         for (int v = 0; v < R; ++v)
-          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * kG<T, R>.g[b][v];
+          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * kG<T, R, A>.g[b][v];
       }
   });
   return U;
@@ -291,7 +343,9 @@ struct Padded {
   int64 H, W, C, top, left;
   // The block's corner and the distance between its rows: in x itself when the block lies inside
   // the image, else in buf (8 * 8 * C), filled from x and zeros.
+  template <int A>
   const T* block(int64 n, int64 i, int64 j, T* buf, int64& pitch) const {
+    constexpr int64 kAlpha = A;
     const int64 r0 = i - top, c0 = j - left;
     const T* image = x + n * H * W * C;
     if (r0 >= 0 && c0 >= 0 && r0 + kAlpha <= H && c0 + kAlpha <= W) {
@@ -339,17 +393,17 @@ struct Layout {
 };
 
 // V for the P tiles t0, t0+1, ... of a chunk.
-template <class T>
+template <class T, int A>
 void transform_inputs(T* V, const Layout<T>& lay, const Padded<T>& x, const Tiling& tiles, int64 t0, int64 P) {
-  constexpr int L = Simd<T>::lanes;
+  constexpr int L = Simd<T>::lanes, kAlpha = A, kPoints = A * A;
   const int64 C = x.C;
   T* buf = scratch<T, 12>(kPoints * C);
   if (!lay.narrow) {
     for (int64 p = 0; p < P; ++p) {
       int64 n, i, j, pitch;
       tiles.locate(t0 + p, n, i, j);
-      const T* block = x.block(n, tiles.m * i, tiles.m * j, buf, pitch);  // sets pitch
-      input_transform(V + p * C, lay.point_step, block, pitch, C);
+      const T* block = x.template block<A>(n, tiles.m * i, tiles.m * j, buf, pitch);  // sets pitch
+      input_transform<T, A>(V + p * C, lay.point_step, block, pitch, C);
     }
     return;
   }
@@ -362,13 +416,13 @@ void transform_inputs(T* V, const Layout<T>& lay, const Padded<T>& x, const Tili
       }
       int64 n, i, j, pitch;
       tiles.locate(t0 + p0 + lane, n, i, j);
-      const T* block = x.block(n, tiles.m * i, tiles.m * j, buf, pitch);
+      const T* block = x.template block<A>(n, tiles.m * i, tiles.m * j, buf, pitch);
       for (int r = 0; r < kAlpha; ++r)
         for (int64 e = 0; e < kAlpha * C; ++e) stage[(r * kAlpha * C + e) * L + lane] = block[r * pitch + e];
     }
     for (int64 c = 0; c < C; ++c)
-      input_transform_lanes<T, typename Simd<T>::vec>(V + c * lay.channel_step + p0, lay.point_step, stage + c * L,
-                                                      kAlpha * C * L, C * L);
+      input_transform_lanes<T, typename Simd<T>::vec, A>(V + c * lay.channel_step + p0, lay.point_step,
+                                                         stage + c * L, kAlpha * C * L, C * L);
   }
 }
 
@@ -376,14 +430,14 @@ void transform_inputs(T* V, const Layout<T>& lay, const Padded<T>& x, const Tili
 
 using winograd::Padded;
 
-template <int R, class T, class Filter>
+template <int R, int A, class T, class Filter>
 void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias_,
                       bool relu) {
   using namespace winograd;
   constexpr int64 B = kBlockO<T>;
-  constexpr int L = Simd<T>::lanes;
+  constexpr int L = Simd<T>::lanes, kPoints = A * A;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
-  constexpr int kM = kAlpha - R + 1;
+  constexpr int kM = A - R + 1;
   const Tiling tiles(kM, Ho, Wo);
   // A chunk streams all 64 transformed filters U (C x Op each) past its tiles: wide layers (4 MB of U at
   // 128 x 128) take longer chunks so that this traffic stays small beside the chunk's multiply-adds.
@@ -391,14 +445,14 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
   const int64 chunk = chunk_size(total, Layout<T>::chunk(C, std::clamp<int64>(C * Op / 160, kChunk, 4 * kChunk)));
   const Layout<T> lay(C, chunk);
   const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
-  const T* U = filter_transform<T, R>(w, O, C);
+  const T* U = filter_transform<T, R, A>(w, O, C);
   Buffer<T> zero(Op, T(0)), bias(Op, T(0));
   std::copy(bias_, bias_ + O, bias.begin());
   parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
     T* V = scratch<T, 10>(kPoints * ldv);  // V[point][tile][c] = B^T d B
     T* M = scratch<T, 11>(kPoints * ldm);  // M[point][tile][o] = sum over c of U V
     const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
-    transform_inputs(V, lay, x, tiles, t0, P);
+    transform_inputs<T, A>(V, lay, x, tiles, t0, P);
     // the channels as the tile kernel's reduction: contiguous (wide), or as C "taps" a row of V apart (narrow)
     const Taps taps = lay.narrow ? Taps{0, C, 0, 1, 1, lay.channel_step} : Taps{0, 1, 0, 1, 1, 0};
     const int64 run = lay.narrow ? 1 : C;
@@ -411,21 +465,21 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
     for (int64 p = 0; p < P; ++p) {  // Y = A^T M A for each tile, plus the bias
       int64 n, i, j;
       tiles.locate(t0 + p, n, i, j);
-      output_tile<T, kM>(y + ((n * Ho + kM * i) * Wo + kM * j) * O, Wo * O, int(std::min<int64>(kM, Ho - kM * i)),
+      output_tile<T, kM, A>(y + ((n * Ho + kM * i) * Wo + kM * j) * O, Wo * O, int(std::min<int64>(kM, Ho - kM * i)),
                   int(std::min<int64>(kM, Wo - kM * j)), M + p * Op, ldm, bias.data(), O, relu);
     }
   });
 }
 
-template <int R, class T>
+template <int R, int A, class T>
 void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O) {
   using namespace winograd;
   using S = Simd<T>;
   using Vec = typename S::vec;
-  constexpr int L = S::lanes;
+  constexpr int L = S::lanes, kPoints = A * A;
   constexpr int64 B = kBlockO<T>;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
-  constexpr int kM = kAlpha - R + 1;
+  constexpr int kM = A - R + 1;
   const Tiling tiles(kM, Ho, Wo);
   const int64 C = x.C, total = N * tiles.per_image();
   // Each chunk adds into the thread's 64 x C x Op sums once: wide layers (4 MB of sums at 128 x 128) take
@@ -449,7 +503,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
       T* D = scratch<T, 14>(kPoints * ldd);  // D[point][tile][o] = A dY A^T
       T* g = scratch<T, 15>(kM * kM * Op);   // one m x m block of dy, zero beyond the output
       const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
-      transform_inputs(V, lay, x, tiles, t0, P);
+      transform_inputs<T, A>(V, lay, x, tiles, t0, P);
       for (int64 p = 0; p < P; ++p) {
         int64 n, i, j;
         tiles.locate(t0 + p, n, i, j);
@@ -464,7 +518,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
               sum[o] += src[o];  // (5.7)
             }
           }
-        for (int64 o = 0; o < Op; o += L) gradient_transform<T, kM>(D + p * Op + o, ldd, g + o, Op);
+        for (int64 o = 0; o < Op; o += L) gradient_transform<T, kM, A>(D + p * Op + o, ldd, g + o, Op);
       }
       // acc_dw[point][c][o] += sum over the chunk's tiles of V[point][tile][c] D[point][tile][o]
       const int64 cs = lay.channel_step;
@@ -499,7 +553,7 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
   }
   parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {  // the B channels of a block as lanes
     const int64 ob = job / C, c = job % C;
-    alignas(64) T sum[kPoints][B], t[8][R][B], out[R][R][B];
+    alignas(64) T sum[kPoints][B], t[A][R][B], out[R][R][B];
     for (int pt = 0; pt < kPoints; ++pt) {
       for (int64 l = 0; l < B; ++l) sum[pt][l] = T(0);
       for (int th = 0; th < threads; ++th) {
@@ -507,17 +561,17 @@ void winograd_filter_gradient(T* dw, T* db, const T* dy, const Padded<T>& x, int
         for (int64 l = 0; l < B; ++l) sum[pt][l] += m[l];
       }
     }
-    for (int a = 0; a < 8; ++a)  // t = [sum] G
+    for (int a = 0; a < A; ++a)  // t = [sum] G
       for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
-        for (int b = 0; b < 8; ++b)
-          for (int64 l = 0; l < B; ++l) t[a][v][l] += sum[a * 8 + b][l] * kG<T, R>.g[b][v];
+        for (int b = 0; b < A; ++b)
+          for (int64 l = 0; l < B; ++l) t[a][v][l] += sum[a * A + b][l] * kG<T, R, A>.g[b][v];
       }
     for (int u = 0; u < R; ++u)  // dw = G^T t
       for (int v = 0; v < R; ++v) {
         for (int64 l = 0; l < B; ++l) out[u][v][l] = T(0);
-        for (int a = 0; a < 8; ++a)
-          for (int64 l = 0; l < B; ++l) out[u][v][l] += kG<T, R>.g[a][u] * t[a][v][l];
+        for (int a = 0; a < A; ++a)
+          for (int64 l = 0; l < B; ++l) out[u][v][l] += kG<T, R, A>.g[a][u] * t[a][v][l];
       }
     for (int64 l = 0; l < B && ob * B + l < O; ++l)
       for (int u = 0; u < R; ++u)
