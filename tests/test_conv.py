@@ -233,6 +233,7 @@ def test_narrow_channel_vectors(O, C, dtype):
     ((16, 5, 4, 4), (9, 5, 3, 3), 1, 1),             # 4x4: one tile an image
     ((5, 9, 7, 6), (12, 9, 3, 3), 1, (1, 0, 2, 1)),  # 6x7 outputs (edge tiles), asymmetric padding
     ((4, 33, 9, 9), (20, 33, 3, 3), 1, 0),           # 7x7 outputs, unpadded; channels past a vector
+    ((4, 128, 8, 8), (128, 128, 3, 3), 1, 1),        # a wide 8x8 stage, as the channel rule takes it too
 ])
 def test_winograd_f4x4_3x3_matches_oracle_and_differences(case, dtype, monkeypatch):
     """Winograd's F(4x4, 3x3) on 6x6 tiles (the points 0, +-1, +-2 and infinity), which the rule takes where
@@ -287,6 +288,7 @@ def test_implicit_gemm_by_finite_differences(case, monkeypatch):
     ((1, 48, 7, 7), (128, 48, 5, 5), 1, 2),          # 5x5 on 7x7, batch 1 (too few tiles for Winograd)
     ((2, 64, 9, 8), (128, 64, 4, 4), 2, (1, 2, 0, 1)),  # 4x4 stride 2, odd map, asymmetric padding
     ((2, 160, 5, 6), (130, 160, 1, 1), 1, 0),        # a wide 1x1, odd O (a partial tile of columns)
+    ((12, 128, 8, 8), (128, 128, 1, 1), 1, 0),       # 768 pixels: the filter gradient's sum in two K blocks
     ((2, 48, 13, 11), (200, 48, 3, 5), (3, 2), 2),  # a rectangular filter, strides (3, 2): strided phases
 ])
 def test_implicit_gemm_by_its_rule_matches_oracle(case, dtype):

@@ -65,15 +65,21 @@ const T* conv_filter_order_inputs(const T* x, const ConvShape& s, int64 P) {
   return buf;
 }
 
-// db (O) = the sum of dy's P rows (cf. (5.7)).
+// db (O) = the sum of dy's P rows (cf. (5.7)), in blocks of rows whose partial sums are then added, so that
+// float32 rounding grows with the block, not with the batch's pixels.
 template <class T>
 void bias_gradient(T* db, const T* dy, int64 P, int64 O) {
-  constexpr int64 cols = 16;  // db for one run of 16 columns per job: a cache line of float32
+  constexpr int64 cols = 16, rows = 256;  // a job: 16 columns (a cache line of float32)
   parallel_for((O + cols - 1) / cols, P * O > kParallelWork, [&](int64 job) {
-    const int64 o0 = job * cols, o1 = std::min(O, o0 + cols);
-    for (int64 o = o0; o < o1; ++o) db[o] = T(0);
-    for (int64 p = 0; p < P; ++p)
-      for (int64 o = o0; o < o1; ++o) db[o] += dy[p * O + o];
+    const int64 o0 = job * cols, n = std::min(O, o0 + cols) - o0;
+    T total[cols] = {}, part[cols];
+    for (int64 p0 = 0; p0 < P; p0 += rows) {
+      std::fill_n(part, n, T(0));
+      for (int64 p = p0; p < std::min(P, p0 + rows); ++p)
+        for (int64 o = 0; o < n; ++o) part[o] += dy[p * O + o0 + o];
+      for (int64 o = 0; o < n; ++o) total[o] += part[o];
+    }
+    std::copy_n(total, n, db + o0);
   });
 }
 

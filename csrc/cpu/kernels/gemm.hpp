@@ -69,6 +69,7 @@ template <class T, class PackAFn>
 void gemm_packed(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, Mat<const T> B, T beta, Mat<T> C,
                  const Epilogue<T>& ep, int threads) {
   using G = GemmSizes<T>;
+  if (M <= 0 || N <= 0) return;
   if (threads > 1 && slices_pay(M, N, threads)) return gemm_slices(M, N, K, alpha, pack_a, B, beta, C, ep, threads);
   const int64 tiles = ((M + G::MR - 1) / G::MR) * ((std::min(N, G::NC) + G::NR - 1) / G::NR);
   gemm_blocked(M, N, K, alpha, pack_a, B, beta, C, ep, int(std::max<int64>(1, std::min<int64>(threads, tiles))));
