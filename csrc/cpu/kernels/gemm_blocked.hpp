@@ -306,27 +306,30 @@ inline void pack_b_panels(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 nc
 
 // ---- the micro-kernel -------------------------------------------------------------------------
 
-// acc[r][v] = sum_k a[k][r] b[k][v*L ..]: R rows (R <= MR) of the MR x NR tile.
-template <class T, int R>
+// acc[r][v] = sum_k a[k][r] b[k][v*L ..]: R rows (R <= MR) of the MR x NR tile, NV of its 2 vectors of columns
+// (1 for a last panel of at most L columns, whose second vector is zeros: N = 48 channels left a quarter of
+// the multiply-adds idle).
+template <class T, int R, int NV = 2>
 inline void micro_kernel(int64 kc, const T* HDL_RESTRICT a, const T* HDL_RESTRICT b,
                          typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int L = S::lanes, MR = GemmSizes<T>::MR, NR = GemmSizes<T>::NR;
-  V c[R][2];
-  for (int r = 0; r < R; ++r) c[r][0] = c[r][1] = S::zero();
+  V c[R][NV];
+  for (int r = 0; r < R; ++r)
+    for (int v = 0; v < NV; ++v) c[r][v] = S::zero();
 #pragma GCC unroll 4
   for (int64 k = 0; k < kc; ++k) {
-    const V b0 = S::load(b + k * NR), b1 = S::load(b + k * NR + L);
+    V bv[NV];
+    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + k * NR + v * L);
     for (int r = 0; r < R; ++r) {
       const T x = a[k * MR + r];
-      c[r][0] += x * b0;
-      c[r][1] += x * b1;
+      for (int v = 0; v < NV; ++v) c[r][v] += x * bv[v];
     }
   }
   for (int r = 0; r < R; ++r) {
     acc[r][0] = c[r][0];
-    acc[r][1] = c[r][1];
+    acc[r][1] = NV == 2 ? c[r][NV - 1] : S::zero();
   }
 }
 
@@ -380,12 +383,14 @@ inline void store_tile(Mat<T> C, int rows, int cols, const typename Simd<T>::vec
   }
 }
 
-// The tile's micro-kernel for its number of rows (fewer than MR only at the bottom edge).
+// The tile's micro-kernel for its number of rows (fewer than MR only at the bottom edge) and of columns.
 template <class T, int R = GemmSizes<T>::MR>
-inline void micro_tile(int rows, int64 kc, const T* a, const T* b, typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
+inline void micro_tile(int rows, int cols, int64 kc, const T* a, const T* b,
+                       typename Simd<T>::vec (&acc)[GemmSizes<T>::MR][2]) {
   if constexpr (R > 1) {
-    if (rows < R) return micro_tile<T, R - 1>(rows, kc, a, b, acc);
+    if (rows < R) return micro_tile<T, R - 1>(rows, cols, kc, a, b, acc);
   }
+  if (cols <= Simd<T>::lanes) return micro_kernel<T, R, 1>(kc, a, b, acc);
   micro_kernel<T, R>(kc, a, b, acc);
 }
 
@@ -458,7 +463,7 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, Mat
               __builtin_prefetch(c, 1);
               __builtin_prefetch(c + (cols - 1) * C.cs, 1);
             }
-            micro_tile<T>(rows, kc, ap + ipn * kc * MR, bp + jp * kc * NR, acc);
+            micro_tile<T>(rows, cols, kc, ap + ipn * kc * MR, bp + jp * kc * NR, acc);
             const int64 i0 = ic + ipn * MR, j0 = jc + jp * NR;
             store_tile(C.at(i0, j0), rows, cols, acc, alpha, beta_k, ep, last, i0, j0);
           }
