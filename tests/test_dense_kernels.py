@@ -23,6 +23,18 @@ def test_forward_matches_oracle(shape, act, dtype, seed):
     np.testing.assert_allclose(got, want, **tol(dtype))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_out,n_in", [(1, 32), (7, 64), (10, 256), (30, 200), (3, 1031), (40, 300), (300, 40)])
+def test_single_sample_matches_oracle(n_out, n_in, dtype):
+    """One column (batch-1 inference): below the GEMM core's size a dot product per row of W in vectors, with
+    the tails of n_in past whole vectors; above it, and for narrow inputs, the other paths."""
+    rng = np.random.default_rng(n_out * n_in)
+    W, b, a = (rng.standard_normal(s).astype(dtype) for s in ((n_out, n_in), n_out, (n_in, 1)))
+    for act in ACTS:
+        got = ops.dense_forward(W, b, a, act, 0.02)
+        np.testing.assert_allclose(got, reference.dense_forward(W, b, a, CODES[act], 0.02), **tol(dtype))
+
+
 @settings(max_examples=examples(60), deadline=None)
 @given(shape=shapes, act=st.sampled_from(ACTS), dtype=st.sampled_from([np.float32, np.float64]),
        scale=st.sampled_from([1.0, 0.25]), seed=st.integers(0, 2**31))
