@@ -95,10 +95,6 @@ struct PatchCols {
   }
 };
 
-inline int gemm_threads(int64 work) {
-  return work < kGemmParallelWork || omp_in_parallel() ? 1 : omp_get_max_threads();
-}
-
 // y = conv(x, Wk) + b (ReLU fused) into output pixels laid out by `out`: y + n*image + i*row + j*pixel, in
 // place where that is a (P, O) matrix, else into scratch and copied out a pixel at a time (the phases of a
 // strided data gradient, every sh-th row and sw-th column of dx). wk: O filters in patch order (O, kh, kw, C).

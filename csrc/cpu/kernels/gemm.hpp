@@ -25,6 +25,11 @@ namespace HDL_ISA {
 // Section 6 run a million times; a parallel region costs microseconds).
 constexpr int64 kGemmParallelWork = int64(1) << 17;
 
+// The threads a product of `work` multiply-adds gets: one below kGemmParallelWork or inside a parallel region.
+inline int gemm_threads(int64 work) {
+  return work < kGemmParallelWork || omp_in_parallel() ? 1 : omp_get_max_threads();
+}
+
 // Threads on independent slices of C: whole panels of rows (or columns), each thread a serial
 // gemm_blocked with its own packed blocks, so that no thread waits for another until the end and
 // none reads panels another core packed (on a mesh of cores, as on this Intel machine, the shared
@@ -85,7 +90,7 @@ void gemm_mat(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B
   };
   if (padded(N, M) * 4 < padded(M, N) * 3) return gemm_mat(N, M, K, alpha, B.t(), A.t(), beta, C.t(), ep.transposed());
   const int64 work = M * N * std::max<int64>(K, 1);
-  const int threads = work < kGemmParallelWork || omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int threads = gemm_threads(work);
   if (B.rs == 1 && N >= 64 && K > 0) {
     // x W^T for a batch that fills at least half a vector or panel, and W of enough rows to share out
     // (measured, batch 16 on 784 -> 512: 104 against 292 us by dot products; 10 outputs stay faster by dot

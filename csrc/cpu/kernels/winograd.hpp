@@ -53,11 +53,10 @@ namespace HDL_ISA {
 constexpr int64 kWinogradChannels = kVectorBytes == 64 ? 16 : 10;
 constexpr int64 kMinTiles = 16;
 constexpr double kMaxWaste = 1.7;
-constexpr int kWinogradAlpha = 8;
 
 // F(m x m, r x r) on alpha x alpha tiles (r == 0: none).
 struct WinogradTile {
-  int r = 0, alpha = kWinogradAlpha;
+  int r = 0, alpha = 8;
   explicit operator bool() const { return r != 0; }
 };
 
@@ -93,7 +92,6 @@ void with_winograd(WinogradTile k, F&& f) {
 
 namespace winograd {
 
-constexpr int kAlpha = 8;  // inputs per tile side, m + r - 1: 8, or 6 for F(4x4, 3x3)
 constexpr int64 kChunk = 18;          // tiles per chunk, forward
 constexpr int64 kChunkFilter = 24;    // tiles per chunk, filter gradient (the reduction runs over them)
 constexpr int64 kChunkNarrow = 32;    // tiles per chunk for inputs of few channels, both
