@@ -1,9 +1,13 @@
 import os
+import tempfile
 
 import numpy as np
 import pytest
 
 numba = pytest.importorskip("numba", reason="the Numba oracles need numba (pip install '.[test]')")
+
+# The convolutions' measured choices (hdl.autotune) go to a file of this run's, not the user's cache.
+os.environ.setdefault("HDL_AUTOTUNE_CACHE", os.path.join(tempfile.mkdtemp(prefix="hdl-autotune-"), "autotune.json"))
 
 ACTS = ["linear", "sigmoid", "relu", "leaky_relu", "step"]
 CODES = {name: i for i, name in enumerate(ACTS)}

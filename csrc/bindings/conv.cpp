@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "checks.hpp"
+#include "hdl/autotune.hpp"
 #include "hdl/kernels.hpp"
 
 namespace hdl::bind {
@@ -71,6 +72,32 @@ void bind_conv(py::module_& m) {
       py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"),
       "The convolution's shape after the checks of conv2d (ValueError naming fn otherwise): (its fields, as the "
       "CUDA bindings take them, and the shape of y). Shared by both backends (hdl/shapes.hpp).");
+  // The measured choices of hdl/autotune.hpp, as hdl.autotune saves and loads them.
+  m.def(
+      "autotune_entries",
+      [] {
+        py::list out;
+        for (const auto& [key, choice] : autotune::entries())
+          out.append(py::make_tuple(py::tuple(py::cast(std::vector<int64>(key.begin(), key.end()))), int(choice)));
+        return out;
+      },
+      "The measured choices of this process: (key, algorithm) pairs, the key (pass, bytes, threads, N, Hp, Wp, "
+      "C, Ho, Wo, O, kh, kw, sh, sw, rows lo, rows hi, cols lo, cols hi), the algorithm 0 direct, 1 implicit GEMM.");
+  m.def(
+      "autotune_record",
+      [](const std::vector<int64>& key, int choice) {
+        if (key.size() != autotune::kKeyLength)
+          throw py::value_error("autotune_record: a key has " + std::to_string(autotune::kKeyLength) + " integers, got " +
+                                std::to_string(key.size()));
+        if (choice != 0 && choice != 1)
+          throw py::value_error("autotune_record: the algorithm is 0 (direct) or 1 (implicit GEMM), got " +
+                                std::to_string(choice));
+        autotune::Key k;
+        std::copy(key.begin(), key.end(), k.begin());
+        autotune::record(k, autotune::Algorithm(choice));
+      },
+      py::arg("key"), py::arg("algorithm"), "Record a choice (as autotune_entries gives it), measured or loaded.");
+  m.def("autotune_clear", &autotune::clear, "Forget every measured choice of this process.");
 }
 
 }  // namespace hdl::bind

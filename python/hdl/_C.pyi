@@ -6,10 +6,22 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['activations', 'all_finite', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_flush_denormal', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_flush_denormal', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
+__all__: list[str] = ['activations', 'all_finite', 'autotune_clear', 'autotune_entries', 'autotune_record', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_flush_denormal', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_flush_denormal', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
 def all_finite(x: numpy.ndarray) -> bool:
     """
     Whether no element of a float32 or float64 array, C- or F-contiguous, is NaN or infinite.
+    """
+def autotune_clear() -> None:
+    """
+    Forget every measured choice of this process.
+    """
+def autotune_entries() -> list:
+    """
+    The measured choices of this process: (key, algorithm) pairs, the key (pass, bytes, threads, N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw, rows lo, rows hi, cols lo, cols hi), the algorithm 0 direct, 1 implicit GEMM.
+    """
+def autotune_record(key: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], algorithm: typing.SupportsInt | typing.SupportsIndex) -> None:
+    """
+    Record a choice (as autotune_entries gives it), measured or loaded.
     """
 def avg_pool2d(x: numpy.ndarray, kh: typing.SupportsInt | typing.SupportsIndex, kw: typing.SupportsInt | typing.SupportsIndex, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, out: typing.Any = None, relu: bool = False, want_argmax: bool = False, argmax: typing.Any = None) -> typing.Any:
     ...

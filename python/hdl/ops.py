@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from hdl import _C, _checks
+from hdl import _C, _checks, autotune
 from hdl._checks import pad4, pair, pool_args
 
 Window = int | Sequence[int]  # an int or a pair (kernel size, window, stride)
@@ -84,7 +84,9 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Window = 1, pad:
     """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] x[n, c, i*sh - pt + u, j*sw - pl + v] (Section 7.1;
     cross-correlation, zero padding). x (N, C, H, W), or (N, H, W, C) with layout='NHWC', the kernels' own
     layout, which skips two transposes; w (out_channels, C, kh, kw); b (out_channels,); pad an int or
-    (top, bottom, left, right). relu=True fuses max(y, 0); out (NHWC only) receives y."""
+    (top, bottom, left, right). relu=True fuses max(y, 0); out (NHWC only) receives y. The first call of a
+    shape may time the algorithms that could serve it (hdl.autotune)."""
+    autotune.ensure_loaded()
     if layout == "NHWC":  # the layers' call: no transposes
         return _C.conv2d(x, w, b, *pair("stride", stride), *pad4(pad), relu, out)
     y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *pair("stride", stride), *pad4(pad), relu, _out(out, layout))
@@ -95,6 +97,7 @@ def conv2d_backward(dy: np.ndarray, x: np.ndarray, w: np.ndarray, stride: Window
                     want_dx: bool = True, layout: str = "NCHW", dx_out: np.ndarray | None = None
                     ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """(dx, dw, db) from dy = dC/dy; dx is None unless want_dx (the first layer needs none)."""
+    autotune.ensure_loaded()
     if layout == "NHWC":
         return _C.conv2d_backward(dy, x, w, *pair("stride", stride), *pad4(pad), want_dx, dx_out)
     dx, dw, db = _C.conv2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout), w,

@@ -10,6 +10,7 @@
 // which says when), for all three passes; a filter that covers its whole input is one GEMM
 // (conv_gemm.hpp, gemm_serves below).
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -17,6 +18,7 @@
 #include <omp.h>
 
 #include "dense_impl.hpp"
+#include "hdl/autotune.hpp"
 #include "kernels.inc"
 #include "conv_filter_gradient.hpp"
 #include "conv_gemm.hpp"
@@ -107,13 +109,41 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const T* wp, const B
 // 0.89-0.91; data gradient 8x8x256 -> 256 1.61-1.68, 64 -> 128 4x4 s2 1.15-1.56, 14x14x32 -> 64 5x5
 // (into 32 channels) 0.82-0.85; filter gradient 8x8x256 -> 256 1.10-1.33, 3x3x128 -> 192 1.60-2.10,
 // 64 -> 128 4x4 s2 1.31-1.52, 16x16x64 -> 64 3x3 0.81, 16x16x64 -> 128 1x1 0.70-0.76.
-// HDL_CONV_IMPLICIT=1 (=0) in the environment takes the implicit GEMM for every convolution that is
-// not Winograd's or one GEMM (none), so that the tests run both on every shape.
-inline bool implicit_serves(int64 C, int64 O, int64 kh, int64 kw, bool filter_gradient = false) {
-  const char* env = std::getenv("HDL_CONV_IMPLICIT");
-  if (env && (env[0] == '0' || env[0] == '1')) return env[0] == '1';
+inline bool implicit_rule(int64 C, int64 O, int64 kh, int64 kw, bool filter_gradient = false) {
   if (!filter_gradient) return C >= 48 && O >= 48;
   return O >= 128 && (kh * kw * C >= 384 || (kh * kw == 1 && C >= 128));
+}
+
+// Convolutions below this many multiply-adds (about 10 us on 2 cores) keep the rule: too short to time
+// reliably, and too short for a wrong choice to cost much.
+constexpr int64 kAutotuneWork = int64(1) << 20;
+
+// Runs direct() or implicit() for the shape `key` (hdl/autotune.hpp): HDL_CONV_IMPLICIT=1 (=0) in the
+// environment takes the implicit GEMM (the direct kernel) for every convolution that is not Winograd's or
+// one GEMM, so that the tests run both on every shape; else the measured choice, else implicit_rule. The
+// first call of a shape times both three times on its own data (each writes all of its output from inputs
+// it leaves alone) and keeps the faster, which writes that call's output last: results depend on the
+// recorded choice, not on whether a call measured.
+template <class T, class Direct, class Implicit>
+void direct_or_implicit(autotune::Key key, int64 work, bool rule, Direct&& direct, Implicit&& implicit) {
+  const char* env = std::getenv("HDL_CONV_IMPLICIT");
+  if (env && (env[0] == '0' || env[0] == '1')) return env[0] == '1' ? implicit() : direct();
+  if (!autotune::enabled() || work < kAutotuneWork || omp_in_parallel()) return rule ? implicit() : direct();
+  key[1] = sizeof(T);
+  key[2] = omp_get_max_threads();
+  autotune::Algorithm choice;
+  if (autotune::lookup(key, choice)) return choice == autotune::Algorithm::implicit_gemm ? implicit() : direct();
+  using clock = std::chrono::steady_clock;
+  double best[2] = {1e300, 1e300};
+  for (int rep = 0; rep < 3; ++rep)
+    for (int a = 0; a < 2; ++a) {
+      const auto t0 = clock::now();
+      a ? implicit() : direct();
+      best[a] = std::min(best[a], std::chrono::duration<double>(clock::now() - t0).count());
+    }
+  const bool implicit_wins = best[1] < best[0];
+  autotune::record(key, implicit_wins ? autotune::Algorithm::implicit_gemm : autotune::Algorithm::direct);
+  if (!implicit_wins) direct();  // this call's output, too, from the choice every later call makes
 }
 
 // The implicit GEMM where implicit_serves says, with `plain` filters (a forward pass) or those of w flipped
@@ -123,22 +153,27 @@ inline bool implicit_serves(int64 C, int64 O, int64 kh, int64 kw, bool filter_gr
 template <class T, class Get>
 void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu, const T* plain = nullptr,
                const T* flipped_of = nullptr) {
-  if (implicit_serves(s.C, s.O, s.kh, s.kw)) {
+  const auto implicit = [&] {
     const ConvShape filters{1, s.kh, s.kw, s.C, s.O, s.kh, s.kw, 1, 1, 0, 0, 0, 0};
     const T* wk = plain        ? conv_patch_filters(plain, filters)
                   : flipped_of ? flipped_patch_filters(flipped_of, s.C, s.O, s.kh * s.kw)
                                : patch_filters_of<T>(s.O, s.C, s.kh, s.kw, get);
     const Patches<T> x{xp, s.N, s.Hp, s.Wp, s.C, s.Ho, s.Wo, s.kh, s.kw, s.sh, s.sw};
-    return conv_implicit_forward(y, out.image, out.row, out.pixel, x, s.O, wk, b, relu);
-  }
-  auto run = [&](auto nv, auto bytes) {
-    constexpr int NV = decltype(nv)::value, Bytes = decltype(bytes)::value;
-    constexpr int64 B = kBlockO<T, NV, Bytes>;
-    Buffer<T> bias((s.O + B - 1) / B * B, T(0));
-    if (b) std::copy(b, b + s.O, bias.begin());
-    conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh, s.kw, get, plain), bias, relu);
+    conv_implicit_forward(y, out.image, out.row, out.pixel, x, s.O, wk, b, relu);
   };
-  with_channel_vector<T>(s.O, run);
+  const auto direct = [&] {
+    with_channel_vector<T>(s.O, [&](auto nv, auto bytes) {
+      constexpr int NV = decltype(nv)::value, Bytes = decltype(bytes)::value;
+      constexpr int64 B = kBlockO<T, NV, Bytes>;
+      Buffer<T> bias((s.O + B - 1) / B * B, T(0));
+      if (b) std::copy(b, b + s.O, bias.begin());
+      conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh, s.kw, get, plain), bias, relu);
+    });
+  };
+  const autotune::Key key{int(autotune::Pass::conv), 0, 0, s.N, s.Hp, s.Wp, s.C, s.Ho, s.Wo, s.O, s.kh, s.kw,
+                          s.sh, s.sw, s.rows.lo, s.rows.hi, s.cols.lo, s.cols.hi};
+  direct_or_implicit<T>(key, s.N * s.Ho * s.Wo * s.O * s.C * s.kh * s.kw, implicit_rule(s.C, s.O, s.kh, s.kw), direct,
+                        implicit);
 }
 
 // x (N, H, W, C) inside a zero border: (N, H + top + bottom, W + left + right, C), in scratch `Use`.
@@ -277,13 +312,19 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   }
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
-  if (implicit_serves(s.C, s.O, s.kh, s.kw, true)) {
+  const auto implicit = [&] {
     conv_implicit_filter_gradient(dw, dy, Patches<T>{xs, s.N, Hp, Wp, s.C, Ho, Wo, s.kh, s.kw, s.sh, s.sw}, s.O);
-    return bias_gradient(db, dy, s.N * Ho * Wo, s.O);
-  }
-  with_channel_vector<T>(s.O, [&](auto nv, auto bytes) {
-    filter_gradient_direct<T, decltype(nv)::value, decltype(bytes)::value>(dw, db, dy, xs, Hp, Wp, s);
-  });
+    bias_gradient(db, dy, s.N * Ho * Wo, s.O);
+  };
+  const auto direct = [&] {
+    with_channel_vector<T>(s.O, [&](auto nv, auto bytes) {
+      filter_gradient_direct<T, decltype(nv)::value, decltype(bytes)::value>(dw, db, dy, xs, Hp, Wp, s);
+    });
+  };
+  const autotune::Key key{int(autotune::Pass::filter_gradient), 0, 0, s.N, Hp, Wp, s.C, Ho, Wo, s.O, s.kh, s.kw,
+                          s.sh, s.sw, s.pad_top, s.pad_top + s.H, s.pad_left, s.pad_left + s.W};
+  direct_or_implicit<T>(key, s.N * Ho * Wo * s.O * s.C * taps, implicit_rule(s.C, s.O, s.kh, s.kw, true), direct,
+                        implicit);
 }
 
 }  // namespace HDL_ISA

@@ -1,0 +1,67 @@
+"""How often the autotune (hdl.autotune, hdl/autotune.hpp) chose wrong: each choice in a cache file re-measured
+with both algorithms forced (HDL_CONV_IMPLICIT=0 and =1), taking turns (hdl.bench.time_alternating), as the
+convolution its key describes: a forward pass (a data gradient's phase is run as the forward convolution of the
+same shape) or a filter gradient. Prints each choice with both medians, and the disagreements.
+Fill a cache first, e.g. HDL_AUTOTUNE_CACHE=/tmp/tune.json python bench/zoo.py --batch 16 64, then
+Run: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python bench/autotune_check.py /tmp/tune.json [--repeats 7]"""
+import argparse
+import json
+import os
+
+import numpy as np
+
+from hdl import _C
+from hdl.bench import time_alternating
+
+
+def forced(path, f):
+    def run():
+        os.environ["HDL_CONV_IMPLICIT"] = path
+        f()
+    return run
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("cache")
+    ap.add_argument("--repeats", type=int, default=7)
+    args = ap.parse_args(argv)
+    entries = json.load(open(args.cache))["entries"]
+    rng = np.random.default_rng(0)
+    print(f"hdl {_C.isa()}, {_C.get_num_threads()} threads; ms, direct / implicit GEMM")
+    print("| pass | dtype | N | in (HxWxC) | O | k, stride, pad | direct | implicit | chosen | right |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    checked = wrong = 0
+    for key, chosen in entries:
+        p, size, threads, N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw, r0, r1, c0, c1 = key
+        if threads != _C.get_num_threads():
+            continue
+        dtype = np.float32 if size == 4 else np.float64
+        H, W, pads = r1 - r0, c1 - c0, (sh, sw, r0, Hp - r1, c0, Wp - c1)
+        x = rng.standard_normal((N, H, W, C)).astype(dtype)
+        w = rng.standard_normal((O, C, kh, kw)).astype(dtype)
+        b = np.zeros(O, dtype)
+        try:
+            y = _C.conv2d(x, w, b, *pads)
+        except ValueError:
+            continue
+        if y.shape[1:3] != (Ho, Wo):
+            continue
+        dy = rng.standard_normal(y.shape).astype(dtype)
+        if p == 0:
+            f = lambda: _C.conv2d(x, w, b, *pads, False, y)  # noqa: E731
+        else:
+            f = lambda: _C.conv2d_backward(dy, x, w, *pads, False)  # noqa: E731
+        t = time_alternating([forced("0", f), forced("1", f)], args.repeats)
+        best = "direct" if t[0] <= t[1] else "implicit_gemm"
+        checked += 1
+        wrong += best != chosen
+        print(f"| {('conv', 'filter gradient')[p]} | {np.dtype(dtype).name} | {N} | {H}x{W}x{C} | {O} | "
+              f"{kh}x{kw}, {sh}, {r0} | {t[0] * 1e3:.3f} | {t[1] * 1e3:.3f} | {chosen} | "
+              f"{'yes' if best == chosen else f'no ({max(t) / min(t):.2f}x)'} |")
+    os.environ.pop("HDL_CONV_IMPLICIT", None)
+    print(f"\n{checked} choices re-measured, {wrong} disagree")
+
+
+if __name__ == "__main__":
+    main()

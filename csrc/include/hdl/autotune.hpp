@@ -1,0 +1,35 @@
+// The measured choice between a convolution's algorithms, per shape and per machine (the "autotune").
+//
+// A shape rule measured on one processor can be wrong on another: the direct kernel's forward pass ran
+// 1.15-1.56x slower than the implicit GEMM on 128-256 channels on an Intel Xeon, and 1.04-1.16x faster on
+// an AMD EPYC (Zen 4). So, where no switch forces a path (HDL_CONV_IMPLICIT), the first call of a shape
+// times each candidate on the call's own data, keeps the fastest in this table, and every later call of
+// that shape runs it. hdl.autotune saves the table per machine and loads it in the next process;
+// HDL_AUTOTUNE=0 turns measuring off (the shape rules decide, as they do for products too small to time).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <vector>
+
+namespace hdl::autotune {
+
+// What is chosen: the direct kernel or the implicit GEMM, for a convolution (the forward pass and the
+// data gradient's convolutions) or for a filter gradient.
+enum class Pass : int { conv = 0, filter_gradient = 1 };
+enum class Algorithm : int { direct = 0, implicit_gemm = 1 };
+
+// The pass, the element size, the threads, then the shape: N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw and
+// the rows and columns of the padded input not known to be zero (lo, hi, lo, hi).
+constexpr int kKeyLength = 18;
+using Key = std::array<std::int64_t, kKeyLength>;
+
+// HDL_AUTOTUNE unset or anything but "0".
+bool enabled();
+// The recorded choice for key, if any (false: none).
+bool lookup(const Key& key, Algorithm& choice);
+void record(const Key& key, Algorithm choice);
+// The whole table, for hdl.autotune to save, and its emptying.
+std::vector<std::pair<Key, Algorithm>> entries();
+void clear();
+
+}  // namespace hdl::autotune

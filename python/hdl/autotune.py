@@ -1,0 +1,151 @@
+"""Measured algorithm choices for the CPU convolutions, kept per machine.
+
+A convolution that neither Winograd nor one GEMM serves runs on the direct kernel or as an implicit GEMM
+(the README's table of algorithms). Which is faster depends on the processor as much as on the shape: the
+direct forward pass ran 1.15-1.56x slower than the implicit GEMM on 128-256 channels on an Intel Xeon, and
+1.04-1.16x faster on an AMD EPYC. So the first call of each shape (of at least 2**20 multiply-adds) times both
+on its own data, three times each, and keeps the faster for every later call (hdl/autotune.hpp).
+
+This module keeps those choices across processes: the first convolution of a process loads the file for this
+machine, and the process saves what it measured when it exits (merged with the file, replaced atomically).
+
+- ``HDL_AUTOTUNE=0``: measure nothing; the shape rules decide (the tests' and benchmarks' switch
+  ``HDL_CONV_IMPLICIT`` forces one algorithm either way).
+- ``HDL_AUTOTUNE_CACHE=path``: the file to use, in place of ``~/.cache/hdl/autotune-<machine>.json``
+  (``$XDG_CACHE_HOME`` respected); the machine is the processor's model, the instruction set and hdl's version.
+"""
+from __future__ import annotations
+
+import atexit
+import hashlib
+import json
+import os
+import platform
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+from hdl import _C
+
+FORMAT = 1
+ALGORITHMS = ("direct", "implicit_gemm")
+PASSES = ("conv", "filter_gradient")
+KEY_FIELDS = ("pass", "bytes", "threads", "N", "Hp", "Wp", "C", "Ho", "Wo", "O", "kh", "kw", "sh", "sw",
+              "rows_lo", "rows_hi", "cols_lo", "cols_hi")
+
+_loaded = False
+_loaded_count = 0
+
+
+def enabled() -> bool:
+    """Whether convolutions measure their algorithms (HDL_AUTOTUNE is not '0')."""
+    return os.environ.get("HDL_AUTOTUNE") != "0"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def machine() -> dict[str, str]:
+    """What a choice was measured on: a file holds one machine's choices."""
+    from hdl import __version__
+    return {"cpu": _cpu_model(), "isa": _C.isa(), "hdl": __version__}
+
+
+def cache_path() -> Path:
+    """HDL_AUTOTUNE_CACHE, else autotune-<machine>.json in ~/.cache/hdl (or $XDG_CACHE_HOME/hdl)."""
+    if os.environ.get("HDL_AUTOTUNE_CACHE"):
+        return Path(os.environ["HDL_AUTOTUNE_CACHE"])
+    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    tag = hashlib.sha1(json.dumps(machine(), sort_keys=True).encode()).hexdigest()[:12]
+    return root / "hdl" / f"autotune-{tag}.json"
+
+
+def entries() -> list[dict[str, Any]]:
+    """This process's choices, measured or loaded, one dict each: the key's fields by name and 'algorithm'."""
+    out = []
+    for key, algorithm in _C.autotune_entries():
+        entry: dict[str, Any] = dict(zip(KEY_FIELDS, key))
+        entry["pass"] = PASSES[entry["pass"]]
+        entry["algorithm"] = ALGORITHMS[algorithm]
+        out.append(entry)
+    return out
+
+
+def _read(path: Path) -> list[tuple[list[int], int]]:
+    """The (key, algorithm) pairs of a cache file; none, with a warning, from a file that is not one."""
+    try:
+        data = json.loads(path.read_text())
+        if data.get("format") != FORMAT or data.get("machine") != machine():
+            raise ValueError(f"written for {data.get('machine')} in format {data.get('format')}")
+        pairs = [(list(map(int, key)), ALGORITHMS.index(name)) for key, name in data["entries"]]
+        if any(len(key) != len(KEY_FIELDS) for key, _ in pairs):
+            raise ValueError(f"a key is not {len(KEY_FIELDS)} integers")
+        return pairs
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+        warnings.warn(f"hdl.autotune: ignoring {path} ({e}); it will be rewritten", RuntimeWarning, stacklevel=2)
+        return []
+
+
+def load(path: str | os.PathLike[str] | None = None) -> int:
+    """Record the choices saved in `path` (default cache_path()) in this process; returns how many."""
+    pairs = _read(Path(path) if path is not None else cache_path())
+    for key, algorithm in pairs:
+        _C.autotune_record(key, algorithm)
+    return len(pairs)
+
+
+def save(path: str | os.PathLike[str] | None = None) -> Path:
+    """Write this process's choices, merged over those already in `path` (default cache_path()), atomically:
+    another process reading it meanwhile sees the old file or the new one, never a part."""
+    path = Path(path) if path is not None else cache_path()
+    merged = {tuple(key): algorithm for key, algorithm in _read(path)}
+    merged.update((tuple(key), algorithm) for key, algorithm in _C.autotune_entries())
+    body = {"format": FORMAT, "machine": machine(), "fields": list(KEY_FIELDS),
+            "entries": [[list(key), ALGORITHMS[a]] for key, a in sorted(merged.items())]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(body, f)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    return path
+
+
+def clear(cache_file: bool = False) -> None:
+    """Forget this process's choices (and delete the cache file too when cache_file)."""
+    _C.autotune_clear()
+    if cache_file:
+        cache_path().unlink(missing_ok=True)
+
+
+def _save_at_exit() -> None:
+    if len(_C.autotune_entries()) > _loaded_count:  # something measured
+        try:
+            save()
+        except OSError as e:
+            warnings.warn(f"hdl.autotune: could not save the measured choices ({e})", RuntimeWarning, stacklevel=1)
+
+
+def ensure_loaded() -> None:
+    """Load this machine's choices once per process, and save them at exit (hdl.ops' convolutions call this)."""
+    global _loaded, _loaded_count
+    if _loaded:
+        return
+    _loaded = True
+    if enabled():
+        _loaded_count = load()
+        atexit.register(_save_at_exit)

@@ -1,0 +1,146 @@
+"""hdl.autotune: the measured choice between the direct kernel and the implicit GEMM (hdl/autotune.hpp), its
+table, and its cache file. conftest.py points HDL_AUTOTUNE_CACHE at a temporary file for the whole run."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from hdl import _C, autotune, ops
+from hdl.reference import cnn
+
+# 4 x 16x16x64 -> 64 3x3 stride 2 (not Winograd's): 4*8*8*64*64*9 = 9.4 M multiply-adds, past the 2**20 below
+# which the rules decide; its filter gradient too, and its data gradient's four phases.
+SHAPE = dict(x=(4, 64, 16, 16), w=(64, 64, 3, 3), stride=2, pad=1)
+
+
+@pytest.fixture
+def fresh(monkeypatch):
+    """An empty table, measuring on, no path forced."""
+    for name in ("HDL_AUTOTUNE", "HDL_CONV_IMPLICIT", "HDL_CONV_WINOGRAD"):
+        monkeypatch.delenv(name, raising=False)
+    autotune.clear()
+    yield
+    autotune.clear()
+
+
+def run_conv(seed=0, dtype=np.float64, **shape):
+    s = {**SHAPE, **shape}
+    rng = np.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(n).astype(dtype) for n in (s["x"], s["w"], s["w"][0]))
+    y = ops.conv2d(x, w, b, s["stride"], s["pad"])
+    dy = rng.standard_normal(y.shape).astype(dtype)
+    got = (y, *ops.conv2d_backward(dy, x, w, s["stride"], s["pad"]))
+    want = (cnn.conv2d(x, w, b, s["stride"], s["pad"]), *cnn.conv2d_backward(dy, x, w, s["stride"], s["pad"]))
+    return got, want
+
+
+def assert_matches(got, want, dtype=np.float64):
+    for g, r in zip(got, want):
+        scale = np.abs(r).max()
+        atol = 1e-12 * scale if dtype == np.float64 else 2e-5 * scale
+        np.testing.assert_allclose(g, r, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_first_call_measures_and_every_call_is_right(fresh, dtype):
+    for _ in range(2):  # measured, then the recorded choice
+        assert_matches(*run_conv(dtype=dtype), dtype=dtype)
+    entries = autotune.entries()
+    passes = sorted(e["pass"] for e in entries)
+    # the forward pass and the filter gradient; the data gradient's four stride-1 phases (2x2 taps, 4*8*8 pixels
+    # of 64 -> 64 channels: 1 M multiply-adds each) too
+    assert passes.count("filter_gradient") == 1 and passes.count("conv") >= 1
+    fwd = next(e for e in entries if e["pass"] == "conv" and e["kh"] == 3)
+    assert (fwd["N"], fwd["Hp"], fwd["Wp"], fwd["C"], fwd["Ho"], fwd["Wo"], fwd["O"], fwd["sh"]) == \
+        (4, 18, 18, 64, 8, 8, 64, 2)
+    assert fwd["bytes"] == np.dtype(dtype).itemsize and fwd["threads"] == _C.get_num_threads()
+    assert (fwd["rows_lo"], fwd["rows_hi"], fwd["cols_lo"], fwd["cols_hi"]) == (1, 17, 1, 17)
+    assert all(e["algorithm"] in autotune.ALGORITHMS for e in entries)
+    n = len(entries)
+    run_conv(dtype=dtype)
+    assert len(autotune.entries()) == n  # nothing measured twice
+
+
+@pytest.mark.parametrize("algorithm", [0, 1])
+def test_a_recorded_choice_is_obeyed(fresh, algorithm):
+    """Every key recorded as one algorithm in advance: nothing is measured, and the results are right."""
+    run_conv()
+    keys = [key for key, _ in _C.autotune_entries()]
+    autotune.clear()
+    for key in keys:
+        _C.autotune_record(list(key), algorithm)
+    assert_matches(*run_conv(seed=1))
+    assert sorted(_C.autotune_entries()) == sorted((key, algorithm) for key in keys)
+
+
+@pytest.mark.parametrize("env", [{"HDL_AUTOTUNE": "0"}, {"HDL_CONV_IMPLICIT": "1"}, {"HDL_CONV_IMPLICIT": "0"}])
+def test_switches_measure_nothing(fresh, monkeypatch, env):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert_matches(*run_conv())
+    assert autotune.entries() == []
+    assert autotune.enabled() == (env.get("HDL_AUTOTUNE") != "0")
+
+
+def test_small_convolutions_keep_the_rule(fresh):
+    """Below 2**20 multiply-adds (1 x 8x8x16 -> 16 3x3 s2: 9 K) nothing is timed."""
+    assert_matches(*run_conv(x=(1, 16, 8, 8), w=(16, 16, 3, 3)))
+    assert autotune.entries() == []
+
+
+def test_save_load_round_trip_and_merge(fresh, tmp_path):
+    path = tmp_path / "tune.json"
+    run_conv()
+    first = sorted(_C.autotune_entries())
+    assert autotune.save(path) == path
+    data = json.loads(path.read_text())
+    assert data["format"] == autotune.FORMAT and data["machine"] == autotune.machine()
+    assert data["fields"] == list(autotune.KEY_FIELDS)
+    autotune.clear()
+    assert autotune.load(path) == len(first)
+    assert sorted(_C.autotune_entries()) == first
+    # another shape saved by "another process": the file keeps both
+    autotune.clear()
+    run_conv(x=(2, 64, 16, 16))
+    second = sorted(_C.autotune_entries())
+    autotune.save(path)
+    autotune.clear()
+    autotune.load(path)
+    assert sorted(_C.autotune_entries()) == sorted(set(first) | set(second))
+    assert not [p for p in tmp_path.iterdir() if p.suffix == ".tmp"]  # the temporary file was renamed
+
+
+@pytest.mark.parametrize("text", ["{not json", '{"format": 1, "machine": {"cpu": "another"}, "entries": []}',
+                                  '{"format": 99}', "[1, 2]"])
+def test_a_foreign_or_broken_file_is_ignored_with_a_warning(fresh, tmp_path, text):
+    path = tmp_path / "tune.json"
+    path.write_text(text)
+    with pytest.warns(RuntimeWarning, match="ignoring"):
+        assert autotune.load(path) == 0
+    assert _C.autotune_entries() == []
+
+
+def test_a_bad_entry_is_refused():
+    with pytest.raises(ValueError, match="18 integers"):
+        _C.autotune_record([0, 4, 2], 1)
+    with pytest.raises(ValueError, match="algorithm is 0"):
+        _C.autotune_record([0] * 18, 2)
+
+
+def test_a_process_saves_at_exit_and_the_next_loads(tmp_path):
+    path = tmp_path / "machine.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("HDL_AUTOTUNE", "HDL_CONV_IMPLICIT")}
+    env["HDL_AUTOTUNE_CACHE"] = str(path)
+    code = ("import sys, numpy as np; from hdl import ops, autotune, _C; x = np.ones((4, 64, 16, 16)); "
+            "w = np.ones((64, 64, 3, 3)); ops.conv2d(x, w, np.zeros(64), 2, 1); "
+            "print(len(_C.autotune_entries()))")
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert int(first.stdout) >= 1 and path.exists()
+    saved = json.loads(path.read_text())["entries"]
+    assert len(saved) == int(first.stdout)
+    second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert int(second.stdout) == len(saved)  # loaded, nothing new measured
+    assert json.loads(path.read_text())["entries"] == saved
