@@ -85,6 +85,43 @@ def test_switches_measure_nothing(fresh, monkeypatch, env):
     assert autotune.enabled() == (env.get("HDL_AUTOTUNE") != "0")
 
 
+# 4 x 16x16x32 -> 32 3x3 stride 1, which Winograd's rule offers to all three passes (9.4 M multiply-adds)
+WINOGRAD_SHAPE = dict(x=(4, 32, 16, 16), w=(32, 32, 3, 3), stride=1, pad=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_winograd_is_measured_against_the_others(fresh, dtype):
+    for _ in range(2):
+        assert_matches(*run_conv(dtype=dtype, **WINOGRAD_SHAPE), dtype=dtype)
+    by_pass = {e["pass"]: e["algorithm"] for e in autotune.entries()}
+    for name in ("winograd_forward", "winograd_data_gradient", "winograd_filter_gradient"):
+        assert by_pass[name] in ("winograd", "not_winograd")
+    # where Winograd lost, what serves the pass otherwise was measured too (its own key)
+    if by_pass["winograd_forward"] == "not_winograd":
+        assert "conv" in by_pass
+
+
+@pytest.mark.parametrize("algorithm", [2, 3])
+def test_a_recorded_winograd_choice_is_obeyed(fresh, algorithm):
+    run_conv(**WINOGRAD_SHAPE)
+    keys = [key for key, _ in _C.autotune_entries() if key[0] >= 2]
+    assert len(keys) == 3
+    autotune.clear()
+    for key in keys:
+        _C.autotune_record(list(key), algorithm)
+    assert_matches(*run_conv(seed=2, **WINOGRAD_SHAPE))
+    recorded = dict(_C.autotune_entries())
+    assert all(recorded[key] == algorithm for key in keys)
+    # Winograd chosen: nothing else measured; not chosen: the others' own choices appear
+    assert (len(recorded) == 3) == (algorithm == 2)
+
+
+def test_winograd_forced_on_measures_none_of_its_passes(fresh, monkeypatch):
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")
+    assert_matches(*run_conv(**WINOGRAD_SHAPE))
+    assert autotune.entries() == []
+
+
 def test_small_convolutions_keep_the_rule(fresh):
     """Below 2**20 multiply-adds (1 x 8x8x16 -> 16 3x3 s2: 9 K) nothing is timed."""
     assert_matches(*run_conv(x=(1, 16, 8, 8), w=(16, 16, 3, 3)))
@@ -127,7 +164,9 @@ def test_a_bad_entry_is_refused():
     with pytest.raises(ValueError, match="18 integers"):
         _C.autotune_record([0, 4, 2], 1)
     with pytest.raises(ValueError, match="algorithm is 0"):
-        _C.autotune_record([0] * 18, 2)
+        _C.autotune_record([0] * 18, 4)
+    with pytest.raises(ValueError, match="pass"):
+        _C.autotune_record([5] + [0] * 17, 1)
 
 
 def test_a_process_saves_at_exit_and_the_next_loads(tmp_path):

@@ -82,16 +82,20 @@ void bind_conv(py::module_& m) {
         return out;
       },
       "The measured choices of this process: (key, algorithm) pairs, the key (pass, bytes, threads, N, Hp, Wp, "
-      "C, Ho, Wo, O, kh, kw, sh, sw, rows lo, rows hi, cols lo, cols hi), the algorithm 0 direct, 1 implicit GEMM.");
+      "C, Ho, Wo, O, kh, kw, sh, sw, rows lo, rows hi, cols lo, cols hi), the algorithm 0 direct, 1 implicit GEMM, "
+      "2 Winograd, 3 not Winograd (hdl.autotune names them).");
   m.def(
       "autotune_record",
       [](const std::vector<int64>& key, int choice) {
         if (key.size() != autotune::kKeyLength)
           throw py::value_error("autotune_record: a key has " + std::to_string(autotune::kKeyLength) + " integers, got " +
                                 std::to_string(key.size()));
-        if (choice != 0 && choice != 1)
-          throw py::value_error("autotune_record: the algorithm is 0 (direct) or 1 (implicit GEMM), got " +
-                                std::to_string(choice));
+        if (choice < 0 || choice > 3)
+          throw py::value_error("autotune_record: the algorithm is 0 (direct), 1 (implicit GEMM), 2 (Winograd) or "
+                                "3 (not Winograd), got " + std::to_string(choice));
+        if (key[0] < 0 || key[0] > 4)
+          throw py::value_error("autotune_record: the pass (the key's first integer) is 0 to 4, got " +
+                                std::to_string(key[0]));
         autotune::Key k;
         std::copy(key.begin(), key.end(), k.begin());
         autotune::record(k, autotune::Algorithm(choice));

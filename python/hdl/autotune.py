@@ -1,16 +1,21 @@
 """Measured algorithm choices for the CPU convolutions, kept per machine.
 
-A convolution that neither Winograd nor one GEMM serves runs on the direct kernel or as an implicit GEMM
-(the README's table of algorithms). Which is faster depends on the processor as much as on the shape: the
-direct forward pass ran 1.15-1.56x slower than the implicit GEMM on 128-256 channels on an Intel Xeon, and
-1.04-1.16x faster on an AMD EPYC. So the first call of each shape (of at least 2**20 multiply-adds) times both
-on its own data, three times each, and keeps the faster for every later call (hdl/autotune.hpp).
+A convolution that one GEMM does not serve runs on the direct kernel, as an implicit GEMM, or (3x3 and 5x5,
+stride 1) by Winograd's minimal filtering (the README's table of algorithms). Which is fastest depends on the
+processor as much as on the shape: the direct forward pass ran 1.15-1.56x slower than the implicit GEMM on
+128-256 channels on an Intel Xeon, and 1.04-1.16x faster on an AMD EPYC; and Winograd, which the rules choose
+by counting multiplications, lost to both on the few tiles of a batch of 1 (16x16x128 -> 128 3x3: 0.59 against
+0.44 ms). So the first call of each shape (of at least 2**20 multiply-adds) times the candidates on its own
+data, three times each, and keeps the fastest for every later call (hdl/autotune.hpp): for each pass, Winograd
+or not, where the rules offer Winograd; then the direct kernel or the implicit GEMM.
 
 This module keeps those choices across processes: the first convolution of a process loads the file for this
 machine, and the process saves what it measured when it exits (merged with the file, replaced atomically).
 
-- ``HDL_AUTOTUNE=0``: measure nothing; the shape rules decide (the tests' and benchmarks' switch
-  ``HDL_CONV_IMPLICIT`` forces one algorithm either way).
+- ``HDL_AUTOTUNE=0``: measure nothing; the shape rules decide. Use it where results must not depend on a cache:
+  the algorithms round differently (a process's results depend only on its recorded choices).
+- ``HDL_CONV_IMPLICIT=0/1`` and ``HDL_CONV_WINOGRAD=0/1`` (the tests' and benchmarks' switches) force an
+  algorithm either way.
 - ``HDL_AUTOTUNE_CACHE=path``: the file to use, in place of ``~/.cache/hdl/autotune-<machine>.json``
   (``$XDG_CACHE_HOME`` respected); the machine is the processor's model, the instruction set and hdl's version.
 """
@@ -29,8 +34,8 @@ from typing import Any
 from hdl import _C
 
 FORMAT = 1
-ALGORITHMS = ("direct", "implicit_gemm")
-PASSES = ("conv", "filter_gradient")
+ALGORITHMS = ("direct", "implicit_gemm", "winograd", "not_winograd")
+PASSES = ("conv", "filter_gradient", "winograd_forward", "winograd_data_gradient", "winograd_filter_gradient")
 KEY_FIELDS = ("pass", "bytes", "threads", "N", "Hp", "Wp", "C", "Ho", "Wo", "O", "kh", "kw", "sh", "sw",
               "rows_lo", "rows_hi", "cols_lo", "cols_hi")
 

@@ -114,36 +114,63 @@ inline bool implicit_rule(int64 C, int64 O, int64 kh, int64 kw, bool filter_grad
   return O >= 128 && (kh * kw * C >= 384 || (kh * kw == 1 && C >= 128));
 }
 
-// Convolutions below this many multiply-adds (about 10 us on 2 cores) keep the rule: too short to time
+// Convolutions below this many multiply-adds (about 10 us on 2 cores) keep the rules: too short to time
 // reliably, and too short for a wrong choice to cost much.
 constexpr int64 kAutotuneWork = int64(1) << 20;
 
-// Runs direct() or implicit() for the shape `key` (hdl/autotune.hpp): HDL_CONV_IMPLICIT=1 (=0) in the
-// environment takes the implicit GEMM (the direct kernel) for every convolution that is not Winograd's or
-// one GEMM, so that the tests run both on every shape; else the measured choice, else implicit_rule. The
-// first call of a shape times both three times on its own data (each writes all of its output from inputs
-// it leaves alone) and keeps the faster, which writes that call's output last: results depend on the
-// recorded choice, not on whether a call measured.
-template <class T, class Direct, class Implicit>
-void direct_or_implicit(autotune::Key key, int64 work, bool rule, Direct&& direct, Implicit&& implicit) {
-  const char* env = std::getenv("HDL_CONV_IMPLICIT");
-  if (env && (env[0] == '0' || env[0] == '1')) return env[0] == '1' ? implicit() : direct();
-  if (!autotune::enabled() || work < kAutotuneWork || omp_in_parallel()) return rule ? implicit() : direct();
+// An environment switch's setting: 0 or 1, or -1 when unset.
+inline int switch_setting(const char* name) {
+  const char* env = std::getenv(name);
+  return env && (env[0] == '0' || env[0] == '1') ? env[0] - '0' : -1;
+}
+
+// Runs f0() or f1(), algorithms a0 and a1, for the shape `key` (hdl/autotune.hpp): `forced` where a switch
+// says (>= 0); else the measured choice; else the rule's (false: f0). The first call of a shape times both
+// three times on its own data (each writes all of its output from inputs it leaves alone) and keeps the
+// faster, which writes that call's output last: results depend on the recorded choice, not on whether a
+// call measured.
+template <class T, class F0, class F1>
+void tuned(autotune::Key key, int64 work, int forced, bool rule, autotune::Algorithm a0, autotune::Algorithm a1,
+           F0&& f0, F1&& f1) {
+  if (forced >= 0) return forced ? f1() : f0();
+  if (!autotune::enabled() || work < kAutotuneWork || omp_in_parallel()) return rule ? f1() : f0();
   key[1] = sizeof(T);
   key[2] = omp_get_max_threads();
   autotune::Algorithm choice;
-  if (autotune::lookup(key, choice)) return choice == autotune::Algorithm::implicit_gemm ? implicit() : direct();
+  if (autotune::lookup(key, choice)) return choice == a1 ? f1() : f0();
   using clock = std::chrono::steady_clock;
   double best[2] = {1e300, 1e300};
   for (int rep = 0; rep < 3; ++rep)
     for (int a = 0; a < 2; ++a) {
       const auto t0 = clock::now();
-      a ? implicit() : direct();
+      a ? f1() : f0();
       best[a] = std::min(best[a], std::chrono::duration<double>(clock::now() - t0).count());
     }
-  const bool implicit_wins = best[1] < best[0];
-  autotune::record(key, implicit_wins ? autotune::Algorithm::implicit_gemm : autotune::Algorithm::direct);
-  if (!implicit_wins) direct();  // this call's output, too, from the choice every later call makes
+  autotune::record(key, best[1] < best[0] ? a1 : a0);
+  if (best[1] >= best[0]) f0();  // this call's output, too, from the choice every later call makes
+}
+
+// The direct kernel or the implicit GEMM: HDL_CONV_IMPLICIT=1 (=0) in the environment takes the implicit
+// GEMM (the direct kernel) for every convolution that is not Winograd's or one GEMM, so that the tests run
+// both on every shape; else the measured choice, else implicit_rule.
+template <class T, class Direct, class Implicit>
+void direct_or_implicit(const autotune::Key& key, int64 work, bool rule, Direct&& direct, Implicit&& implicit) {
+  tuned<T>(key, work, switch_setting("HDL_CONV_IMPLICIT"), rule, autotune::Algorithm::direct,
+           autotune::Algorithm::implicit_gemm, direct, implicit);
+}
+
+// Winograd (where winograd_filter offers it) or whatever serves the shape otherwise: its tile count and
+// its filters' transform make it slower than the others on a few tiles (16x16x128 -> 128 3x3 at batch 1:
+// forward 0.59 against 0.44 ms, backward 1.50 against 0.89 ms on the AMD EPYC), which the rule, counting
+// multiplications, does not see. HDL_CONV_WINOGRAD=1 takes Winograd wherever it is offered.
+template <class T, class Other, class Winograd>
+void winograd_or_other(autotune::Pass pass, const ConvShape& s, Other&& other, Winograd&& winograd) {
+  const autotune::Key key{int(pass), 0, 0, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right,
+                          s.C, s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, s.pad_top, s.pad_top + s.H,
+                          s.pad_left, s.pad_left + s.W};
+  tuned<T>(key, s.N * s.out_h() * s.out_w() * s.O * s.C * s.kh * s.kw,
+           switch_setting("HDL_CONV_WINOGRAD") == 1 ? 1 : -1, true, autotune::Algorithm::not_winograd,
+           autotune::Algorithm::winograd, other, winograd);
 }
 
 // The implicit GEMM where implicit_serves says, with `plain` filters (a forward pass) or those of w flipped
@@ -257,18 +284,9 @@ inline bool gemm_serves(const ConvShape& s) { return conv_is_gemm(s) && !(s.kh =
 
 }  // namespace
 
+// The forward pass where neither one GEMM nor Winograd serves.
 template <class T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
-  if (gemm_serves(s)) return conv_gemm_forward(y, x, w, b, s, relu);
-  if (const auto k = winograd_filter(s)) {
-    const int64 r = k.r;
-    const auto filter = [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * r + u) * r + v]; };
-    const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
-    return with_winograd(k, [&](auto R, auto A) {
-      winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu);
-    });
-  }
-  const int64 taps = s.kh * s.kw;
+void forward_unless_winograd(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   if (conv_one_channel_serves<T>(s))
     return conv_one_channel(y, xp, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, w, b, s, relu);
@@ -280,36 +298,23 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
 }
 
 template <class T>
-void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
-  if (gemm_serves(s)) return conv_gemm_backward(dx, dw, db, dy, x, w, s);
-  const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw;
-
-  if (dx) {
-    // the filters flipped in space and transposed in channels: w'(c, o, u, v) = w(o, c, kh-1-u, kw-1-v)
-    auto flipped = [&](int64 c, int64 o, int64 u, int64 v) {
-      return w[((o * s.C + c) * s.kh + s.kh - 1 - u) * s.kw + s.kw - 1 - v];
-    };
-    // dx = a stride-1 convolution of dy, spread out by the stride and padded by kernel-1-pad, with those filters
-    const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - Ho,
-                      s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
-    const auto k = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : WinogradTile{};
-    if (k) {
-      const Buffer<T> zero(s.C, T(0));
-      const Padded<T> dyp{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left};
-      with_winograd(k, [&](auto R, auto A) {
-        winograd_forward<R, A>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false);
-      });
-    } else {
-      data_gradient_subpixel(dx, dy, w, s);
-    }
-  }
-
-  // Inputs of fewer channels than a vector measured faster through the direct filter gradient below
-  // (conv1 of the CIFAR net: 2.6 against 2.9 ms).
-  if (const auto k = winograd_filter(s); k && s.C >= Simd<T>::lanes) {
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
+  if (gemm_serves(s)) return conv_gemm_forward(y, x, w, b, s, relu);
+  const auto other = [&] { forward_unless_winograd(y, x, w, b, s, relu); };
+  const auto k = winograd_filter(s);
+  if (!k) return other();
+  winograd_or_other<T>(autotune::Pass::winograd_forward, s, other, [&] {
+    const int64 r = k.r;
+    const auto filter = [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * r + u) * r + v]; };
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
-    return with_winograd(k, [&](auto R, auto A) { winograd_filter_gradient<R, A>(dw, db, dy, xp, s.N, Ho, Wo, s.O); });
-  }
+    with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu); });
+  });
+}
+
+// The filter gradient where neither one GEMM nor Winograd serves.
+template <class T>
+void filter_gradient_unless_winograd(T* dw, T* db, const T* dy, const T* x, const ConvShape& s) {
+  const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw;
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
   const auto implicit = [&] {
@@ -325,6 +330,43 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
                           s.sh, s.sw, s.pad_top, s.pad_top + s.H, s.pad_left, s.pad_left + s.W};
   direct_or_implicit<T>(key, s.N * Ho * Wo * s.O * s.C * taps, implicit_rule(s.C, s.O, s.kh, s.kw, true), direct,
                         implicit);
+}
+
+template <class T>
+void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
+  if (gemm_serves(s)) return conv_gemm_backward(dx, dw, db, dy, x, w, s);
+  const int64 Ho = s.out_h(), Wo = s.out_w();
+
+  if (dx) {
+    // the filters flipped in space and transposed in channels: w'(c, o, u, v) = w(o, c, kh-1-u, kw-1-v)
+    auto flipped = [&](int64 c, int64 o, int64 u, int64 v) {
+      return w[((o * s.C + c) * s.kh + s.kh - 1 - u) * s.kw + s.kw - 1 - v];
+    };
+    // dx = a stride-1 convolution of dy, spread out by the stride and padded by kernel-1-pad, with those filters
+    const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - Ho,
+                      s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
+    const auto k = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : WinogradTile{};
+    const auto subpixel = [&] { data_gradient_subpixel(dx, dy, w, s); };
+    if (!k) {
+      subpixel();
+    } else {
+      winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, subpixel, [&] {
+        const Buffer<T> zero(s.C, T(0));
+        const Padded<T> dyp{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left};
+        with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false); });
+      });
+    }
+  }
+
+  // Inputs of fewer channels than a vector measured faster through the direct filter gradient
+  // (conv1 of the CIFAR net: 2.6 against 2.9 ms).
+  const auto other = [&] { filter_gradient_unless_winograd(dw, db, dy, x, s); };
+  const auto k = winograd_filter(s);
+  if (!k || s.C < Simd<T>::lanes) return other();
+  winograd_or_other<T>(autotune::Pass::winograd_filter_gradient, s, other, [&] {
+    const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
+    with_winograd(k, [&](auto R, auto A) { winograd_filter_gradient<R, A>(dw, db, dy, xp, s.N, Ho, Wo, s.O); });
+  });
 }
 
 }  // namespace HDL_ISA

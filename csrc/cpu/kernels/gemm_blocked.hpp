@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "buffer.hpp"
 #include "hdl/common.hpp"
 #include "hdl/float_mode.hpp"
 #include "math.hpp"
@@ -29,21 +30,6 @@
 namespace hdl {
 namespace HDL_ISA {
 
-// std::vector with an allocator of this instruction set's namespace, so that its member functions are
-// instantiated apart for each instruction set: the linker keeps one copy of std::vector<float>'s, from
-// whichever object comes first, which may be the AVX-512 one (an illegal instruction on AVX2).
-template <class T>
-struct IsaAllocator : std::allocator<T> {
-  template <class U>
-  struct rebind {
-    using other = IsaAllocator<U>;
-  };
-  IsaAllocator() = default;
-  template <class U>
-  IsaAllocator(const IsaAllocator<U>&) {}
-};
-template <class T>
-using Buffer = std::vector<T, IsaAllocator<T>>;
 
 // A strided matrix: element (i, j) at p[i * rs + j * cs].
 template <class T>

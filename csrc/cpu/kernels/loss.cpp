@@ -12,7 +12,7 @@ namespace HDL_ISA {
 
 template <class T>
 double softmax_log_loss(T* dv, const T* v, const std::int64_t* labels, int64 N, int64 K) {
-  std::vector<double> row_loss(N);
+  Buffer<double> row_loss(N);
   parallel_for(N, N * K > kParallelWork, [&](int64 i) {
     const T* s = v + i * K;
     T* d = dv + i * K;

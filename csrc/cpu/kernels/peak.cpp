@@ -6,6 +6,7 @@
 #include <chrono>
 #include <vector>
 
+#include "buffer.hpp"
 #include "kernels.inc"
 #include "simd.hpp"
 
@@ -19,7 +20,7 @@ double fma_peak_gflops(double seconds) {
   constexpr int chains = 12;
   constexpr long block = 1 << 16;
   double total_flops = 0.0, elapsed = 0.0;
-  std::vector<float> results(omp_get_max_threads() * S::lanes);  // keeps every chain's value observable
+  Buffer<float> results(omp_get_max_threads() * S::lanes);  // keeps every chain's value observable
 #pragma omp parallel reduction(+ : total_flops) reduction(max : elapsed)
   {
     V acc[chains];

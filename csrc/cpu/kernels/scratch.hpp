@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "buffer.hpp"
+
 namespace hdl {
 namespace HDL_ISA {
 
@@ -20,7 +22,7 @@ namespace HDL_ISA {
 // and filter gradients (conv_implicit.hpp).
 template <class T, int Use>
 T* scratch(std::size_t n) {
-  thread_local std::vector<T> buffer;
+  thread_local Buffer<T> buffer;
   if (buffer.size() < n) buffer.resize(n);
   return buffer.data();
 }

@@ -284,31 +284,40 @@ inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
 }
 
 // U[point][ob][c][B] = (G w(o, c) G^T)[point], packed as the tile kernel reads filters; the B
-// output channels of a block are the vector lanes of the arithmetic.
+// output channels of a block are the vector lanes of the arithmetic. A job transforms kStage channels
+// of one block (their filters read as runs of w) into a stage, and then writes a run of kStage*B
+// values per point: written one (ob, c) at a time, a job's A*A lines lay a block's C*B values apart
+// (64 KB at 128 x 128 float32, one cache set), and the transform took 0.6 ms of the 1.0 ms of
+// 4 x 16x16x128 -> 128's forward pass, 0.44 ms now. (U itself, 2.4 MB there, outgrows L2.)
 template <class T, int R, int A, class Filter>
 const T* filter_transform(Filter w, int64 O, int64 C) {
-  constexpr int64 B = kBlockO<T>;
-  const int64 blocks = (O + B - 1) / B;
+  constexpr int64 B = kBlockO<T>, kStage = 8;
+  const int64 blocks = (O + B - 1) / B, runs = (C + kStage - 1) / kStage;
   T* U = scratch<T, 6>(A * A * C * blocks * B);  // every entry written below
-  parallel_for(blocks * C, blocks * C >= 16, [&](int64 job) {
-    const int64 ob = job / C, c = job % C;
-    alignas(64) T g[R][R][B], t[A][R][B];
-    for (int u = 0; u < R; ++u)
-      for (int v = 0; v < R; ++v)
-        for (int64 l = 0; l < B; ++l) g[u][v][l] = ob * B + l < O ? T(w(ob * B + l, c, u, v)) : T(0);
-    for (int a = 0; a < A; ++a)  // t = G g
-      for (int v = 0; v < R; ++v) {
-        for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
+  parallel_for(blocks * runs, blocks * runs >= 4, [&](int64 job) {
+    const int64 ob = job / runs, c0 = job % runs * kStage, cn = std::min(kStage, C - c0);
+    alignas(64) T gs[kStage][R][R][B], t[A][R][B], stage[A * A][kStage][B];
+    for (int64 l = 0; l < B; ++l)  // a filter's channels c0 .. c0+cn at a time (contiguous in w)
+      for (int64 k = 0; k < cn; ++k)
         for (int u = 0; u < R; ++u)
-          for (int64 l = 0; l < B; ++l) t[a][v][l] += kG<T, R, A>.g[a][u] * g[u][v][l];
-      }
-    for (int a = 0; a < A; ++a)  // U = t G^T
-      for (int b = 0; b < A; ++b) {
-        T* HDL_RESTRICT out = U + (((a * A + b) * blocks + ob) * C + c) * B;
-        for (int64 l = 0; l < B; ++l) out[l] = T(0);
-        for (int v = 0; v < R; ++v)
-          for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * kG<T, R, A>.g[b][v];
-      }
+          for (int v = 0; v < R; ++v) gs[k][u][v][l] = ob * B + l < O ? T(w(ob * B + l, c0 + k, u, v)) : T(0);
+    for (int64 k = 0; k < cn; ++k) {
+      const T(&g)[R][R][B] = gs[k];
+      for (int a = 0; a < A; ++a)  // t = G g
+        for (int v = 0; v < R; ++v) {
+          for (int64 l = 0; l < B; ++l) t[a][v][l] = T(0);
+          for (int u = 0; u < R; ++u)
+            for (int64 l = 0; l < B; ++l) t[a][v][l] += kG<T, R, A>.g[a][u] * g[u][v][l];
+        }
+      for (int a = 0; a < A; ++a)  // U = t G^T
+        for (int b = 0; b < A; ++b) {
+          T* HDL_RESTRICT out = stage[a * A + b][k];
+          for (int64 l = 0; l < B; ++l) out[l] = T(0);
+          for (int v = 0; v < R; ++v)
+            for (int64 l = 0; l < B; ++l) out[l] += t[a][v][l] * kG<T, R, A>.g[b][v];
+        }
+    }
+    for (int pt = 0; pt < A * A; ++pt) std::copy_n(stage[pt][0], cn * B, U + ((pt * blocks + ob) * C + c0) * B);
   });
   return U;
 }

@@ -2,7 +2,8 @@
 //
 // A shape rule measured on one processor can be wrong on another: the direct kernel's forward pass ran
 // 1.15-1.56x slower than the implicit GEMM on 128-256 channels on an Intel Xeon, and 1.04-1.16x faster on
-// an AMD EPYC (Zen 4). So, where no switch forces a path (HDL_CONV_IMPLICIT), the first call of a shape
+// an AMD EPYC (Zen 4); and a rule that counts multiplications misses what a few tiles cost Winograd. So,
+// where no switch forces a path (HDL_CONV_IMPLICIT, HDL_CONV_WINOGRAD=1), the first call of a shape
 // times each candidate on the call's own data, keeps the fastest in this table, and every later call of
 // that shape runs it. hdl.autotune saves the table per machine and loads it in the next process;
 // HDL_AUTOTUNE=0 turns measuring off (the shape rules decide, as they do for products too small to time).
@@ -14,9 +15,11 @@
 namespace hdl::autotune {
 
 // What is chosen: the direct kernel or the implicit GEMM, for a convolution (the forward pass and the
-// data gradient's convolutions) or for a filter gradient.
-enum class Pass : int { conv = 0, filter_gradient = 1 };
-enum class Algorithm : int { direct = 0, implicit_gemm = 1 };
+// data gradient's convolutions) or for a filter gradient; and, for each of the three passes that Winograd
+// could serve, Winograd or not (what serves the shape otherwise is then chosen as the first two passes say).
+enum class Pass : int { conv = 0, filter_gradient = 1, winograd_forward = 2, winograd_data_gradient = 3,
+                        winograd_filter_gradient = 4 };
+enum class Algorithm : int { direct = 0, implicit_gemm = 1, winograd = 2, not_winograd = 3 };
 
 // The pass, the element size, the threads, then the shape: N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw and
 // the rows and columns of the padded input not known to be zero (lo, hi, lo, hi).
