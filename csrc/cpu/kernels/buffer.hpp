@@ -7,10 +7,8 @@
 namespace hdl {
 namespace HDL_ISA {
 
-// A cache line: every Buffer starts on one. malloc's 16-byte alignment let a buffer start anywhere in a line,
-// so that every AVX-512 load or store of it split two lines, and which buffers did changed with the heap's
-// history: Winograd's forward pass of 4 x 16x16x128 -> 128 3x3 ran 1.25 or 3.2 ms in the same process,
-// before and after other layers had grown and freed their buffers.
+// A cache line: every Buffer starts on one, so that no full-width vector load or store of a buffer splits
+// two lines (malloc aligns to 16 bytes: then every AVX-512 access of a buffer of floats did).
 constexpr std::size_t kBufferAlignment = 64;
 
 // std::vector's allocator, aligned to kBufferAlignment, in this instruction set's namespace, so that the
