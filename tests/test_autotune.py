@@ -183,3 +183,24 @@ def test_a_process_saves_at_exit_and_the_next_loads(tmp_path):
     second = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert int(second.stdout) == len(saved)  # loaded, nothing new measured
     assert json.loads(path.read_text())["entries"] == saved
+
+
+def test_the_command_lists_and_clears(fresh, tmp_path, monkeypatch, capsys):
+    from hdl import cli
+    path = tmp_path / "cli.json"
+    monkeypatch.setenv("HDL_AUTOTUNE_CACHE", str(path))
+    assert cli.main(["autotune"]) == 0
+    assert "no file yet" in capsys.readouterr().out
+    run_conv()
+    n = len(_C.autotune_entries())
+    autotune.save()
+    autotune.clear()
+    assert cli.main(["autotune", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["path"] == str(path) and len(listed["entries"]) == n and listed["exists"]
+    assert _C.autotune_entries() == []  # listing loads nothing into the process
+    assert cli.main(["autotune"]) == 0
+    out = capsys.readouterr().out
+    assert f"{n} choices" in out and "filter_gradient:" in out
+    assert cli.main(["autotune", "--clear"]) == 0
+    assert "deleted" in capsys.readouterr().out and not path.exists()
