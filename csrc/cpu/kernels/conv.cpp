@@ -11,6 +11,7 @@
 // (conv_gemm.hpp, gemm_serves below).
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <vector>
@@ -117,6 +118,7 @@ inline bool implicit_rule(int64 C, int64 O, int64 kh, int64 kw, bool filter_grad
 // Convolutions below this many multiply-adds (about 10 us on 2 cores) keep the rules: too short to time
 // reliably, and too short for a wrong choice to cost much.
 constexpr int64 kAutotuneWork = int64(1) << 20;
+constexpr double kAutotuneTie = 0.03;
 
 // An environment switch's setting: 0 or 1, or -1 when unset.
 inline int switch_setting(const char* name) {
@@ -127,8 +129,8 @@ inline int switch_setting(const char* name) {
 // Runs f0() or f1(), algorithms a0 and a1, for the shape `key` (hdl/autotune.hpp): `forced` where a switch
 // says (>= 0); else the measured choice; else the rule's (false: f0). The first call of a shape times both
 // three times on its own data (each writes all of its output from inputs it leaves alone) and keeps the
-// faster, which writes that call's output last: results depend on the recorded choice, not on whether a
-// call measured.
+// faster (the rule's within 3%), which writes that call's output last: results depend on the recorded
+// choice, not on whether a call measured.
 template <class T, class F0, class F1>
 void tuned(autotune::Key key, int64 work, int forced, bool rule, autotune::Algorithm a0, autotune::Algorithm a1,
            F0&& f0, F1&& f1) {
@@ -146,8 +148,11 @@ void tuned(autotune::Key key, int64 work, int forced, bool rule, autotune::Algor
       a ? f1() : f0();
       best[a] = std::min(best[a], std::chrono::duration<double>(clock::now() - t0).count());
     }
-  autotune::record(key, best[1] < best[0] ? a1 : a0);
-  if (best[1] >= best[0]) f0();  // this call's output, too, from the choice every later call makes
+  // within kAutotuneTie of each other the rule's choice stands: closer than the timing's noise, a choice would
+  // change from run to run and with it the rounding of the results
+  const bool second = std::abs(best[1] - best[0]) < kAutotuneTie * std::min(best[0], best[1]) ? rule : best[1] < best[0];
+  autotune::record(key, second ? a1 : a0);
+  if (!second) f0();  // this call's output, too, from the choice every later call makes
 }
 
 // The direct kernel or the implicit GEMM: HDL_CONV_IMPLICIT=1 (=0) in the environment takes the implicit
