@@ -6,9 +6,9 @@ processor as much as on the shape: the direct forward pass ran 1.15-1.56x slower
 128-256 channels on an Intel Xeon, and 1.04-1.16x faster on an AMD EPYC; and Winograd, which the rules choose
 by counting multiplications, lost to both on the few tiles of a batch of 1 (16x16x128 -> 128 3x3: 0.59 against
 0.44 ms). So the first call of each shape (of at least 2**20 multiply-adds) times the candidates on its own
-data, three times each, and keeps the fastest (the rule's choice where two are within 3%) for every later call
-(hdl/autotune.hpp): for each pass, Winograd
-or not, where the rules offer Winograd; then the direct kernel or the implicit GEMM.
+data, three times each, and keeps the fastest (the rule's choice where two are within 3%) for every later
+call (hdl/autotune.hpp): for each pass, Winograd or not, where the rules offer Winograd; then the direct kernel
+or the implicit GEMM.
 
 This module keeps those choices across processes: the first convolution of a process loads the file for this
 machine, and the process saves what it measured when it exits (merged with the file, replaced atomically).
