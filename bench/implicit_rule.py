@@ -1,4 +1,4 @@
-"""The measurement behind the implicit GEMM's rule (csrc/cpu/kernels/conv.cpp, implicit_serves): convolutions
+"""The measurement behind the implicit GEMM's rule (csrc/cpu/kernels/conv.cpp, implicit_rule): convolutions
 over a spread of channel counts, filters, strides and maps, each run with the implicit GEMM forced on
 (HDL_CONV_IMPLICIT=1) and off (=0, the direct kernel), Winograd off; forward, filter gradient (dw) and data
 gradient (dx, from the backward pass with and without it), the two taking turns (hdl.bench.time_alternating).
@@ -23,7 +23,7 @@ SHAPES = [
 
 
 def rule(C, O, k, filter_gradient=False):
-    """implicit_serves, as conv.cpp writes it."""
+    """implicit_rule, as conv.cpp writes it (the default that the autotune overrides where it measures)."""
     if not filter_gradient:
         return C >= 48 and O >= 48
     return O >= 128 and (k * k * C >= 384 or (k == 1 and C >= 128))

@@ -13,6 +13,8 @@ import numpy as np
 
 from hdl import _C
 
+os.environ["HDL_AUTOTUNE"] = "0"  # Winograd off means the rules' direct kernel or implicit GEMM, not a measured one
+
 # (k, H = W, pad): LeNet-5's second layer, a padded 5x5 (the paper's CIFAR net), a VGG 3x3
 MAPS = ((5, 14, 0), (5, 16, 2), (3, 16, 1))
 CHANNELS = ((4, 8), (6, 16), (8, 8), (8, 16), (16, 8), (16, 16), (16, 32), (32, 32))

@@ -8,7 +8,8 @@
 //   backward filter dw[tap][c] = sum over pixels of x(tap-shifted) (x) dy (conv_filter_gradient.hpp).
 // Stride-1 5x5 and 3x3 filters take Winograd's F(4x4, 5x5) and F(6x6, 3x3) instead (winograd.hpp,
 // which says when), for all three passes; a filter that covers its whole input is one GEMM
-// (conv_gemm.hpp, gemm_serves below).
+// (conv_gemm.hpp, gemm_serves below). These rules are defaults: the first call of a shape measures
+// Winograd against the others and the direct kernel against the implicit GEMM (tuned, hdl/autotune.hpp).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -178,7 +179,7 @@ void winograd_or_other(autotune::Pass pass, const ConvShape& s, Other&& other, W
            autotune::Algorithm::winograd, other, winograd);
 }
 
-// The implicit GEMM where implicit_serves says, with `plain` filters (a forward pass) or those of w flipped
+// The implicit GEMM where the measured choice or implicit_rule says, with `plain` filters (a forward pass) or those of w flipped
 // (`flipped_of`, a stride-1 data gradient) transposed in blocks, else gathered through get. Otherwise the
 // direct kernel: output channels that fit one vector take tiles of 1 vector x 12 pixels, the narrowest vector that holds
 // them (conv1 of LeNet, 6 channels on 8 lanes, not 16, under AVX-512); the others 2 vectors x 6.
