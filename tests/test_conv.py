@@ -274,6 +274,7 @@ def test_new_paths_by_finite_differences(case, monkeypatch):
     ((2, 5, 6, 5), (7, 5, 4, 4), 2, (3, 1, 0, 2)),      # windows that overhang the border; odd O
     ((1, 13, 5, 5), (3, 13, 5, 5), 1, 0),               # a filter that covers the input
     ((2, 4, 7, 7), (6, 4, 1, 1), 3, 0),                 # phases without taps: zeros in dx
+    ((1, 4, 12, 11), (5, 4, 9, 9), 2, (1, 2, 0, 3)),    # patches of 324 values: dw as dy^T times the patches
 ])
 def test_implicit_gemm_by_finite_differences(case, monkeypatch):
     monkeypatch.setenv("HDL_CONV_IMPLICIT", "1")
@@ -290,8 +291,10 @@ def test_implicit_gemm_by_finite_differences(case, monkeypatch):
     ((2, 160, 5, 6), (130, 160, 1, 1), 1, 0),        # a wide 1x1, odd O (a partial tile of columns)
     ((12, 128, 8, 8), (128, 128, 1, 1), 1, 0),       # 768 pixels: the filter gradient's sum in two K blocks
     ((2, 48, 13, 11), (200, 48, 3, 5), (3, 2), 2),  # a rectangular filter, strides (3, 2): strided phases
+    ((2, 3, 36, 35), (128, 3, 12, 12), 4, 2),        # an RGB stem: dw as dy^T times patches of 432 values
 ])
-def test_implicit_gemm_by_its_rule_matches_oracle(case, dtype):
+def test_implicit_gemm_by_its_rule_matches_oracle(case, dtype, monkeypatch):
+    monkeypatch.setenv("HDL_AUTOTUNE", "0")  # the rules' choices, not measured ones
     xs, ws, stride, pad = case
     rng = np.random.default_rng(sum(xs) + sum(ws))
     x, w, b = (rng.standard_normal(s).astype(dtype) for s in (xs, ws, ws[:1]))

@@ -1,7 +1,8 @@
 // Convolution as an implicit GEMM: the products of gemm.hpp with one operand packed straight from the
 // patches of the (padded) input, im2col without forming it:
 //   forward          y (P, O) = A (P, K) Wk^T + b        P = N*Ho*Wo output pixels, K = kh*kw*C,
-//   backward filter  dWk^T (K, O) = A^T dy                (the sum over the pixels, cf. (5.8))
+//   backward filter  dWk^T (K, O) = A^T dy, or dWk (O, K) = dy^T A for large patches
+//                                                         (the sum over the pixels, cf. (5.8))
 //   A(p, k) = xp[n][i*sh + u][j*sw + v][c]  for p = (n, i, j), k = (u*kw + v)*C + c,
 // Wk the filters in that patch order. The data gradient is a stride-1 forward convolution per phase
 // (conv.cpp's data_gradient_subpixel), which comes here too. Filter row u's (v, c) are kw*C consecutive
@@ -95,6 +96,32 @@ struct PatchCols {
   }
 };
 
+// The patches as B for gemm_blocked's packer interface, pack(bp, k0, j0, kc, nc, p0, p1): row k is pixel k's
+// patch, so that panel p of the block holds patch values j0 + p*NR .. of pixels k0 .. k0+kc, each a run or two
+// of xp. A pixel's patch is read once for all the panels.
+template <class T>
+struct PatchPanels {
+  Patches<T> x;
+  void operator()(T* bp, int64 k0, int64 j0, int64 kc, int64 nc, int64 p0, int64 p1) const {
+    constexpr int NR = GemmSizes<T>::NR;
+    const int64 run = x.run(), pitch = x.pitch();
+    typename Patches<T>::Walk walk(x, k0);
+    for (int64 t = 0; t < kc; ++t, walk.next()) {
+      const T* base = walk.patch();
+      for (int64 p = p0; p < p1; ++p) {
+        T* dst = bp + (p * kc + t) * NR;
+        const int64 first = j0 + p * NR, cols = std::min<int64>(NR, nc - p * NR);
+        for (int64 q = first; q < first + cols;) {  // one run of a filter row at a time
+          const int64 u = q / run, len = std::min(first + cols, (u + 1) * run) - q;
+          std::copy_n(base + u * pitch + q % run, len, dst + (q - first));
+          q += len;
+        }
+        std::fill(dst + cols, dst + NR, T(0));
+      }
+    }
+  }
+};
+
 // y = conv(x, Wk) + b (ReLU fused) into output pixels laid out by `out`: y + n*image + i*row + j*pixel, in
 // place where that is a (P, O) matrix, else into scratch and copied out a pixel at a time (the phases of a
 // strided data gradient, every sh-th row and sw-th column of dx). wk: O filters in patch order (O, kh, kw, C).
@@ -104,7 +131,7 @@ void conv_implicit_forward(T* y, int64 image, int64 row, int64 pixel, const Patc
   const int64 P = x.pixels(), K = x.size();
   const bool dense = pixel == O && row == x.Wo * O && image == x.Ho * row;
   T* c = dense ? y : scratch<T, 23>(P * O);
-  gemm_packed<T>(P, O, K, T(1), PatchRows<T>{x}, {wk, 1, K}, T(0), {c, O, 1},
+  gemm_packed<T>(P, O, K, T(1), PatchRows<T>{x}, PackB<T>{{wk, 1, K}}, T(0), {c, O, 1},
                  {b, false, relu ? Activation::relu : Activation::linear, T(0)}, gemm_threads(P * O * K));
   if (dense) return;
   parallel_for(x.N * x.Ho, P * O > kParallelWork, [&](int64 r) {
@@ -137,12 +164,24 @@ const T* flipped_patch_filters(const T* w, int64 O, int64 C, int64 taps) {
   return wk;
 }
 
+// Patches of at least this many values take the filter gradient as dWk = dy^T A, the patches packed as B,
+// whole runs of a filter row at a time (bench/implicit_rule.py's shapes with the implicit GEMM, AMD EPYC,
+// float32, A^T dy / dy^T A: 1.01-1.11 from 11x11x3 (363 values) to 3x3x256, 0.84 on 7x7x3, 0.46 on 3x3x3).
+constexpr int64 kPatchPanelsMin = 320;
+
 // dw (O, C, kh, kw) = the sum over the pixels of x's patches times dy (P, O).
 template <class T>
 void conv_implicit_filter_gradient(T* dw, const T* dy, const Patches<T>& x, int64 O) {
   const int64 P = x.pixels(), K = x.size(), taps = x.kh * x.kw, C = x.C;
+  if (K >= kPatchPanelsMin) {  // dWk (O, K) = dy^T A, then each filter from patch order to (C, kh, kw)
+    T* dwk = taps > 1 && C > 1 ? scratch<T, 25>(K * O) : dw;
+    gemm_packed<T>(O, K, P, T(1), PackA<T>{{dy, 1, O}}, PatchPanels<T>{x}, T(0), {dwk, K, 1}, {},
+                   gemm_threads(P * O * K));
+    if (dwk != dw) transpose_each(dw, dwk, O, taps, C);
+    return;
+  }
   T* dwt = scratch<T, 24>(K * O);  // dWk^T (K, O), its rows in patch order (u, v, c)
-  gemm_packed<T>(K, O, P, T(1), PatchCols<T>{x}, {dy, O, 1}, T(0), {dwt, O, 1}, {}, gemm_threads(P * O * K));
+  gemm_packed<T>(K, O, P, T(1), PatchCols<T>{x}, PackB<T>{{dy, O, 1}}, T(0), {dwt, O, 1}, {}, gemm_threads(P * O * K));
   // dw[o][c][t] = dwt[t][c][o]: dwt transposed to dWk (O, K), a band of its rows per job, then each filter
   // from patch order to (C, kh, kw) (read a column at a time, the stride-O reads took 1.1 of the 1.5 ms of
   // an 8x8x256 -> 256 3x3 filter gradient at batch 1)

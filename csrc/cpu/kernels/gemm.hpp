@@ -42,8 +42,8 @@ constexpr int64 kSliceRows = 32;
 
 inline bool slices_pay(int64 M, int64 N, int threads) { return std::max(M, N) >= kSliceRows * threads; }
 
-template <class T, class PackAFn>
-void gemm_slices(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, Mat<const T> B, T beta, Mat<T> C,
+template <class T, class PackAFn, class PackBFn>
+void gemm_slices(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, const PackBFn& pack_b, T beta, Mat<T> C,
                  const Epilogue<T>& ep, int threads) {
   using G = GemmSizes<T>;
   const bool rows = M >= N;  // split the longer side
@@ -59,25 +59,29 @@ void gemm_slices(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, Mat<
       if (rows) {
         if (e.bias && e.bias_per_row) e.bias += i0;
         const auto slice = [&](T* ap, int64 i, int64 r, int64 k0, int64 kc) { pack_a(ap, i0 + i, r, k0, kc); };
-        gemm_blocked(i1 - i0, N, K, alpha, slice, B, beta, C.at(i0, 0), e, 1);
+        gemm_blocked(i1 - i0, N, K, alpha, slice, pack_b, beta, C.at(i0, 0), e, 1);
       } else {
         if (e.bias && !e.bias_per_row) e.bias += i0;
-        gemm_blocked(M, i1 - i0, K, alpha, pack_a, B.at(0, i0), beta, C.at(0, i0), e, 1);
+        const auto slice = [&](T* bp, int64 k0, int64 j0, int64 kc, int64 nc, int64 p0, int64 p1) {
+          pack_b(bp, k0, i0 + j0, kc, nc, p0, p1);
+        };
+        gemm_blocked(M, i1 - i0, K, alpha, pack_a, slice, beta, C.at(0, i0), e, 1);
       }
     }
   }
 }
 
-// C = alpha A B + beta C (+ epilogue) with A given by its packer, on `threads` threads: in slices, or the
-// shared blocked loops where the product is too small to slice.
-template <class T, class PackAFn>
-void gemm_packed(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, Mat<const T> B, T beta, Mat<T> C,
+// C = alpha A B + beta C (+ epilogue) with A and B given by their packers, on `threads` threads: in slices, or
+// the shared blocked loops where the product is too small to slice.
+template <class T, class PackAFn, class PackBFn>
+void gemm_packed(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, const PackBFn& pack_b, T beta, Mat<T> C,
                  const Epilogue<T>& ep, int threads) {
   using G = GemmSizes<T>;
   if (M <= 0 || N <= 0) return;
-  if (threads > 1 && slices_pay(M, N, threads)) return gemm_slices(M, N, K, alpha, pack_a, B, beta, C, ep, threads);
+  if (threads > 1 && slices_pay(M, N, threads))
+    return gemm_slices(M, N, K, alpha, pack_a, pack_b, beta, C, ep, threads);
   const int64 tiles = ((M + G::MR - 1) / G::MR) * ((std::min(N, G::NC) + G::NR - 1) / G::NR);
-  gemm_blocked(M, N, K, alpha, pack_a, B, beta, C, ep, int(std::max<int64>(1, std::min<int64>(threads, tiles))));
+  gemm_blocked(M, N, K, alpha, pack_a, pack_b, beta, C, ep, int(std::max<int64>(1, std::min<int64>(threads, tiles))));
 }
 
 template <class T>
@@ -102,7 +106,7 @@ void gemm_mat(int64 M, int64 N, int64 K, T alpha, Mat<const T> A, Mat<const T> B
     if (A.cs == 1 && B.rs == 1) return gemm_dot(M, N, K, alpha, A, B, beta, C, ep, threads);
     if (B.cs == 1) return gemm_direct(M, N, K, alpha, A, B, beta, C, ep, threads);
   }
-  gemm_packed(M, N, K, alpha, PackA<T>{A}, B, beta, C, ep, threads);
+  gemm_packed(M, N, K, alpha, PackA<T>{A}, PackB<T>{B}, beta, C, ep, threads);
 }
 
 }  // namespace HDL_ISA

@@ -290,6 +290,16 @@ inline void pack_b_panels(T* HDL_RESTRICT bp, Mat<const T> B, int64 kc, int64 nc
   for (int64 p = p0; p < p1; ++p) pack_b_panel(bp + p * kc * NR, B.at(0, p * NR), kc, std::min<int64>(NR, nc - p * NR));
 }
 
+// The packer of a stored B for gemm_blocked: pack(bp, k0, j0, kc, nc, p0, p1) packs panels [p0, p1) of the
+// block B(k0 .. k0+kc, j0 .. j0+nc), panel p at bp + p*kc*NR (a convolution's patches: conv_implicit.hpp).
+template <class T>
+struct PackB {
+  Mat<const T> B;
+  void operator()(T* bp, int64 k0, int64 j0, int64 kc, int64 nc, int64 p0, int64 p1) const {
+    pack_b_panels(bp, B.at(k0, j0), kc, nc, p0, p1);
+  }
+};
+
 // ---- the micro-kernel -------------------------------------------------------------------------
 
 // acc[r][v] = sum_k a[k][r] b[k][v*L ..]: R rows (R <= MR) of the MR x NR tile, NV of its 2 vectors of columns
@@ -394,10 +404,11 @@ T* gemm_buffer(Buffer<T>& v, std::size_t n) {
   return v.data();
 }
 
-// The packed, blocked product on `threads` threads (1: no parallel region at all). A is given by its packer,
-// pack_a(ap, i0, rows, k0, kc) (PackA for a stored matrix; the patches of a convolution, conv_implicit.hpp).
-template <class T, class PackAFn>
-void gemm_blocked(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, Mat<const T> B, T beta, Mat<T> C,
+// The packed, blocked product on `threads` threads (1: no parallel region at all). A and B are given by their
+// packers, pack_a(ap, i0, rows, k0, kc) and pack_b(bp, k0, j0, kc, nc, p0, p1) (PackA and PackB for stored
+// matrices; the patches of a convolution, conv_implicit.hpp).
+template <class T, class PackAFn, class PackBFn>
+void gemm_blocked(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, const PackBFn& pack_b, T beta, Mat<T> C,
                   const Epilogue<T>& ep, int threads) {
   using G = GemmSizes<T>;
   using V = typename Simd<T>::vec;
@@ -427,7 +438,7 @@ void gemm_blocked(int64 M, int64 N, int64 K, T alpha, const PackAFn& pack_a, Mat
         }
         int64 p0, p1;
         thread_share(jpanels, t, nt, p0, p1);
-        pack_b_panels(bp, B.at(pc, jc), kc, nc, p0, p1);
+        pack_b(bp, pc, jc, kc, nc, p0, p1);
         for (int64 ic = 0; ic < M; ic += mc_max) {
           const int64 mc = std::min(mc_max, M - ic), ipanels = (mc + MR - 1) / MR;
           T* ap = ap_both + (parity++ & 1) * kc_max * mc_max;
