@@ -1,4 +1,6 @@
+import atexit
 import os
+import shutil
 import tempfile
 
 import numpy as np
@@ -7,7 +9,10 @@ import pytest
 numba = pytest.importorskip("numba", reason="the Numba oracles need numba (pip install '.[test]')")
 
 # The convolutions' measured choices (hdl.autotune) go to a file of this run's, not the user's cache.
-os.environ.setdefault("HDL_AUTOTUNE_CACHE", os.path.join(tempfile.mkdtemp(prefix="hdl-autotune-"), "autotune.json"))
+if "HDL_AUTOTUNE_CACHE" not in os.environ:
+    _tune_dir = tempfile.mkdtemp(prefix="hdl-autotune-")
+    atexit.register(shutil.rmtree, _tune_dir, ignore_errors=True)
+    os.environ["HDL_AUTOTUNE_CACHE"] = os.path.join(_tune_dir, "autotune.json")
 
 ACTS = ["linear", "sigmoid", "relu", "leaky_relu", "step"]
 CODES = {name: i for i, name in enumerate(ACTS)}

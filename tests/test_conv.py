@@ -178,8 +178,10 @@ def conv_paths(**env):
 @given(case=wide_conv_case(), seed=st.integers(0, 2**31))
 def test_every_path_matches_oracle(case, seed):
     """float64 to rounding; float32 within 2e-5 of the output's scale (Winograd F(6x6, 3x3) is the
-    least accurate path: about 1e-5)."""
-    check_every_output(case, seed)
+    least accurate path: about 1e-5). The rules' paths, not measured ones (the autotune's own tests
+    are test_autotune.py's), so that the paths each shape meets do not depend on timings."""
+    with conv_paths(HDL_AUTOTUNE="0"):
+        check_every_output(case, seed)
 
 
 @settings(max_examples=examples(60), deadline=None)

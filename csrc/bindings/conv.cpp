@@ -96,6 +96,10 @@ void bind_conv(py::module_& m) {
         if (key[0] < 0 || key[0] > 4)
           throw py::value_error("autotune_record: the pass (the key's first integer) is 0 to 4, got " +
                                 std::to_string(key[0]));
+        if ((choice >= 2) != (key[0] >= 2))
+          throw py::value_error("autotune_record: passes 0-1 choose 0 or 1 (direct, implicit GEMM), passes 2-4 "
+                                "choose 2 or 3 (Winograd or not); got " + std::to_string(choice) + " for pass " +
+                                std::to_string(key[0]));
         autotune::Key k;
         std::copy(key.begin(), key.end(), k.begin());
         autotune::record(k, autotune::Algorithm(choice));

@@ -23,6 +23,7 @@ machine, and the process saves what it measured when it exits (merged with the f
 from __future__ import annotations
 
 import atexit
+import fcntl
 import hashlib
 import json
 import os
@@ -41,7 +42,7 @@ KEY_FIELDS = ("pass", "bytes", "threads", "N", "Hp", "Wp", "C", "Ho", "Wo", "O",
               "rows_lo", "rows_hi", "cols_lo", "cols_hi")
 
 _loaded = False
-_loaded_count = 0
+_loaded_pairs: set[tuple[tuple[int, ...], int]] = set()
 
 
 def enabled() -> bool:
@@ -86,15 +87,23 @@ def entries() -> list[dict[str, Any]]:
     return out
 
 
+def _check_entry(key: list[Any], algorithm: int) -> None:
+    """ValueError unless key is 18 integers in range and the algorithm is one of its pass's two."""
+    if len(key) != len(KEY_FIELDS) or not all(type(k) is int and 0 <= k < 2**62 for k in key):
+        raise ValueError(f"a key is not {len(KEY_FIELDS)} non-negative integers: {key!r}")
+    if key[0] >= len(PASSES) or (algorithm >= 2) != (key[0] >= 2):
+        raise ValueError(f"{ALGORITHMS[algorithm]!r} is not an algorithm of the pass {key[0]}")
+
+
 def _read(path: Path) -> list[tuple[list[int], int]]:
     """The (key, algorithm) pairs of a cache file; none, with a warning, from a file that is not one."""
     try:
         data = json.loads(path.read_text())
         if data.get("format") != FORMAT or data.get("machine") != machine():
             raise ValueError(f"written for {data.get('machine')} in format {data.get('format')}")
-        pairs = [(list(map(int, key)), ALGORITHMS.index(name)) for key, name in data["entries"]]
-        if any(len(key) != len(KEY_FIELDS) for key, _ in pairs):
-            raise ValueError(f"a key is not {len(KEY_FIELDS)} integers")
+        pairs = [(list(key), ALGORITHMS.index(name)) for key, name in data["entries"]]
+        for key, algorithm in pairs:
+            _check_entry(key, algorithm)
         return pairs
     except FileNotFoundError:
         return []
@@ -115,19 +124,25 @@ def save(path: str | os.PathLike[str] | None = None) -> Path:
     """Write this process's choices, merged over those already in `path` (default cache_path()), atomically:
     another process reading it meanwhile sees the old file or the new one, never a part."""
     path = Path(path) if path is not None else cache_path()
-    merged = {tuple(key): algorithm for key, algorithm in _read(path)}
-    merged.update((tuple(key), algorithm) for key, algorithm in _C.autotune_entries())
-    body = {"format": FORMAT, "machine": machine(), "fields": list(KEY_FIELDS),
-            "entries": [[list(key), ALGORITHMS[a]] for key, a in sorted(merged.items())]}
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(body, f)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    # processes saving at once take turns (a side lock file), so that none drops what another merged
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        merged = {tuple(key): algorithm for key, algorithm in _read(path)}
+        merged.update((tuple(key), algorithm) for key, algorithm in _C.autotune_entries())
+        body = {"format": FORMAT, "machine": machine(), "fields": list(KEY_FIELDS),
+                "entries": [[list(key), ALGORITHMS[a]] for key, a in sorted(merged.items())]}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+        try:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)  # as open() would create it (mkstemp's is 0600)
+            with os.fdopen(fd, "w") as f:
+                json.dump(body, f)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
     return path
 
 
@@ -139,7 +154,7 @@ def clear(cache_file: bool = False) -> None:
 
 
 def _save_at_exit() -> None:
-    if len(_C.autotune_entries()) > _loaded_count:  # something measured
+    if not set(_C.autotune_entries()) <= _loaded_pairs:  # something measured
         try:
             save()
         except OSError as e:
@@ -148,10 +163,11 @@ def _save_at_exit() -> None:
 
 def ensure_loaded() -> None:
     """Load this machine's choices once per process, and save them at exit (hdl.ops' convolutions call this)."""
-    global _loaded, _loaded_count
+    global _loaded
     if _loaded:
         return
     _loaded = True
     if enabled():
-        _loaded_count = load()
+        load()
+        _loaded_pairs.update(_C.autotune_entries())
         atexit.register(_save_at_exit)

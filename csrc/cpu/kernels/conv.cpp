@@ -131,7 +131,8 @@ inline int switch_setting(const char* name) {
 // says (>= 0); else the measured choice; else the rule's (false: f0). The first call of a shape times both
 // three times on its own data (each writes all of its output from inputs it leaves alone) and keeps the
 // faster (the rule's within 3%), which writes that call's output last: results depend on the recorded
-// choice, not on whether a call measured.
+// choice, not on whether a call measured. (Two threads measuring one shape at once each keep their own
+// winner for that call; the later record stands for every call after.)
 template <class T, class F0, class F1>
 void tuned(autotune::Key key, int64 work, int forced, bool rule, autotune::Algorithm a0, autotune::Algorithm a1,
            F0&& f0, F1&& f1) {
@@ -364,8 +365,8 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     }
   }
 
-  // Inputs of fewer channels than a vector measured faster through the direct filter gradient
-  // (conv1 of the CIFAR net: 2.6 against 2.9 ms).
+  // Inputs of fewer channels than a vector measured faster without Winograd, through the direct filter
+  // gradient (conv1 of the CIFAR net: 2.6 against 2.9 ms); they take the other paths unmeasured.
   const auto other = [&] { filter_gradient_unless_winograd(dw, db, dy, x, s); };
   const auto k = winograd_filter(s);
   if (!k || s.C < Simd<T>::lanes) return other();

@@ -97,8 +97,8 @@ struct PatchCols {
 };
 
 // The patches as B for gemm_blocked's packer interface, pack(bp, k0, j0, kc, nc, p0, p1): row k is pixel k's
-// patch, so that panel p of the block holds patch values j0 + p*NR .. of pixels k0 .. k0+kc, each a run or two
-// of xp. A pixel's patch is read once for all the panels.
+// patch, so that panel p of the block holds patch values j0 + p*NR .. of pixels k0 .. k0+kc, copied a run of
+// a filter row at a time. A pixel's patch is read once for all the panels.
 template <class T>
 struct PatchPanels {
   Patches<T> x;

@@ -296,7 +296,8 @@ const T* filter_transform(Filter w, int64 O, int64 C) {
   T* U = scratch<T, 6>(A * A * C * blocks * B);  // every entry written below
   parallel_for(blocks * runs, blocks * runs >= 4, [&](int64 job) {
     const int64 ob = job / runs, c0 = job % runs * kStage, cn = std::min(kStage, C - c0);
-    alignas(64) T gs[kStage][R][R][B], t[A][R][B], stage[A * A][kStage][B];
+    alignas(64) T gs[kStage][R][R][B], t[A][R][B];
+    T(*stage)[kStage][B] = reinterpret_cast<T(*)[kStage][B]>(scratch<T, 26>(A * A * kStage * B));  // 64 KB: not the stack
     for (int64 l = 0; l < B; ++l)  // a filter's channels c0 .. c0+cn at a time (contiguous in w)
       for (int64 k = 0; k < cn; ++k)
         for (int u = 0; u < R; ++u)
