@@ -102,7 +102,20 @@ def test_winograd_is_measured_against_the_others(fresh, dtype):
         assert [e for e in autotune.entries() if e["pass"] == "conv" and (e["Hp"], e["Ho"]) == (18, 16)]
 
 
-@pytest.mark.parametrize("shape", [SHAPE, WINOGRAD_SHAPE])
+# 8 x 64x64x3 -> 48 11x11 stride 4 (AlexNet's stem), which space to depth offers to Winograd (a 3x3 over 48
+# channels, conv_space_to_depth.hpp): 31 M multiply-adds
+STEM_SHAPE = dict(x=(8, 3, 64, 64), w=(48, 3, 11, 11), stride=4, pad=2)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_space_to_depth_is_measured_against_the_strided_paths(fresh, dtype):
+    for _ in range(2):
+        assert_matches(*run_conv(dtype=dtype, **STEM_SHAPE), dtype=dtype)
+    strided = {e["pass"]: e["algorithm"] for e in autotune.entries() if e["sh"] == 4 and e["pass"].startswith("wino")}
+    assert set(strided) == {"winograd_forward", "winograd_data_gradient", "winograd_filter_gradient"}
+
+
+@pytest.mark.parametrize("shape", [SHAPE, WINOGRAD_SHAPE, STEM_SHAPE])
 def test_a_measuring_call_matches_later_calls_bit_for_bit(fresh, shape):
     """The chosen algorithm writes the measuring call's output last: no trace of the other's rounding."""
     first = run_conv(seed=3, dtype=np.float32, **shape)[0]

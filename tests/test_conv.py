@@ -257,6 +257,40 @@ def test_winograd_f4x4_3x3_matches_oracle_and_differences(case, dtype, monkeypat
         check_conv_gradients(case, seed=3, n=12)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", [
+    ((4, 16, 7, 9), (8, 16, 2, 2), 1, (0, 1, 1, 0)),      # 2x2 stride 1: F(5x5, 2x2) on 6x6 tiles
+    ((1, 16, 28, 28), (8, 16, 2, 2), 1, 0),               # F(7x7, 2x2) on 8x8 tiles
+    ((4, 16, 7, 9), (8, 16, 4, 4), 1, (2, 1, 1, 2)),      # 4x4 stride 1: F(5x5, 4x4)
+    # strided, through space to depth (conv_space_to_depth.hpp): the stride-1 shape's tile, C' channels
+    ((1, 3, 55, 55), (8, 3, 11, 11), 4, 2),             # AlexNet's stem: 3x3 over 48, F(4x4, 3x3); dx too
+    ((4, 3, 15, 15), (8, 3, 7, 7), 2, 3),               # a 7x7 stride-2 stem: 4x4 over 12, F(5x5, 4x4)
+    ((4, 2, 12, 14), (9, 2, 5, 5), 2, (1, 2, 0, 3)),    # 5x5 stride 2, asymmetric padding: 3x3 over 8
+    ((1, 2, 32, 32), (8, 2, 4, 4), 2, 1),               # 4x4 stride 2: 2x2 over 8, no zero taps
+    ((2, 1, 30, 27), (8, 1, 6, 9), (2, 3), 0),          # strides (2, 3), a 6x9 filter: 3x3 over 6
+])
+def test_winograd_new_filter_sizes_and_strides(case, dtype, monkeypatch):
+    """Winograd's F(m x m, r x r) for r = 2 and 4 (the same points as r = 3 and 5), and strided filters as
+    stride-1 ones over space-to-depth inputs: forward, data and filter gradients against the oracle (these
+    shapes are ones the rules send there: the earlier channel rule, the rules' choices, not measured ones),
+    and by central differences in float64."""
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")
+    monkeypatch.setenv("HDL_AUTOTUNE", "0")
+    xs, ws, stride, pad = case
+    rng = np.random.default_rng(sum(xs))
+    x, w, b = (rng.standard_normal(s) for s in (xs, ws, ws[:1]))
+    y0 = cnn.conv2d(x, w, b, stride, pad)
+    dy = rng.standard_normal(y0.shape)
+    want = (y0, *cnn.conv2d_backward(dy, x, w, stride, pad))
+    got = (ops.conv2d(*(a.astype(dtype) for a in (x, w, b)), stride, pad),
+           *ops.conv2d_backward(*(a.astype(dtype) for a in (dy, x, w)), stride, pad))
+    rel = 1e-12 if dtype == np.float64 else 2e-5
+    for name, g, r in zip(("y", "dx", "dw", "db"), got, want):
+        assert np.abs(g - r).max() <= rel * np.abs(r).max(), name
+    if dtype == np.float64:
+        check_conv_gradients(case, seed=5, n=12)
+
+
 @pytest.mark.parametrize("case", [
     ((2, 5, 9, 8), (8, 5, 3, 3), 1, 1),               # Winograd F(6x6, 3x3)
     ((1, 17, 6, 7), (9, 17, 3, 3), 1, (0, 2, 1, 0)),  # one tile, asymmetric padding

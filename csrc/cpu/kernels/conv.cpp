@@ -6,8 +6,9 @@
 //   backward data  dx = stride x stride stride-1 convolutions of dy with the phases of w
 //                  flipped and transposed ("sub-pixel", data_gradient_subpixel)
 //   backward filter dw[tap][c] = sum over pixels of x(tap-shifted) (x) dy (conv_filter_gradient.hpp).
-// Stride-1 5x5 and 3x3 filters take Winograd's F(4x4, 5x5) and F(6x6, 3x3) instead (winograd.hpp,
-// which says when), for all three passes; a filter that covers its whole input is one GEMM
+// Stride-1 2x2 to 5x5 filters take Winograd's F(m x m, r x r) instead (winograd.hpp, which says when),
+// for all three passes, and so do large strided ones (an 11x11 stride-4 stem) through space to depth
+// (conv_space_to_depth.hpp); a filter that covers its whole input is one GEMM
 // (conv_gemm.hpp, gemm_serves below). These rules are defaults: the first call of a shape measures
 // Winograd against the others and the direct kernel against the implicit GEMM (tuned, hdl/autotune.hpp).
 #include <algorithm>
@@ -26,6 +27,7 @@
 #include "conv_gemm.hpp"
 #include "conv_implicit.hpp"
 #include "conv_one_channel.hpp"
+#include "conv_space_to_depth.hpp"
 #include "conv_tile.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
@@ -308,6 +310,9 @@ template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
   if (gemm_serves(s)) return conv_gemm_forward(y, x, w, b, s, relu);
   const auto other = [&] { forward_unless_winograd(y, x, w, b, s, relu); };
+  if (const auto k = space_to_depth_winograd(s))
+    return winograd_or_other<T>(autotune::Pass::winograd_forward, s, other,
+                                [&] { space_to_depth_forward(y, x, w, b, s, k, relu); });
   const auto k = winograd_filter(s);
   if (!k) return other();
   winograd_or_other<T>(autotune::Pass::winograd_forward, s, other, [&] {
@@ -354,7 +359,11 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
                       s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
     const auto k = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : WinogradTile{};
     const auto subpixel = [&] { data_gradient_subpixel(dx, dy, w, s); };
-    if (!k) {
+    const auto kd = space_to_depth_winograd(s) ? winograd_filter(space_to_depth_data_gradient_shape(s)) : WinogradTile{};
+    if (kd) {
+      winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, subpixel,
+                           [&] { space_to_depth_data_gradient(dx, dy, w, s, kd); });
+    } else if (!k) {
       subpixel();
     } else {
       winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, subpixel, [&] {
@@ -368,6 +377,9 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
   // Inputs of fewer channels than a vector measured faster without Winograd, through the direct filter
   // gradient (conv1 of the CIFAR net: 2.6 against 2.9 ms); they take the other paths unmeasured.
   const auto other = [&] { filter_gradient_unless_winograd(dw, db, dy, x, s); };
+  if (const auto ks = space_to_depth_winograd(s))
+    return winograd_or_other<T>(autotune::Pass::winograd_filter_gradient, s, other,
+                                [&] { space_to_depth_filter_gradient(dw, db, dy, x, s, ks); });
   const auto k = winograd_filter(s);
   if (!k || s.C < Simd<T>::lanes) return other();
   winograd_or_other<T>(autotune::Pass::winograd_filter_gradient, s, other, [&] {

@@ -4,7 +4,11 @@
 //   F(6x6, 3x3) on 8x8 tiles: each 6x6 block from 64 instead of 324;
 //   F(4x4, 3x3) on 6x6 tiles: each 4x4 block from 36 instead of 144, for the maps that 6x6 blocks cover
 //   badly (8x8, 7x7, 4x4: a late stage of a ResNet or VGG; 8x8x128 -> 128 at batch 64 forward 6.0 -> 3.1 ms,
-//   PyTorch 5.0).
+//   PyTorch 5.0);
+//   F(5x5, 4x4), F(7x7, 2x2) on 8x8 tiles and F(5x5, 2x2) on 6x6 tiles, the same points: 4x4 and 2x2
+//   filters, which strided filters become through space to depth (conv_space_to_depth.hpp). Batch 64,
+//   float32, forward / backward: 15x15x64 -> 64 4x4 6.1 / 16.9 -> 2.3 / 5.7 ms; 16x16x64 -> 64 2x2
+//   2.5 / 5.8 -> 1.4 / 4.0 ms.
 // Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (NNPACK's; the first five and infinity on 6x6 tiles); the
 // matrices come from Toom-Cook with 1/f_j put in G, so B^T (A x A) is the same for both filter sizes and
 // A^T (m x A), G (A x r) are powers of the points:
@@ -33,7 +37,7 @@ namespace hdl {
 namespace HDL_ISA {
 
 // The filter size r of the Winograd F(m x m, r x r) that serves this convolution, or 0 for the direct
-// kernel. Shape rule (measured, bench/conv_shapes.py and bench/winograd_rule.py): square 5x5 or 3x3
+// kernel. Shape rule (measured, bench/conv_shapes.py and bench/winograd_rule.py): square 2x2 to 5x5
 // filters at stride 1 whose channel counts have a harmonic mean 2 C O / (C + O) of at least
 // kWinogradChannels: the transforms cost C + O per tile, the products save C O, and the direct kernel
 // gains on wider vectors. Forward + backward, direct / Winograd, float32, batch 64 and 256, 14x14 and
@@ -64,7 +68,7 @@ inline WinogradTile winograd_filter(const ConvShape& s) {
   const char* env = std::getenv("HDL_CONV_WINOGRAD");  // to measure the rule, and to test small shapes
   if (env && env[0] == '0') return {};
   const bool channels = env && env[0] == '1' ? s.C >= 4 && s.O >= 8 : 2 * s.C * s.O >= kWinogradChannels * (s.C + s.O);
-  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || !channels || (s.kh != 3 && s.kh != 5)) return {};
+  if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || !channels || s.kh < 2 || s.kh > 5) return {};
   const int64 Ho = s.out_h(), Wo = s.out_w();
   const auto cost = [&](int alpha) {  // multiplications per output and channel pair, 0 where the tiles do not serve
     const int64 m = alpha - s.kh + 1, th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
@@ -72,8 +76,8 @@ inline WinogradTile winograd_filter(const ConvShape& s) {
     const double waste = double(th * m) * double(tw * m) / (double(Ho) * double(Wo));
     return waste > kMaxWaste ? 0.0 : waste * alpha * alpha / double(m * m);
   };
-  const double on8 = cost(8), on6 = s.kh == 3 ? cost(6) : 0.0;
-  if (on6 > 0 && (on8 == 0 || on6 < 0.95 * on8)) return {3, 6};
+  const double on8 = cost(8), on6 = s.kh <= 3 ? cost(6) : 0.0;
+  if (on6 > 0 && (on8 == 0 || on6 < 0.95 * on8)) return {int(s.kh), 6};
   return on8 > 0 ? WinogradTile{int(s.kh), 8} : WinogradTile{};
 }
 
@@ -81,9 +85,16 @@ inline WinogradTile winograd_filter(const ConvShape& s) {
 template <class F>
 void with_winograd(WinogradTile k, F&& f) {
   using std::integral_constant;
-  if (k.r == 5) return f(integral_constant<int, 5>(), integral_constant<int, 8>());
-  if (k.alpha == 8) return f(integral_constant<int, 3>(), integral_constant<int, 8>());
-  f(integral_constant<int, 3>(), integral_constant<int, 6>());
+  if (k.alpha == 6) {
+    if (k.r == 2) return f(integral_constant<int, 2>(), integral_constant<int, 6>());
+    return f(integral_constant<int, 3>(), integral_constant<int, 6>());
+  }
+  switch (k.r) {
+    case 2: return f(integral_constant<int, 2>(), integral_constant<int, 8>());
+    case 3: return f(integral_constant<int, 3>(), integral_constant<int, 8>());
+    case 4: return f(integral_constant<int, 4>(), integral_constant<int, 8>());
+    default: return f(integral_constant<int, 5>(), integral_constant<int, 8>());
+  }
 }
 
 // winograd_forward<R, A>: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the
