@@ -38,11 +38,8 @@ inline WinogradTile space_to_depth_winograd(const ConvShape& s) {
   if (s.sh == 1 && s.sw == 1) return {};
   const ConvShape t = space_to_depth_shape(s);
   const WinogradTile k = winograd_filter(t);
-  if (!k) return {};
-  const int64 m = k.alpha - k.r + 1, Ho = t.out_h(), Wo = t.out_w();
-  const double tiles = double((Ho + m - 1) / m * m) * double((Wo + m - 1) / m * m);
-  const double winograd = tiles * k.alpha * k.alpha / double(m * m) * double(t.C), direct = double(Ho * Wo * s.kh * s.kw * s.C);
-  return winograd < kSpaceToDepthGain * direct ? k : WinogradTile{};
+  const bool pays = k && winograd_cost(t, k.alpha) * double(t.C) < kSpaceToDepthGain * double(s.kh * s.kw * s.C);
+  return pays ? k : WinogradTile{};
 }
 
 // The stride-1 data gradient of space_to_depth_shape(s): dy (N, Ho, Wo, O) padded by the filter less one

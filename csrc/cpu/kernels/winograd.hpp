@@ -64,19 +64,21 @@ struct WinogradTile {
   explicit operator bool() const { return r != 0; }
 };
 
+// Multiplications per output and channel pair of F(m x m, r x r) on alpha x alpha tiles for the stride-1
+// s (r = kh), the tiles' waste counted; 0 where they do not serve (too few, or too much waste).
+inline double winograd_cost(const ConvShape& s, int alpha) {
+  const int64 Ho = s.out_h(), Wo = s.out_w(), m = alpha - s.kh + 1, th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
+  if (Ho < m || Wo < m || s.N * th * tw < kMinTiles) return 0.0;
+  const double waste = double(th * m) * double(tw * m) / (double(Ho) * double(Wo));
+  return waste > kMaxWaste ? 0.0 : waste * alpha * alpha / double(m * m);
+}
+
 inline WinogradTile winograd_filter(const ConvShape& s) {
   const char* env = std::getenv("HDL_CONV_WINOGRAD");  // to measure the rule, and to test small shapes
   if (env && env[0] == '0') return {};
   const bool channels = env && env[0] == '1' ? s.C >= 4 && s.O >= 8 : 2 * s.C * s.O >= kWinogradChannels * (s.C + s.O);
   if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || !channels || s.kh < 2 || s.kh > 5) return {};
-  const int64 Ho = s.out_h(), Wo = s.out_w();
-  const auto cost = [&](int alpha) {  // multiplications per output and channel pair, 0 where the tiles do not serve
-    const int64 m = alpha - s.kh + 1, th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
-    if (Ho < m || Wo < m || s.N * th * tw < kMinTiles) return 0.0;
-    const double waste = double(th * m) * double(tw * m) / (double(Ho) * double(Wo));
-    return waste > kMaxWaste ? 0.0 : waste * alpha * alpha / double(m * m);
-  };
-  const double on8 = cost(8), on6 = s.kh <= 3 ? cost(6) : 0.0;
+  const double on8 = winograd_cost(s, 8), on6 = s.kh <= 3 ? winograd_cost(s, 6) : 0.0;
   if (on6 > 0 && (on8 == 0 || on6 < 0.95 * on8)) return {int(s.kh), 6};
   return on8 > 0 ? WinogradTile{int(s.kh), 8} : WinogradTile{};
 }
