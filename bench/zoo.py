@@ -117,6 +117,10 @@ ZOO = [
         "conv3 pad 1 192, fc 10", (64, 64, 3),
         [*_conv_relu(48, 11, 4, 2), ("max", 3, 2, 0), *_conv_relu(128, 5, 1, 2), ("max", 3, 2, 0),
          *_conv_relu(192, 3, 1, 1), ("fc", 10)]),
+    # One more found slow (2026-12-06, later): 4x4 stride-2 convolutions down to a 4x4 map, as a DCGAN discriminator writes them.
+    Net("dcgan", "DCGAN discriminator-style 64x64x3: conv4 s2 pad 1 64, 128, 256, 512, fc 10", (64, 64, 3),
+        [*_conv_relu(64, 4, 2, 1), *_conv_relu(128, 4, 2, 1), *_conv_relu(256, 4, 2, 1), *_conv_relu(512, 4, 2, 1),
+         ("fc", 10)]),
 ]
 NETS = {net.name: net for net in ZOO}
 

@@ -19,7 +19,7 @@ SHAPE = dict(x=(4, 64, 16, 16), w=(64, 64, 3, 3), stride=2, pad=1)
 @pytest.fixture
 def fresh(monkeypatch):
     """An empty table, measuring on, no path forced."""
-    for name in ("HDL_AUTOTUNE", "HDL_CONV_IMPLICIT", "HDL_CONV_WINOGRAD"):
+    for name in ("HDL_AUTOTUNE", "HDL_CONV_IMPLICIT", "HDL_CONV_WINOGRAD", "HDL_CONV_COL2IM"):
         monkeypatch.delenv(name, raising=False)
     autotune.clear()
     yield
@@ -64,16 +64,22 @@ def test_first_call_measures_and_every_call_is_right(fresh, dtype):
     assert len(autotune.entries()) == n  # nothing measured twice
 
 
-@pytest.mark.parametrize("algorithm", [0, 1])
-def test_a_recorded_choice_is_obeyed(fresh, algorithm):
-    """Every key recorded as one algorithm in advance: nothing is measured, and the results are right."""
+def choice(key, which):
+    """The first (which = 0) or second of the two algorithms key's pass chooses between, as recorded."""
+    return autotune.ALGORITHMS.index(autotune.CHOICES[autotune.PASSES[key[0]]][which])
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_recorded_choice_is_obeyed(fresh, which):
+    """Every key recorded as its pass's first (second) algorithm in advance: nothing is measured, and the
+    results are right."""
     run_conv()
     keys = [key for key, _ in _C.autotune_entries()]
     autotune.clear()
     for key in keys:
-        _C.autotune_record(list(key), algorithm)
+        _C.autotune_record(list(key), choice(key, which))
     assert_matches(*run_conv(seed=1))
-    assert sorted(_C.autotune_entries()) == sorted((key, algorithm) for key in keys)
+    assert sorted(_C.autotune_entries()) == sorted((key, choice(key, which)) for key in keys)
 
 
 @pytest.mark.parametrize("env", [{"HDL_AUTOTUNE": "0"}, {"HDL_CONV_IMPLICIT": "1"}, {"HDL_CONV_IMPLICIT": "0"}])
@@ -115,7 +121,41 @@ def test_space_to_depth_is_measured_against_the_strided_paths(fresh, dtype):
     assert set(strided) == {"winograd_forward", "winograd_data_gradient", "winograd_filter_gradient"}
 
 
-@pytest.mark.parametrize("shape", [SHAPE, WINOGRAD_SHAPE, STEM_SHAPE])
+# 4 x 8x8x128 -> 128 4x4 stride 2 (a DCGAN discriminator's): its data gradient is measured as four sub-pixel
+# convolutions of 4x4 outputs against one GEMM and a gather (col2im, conv_col2im.hpp): 16.8 M multiply-adds
+COL2IM_SHAPE = dict(x=(4, 128, 8, 8), w=(128, 128, 4, 4), stride=2, pad=1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_col2im_is_measured_against_the_subpixel_data_gradient(fresh, dtype):
+    for _ in range(2):
+        assert_matches(*run_conv(dtype=dtype, **COL2IM_SHAPE), dtype=dtype)
+    chosen = [e for e in autotune.entries() if e["pass"] == "data_gradient"]
+    assert len(chosen) == 1 and chosen[0]["algorithm"] in ("subpixel", "col2im")
+    assert (chosen[0]["N"], chosen[0]["C"], chosen[0]["O"], chosen[0]["kh"], chosen[0]["sh"]) == (4, 128, 128, 4, 2)
+
+
+@pytest.mark.parametrize("algorithm", ["subpixel", "col2im"])
+def test_a_recorded_data_gradient_choice_is_obeyed(fresh, algorithm):
+    run_conv(**COL2IM_SHAPE)
+    key = next(key for key, _ in _C.autotune_entries() if autotune.PASSES[key[0]] == "data_gradient")
+    autotune.clear()
+    _C.autotune_record(list(key), autotune.ALGORITHMS.index(algorithm))
+    assert_matches(*run_conv(seed=2, **COL2IM_SHAPE))
+    assert dict(_C.autotune_entries())[key] == autotune.ALGORITHMS.index(algorithm)
+    # the sub-pixel path's phases measured their own kernels; col2im's product is one GEMM, nothing to measure
+    assert any(key[0] == 0 and key[12] == 1 for key, _ in _C.autotune_entries()) == (algorithm == "subpixel")
+
+
+@pytest.mark.parametrize("env", [{"HDL_CONV_COL2IM": "1"}, {"HDL_CONV_COL2IM": "0"}])
+def test_col2im_forced_measures_no_data_gradient(fresh, monkeypatch, env):
+    for k, v in env.items():
+        monkeypatch.setenv(k, v)
+    assert_matches(*run_conv(**COL2IM_SHAPE))
+    assert not [e for e in autotune.entries() if e["pass"] == "data_gradient"]
+
+
+@pytest.mark.parametrize("shape", [SHAPE, WINOGRAD_SHAPE, STEM_SHAPE, COL2IM_SHAPE])
 def test_a_measuring_call_matches_later_calls_bit_for_bit(fresh, shape):
     """The chosen algorithm writes the measuring call's output last: no trace of the other's rounding."""
     first = run_conv(seed=3, dtype=np.float32, **shape)[0]
@@ -179,12 +219,13 @@ def _file(entries):
 
 @pytest.mark.parametrize("text", ["{not json", '{"format": 1, "machine": {"cpu": "another"}, "entries": []}',
                                   '{"format": 99}', "[1, 2]",
-                                  "BAD_PASS", "BAD_ALGORITHM", "HUGE", "STRING_KEY", "SHORT_KEY"])
+                                  "BAD_PASS", "BAD_ALGORITHM", "BAD_COL2IM", "HUGE", "STRING_KEY", "SHORT_KEY"])
 def test_a_foreign_or_broken_file_is_ignored_with_a_warning(fresh, tmp_path, text):
     """Nothing of it is recorded, and the first convolution after it runs."""
     good = [0, 4, 2] + [1] * 15
     text = {"BAD_PASS": _file([[[7] + good[1:], "direct"]]),
             "BAD_ALGORITHM": _file([[good, "winograd"]]),
+            "BAD_COL2IM": _file([[[5] + good[1:], "direct"]]),
             "HUGE": _file([[good[:-1] + [2**70], "direct"]]),
             "STRING_KEY": _file([[good[:-1] + ["1"], "direct"]]),
             "SHORT_KEY": _file([[good[:5], "direct"]])}.get(text, text)
@@ -199,13 +240,17 @@ def test_a_bad_entry_is_refused():
     with pytest.raises(ValueError, match="18 integers"):
         _C.autotune_record([0, 4, 2], 1)
     with pytest.raises(ValueError, match="algorithm is 0"):
-        _C.autotune_record([0] * 18, 4)
-    with pytest.raises(ValueError, match="pass"):
-        _C.autotune_record([5] + [0] * 17, 1)
+        _C.autotune_record([0] * 18, 6)
+    with pytest.raises(ValueError, match="pass .* is 0 to 5"):
+        _C.autotune_record([6] + [0] * 17, 1)
     with pytest.raises(ValueError, match="passes 0-1 choose 0 or 1"):
         _C.autotune_record([0] * 18, 2)
     with pytest.raises(ValueError, match="passes 0-1 choose 0 or 1"):
         _C.autotune_record([3] + [0] * 17, 1)
+    with pytest.raises(ValueError, match="pass 5 chooses 4 or 5"):
+        _C.autotune_record([5] + [0] * 17, 3)
+    with pytest.raises(ValueError, match="pass 5 chooses 4 or 5"):
+        _C.autotune_record([1] + [0] * 17, 4)
 
 
 def test_a_process_saves_at_exit_and_the_next_loads(tmp_path):

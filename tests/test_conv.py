@@ -193,6 +193,15 @@ def test_implicit_gemm_matches_oracle(case, seed):
         check_every_output(case, seed)
 
 
+@settings(max_examples=examples(60), deadline=None)
+@given(case=wide_conv_case(), seed=st.integers(0, 2**31))
+def test_col2im_data_gradient_matches_oracle(case, seed):
+    """The data gradient as one GEMM and a gather (conv_col2im.hpp) on every shape, stride 1 too, where the
+    autotune offers it only to strided filters."""
+    with conv_paths(HDL_CONV_COL2IM="1", HDL_CONV_WINOGRAD="0"):
+        check_every_output(case, seed)
+
+
 def check_every_output(case, seed):
     xs, ws, stride, pad = case
     rng = np.random.default_rng(seed)
@@ -283,6 +292,22 @@ def test_winograd_new_filter_sizes_and_strides(case, dtype, monkeypatch):
     monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")
     monkeypatch.setenv("HDL_AUTOTUNE", "0")
     check_against_oracle_and_differences(case, dtype, rel32=2e-5, seed=5)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", [
+    ((2, 16, 8, 8), (12, 16, 4, 4), 2, 1),              # DCGAN's 4x4 stride 2 on a small map
+    ((1, 17, 9, 7), (8, 17, 3, 3), 2, (0, 2, 1, 0)),    # odd sizes, asymmetric padding, batch 1
+    ((3, 16, 11, 10), (9, 16, 5, 5), 3, (2, 1, 0, 3)),  # stride 3, windows overhanging the border
+    ((2, 16, 7, 9), (8, 16, 1, 1), 2, 0),               # 1x1 stride 2: half the inputs get no gradient
+    ((2, 16, 10, 9), (8, 16, 2, 3), (2, 3), 1),         # a filter no wider than its stride
+    ((2, 8, 6, 6), (5, 8, 3, 3), 1, 1),                 # stride 1 (only forced: the autotune offers it strided)
+])
+def test_col2im_data_gradient_matches_oracle_and_differences(case, dtype, monkeypatch):
+    """col2im's dx against the oracle in both precisions and by central differences in float64."""
+    monkeypatch.setenv("HDL_CONV_COL2IM", "1")
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "0")
+    check_against_oracle_and_differences(case, dtype, rel32=2e-6, seed=7)
 
 
 @pytest.mark.parametrize("case", [

@@ -83,23 +83,23 @@ void bind_conv(py::module_& m) {
       },
       "The measured choices of this process: (key, algorithm) pairs, the key (pass, bytes, threads, N, Hp, Wp, "
       "C, Ho, Wo, O, kh, kw, sh, sw, rows lo, rows hi, cols lo, cols hi), the algorithm 0 direct, 1 implicit GEMM, "
-      "2 Winograd, 3 not Winograd (hdl.autotune names them).");
+      "2 Winograd, 3 not Winograd, 4 sub-pixel, 5 col2im (hdl.autotune names them).");
   m.def(
       "autotune_record",
       [](const std::vector<int64>& key, int choice) {
         if (key.size() != autotune::kKeyLength)
           throw py::value_error("autotune_record: a key has " + std::to_string(autotune::kKeyLength) + " integers, got " +
                                 std::to_string(key.size()));
-        if (choice < 0 || choice > 3)
-          throw py::value_error("autotune_record: the algorithm is 0 (direct), 1 (implicit GEMM), 2 (Winograd) or "
-                                "3 (not Winograd), got " + std::to_string(choice));
-        if (key[0] < 0 || key[0] > 4)
-          throw py::value_error("autotune_record: the pass (the key's first integer) is 0 to 4, got " +
-                                std::to_string(key[0]));
-        if ((choice >= 2) != (key[0] >= 2))
+        if (choice < 0 || choice >= autotune::kAlgorithms)
+          throw py::value_error("autotune_record: the algorithm is 0 (direct), 1 (implicit GEMM), 2 (Winograd), "
+                                "3 (not Winograd), 4 (sub-pixel) or 5 (col2im), got " + std::to_string(choice));
+        if (key[0] < 0 || key[0] >= autotune::kPasses)
+          throw py::value_error("autotune_record: the pass (the key's first integer) is 0 to " +
+                                std::to_string(autotune::kPasses - 1) + ", got " + std::to_string(key[0]));
+        if (!autotune::pass_chooses(int(key[0]), choice))
           throw py::value_error("autotune_record: passes 0-1 choose 0 or 1 (direct, implicit GEMM), passes 2-4 "
-                                "choose 2 or 3 (Winograd or not); got " + std::to_string(choice) + " for pass " +
-                                std::to_string(key[0]));
+                                "choose 2 or 3 (Winograd or not), pass 5 chooses 4 or 5 (sub-pixel, col2im); got " +
+                                std::to_string(choice) + " for pass " + std::to_string(key[0]));
         autotune::Key k;
         std::copy(key.begin(), key.end(), k.begin());
         autotune::record(k, autotune::Algorithm(choice));

@@ -17,7 +17,7 @@ def autotune_clear() -> None:
     """
 def autotune_entries() -> list:
     """
-    The measured choices of this process: (key, algorithm) pairs, the key (pass, bytes, threads, N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw, rows lo, rows hi, cols lo, cols hi), the algorithm 0 direct, 1 implicit GEMM, 2 Winograd, 3 not Winograd (hdl.autotune names them).
+    The measured choices of this process: (key, algorithm) pairs, the key (pass, bytes, threads, N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw, rows lo, rows hi, cols lo, cols hi), the algorithm 0 direct, 1 implicit GEMM, 2 Winograd, 3 not Winograd, 4 sub-pixel, 5 col2im (hdl.autotune names them).
     """
 def autotune_record(key: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], algorithm: typing.SupportsInt | typing.SupportsIndex) -> None:
     """

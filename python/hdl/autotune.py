@@ -7,16 +7,16 @@ processor as much as on the shape: the direct forward pass ran 1.15-1.56x slower
 by counting multiplications, lost to both on the few tiles of a batch of 1 (16x16x128 -> 128 3x3: 0.59 against
 0.44 ms). So the first call of each shape (of at least 2**20 multiply-adds) times the candidates on its own
 data, three times each, and keeps the fastest (the rule's choice where two are within 3%) for every later
-call (hdl/autotune.hpp): for each pass, Winograd or not, where the rules offer Winograd; then the direct kernel
-or the implicit GEMM.
+call (hdl/autotune.hpp): for each pass, Winograd or not, where the rules offer Winograd; for a strided data
+gradient, its sub-pixel convolutions or one GEMM and a gather (col2im); then the direct kernel or the implicit GEMM.
 
 This module keeps those choices across processes: the first convolution of a process loads the file for this
 machine, and the process saves what it measured when it exits (merged with the file, replaced atomically).
 
 - ``HDL_AUTOTUNE=0``: measure nothing; the shape rules decide. Use it where results must not depend on a cache:
   the algorithms round differently (a process's results depend only on its recorded choices).
-- ``HDL_CONV_IMPLICIT=0/1`` and ``HDL_CONV_WINOGRAD=0/1`` (the tests' and benchmarks' switches) force an
-  algorithm either way.
+- ``HDL_CONV_IMPLICIT=0/1``, ``HDL_CONV_WINOGRAD=0/1`` and ``HDL_CONV_COL2IM=0/1`` (the tests' and benchmarks'
+  switches) force an algorithm either way.
 - ``HDL_AUTOTUNE_CACHE=path``: the file to use, in place of ``~/.cache/hdl/autotune-<machine>.json``
   (``$XDG_CACHE_HOME`` respected); the machine is the processor's model, the instruction set and hdl's version.
 """
@@ -36,8 +36,13 @@ from typing import Any
 from hdl import _C
 
 FORMAT = 1
-ALGORITHMS = ("direct", "implicit_gemm", "winograd", "not_winograd")
-PASSES = ("conv", "filter_gradient", "winograd_forward", "winograd_data_gradient", "winograd_filter_gradient")
+ALGORITHMS = ("direct", "implicit_gemm", "winograd", "not_winograd", "subpixel", "col2im")
+PASSES = ("conv", "filter_gradient", "winograd_forward", "winograd_data_gradient", "winograd_filter_gradient",
+          "data_gradient")
+# the two algorithms each pass chooses between (hdl/autotune.hpp's pass_chooses)
+CHOICES = {"conv": ("direct", "implicit_gemm"), "filter_gradient": ("direct", "implicit_gemm"),
+           "winograd_forward": ("winograd", "not_winograd"), "winograd_data_gradient": ("winograd", "not_winograd"),
+           "winograd_filter_gradient": ("winograd", "not_winograd"), "data_gradient": ("subpixel", "col2im")}
 KEY_FIELDS = ("pass", "bytes", "threads", "N", "Hp", "Wp", "C", "Ho", "Wo", "O", "kh", "kw", "sh", "sw",
               "rows_lo", "rows_hi", "cols_lo", "cols_hi")
 
@@ -91,7 +96,7 @@ def _check_entry(key: list[Any], algorithm: int) -> None:
     """ValueError unless key is 18 integers in range and the algorithm is one of its pass's two."""
     if len(key) != len(KEY_FIELDS) or not all(type(k) is int and 0 <= k < 2**62 for k in key):
         raise ValueError(f"a key is not {len(KEY_FIELDS)} non-negative integers: {key!r}")
-    if key[0] >= len(PASSES) or (algorithm >= 2) != (key[0] >= 2):
+    if key[0] >= len(PASSES) or ALGORITHMS[algorithm] not in CHOICES[PASSES[key[0]]]:
         raise ValueError(f"{ALGORITHMS[algorithm]!r} is not an algorithm of the pass {key[0]}")
 
 

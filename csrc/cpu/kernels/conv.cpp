@@ -4,7 +4,8 @@
 // the input channels:
 //   forward        y  = conv(x_padded, w)
 //   backward data  dx = stride x stride stride-1 convolutions of dy with the phases of w
-//                  flipped and transposed ("sub-pixel", data_gradient_subpixel)
+//                  flipped and transposed ("sub-pixel", data_gradient_subpixel), or for strided
+//                  filters on small maps one GEMM and a gather (col2im, conv_col2im.hpp)
 //   backward filter dw[tap][c] = sum over pixels of x(tap-shifted) (x) dy (conv_filter_gradient.hpp).
 // Stride-1 2x2 to 5x5 filters take Winograd's F(m x m, r x r) instead (winograd.hpp, which says when),
 // for all three passes, and so do large strided ones (an 11x11 stride-4 stem) through space to depth
@@ -23,6 +24,7 @@
 #include "dense_impl.hpp"
 #include "hdl/autotune.hpp"
 #include "kernels.inc"
+#include "conv_col2im.hpp"
 #include "conv_filter_gradient.hpp"
 #include "conv_gemm.hpp"
 #include "conv_implicit.hpp"
@@ -168,18 +170,22 @@ void direct_or_implicit(const autotune::Key& key, int64 work, bool rule, Direct&
            autotune::Algorithm::implicit_gemm, direct, implicit);
 }
 
+// The autotune's key for a pass of the convolution s (the padded input's extent, the part not padding) and
+// its multiply-adds.
+inline autotune::Key shape_key(autotune::Pass pass, const ConvShape& s) {
+  return {int(pass), 0, 0, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C, s.out_h(),
+          s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, s.pad_top, s.pad_top + s.H, s.pad_left, s.pad_left + s.W};
+}
+inline int64 conv_work(const ConvShape& s) { return s.N * s.out_h() * s.out_w() * s.O * s.C * s.kh * s.kw; }
+
 // Winograd (where winograd_filter offers it) or whatever serves the shape otherwise: its tile count and
 // its filters' transform make it slower than the others on a few tiles (16x16x128 -> 128 3x3 at batch 1:
 // forward 0.59 against 0.44 ms, backward 1.50 against 0.89 ms on the AMD EPYC), which the rule, counting
 // multiplications, does not see. HDL_CONV_WINOGRAD=1 takes Winograd wherever it is offered.
 template <class T, class Other, class Winograd>
 void winograd_or_other(autotune::Pass pass, const ConvShape& s, Other&& other, Winograd&& winograd) {
-  const autotune::Key key{int(pass), 0, 0, s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right,
-                          s.C, s.out_h(), s.out_w(), s.O, s.kh, s.kw, s.sh, s.sw, s.pad_top, s.pad_top + s.H,
-                          s.pad_left, s.pad_left + s.W};
-  tuned<T>(key, s.N * s.out_h() * s.out_w() * s.O * s.C * s.kh * s.kw,
-           switch_setting("HDL_CONV_WINOGRAD") == 1 ? 1 : -1, true, autotune::Algorithm::not_winograd,
-           autotune::Algorithm::winograd, other, winograd);
+  tuned<T>(shape_key(pass, s), conv_work(s), switch_setting("HDL_CONV_WINOGRAD") == 1 ? 1 : -1, true,
+           autotune::Algorithm::not_winograd, autotune::Algorithm::winograd, other, winograd);
 }
 
 // The implicit GEMM where the measured choice or implicit_rule says, with `plain` filters (a forward pass) or those of w flipped
@@ -286,6 +292,29 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
     }
 }
 
+// The data gradient where Winograd does not serve: the sub-pixel convolutions above, or, for strided
+// filters, one GEMM and a gather (col2im, conv_col2im.hpp), whose product keeps its efficiency where the
+// phases are a few pixels each. Offered where the gather adds whole vectors of channels; measured, else
+// col2im for output maps of at most kCol2imPixels pixels from and into 128 channels or more. Batch 16,
+// float32, sub-pixel -> col2im (ms): 8x8x256 -> 512 4x4 s2 9.5 -> 6.8; 8x8x128 -> 256 3x3 s2 1.12 -> 0.78;
+// 4x4x256 -> 256 2x2 s2 0.93 -> 0.27; batch 64 8x8x64 -> 128 4x4 s2 1.67 both; 32x32x64 -> 128 4x4 s2
+// (space to depth's Winograd 4.2) 6.2; a 7x7 s2 stem of 3 channels 1.5 -> 4.4 (not offered).
+// HDL_CONV_COL2IM=1 (=0) takes col2im (the sub-pixel path) for every data gradient that reaches here;
+// HDL_CONV_IMPLICIT set either way, and this one not, takes the sub-pixel path (whose phases it forces).
+constexpr int64 kCol2imPixels = 64;
+
+template <class T>
+void data_gradient_unless_winograd(T* dx, const T* dy, const T* w, const ConvShape& s) {
+  const auto subpixel = [&] { data_gradient_subpixel(dx, dy, w, s); };
+  const auto col2im = [&] { data_gradient_col2im(dx, dy, w, s); };
+  int forced = switch_setting("HDL_CONV_COL2IM");
+  if (forced < 0 && switch_setting("HDL_CONV_IMPLICIT") >= 0) forced = 0;
+  if (forced < 0 && ((s.sh == 1 && s.sw == 1) || s.C < Simd<T>::lanes)) return subpixel();
+  const bool rule = s.C >= 128 && s.O >= 128 && s.out_h() * s.out_w() <= kCol2imPixels;
+  tuned<T>(shape_key(autotune::Pass::data_gradient, s), conv_work(s), forced, rule, autotune::Algorithm::subpixel,
+           autotune::Algorithm::col2im, subpixel, col2im);
+}
+
 // The GEMM core serves filters that cover their input (a fully connected layer). 1x1 stride-1 filters,
 // which it could serve too, measured faster direct here (batch 64, 16x16 64->128: dw 2.8-3.8 against
 // 6.0-6.7 ms, dx+dw 5.0-6.2 against 8.7-13.8 ms; the forward level), so they stay direct.
@@ -359,15 +388,15 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - Ho,
                       s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
     const auto k = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : WinogradTile{};
-    const auto subpixel = [&] { data_gradient_subpixel(dx, dy, w, s); };
+    const auto other = [&] { data_gradient_unless_winograd(dx, dy, w, s); };
     const auto kd = ks ? winograd_filter(space_to_depth_data_gradient_shape(s)) : WinogradTile{};
     if (kd) {
-      winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, subpixel,
+      winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, other,
                            [&] { space_to_depth_data_gradient(dx, dy, w, s, kd); });
     } else if (!k) {
-      subpixel();
+      other();
     } else {
-      winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, subpixel, [&] {
+      winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, other, [&] {
         const Buffer<T> zero(s.C, T(0));
         const Padded<T> dyp{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left};
         with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false); });

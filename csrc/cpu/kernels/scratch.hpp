@@ -20,7 +20,8 @@ namespace HDL_ISA {
 // 18 the staging tile of the filter pack; 19 that of the filter gradient's sums; 20, 21 the GEMM
 // convolutions' inputs and data gradient in the filters' order; 22-25 the implicit GEMM's filters, output
 // and filter gradients (conv_implicit.hpp); 26 the stage of Winograd's filter transform (per thread);
-// 27, 28 the space-to-depth input and its gradient (conv_space_to_depth.hpp).
+// 27, 28 the space-to-depth input and its gradient (conv_space_to_depth.hpp); 29 col2im's products
+// (conv_col2im.hpp).
 template <class T, int Use>
 T* scratch(std::size_t n) {
   thread_local Buffer<T> buffer;

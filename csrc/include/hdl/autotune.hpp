@@ -15,11 +15,20 @@
 namespace hdl::autotune {
 
 // What is chosen: the direct kernel or the implicit GEMM, for a convolution (the forward pass and the
-// data gradient's convolutions) or for a filter gradient; and, for each of the three passes that Winograd
-// could serve, Winograd or not (what serves the shape otherwise is then chosen as the first two passes say).
+// data gradient's convolutions) or for a filter gradient; for each of the three passes that Winograd
+// could serve, Winograd or not (what serves the shape otherwise is then chosen as the other passes say);
+// and for a strided data gradient, its sub-pixel convolutions or one GEMM and a gather (col2im).
 enum class Pass : int { conv = 0, filter_gradient = 1, winograd_forward = 2, winograd_data_gradient = 3,
-                        winograd_filter_gradient = 4 };
-enum class Algorithm : int { direct = 0, implicit_gemm = 1, winograd = 2, not_winograd = 3 };
+                        winograd_filter_gradient = 4, data_gradient = 5 };
+enum class Algorithm : int { direct = 0, implicit_gemm = 1, winograd = 2, not_winograd = 3, subpixel = 4,
+                             col2im = 5 };
+constexpr int kPasses = 6, kAlgorithms = 6;
+
+// The two algorithms a pass chooses between: passes 0-1 algorithms 0-1, 2-4 2-3, 5 4-5.
+constexpr int first_choice(int pass) { return pass < 2 ? 0 : pass < 5 ? 2 : 4; }
+constexpr bool pass_chooses(int pass, int algorithm) {
+  return pass >= 0 && pass < kPasses && (algorithm == first_choice(pass) || algorithm == first_choice(pass) + 1);
+}
 
 // The pass, the element size, the threads, then the shape: N, Hp, Wp, C, Ho, Wo, O, kh, kw, sh, sw and
 // the rows and columns of the padded input not known to be zero (lo, hi, lo, hi).
