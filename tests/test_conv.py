@@ -310,6 +310,22 @@ def test_col2im_data_gradient_matches_oracle_and_differences(case, dtype, monkey
     check_against_oracle_and_differences(case, dtype, rel32=2e-6, seed=7)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", [
+    ((3, 16, 4, 4), (40, 16, 3, 3), 1, 1),              # a 4x4 map: 9 blocks of 4 to 9 taps, two vectors out
+    ((3, 16, 4, 4), (6, 16, 3, 3), 1, 1),               # the same on one narrow vector (12-pixel tiles)
+    ((2, 16, 8, 8), (20, 16, 4, 4), 2, 1),              # 4x4 stride 2 pad 1 on a 4x4 output; its data gradient
+    ((1, 9, 7, 6), (17, 9, 5, 5), 1, (2, 1, 0, 2)),     # asymmetric padding, batch 1, odd sizes
+    ((2, 8, 3, 5), (9, 8, 5, 5), 1, 3),                 # padding as wide as the map: few taps a pixel
+])
+def test_direct_kernel_tiles_by_tap_spans(case, dtype, monkeypatch):
+    """The direct kernel on small padded maps, whose tiles take pixels of one tap range (pixel_blocks in
+    conv.cpp): forward and data gradient against the oracle, and by central differences in float64."""
+    monkeypatch.setenv("HDL_CONV_IMPLICIT", "0")
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "0")
+    check_against_oracle_and_differences(case, dtype, rel32=2e-6, seed=11)
+
+
 @pytest.mark.parametrize("case", [
     ((2, 5, 9, 8), (8, 5, 3, 3), 1, 1),               # Winograd F(6x6, 3x3)
     ((1, 17, 6, 7), (9, 17, 3, 3), 1, (0, 2, 1, 0)),  # one tile, asymmetric padding

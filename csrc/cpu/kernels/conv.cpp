@@ -71,17 +71,117 @@ struct Conv {
   Inside rows, cols;
 };
 
+// Output rows (or columns) [first, first + count) whose filter taps [t0, t1) see the image: runs of
+// equal tap ranges, the border's few and the interior's one.
+struct TapSpan {
+  int64 first, count, t0, t1;
+};
+inline std::vector<TapSpan> tap_spans(int64 outputs, int64 stride, Inside in, int64 k) {
+  std::vector<TapSpan> spans;
+  for (int64 i = 0; i < outputs; ++i) {
+    const int64 t0 = std::clamp<int64>(in.lo - i * stride, 0, k);
+    const int64 t1 = std::max(t0, std::clamp<int64>(in.hi - i * stride, 0, k));
+    if (!spans.empty() && spans.back().t0 == t0 && spans.back().t1 == t1)
+      ++spans.back().count;
+    else
+      spans.push_back({i, 1, t0, t1});
+  }
+  return spans;
+}
+
+// The pixels of the batch as the tiles take them: one block of pixels per pair of a row span and a column
+// span (all of whose pixels read the same taps), or one block of all of them in row-major order, tiles
+// then running on into the next row and image and reading the union of their pixels' taps. Small maps
+// with padding take the spans: 8x8x256 -> 512 4x4 stride 2 pad 1 reads 9 to 16 of its 16 taps a pixel,
+// 23% fewer multiply-adds than the union (every tile of 6 pixels on a 4x4 map spans a border). They are
+// taken where they cost at most kSpanGain of the union's multiply-adds (a block's short last tile counted
+// whole, the union's tiles as all taps): where the border is a small part of the map they save little,
+// and their tiles' pixels lie farther apart. Forward, spans against the union in one process, float32,
+// batch 16 / 64: that 4x4 stride 2 1.19x / 1.26x; 4x4x128 -> 128 3x3 pad 1 1.32x (batch 64); 7x7x256 -> 256
+// 5x5 pad 2 1.23x (batch 16); 14x14x32 -> 64 5x5 pad 2 1.10x (batch 64); backward 1.0-1.12x.
+constexpr double kSpanGain = 0.85;
+
+struct PixelBlock {
+  TapSpan rows, cols;
+  int64 first_tile, first_cost;  // the tiles before this block, and their taps plus one each (the stores)
+  int64 tile_cost() const { return (rows.t1 - rows.t0) * (cols.t1 - cols.t0) + 1; }
+};
+
+template <int R>
+std::vector<PixelBlock> pixel_blocks(const Conv& s) {
+  const auto rows = tap_spans(s.Ho, s.sh, s.rows, s.kh), cols = tap_spans(s.Wo, s.sw, s.cols, s.kw);
+  std::vector<PixelBlock> blocks;
+  int64 tiles = 0, cost = 0;
+  for (const auto& r : rows)
+    for (const auto& c : cols) {
+      blocks.push_back({r, c, tiles, cost});
+      const int64 n = (s.N * r.count * c.count + R - 1) / R;
+      tiles += n;
+      cost += n * blocks.back().tile_cost();
+    }
+  const int64 whole = (s.N * s.Ho * s.Wo + R - 1) / R;
+  if (blocks.size() == 1 || cost - tiles >= kSpanGain * double(whole * s.kh * s.kw)) return {};
+  blocks.push_back({{}, {}, tiles, cost});  // the end
+  return blocks;
+}
+
+// body(tile) for every tile of the blocks, on all threads (when parallel): each thread a run of tiles of
+// an equal share of their cost (a static split by count would give one thread the border's cheap tiles
+// and another the interior's).
+template <class F>
+void for_tiles_balanced(const std::vector<PixelBlock>& blocks, bool parallel, F&& body) {
+  const int64 total = blocks.back().first_cost;
+  const auto tile_at = [&](int64 cost) {  // the first tile that starts at or past cost
+    const auto b = std::upper_bound(blocks.begin(), blocks.end() - 1, cost,
+                                    [](int64 c, const PixelBlock& p) { return c < p.first_cost; }) - 1;
+    return std::min(b->first_tile + (cost - b->first_cost + b->tile_cost() - 1) / b->tile_cost(), (b + 1)->first_tile);
+  };
+  const auto run = [&](int t, int nt) {
+    for (int64 job = tile_at(total * t / nt), end = tile_at(total * (t + 1) / nt); job < end; ++job) body(job);
+  };
+  if (!parallel) return run(0, 1);
+#pragma omp parallel
+  {
+    const FloatModeGuard float_mode;
+    run(omp_get_thread_num(), omp_get_num_threads());
+  }
+}
+
 template <class T, int NV, int Bytes>
 void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const T* wp, const Buffer<T>& bias,
                 bool relu) {
   constexpr int64 B = kBlockO<T, NV, Bytes>;
   constexpr int R = kRowsFor<NV>;
   const int64 taps = s.kh * s.kw, blocks = (s.O + B - 1) / B;
+  const auto run = [&](int count, const int64* xoff, const int64* yoff, const Taps& k) {
+    for (int64 ob = 0; ob < blocks; ++ob)
+      tile_pixels<T, NV, Bytes>(count, y + ob * B, yoff, std::min(B, s.O - ob * B), xp, xoff, k,
+                                wp + ob * taps * s.C * B, s.C, bias.data() + ob * B, relu);
+  };
+  const int64 pixels = s.Ho * s.Wo, count_all = s.N * pixels, work = count_all * s.O * s.C * taps;
+  const std::vector<PixelBlock> spans = pixel_blocks<R>(s);
+  if (!spans.empty()) {
+    for_tiles_balanced(spans, work > kParallelWork, [&](int64 job) {
+      const auto& b = *(std::upper_bound(spans.begin(), spans.end(), job,
+                                         [](int64 j, const PixelBlock& p) { return j < p.first_tile; }) - 1);
+      const int64 per_image = b.rows.count * b.cols.count, q0 = (job - b.first_tile) * R;
+      const int count = int(std::min<int64>(R, s.N * per_image - q0));
+      int64 xoff[R], yoff[R];
+      // pixel (n, i, j) of the block, (i, j) counted from its first row and column; the last repeated
+      for (int64 r = 0, n = q0 / per_image, i = q0 % per_image / b.cols.count, j = q0 % b.cols.count; r < R; ++r) {
+        if (r > 0 && r < count && ++j == b.cols.count && (j = 0, ++i) == b.rows.count) i = 0, ++n;
+        xoff[r] = ((n * s.Hp + (b.rows.first + i) * s.sh) * s.Wp + (b.cols.first + j) * s.sw) * s.C;
+        yoff[r] = n * out.image + (b.rows.first + i) * out.row + (b.cols.first + j) * out.pixel;
+      }
+      run(count, xoff, yoff, Taps{b.rows.t0, b.rows.t1, b.cols.t0, b.cols.t1, s.kw, s.Wp * s.C});
+    });
+    return;
+  }
   // Tiles of R consecutive pixels of the batch in row-major order, a tile running on into the next row
   // and the next image: only the batch's last tile is short. A tile reads the union of its pixels'
   // taps that see the image (the others read the zero padding).
-  const int64 pixels = s.Ho * s.Wo, count_all = s.N * pixels, jobs = (count_all + R - 1) / R;
-  parallel_for(jobs, count_all * s.O * s.C * taps > kParallelWork, [&](int64 job) {
+  const int64 jobs = (count_all + R - 1) / R;
+  parallel_for(jobs, work > kParallelWork, [&](int64 job) {
     const int64 p0 = job * R;
     const int count = int(std::min<int64>(R, count_all - p0));
     int64 xoff[R], yoff[R];
@@ -95,10 +195,7 @@ void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const T* wp, const B
       v0 = std::min(v0, std::clamp<int64>(s.cols.lo - j * s.sw, 0, s.kw));
       v1 = std::max(v1, std::clamp<int64>(s.cols.hi - j * s.sw, 0, s.kw));
     }
-    const Taps k{u0, std::max(u0, u1), v0, std::max(v0, v1), s.kw, s.Wp * s.C};
-    for (int64 ob = 0; ob < blocks; ++ob)
-      tile_pixels<T, NV, Bytes>(count, y + ob * B, yoff, std::min(B, s.O - ob * B), xp, xoff, k,
-                         wp + ob * taps * s.C * B, s.C, bias.data() + ob * B, relu);
+    run(count, xoff, yoff, Taps{u0, std::max(u0, u1), v0, std::max(v0, v1), s.kw, s.Wp * s.C});
   });
 }
 
