@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -189,6 +190,21 @@ def test_small_convolutions_keep_the_rule(fresh):
     """Below 2**20 multiply-adds (1 x 8x8x16 -> 16 3x3 s2: 9 K) nothing is timed."""
     assert_matches(*run_conv(x=(1, 16, 8, 8), w=(16, 16, 3, 3)))
     assert autotune.entries() == []
+
+
+def test_cropped_subpixel_phases_keep_the_file_loadable(fresh, tmp_path):
+    """A 2x2 stride-2 filter with padding 1: its data gradient's phases crop dy (the part not padding starts
+    before their view); their keys were once negative there, and a file holding one was thrown away whole."""
+    run_conv(x=(8, 64, 24, 24), w=(64, 64, 2, 2), stride=2, pad=1)
+    entries = _C.autotune_entries()
+    assert [key for key, _ in entries if key[0] == 0 and key[12] == 1]  # the phases were measured
+    assert all(min(key) >= 0 for key, _ in entries)
+    path = tmp_path / "cropped.json"
+    autotune.save(path)
+    autotune.clear()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert autotune.load(path) == len(entries)
 
 
 def test_save_load_round_trip_and_merge(fresh, tmp_path):

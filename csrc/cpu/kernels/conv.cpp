@@ -383,8 +383,11 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
       const auto sub = [&](int64 ch, int64 o, int64 i, int64 j) {  // w's rows and columns flipped, channels transposed
         return w[((o * s.C + ch) * s.kh + a + s.sh * (r.taps - 1 - i)) * s.kw + b + s.sw * (c.taps - 1 - j)];
       };
+      // dy's rows in this phase's view: from Pt - top, which a crop makes negative (taps see the same rows
+      // from 0: the autotune's keys and file hold them so, non-negative)
       const Conv t{s.N, Hp, Wp, s.O, r.count, c.count, s.C, r.taps, c.taps, 1, 1,
-                   {Pt - top, Pt - top + Ho}, {Pl - left, Pl - left + Wo}};
+                   {std::max<int64>(0, Pt - top), std::max<int64>(0, Pt - top + Ho)},
+                   {std::max<int64>(0, Pl - left), std::max<int64>(0, Pl - left + Wo)}};
       conv_core<T>(out, grid, dyp + (top * Wp + left) * s.O, t, sub, nullptr, false, nullptr,
                    s.sh == 1 && s.sw == 1 ? w : nullptr);  // stride 1: sub is w flipped
     }
