@@ -317,6 +317,7 @@ def test_col2im_data_gradient_matches_oracle_and_differences(case, dtype, monkey
     ((2, 16, 8, 8), (20, 16, 4, 4), 2, 1),              # 4x4 stride 2 pad 1 on a 4x4 output; its data gradient
     ((1, 9, 7, 6), (17, 9, 5, 5), 1, (2, 1, 0, 2)),     # asymmetric padding, batch 1, odd sizes
     ((2, 8, 3, 5), (9, 8, 5, 5), 1, 3),                 # padding as wide as the map: few taps a pixel
+    ((2, 128, 6, 6), (70, 128, 3, 3), 1, 1),            # filters packed on all threads (3 blocks, the last short)
 ])
 def test_direct_kernel_tiles_by_tap_spans(case, dtype, monkeypatch):
     """The direct kernel on small padded maps, whose tiles take pixels of one tap range (pixel_blocks in

@@ -94,7 +94,7 @@ inline std::vector<TapSpan> tap_spans(int64 outputs, int64 stride, Inside in, in
 // then running on into the next row and image and reading the union of their pixels' taps. Small maps
 // with padding take the spans: 8x8x256 -> 512 4x4 stride 2 pad 1 reads 9 to 16 of its 16 taps a pixel,
 // 23% fewer multiply-adds than the union (every tile of 6 pixels on a 4x4 map spans a border). They are
-// taken where they cost at most kSpanGain of the union's multiply-adds (a block's short last tile counted
+// taken where they cost less than kSpanGain of the union's multiply-adds (a block's short last tile counted
 // whole, the union's tiles as all taps): where the border is a small part of the map they save little,
 // and their tiles' pixels lie farther apart. Forward, spans against the union in one process, float32,
 // batch 16 / 64: that 4x4 stride 2 1.19x / 1.26x, on 16x16x128 -> 256 (8x8 outputs, 12% fewer) 1.10x / 1.08x;
@@ -110,6 +110,7 @@ struct PixelBlock {
 
 template <int R>
 std::vector<PixelBlock> pixel_blocks(const Conv& s) {
+  if (s.rows.lo <= 0 && s.rows.hi >= s.Hp && s.cols.lo <= 0 && s.cols.hi >= s.Wp) return {};  // no padding
   const auto rows = tap_spans(s.Ho, s.sh, s.rows, s.kh), cols = tap_spans(s.Wo, s.sw, s.cols, s.kw);
   std::vector<PixelBlock> blocks;
   int64 tiles = 0, cost = 0;
@@ -395,8 +396,9 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
 
 // The data gradient where Winograd does not serve: the sub-pixel convolutions above, or, for strided
 // filters, one GEMM and a gather (col2im, conv_col2im.hpp), whose product keeps its efficiency where the
-// phases are a few pixels each. Offered where the gather adds whole vectors of channels; measured, else
-// col2im for output maps of at most kCol2imPixels pixels from and into 128 channels or more. Batch 16,
+// phases are a few pixels each. Offered where the gather adds runs of at least a vector of channels and one
+// image's products fit kColsBudget (a 256x256 map would hold 34 MB of them); measured, else col2im for output
+// maps of at most kCol2imPixels pixels from and into 128 channels or more. Batch 16,
 // float32, sub-pixel -> col2im (ms): 8x8x256 -> 512 4x4 s2 9.5 -> 6.8; 8x8x128 -> 256 3x3 s2 1.12 -> 0.78;
 // 4x4x256 -> 256 2x2 s2 0.93 -> 0.27; batch 64 8x8x64 -> 128 4x4 s2 1.67 both; 32x32x64 -> 128 4x4 s2
 // (space to depth's Winograd 4.2) 6.2; a 7x7 s2 stem of 3 channels 1.5 -> 4.4 (not offered).
@@ -410,7 +412,9 @@ void data_gradient_unless_winograd(T* dx, const T* dy, const T* w, const ConvSha
   const auto col2im = [&] { data_gradient_col2im(dx, dy, w, s); };
   int forced = switch_setting("HDL_CONV_COL2IM");
   if (forced < 0 && switch_setting("HDL_CONV_IMPLICIT") >= 0) forced = 0;
-  if (forced < 0 && ((s.sh == 1 && s.sw == 1) || s.C < Simd<T>::lanes)) return subpixel();
+  const bool offered = (s.sh > 1 || s.sw > 1) && s.C >= Simd<T>::lanes &&
+                       s.out_h() * s.out_w() * s.kh * s.kw * s.C <= kColsBudget;
+  if (forced < 0 && !offered) return subpixel();
   const bool rule = s.C >= 128 && s.O >= 128 && s.out_h() * s.out_w() <= kCol2imPixels;
   tuned<T>(shape_key(autotune::Pass::data_gradient, s), conv_work(s), forced, rule, autotune::Algorithm::subpixel,
            autotune::Algorithm::col2im, subpixel, col2im);

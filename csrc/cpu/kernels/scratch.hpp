@@ -17,7 +17,7 @@ namespace HDL_ISA {
 // forward pass is 0.02 ms of arithmetic. Uses (one slot each): 0, 1 padded inputs; 2 padded dy;
 // 3 packed filters; 4, 5 per-thread filter-gradient sums; 6 Winograd's transformed filters; 7, 8 its
 // per-thread filter-gradient sums; 9, 16 patch-order filters of the GEMM convolutions; 10-15, 17 Winograd;
-// 18 the staging tile of the filter pack; 19 that of the filter gradient's sums; 20, 21 the GEMM
+// 18 the staging tile of the filter pack (one per thread packing); 19 that of the filter gradient's sums; 20, 21 the GEMM
 // convolutions' inputs and data gradient in the filters' order; 22-25 the implicit GEMM's filters, output
 // and filter gradients (conv_implicit.hpp); 26 the stage of Winograd's filter transform (per thread);
 // 27, 28 the space-to-depth input and its gradient (conv_space_to_depth.hpp); 29 col2im's products
