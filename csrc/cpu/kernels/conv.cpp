@@ -460,7 +460,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
 // The filter gradient where neither one GEMM nor Winograd serves.
 template <class T>
 void filter_gradient_unless_winograd(T* dw, T* db, const T* dy, const T* x, const ConvShape& s) {
-  const int64 Ho = s.out_h(), Wo = s.out_w(), taps = s.kh * s.kw;
+  const int64 Ho = s.out_h(), Wo = s.out_w();
   const T* xs = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   const int64 Hp = s.H + s.pad_top + s.pad_bottom, Wp = s.W + s.pad_left + s.pad_right;
   const auto implicit = [&] {
@@ -472,10 +472,8 @@ void filter_gradient_unless_winograd(T* dw, T* db, const T* dy, const T* x, cons
       filter_gradient_direct<T, decltype(nv)::value, decltype(bytes)::value>(dw, db, dy, xs, Hp, Wp, s);
     });
   };
-  const autotune::Key key{int(autotune::Pass::filter_gradient), 0, 0, s.N, Hp, Wp, s.C, Ho, Wo, s.O, s.kh, s.kw,
-                          s.sh, s.sw, s.pad_top, s.pad_top + s.H, s.pad_left, s.pad_left + s.W};
-  direct_or_implicit<T>(key, s.N * Ho * Wo * s.O * s.C * taps, implicit_rule(s.C, s.O, s.kh, s.kw, true), direct,
-                        implicit);
+  direct_or_implicit<T>(shape_key(autotune::Pass::filter_gradient, s), conv_work(s),
+                        implicit_rule(s.C, s.O, s.kh, s.kw, true), direct, implicit);
 }
 
 template <class T>
