@@ -31,6 +31,7 @@ from numpy.typing import ArrayLike, NDArray
 from hdl import backend, ops
 from hdl.backend import Array
 from hdl.layers import Dropout, Layer, ReLU, layer_type
+from hdl.layers.base import PingPong
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -150,7 +151,8 @@ class Model:
     def forward(self, x: Array, train: bool = False) -> Array:
         """The outputs (N, K) (class scores), an array of the caller's own: numpy for a host batch, a
         device array for a batch on the model's device."""
-        y = self._forward(x, train)[-1]
+        with self.lending(None if train else "y"):  # in inference no output outlives the next layer's
+            y = self._forward(x, train)[-1]
         y = y.reshape(y.shape[0], -1)
         return y.copy() if backend.device_of(x) == backend.device_of(y) else backend.to_numpy(y)
 
@@ -203,13 +205,34 @@ class Model:
                   after_backward: Callable[[int], object] | None = None) -> Any:
         """Back-propagation (5.1)-(5.4) of g = dC/d(output) through every layer: parameter gradients into
         layer.grads (after_backward(i) called as soon as layer i's are there); returns dC/dx when need_dx
-        (the first layer's backward is asked for it), else None."""
-        for i in reversed(range(len(self.layers))):
-            if i not in self._skip_backward:
-                g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=need_dx or i > 0)
-            if after_backward is not None:
-                after_backward(i)
+        (the first layer's backward is asked for it), else None. The gradients dC/dx of the layers take turns
+        in two blocks (PingPong): each is read by the layer below and is dead after it; dC/dx returned is
+        valid until this model's next backward pass."""
+        with self.lending("dx"):
+            for i in reversed(range(len(self.layers))):
+                if i not in self._skip_backward:
+                    g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=need_dx or i > 0)
+                if after_backward is not None:
+                    after_backward(i)
         return g if need_dx else None
+
+    @contextlib.contextmanager
+    def lending(self, name: str | None) -> Iterator[None]:
+        """While it lasts, the layers take their `name` buffers (Layer._buffer) from this model's PingPong of
+        that name: for a pass in which each layer's such array is read by the next layer only (None: no
+        lending)."""
+        if name is None:
+            yield
+            return
+        pingpongs = self.__dict__.setdefault("_pingpongs", {})
+        lent = pingpongs.get(name) or pingpongs.setdefault(name, PingPong(name))
+        for layer in self.layers:
+            layer.__dict__["_lent"] = lent
+        try:
+            yield
+        finally:
+            for layer in self.layers:
+                layer.__dict__.pop("_lent", None)
 
     def cost_gradients(self, x: Array, cost: Callable[[Any], tuple[float, Any]], need_dx: bool = False,
                   train: bool = True) -> tuple[float, Any]:
@@ -289,6 +312,7 @@ class Model:
             layer.to(device)
         self.velocities = [backend.to_device(v, device) for v in self.velocities]
         self.device, self._uploads = device, {}
+        self.__dict__.pop("_pingpongs", None)  # blocks of the old device
         return self
 
     def summary(self, input_shape: Sequence[int]) -> str:
