@@ -121,6 +121,12 @@ ZOO = [
     Net("dcgan", "DCGAN discriminator-style 64x64x3: conv4 s2 pad 1 64, 128, 256, 512, fc 10", (64, 64, 3),
         [*_conv_relu(64, 4, 2, 1), *_conv_relu(128, 4, 2, 1), *_conv_relu(256, 4, 2, 1), *_conv_relu(512, 4, 2, 1),
          ("fc", 10)]),
+    # Two more found level with PyTorch or slower (2026-12-07): eight narrow 3x3 layers at full resolution (3.2 MB
+    # of activations each at batch 64), and 5x5 and 3x3 stride-2 layers without pooling.
+    Net("narrow-deep", "narrow and deep 28x28x1: eight conv3 pad 1 16, fc 10", (28, 28, 1),
+        [item for _ in range(8) for item in _conv_relu(16, 3, 1, 1)] + [("fc", 10)]),
+    Net("strided-5x5", "strided, no pooling, 32x32x3: conv5 s2 pad 2 64, conv5 s2 pad 2 128, conv3 s2 pad 1 256, "
+        "fc 10", (32, 32, 3), [*_conv_relu(64, 5, 2, 2), *_conv_relu(128, 5, 2, 2), *_conv_relu(256, 3, 2, 1), ("fc", 10)]),
 ]
 NETS = {net.name: net for net in ZOO}
 
