@@ -41,6 +41,16 @@ if TYPE_CHECKING:
     from hdl.cuda.array import DeviceArray, Uploader
 
 
+# Batches of fewer bytes than this run without the two blocks (Model.lending): their arrays fit the caches
+# either way, and lending costs a few microseconds a pass (a 5-layer MLP's 31-us inference at batch 16 took
+# 35 us with them).
+LEND_BYTES = 1 << 16
+
+
+def _worth_lending(x: Array) -> bool:
+    return int(getattr(x, "nbytes", 0)) >= LEND_BYTES
+
+
 class Model:
     """A chain of layers ending in K class scores, trained with the softmax log-loss (7.4).
 
@@ -123,14 +133,17 @@ class Model:
             return self._upload("labels", np.ascontiguousarray(a, np.int64))
         return a
 
-    def _forward(self, x: Array, train: bool) -> list[Any]:
+    def _forward(self, x: Array, train: bool, lent: PingPong | None = None) -> list[Any]:
         """Activations [x, y1, y2, ...]; a layer that fuses a ReLU (fuses_relu) and the ReLU after it run as
-        one: the ReLU's output is the layer's buffer."""
+        one: the ReLU's output is the layer's buffer. With lent (Model.lending's), each layer's outputs are
+        in the block its input is not in: only the last one is whole at the end."""
         acts = [self.check_batch(x)]
         self._skip_backward = set()  # ReLUs whose cut the layer before carries (a max pool's argmax)
         i = 0
         while i < len(self.layers):
             layer = self.layers[i]
+            if lent is not None:
+                lent.avoid(acts[-1])
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
             if layer.fuses_relu and type(nxt) is ReLU:
                 y = layer.forward(acts[-1], train, relu=True)  # type: ignore[call-arg]  # fuses_relu: takes relu=
@@ -151,8 +164,9 @@ class Model:
     def forward(self, x: Array, train: bool = False) -> Array:
         """The outputs (N, K) (class scores), an array of the caller's own: numpy for a host batch, a
         device array for a batch on the model's device."""
-        with self.lending(None if train else "y"):  # in inference no output outlives the next layer's
-            y = self._forward(x, train)[-1]
+        # in inference no output outlives the next layer's reading of it
+        with self.lending("y" if not train and _worth_lending(x) else None) as lent:
+            y = self._forward(x, train, lent)[-1]
         y = y.reshape(y.shape[0], -1)
         return y.copy() if backend.device_of(x) == backend.device_of(y) else backend.to_numpy(y)
 
@@ -205,11 +219,13 @@ class Model:
                   after_backward: Callable[[int], object] | None = None) -> Any:
         """Back-propagation (5.1)-(5.4) of g = dC/d(output) through every layer: parameter gradients into
         layer.grads (after_backward(i) called as soon as layer i's are there); returns dC/dx when need_dx
-        (the first layer's backward is asked for it), else None. The gradients dC/dx of the layers take turns
-        in two blocks (PingPong): each is read by the layer below and is dead after it; dC/dx returned is
-        valid until this model's next backward pass."""
-        with self.lending("dx"):
+        (the first layer's backward is asked for it), else None. The layers' gradients dC/dx, each read by
+        the layer below only, take turns in two blocks (PingPong); the first layer's, which the caller may
+        keep, is in that layer's own buffer (valid until the next pass that asks for it)."""
+        with self.lending("dx" if _worth_lending(acts[0]) else None, self.layers[1:]) as lent:
             for i in reversed(range(len(self.layers))):
+                if lent is not None:
+                    lent.avoid(g)
                 if i not in self._skip_backward:
                     g = self.layers[i].run_backward(g, acts[i], acts[i + 1], need_dx=need_dx or i > 0)
                 if after_backward is not None:
@@ -217,21 +233,23 @@ class Model:
         return g if need_dx else None
 
     @contextlib.contextmanager
-    def lending(self, name: str | None) -> Iterator[None]:
-        """While it lasts, the layers take their `name` buffers (Layer._buffer) from this model's PingPong of
-        that name: for a pass in which each layer's such array is read by the next layer only (None: no
-        lending)."""
+    def lending(self, name: str | None, layers: Sequence[Layer] | None = None) -> Iterator[PingPong | None]:
+        """While it lasts, `layers` (default: all of them) take their `name` buffers (Layer._buffer) from this
+        model's PingPong of that name, which it yields (None, and nothing lent, for name None): for a pass in
+        which each layer's such array is read by the next layer only. The pass calls its avoid(input) before
+        each layer."""
         if name is None:
-            yield
+            yield None
             return
         pingpongs = self.__dict__.setdefault("_pingpongs", {})
         lent = pingpongs.get(name) or pingpongs.setdefault(name, PingPong(name))
-        for layer in self.layers:
-            layer.__dict__["_lent"] = lent
+        layers = self.layers if layers is None else layers
         try:
-            yield
+            for layer in layers:
+                layer.__dict__["_lent"] = lent
+            yield lent
         finally:
-            for layer in self.layers:
+            for layer in layers:
                 layer.__dict__.pop("_lent", None)
 
     def cost_gradients(self, x: Array, cost: Callable[[Any], tuple[float, Any]], need_dx: bool = False,
