@@ -242,7 +242,9 @@ class Model:
             yield None
             return
         pingpongs = self.__dict__.setdefault("_pingpongs", {})
-        lent = pingpongs.get(name) or pingpongs.setdefault(name, PingPong(name))
+        lent = pingpongs.get(name)
+        if lent is None:
+            lent = pingpongs[name] = PingPong(name)
         layers = self.layers if layers is None else layers
         try:
             for layer in layers:
