@@ -8,7 +8,7 @@ from conftest import examples
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hdl import ops
+from hdl import _C, ops
 from hdl.reference import cnn
 
 
@@ -292,6 +292,81 @@ def test_winograd_new_filter_sizes_and_strides(case, dtype, monkeypatch):
     monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")
     monkeypatch.setenv("HDL_AUTOTUNE", "0")
     check_against_oracle_and_differences(case, dtype, rel32=2e-5, seed=5)
+
+
+def winograd_offer(case, dtype=np.float32):
+    """The Winograd tiles the rules offer the case's three passes (hdl._C.conv_winograd_offer)."""
+    xs, ws, stride, pad = case
+    n, c, h, w = xs
+    sh, sw = stride if isinstance(stride, tuple) else (stride, stride)
+    return _C.conv_winograd_offer((n, h, w, c), ws, sh, sw, *(pad if isinstance(pad, tuple) else (pad,) * 4), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case, forward", [
+    (((2, 16, 17, 17), (8, 16, 2, 2), 1, 0), (2, 5)),             # 2x2 on 16x16 outputs: four 5x5 tiles a row
+    (((16, 16, 4, 4), (9, 16, 2, 2), 1, (1, 0, 0, 1)), (2, 5)),   # 4x4 outputs: one tile an image
+    (((1, 17, 17, 19), (8, 17, 2, 2), 1, (0, 0, 1, 1)), (2, 5)),  # 16x20 outputs, batch 1, odd channels
+    (((2, 16, 32, 32), (12, 16, 4, 4), 2, 1), (2, 5)),            # 4x4 stride 2 to 16x16: 2x2 over 64
+    (((4, 17, 16, 16), (8, 17, 4, 4), 2, (1, 2, 1, 0)), (2, 5)),  # to 8x7, asymmetric padding: 2x2 over 68
+    (((1, 9, 32, 32), (8, 9, 4, 4), 2, 1), (2, 5)),               # batch 1: 16 tiles, 2x2 over 36
+])
+def test_winograd_f4x4_2x2_matches_oracle_and_differences(case, forward, dtype, monkeypatch):
+    """Winograd's F(4x4, 2x2) on 5x5 tiles (the points 0, +-1, 2 and infinity), which the rule takes for 2x2
+    filters on maps of 4k x 4k outputs (and for the strided filters that space to depth makes 2x2 there):
+    the rule's choice, then forward, data and filter gradients against the oracle and by central
+    differences in float64."""
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")  # the earlier channel rule: these small channel counts too
+    monkeypatch.setenv("HDL_AUTOTUNE", "0")
+    assert winograd_offer(case, dtype)["forward"] == forward
+    check_against_oracle_and_differences(case, dtype, rel32=1e-5, seed=13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", [
+    ((2, 16, 33, 31), (12, 16, 4, 4), 2, (1, 2, 0, 3)),   # odd sizes, asymmetric padding: phases of 17 and 16 rows
+    ((16, 16, 8, 8), (8, 16, 4, 4), 2, (3, 0, 0, 3)),     # padding of 3 on one side: phases that start cropped
+    ((1, 8, 32, 32), (8, 8, 4, 4), 2, 1),                 # batch 1: 16 tiles a phase
+    ((2, 8, 40, 45), (10, 8, 4, 6), (2, 3), (1, 1, 2, 2)),  # strides (2, 3), a 4x6 filter: 2x2 phases, 6x6 tiles
+])
+def test_subpixel_winograd_data_gradient(case, dtype, monkeypatch):
+    """A filter that is a multiple of its stride (4x4 stride 2) gives sub-pixel phases of one R x R filter each,
+    whose data gradients Winograd serves in place (each phase every sh-th row and sw-th column of dx), where
+    they take fewer multiplications than space to depth's: against the oracle, and by central differences
+    in float64."""
+    monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")
+    monkeypatch.setenv("HDL_AUTOTUNE", "0")
+    assert winograd_offer(case, dtype)["data_gradient_subpixel"]
+    check_against_oracle_and_differences(case, dtype, rel32=1e-5, seed=17)
+
+
+@pytest.mark.parametrize("case, tiles", [
+    # 2x2 filters: 16x16 outputs on 5x5 tiles (7x7 and 5x5 blocks would cover 21x21 or 20x20), 14x14 on 8x8
+    # (two blocks of 7 exactly), 32x32 on 8x8 (5 blocks of 7: 25/16 is not 5% below 64/49 x 35^2/32^2)
+    (((64, 256, 17, 17), (128, 256, 2, 2), 1, 0), ((2, 5), (2, 8), (2, 5), False, False)),
+    (((64, 256, 15, 15), (128, 256, 2, 2), 1, 0), ((2, 8), (2, 6), (2, 8), False, False)),
+    (((64, 256, 33, 33), (128, 256, 2, 2), 1, 0), ((2, 8), (2, 8), (2, 8), False, False)),
+    # DCGAN's 4x4 stride-2 layers, through space to depth: 2x2 over 4C channels on 16x16, 8x8, 4x4 outputs;
+    # their data gradients by four 2x2 sub-pixel phases onto 16x16, 8x8, 4x4 (space to depth's would fill
+    # 17x17, 9x9 and 5x5 blocks of 2x2 pixels from 7x7 and 5x5 tiles: 1.44 times the multiplications)
+    (((64, 64, 32, 32), (128, 64, 4, 4), 2, 1), ((2, 5), (2, 5), (2, 5), True, True)),
+    (((64, 128, 16, 16), (256, 128, 4, 4), 2, 1), ((2, 5), (2, 5), (2, 5), True, True)),
+    (((64, 256, 8, 8), (512, 256, 4, 4), 2, 1), ((2, 5), (2, 5), (2, 5), True, True)),
+    # 3x3: 8x8 tiles on 32x32, 6x6 on 8x8; stride 2 on 16x16 pays nothing through space to depth
+    (((64, 64, 32, 32), (64, 64, 3, 3), 1, 1), ((3, 8), (3, 8), (3, 8), False, False)),
+    (((64, 64, 8, 8), (64, 64, 3, 3), 1, 1), ((3, 6), (3, 6), (3, 6), False, False)),
+    (((64, 32, 16, 16), (64, 32, 3, 3), 2, 1), (None, None, None, False, False)),
+    # one GEMM serves a filter that covers its input; three input channels take no Winograd filter gradient
+    (((64, 64, 4, 4), (10, 64, 4, 4), 1, 0), (None, None, None, False, False)),
+    (((64, 3, 34, 34), (32, 3, 3, 3), 1, 0), (None, None, None, False, False)),
+])
+def test_winograd_tile_rule(case, tiles):
+    """The tiles the rules offer each pass (winograd.hpp's shape rule, as conv.cpp applies it)."""
+    got = winograd_offer(case)
+    assert (got["forward"], got["data_gradient"], got["filter_gradient"], got["space_to_depth"],
+            got["data_gradient_subpixel"]) == tiles
+    with pytest.raises(TypeError, match="float32 or float64"):
+        winograd_offer(case, np.int32)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -72,6 +72,30 @@ void bind_conv(py::module_& m) {
       py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"),
       "The convolution's shape after the checks of conv2d (ValueError naming fn otherwise): (its fields, as the "
       "CUDA bindings take them, and the shape of y). Shared by both backends (hdl/shapes.hpp).");
+  m.def(
+      "conv_winograd_offer",
+      [](const std::vector<int64>& x, const std::vector<int64>& w, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
+         int64 pr, const py::object& dtype) {
+        const ConvShape s = conv_shape("conv_winograd_offer", x, w, sh, sw, pt, pb, pl, pr);
+        int64 offer[8];
+        const py::dtype dt = py::dtype::from_args(dtype);
+        if (dt.is(py::dtype::of<float>())) conv_winograd_offer<float>(s, offer);
+        else if (dt.is(py::dtype::of<double>())) conv_winograd_offer<double>(s, offer);
+        else throw py::type_error("conv_winograd_offer: dtype must be float32 or float64, got " + py::str(dt).cast<std::string>());
+        py::dict out;
+        const char* passes[3] = {"forward", "data_gradient", "filter_gradient"};
+        for (int i = 0; i < 3; ++i)
+          out[passes[i]] = offer[2 * i] ? py::object(py::make_tuple(offer[2 * i], offer[2 * i + 1])) : py::none();
+        out["space_to_depth"] = bool(offer[6]);
+        out["data_gradient_subpixel"] = bool(offer[7]);
+        return out;
+      },
+      py::arg("x_shape"), py::arg("w_shape"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"), py::arg("pad_bottom"),
+      py::arg("pad_left"), py::arg("pad_right"), py::arg("dtype"),
+      "The Winograd tiles that the rules offer the NHWC convolution's passes, before the autotune measures them: "
+      "{'forward', 'data_gradient', 'filter_gradient': (r, alpha) of F(m x m, r x r) on alpha x alpha tiles or "
+      "None, 'space_to_depth': whether they serve a strided convolution as a stride-1 one, "
+      "'data_gradient_subpixel': whether the data gradient's tile serves its sub-pixel phases}.");
   // The measured choices of hdl/autotune.hpp, as hdl.autotune saves and loads them.
   m.def(
       "autotune_entries",

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['activations', 'all_finite', 'autotune_clear', 'autotune_entries', 'autotune_record', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_flush_denormal', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_flush_denormal', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
+__all__: list[str] = ['activations', 'all_finite', 'autotune_clear', 'autotune_entries', 'autotune_record', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'conv_winograd_offer', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_flush_denormal', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_flush_denormal', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
 def all_finite(x: numpy.ndarray) -> bool:
     """
     Whether no element of a float32 or float64 array, C- or F-contiguous, is NaN or infinite.
@@ -38,6 +38,10 @@ def conv2d_backward(dy: numpy.ndarray, x: numpy.ndarray, w: numpy.ndarray, sh: t
 def conv_shape(fn: str, x_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], w_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex) -> tuple[list[int], tuple[int, int, int, int]]:
     """
     The convolution's shape after the checks of conv2d (ValueError naming fn otherwise): (its fields, as the CUDA bindings take them, and the shape of y). Shared by both backends (hdl/shapes.hpp).
+    """
+def conv_winograd_offer(x_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], w_shape: collections.abc.Sequence[typing.SupportsInt | typing.SupportsIndex], sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, dtype: typing.Any) -> dict:
+    """
+    The Winograd tiles that the rules offer the NHWC convolution's passes, before the autotune measures them: {'forward', 'data_gradient', 'filter_gradient': (r, alpha) of F(m x m, r x r) on alpha x alpha tiles or None, 'space_to_depth': whether they serve a strided convolution as a stride-1 one, 'data_gradient_subpixel': whether the data gradient's tile serves its sub-pixel phases}.
     """
 def dense_backward(g: numpy.ndarray, a_out: numpy.ndarray, W: numpy.ndarray, a_in: numpy.ndarray, activation: typing.SupportsInt | typing.SupportsIndex, slope: typing.SupportsFloat | typing.SupportsIndex = 0.01, scale: typing.SupportsFloat | typing.SupportsIndex = 1.0, want_g_in: bool = True) -> typing.Any:
     """

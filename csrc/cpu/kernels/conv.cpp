@@ -58,11 +58,6 @@ struct Inside {
   int64 lo, hi;
 };
 
-// Where output pixel (n, i, j) lives: y + n*image + i*row + j*pixel (its channels contiguous).
-struct Grid {
-  int64 image, row, pixel;
-};
-
 // A stride-(sh, sw), unpadded convolution of xp (N, Hp, Wp, C) with filters get(o, c, u, v) and bias b
 // (or none) into y (N, Ho, Wo, O) laid out as `out` says. Taps that read only rows or columns outside
 // `rows`/`cols` (padding, known zero) are skipped.
@@ -344,21 +339,22 @@ const T* pad_input(const T* x, int64 N, int64 H, int64 W, int64 C, int64 top, in
 // a correlation of dy (padded by Ka-1-e, possibly negative: a crop) with those rows flipped; likewise
 // columns. Each phase writes its pixels of dx in place; a phase without taps (a filter narrower than
 // the stride) is zero.
+struct Phase {
+  int64 first, count, taps, e;  // h0, outputs in the phase, filter rows, e
+};
+inline std::vector<Phase> phases(int64 stride, int64 pad, int64 k, int64 size) {
+  std::vector<Phase> out;
+  for (int64 a = 0; a < stride; ++a) {
+    const int64 h0 = ((a - pad) % stride + stride) % stride;
+    out.push_back({h0, h0 < size ? (size - h0 + stride - 1) / stride : 0, (k - a + stride - 1) / stride,
+                   (h0 + pad - a) / stride});
+  }
+  return out;
+}
+
 template <class T>
 void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) {
   const int64 Ho = s.out_h(), Wo = s.out_w();
-  struct Phase {
-    int64 first, count, taps, e;  // h0, outputs in the phase, filter rows, e
-  };
-  auto phases = [](int64 stride, int64 pad, int64 k, int64 size) {
-    std::vector<Phase> out;
-    for (int64 a = 0; a < stride; ++a) {
-      const int64 h0 = ((a - pad) % stride + stride) % stride;
-      out.push_back({h0, h0 < size ? (size - h0 + stride - 1) / stride : 0, (k - a + stride - 1) / stride,
-                     (h0 + pad - a) / stride});
-    }
-    return out;
-  };
   const auto ph = phases(s.sh, s.pad_top, s.kh, s.H), pw = phases(s.sw, s.pad_left, s.kw, s.W);
   // dy inside a zero border wide enough for every phase: Pt rows above, rows to Hd below
   int64 Pt = 0, Pl = 0, Hd = Ho, Wd = Wo;
@@ -391,6 +387,53 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
                    {std::max<int64>(0, Pl - left), std::max<int64>(0, Pl - left + Wo)}};
       conv_core<T>(out, grid, dyp + (top * Wp + left) * s.O, t, sub, nullptr, false, nullptr,
                    s.sh == 1 && s.sw == 1 ? w : nullptr);  // stride 1: sub is w flipped
+    }
+}
+
+// Phase (r, c)'s convolution as winograd_filter sees it: unpadded and stride 1, dy's O channels into dx's C.
+inline ConvShape phase_shape(const ConvShape& s, const Phase& r, const Phase& c) {
+  return {s.N, r.count + r.taps - 1, c.count + c.taps - 1, s.O, s.C, r.taps, c.taps, 1, 1, 0, 0, 0, 0};
+}
+
+// The sub-pixel phases through Winograd, where the filter is a multiple of its stride (4x4 stride 2, 6x6
+// stride 3: every phase an R x R filter) and the rule offers each phase a tile: the multiplications per
+// channel pair of them all (tiles' waste counted), and phase (0, 0)'s tile; 0 where they do not serve.
+// A 4x4 stride-2 layer onto 32x32 takes four 2x2 phases of 16x16, F(4x4, 2x2) each, where space to
+// depth's data gradient fills 17x17 blocks of 2x2 pixels (the padding's among them) from 7x7 blocks:
+// 1.44 times the multiplications.
+inline double subpixel_winograd_cost(const ConvShape& s, WinogradTile* first = nullptr) {
+  if ((s.sh == 1 && s.sw == 1) || s.kh % s.sh || s.kw % s.sw) return 0.0;
+  double cost = 0.0;
+  for (const Phase& r : phases(s.sh, s.pad_top, s.kh, s.H))
+    for (const Phase& c : phases(s.sw, s.pad_left, s.kw, s.W)) {
+      if (!r.count || !c.count) continue;
+      const ConvShape t = phase_shape(s, r, c);
+      const WinogradTile k = winograd_filter(t);
+      if (!k) return 0.0;
+      if (first && !*first) *first = k;
+      cost += winograd_cost(t, k.alpha) * double(r.count * c.count);
+    }
+  return cost;
+}
+
+// dx as data_gradient_subpixel, each phase by Winograd (subpixel_winograd_cost says where), written in place.
+template <class T>
+void data_gradient_subpixel_winograd(T* dx, const T* dy, const T* w, const ConvShape& s) {
+  const Grid grid{s.H * s.W * s.C, s.sh * s.W * s.C, s.sw * s.C};
+  const Buffer<T> zero(s.C, T(0));
+  const auto ph = phases(s.sh, s.pad_top, s.kh, s.H), pw = phases(s.sw, s.pad_left, s.kw, s.W);
+  for (int64 a = 0; a < s.sh; ++a)
+    for (int64 b = 0; b < s.sw; ++b) {
+      const Phase r = ph[a], c = pw[b];
+      if (!r.count || !c.count) continue;
+      const auto sub = [&](int64 ch, int64 o, int64 i, int64 j) {  // w's rows and columns flipped, channels transposed
+        return w[((o * s.C + ch) * s.kh + a + s.sh * (r.taps - 1 - i)) * s.kw + b + s.sw * (c.taps - 1 - j)];
+      };
+      const Padded<T> dyp{dy, s.out_h(), s.out_w(), s.O, r.taps - 1 - r.e, c.taps - 1 - c.e};
+      with_winograd(winograd_filter(phase_shape(s, r, c)), [&](auto R, auto A) {
+        winograd_forward<R, A>(dx + (r.first * s.W + c.first) * s.C, dyp, s.N, r.count, c.count, s.C, sub, zero.data(),
+                               false, grid);
+      });
     }
 }
 
@@ -440,14 +483,65 @@ void forward_unless_winograd(T* y, const T* x, const T* w, const T* b, const Con
                w);
 }
 
+// The Winograd tiles the rules offer each pass of s (the autotune then measures them against the rest):
+// the forward pass's, the data gradient's (the stride-1 convolution of dy that it is, or space to depth's),
+// and the filter gradient's; none where one GEMM serves. `strided`: through space to depth.
+struct WinogradOffer {
+  WinogradTile forward, data_gradient, filter_gradient;
+  bool strided = false, subpixel = false;  // subpixel: the data gradient's phases (its tile: phase (0, 0)'s)
+};
+
+// dx as a stride-1 convolution of dy, padded by kernel-1-pad, with the filters flipped: its output is (H, W)
+inline ConvShape data_gradient_shape(const ConvShape& s) {
+  return {s.N, s.out_h(), s.out_w(), s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - s.out_h(),
+          s.kw - 1 - s.pad_left, s.W + s.pad_left - s.out_w()};
+}
+
+template <class T>
+WinogradOffer winograd_offer(const ConvShape& s) {
+  if (gemm_serves(s)) return {};
+  // a strided data gradient: space to depth's, or the sub-pixel phases' where they take fewer multiplications
+  WinogradTile phase;
+  const double by_phases = subpixel_winograd_cost(s, &phase) * double(s.C);
+  const double direct = double(s.kh * s.kw) / double(s.sh * s.sw) * double(s.H * s.W * s.C);  // the phases' own
+  const bool phases_pay = by_phases > 0 && by_phases < kSpaceToDepthGain * direct;
+  if (const auto k = space_to_depth_winograd(s)) {
+    const ConvShape t = space_to_depth_data_gradient_shape(s);
+    const WinogradTile kd = winograd_filter(t);
+    if (phases_pay && (!kd || by_phases < winograd_cost(t, kd.alpha) * double(t.out_h() * t.out_w() * t.O)))
+      return {k, phase, k, true, true};
+    return {k, kd, k, true};
+  }
+  if (phases_pay) return {{}, phase, {}, false, true};
+  const bool stride1 = s.sh == 1 && s.sw == 1;
+  const WinogradTile k = winograd_filter(s);
+  // Inputs of fewer channels than a vector measured faster without Winograd's filter gradient, through the
+  // direct one (conv1 of the CIFAR net: 2.6 against 2.9 ms); they take the other paths unmeasured.
+  return {k, stride1 ? winograd_filter(data_gradient_shape(s)) : WinogradTile{},
+          s.C < Simd<T>::lanes ? WinogradTile{} : k, false};
+}
+
+template <class T>
+void conv_winograd_offer(const ConvShape& s, int64* offer) {
+  const WinogradOffer k = winograd_offer<T>(s);
+  const WinogradTile tiles[3] = {k.forward, k.data_gradient, k.filter_gradient};
+  for (int i = 0; i < 3; ++i) {
+    offer[2 * i] = tiles[i].r;
+    offer[2 * i + 1] = tiles[i] ? tiles[i].alpha : 0;
+  }
+  offer[6] = k.strided;
+  offer[7] = k.subpixel;
+}
+
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
   if (gemm_serves(s)) return conv_gemm_forward(y, x, w, b, s, relu);
   const auto other = [&] { forward_unless_winograd(y, x, w, b, s, relu); };
-  if (const auto k = space_to_depth_winograd(s))
+  const WinogradOffer offer = winograd_offer<T>(s);
+  const WinogradTile k = offer.forward;
+  if (offer.strided)
     return winograd_or_other<T>(autotune::Pass::winograd_forward, s, other,
                                 [&] { space_to_depth_forward(y, x, w, b, s, k, relu); });
-  const auto k = winograd_filter(s);
   if (!k) return other();
   winograd_or_other<T>(autotune::Pass::winograd_forward, s, other, [&] {
     const int64 r = k.r;
@@ -480,22 +574,21 @@ template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
   if (gemm_serves(s)) return conv_gemm_backward(dx, dw, db, dy, x, w, s);
   const int64 Ho = s.out_h(), Wo = s.out_w();
-  const auto ks = space_to_depth_winograd(s);  // strided, through space to depth
+  const WinogradOffer offer = winograd_offer<T>(s);
 
   if (dx) {
     // the filters flipped in space and transposed in channels: w'(c, o, u, v) = w(o, c, kh-1-u, kw-1-v)
     auto flipped = [&](int64 c, int64 o, int64 u, int64 v) {
       return w[((o * s.C + c) * s.kh + s.kh - 1 - u) * s.kw + s.kw - 1 - v];
     };
-    // dx = a stride-1 convolution of dy, spread out by the stride and padded by kernel-1-pad, with those filters
-    const ConvShape t{s.N, Ho, Wo, s.O, s.C, s.kh, s.kw, 1, 1, s.kh - 1 - s.pad_top, s.H + s.pad_top - Ho,
-                      s.kw - 1 - s.pad_left, s.W + s.pad_left - Wo};  // its output is (H, W)
-    const auto k = s.sh == 1 && s.sw == 1 ? winograd_filter(t) : WinogradTile{};
+    const WinogradTile k = offer.data_gradient;
     const auto other = [&] { data_gradient_unless_winograd(dx, dy, w, s); };
-    const auto kd = ks ? winograd_filter(space_to_depth_data_gradient_shape(s)) : WinogradTile{};
-    if (kd) {
+    if (offer.subpixel) {
       winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, other,
-                           [&] { space_to_depth_data_gradient(dx, dy, w, s, kd); });
+                           [&] { data_gradient_subpixel_winograd(dx, dy, w, s); });
+    } else if (k && offer.strided) {
+      winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, other,
+                           [&] { space_to_depth_data_gradient(dx, dy, w, s, k); });
     } else if (!k) {
       other();
     } else {
@@ -507,14 +600,12 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
     }
   }
 
-  // Inputs of fewer channels than a vector measured faster without Winograd, through the direct filter
-  // gradient (conv1 of the CIFAR net: 2.6 against 2.9 ms); they take the other paths unmeasured.
   const auto other = [&] { filter_gradient_unless_winograd(dw, db, dy, x, s); };
-  if (ks)
+  const WinogradTile k = offer.filter_gradient;
+  if (offer.strided)
     return winograd_or_other<T>(autotune::Pass::winograd_filter_gradient, s, other,
-                                [&] { space_to_depth_filter_gradient(dw, db, dy, x, s, ks); });
-  const auto k = winograd_filter(s);
-  if (!k || s.C < Simd<T>::lanes) return other();
+                                [&] { space_to_depth_filter_gradient(dw, db, dy, x, s, k); });
+  if (!k) return other();
   winograd_or_other<T>(autotune::Pass::winograd_filter_gradient, s, other, [&] {
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
     with_winograd(k, [&](auto R, auto A) { winograd_filter_gradient<R, A>(dw, db, dy, xp, s.N, Ho, Wo, s.O); });

@@ -8,10 +8,13 @@
 //   F(5x5, 4x4), F(7x7, 2x2) on 8x8 tiles and F(5x5, 2x2) on 6x6 tiles, the same points: 4x4 and 2x2
 //   filters, which strided filters become through space to depth (conv_space_to_depth.hpp). Batch 64,
 //   float32, forward / backward: 15x15x64 -> 64 4x4 6.1 / 16.9 -> 2.3 / 5.7 ms; 16x16x64 -> 64 2x2
-//   2.5 / 5.8 -> 1.4 / 4.0 ms.
-// Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (NNPACK's; the first five and infinity on 6x6 tiles); the
-// matrices come from Toom-Cook with 1/f_j put in G, so B^T (A x A) is the same for both filter sizes and
-// A^T (m x A), G (A x r) are powers of the points:
+//   2.5 / 5.8 -> 1.4 / 4.0 ms;
+//   F(4x4, 2x2) on 5x5 tiles: 2x2 filters on maps of 4k x 4k outputs, which 7x7 and 5x5 blocks cover
+//   with waste (16x16: 21x21 or 20x20), as a 4x4 stride-2 convolution (a DCGAN's, a U-Net's) leaves
+//   them: 25 multiplications per 16 outputs, not 36 per 16 (36 for 25 outputs, 1.56 times the area).
+// Points 0, 1, -1, 2, -2, 1/2, -1/2 and infinity (NNPACK's; the first five and infinity on 6x6 tiles, the
+// first four and infinity on 5x5); the matrices come from Toom-Cook with 1/f_j put in G, so B^T (A x A)
+// is the same for every filter size and A^T (m x A), G (A x r) are powers of the points:
 //   Y = A^T [ (G w G^T) o (B^T d B) ] A.
 // conv.cpp uses it for the forward pass, the data gradient (itself a stride-1 r x r convolution) and
 // the filter gradient dw = G^T [ sum over tiles (B^T d B) o (A dY A^T) ] G.
@@ -52,11 +55,18 @@ namespace HDL_ISA {
 //    2 x 2 tiles of 6 x 6 (2.25 times the area) and measured 1.18 times slower than direct at 64 tiles.
 //    3x3 filters take 4x4 blocks on 6x6 tiles where those cost 5% fewer multiplications per output,
 //    waste counted (36/16 per output against 64/36 on 8x8 tiles): 8x8, 7x7 and 4x4 maps, not 16x16 or 32x32.
+//    2x2 filters take 4x4 blocks on 5x5 tiles by the same 5% (25/16 against 64/49 and 36/25, waste
+//    counted): 16x16, 8x8 and 4x4 maps, not 14x14 or 32x32.
 // HDL_CONV_WINOGRAD=0 in the environment turns Winograd off (every convolution runs the direct kernel);
 // HDL_CONV_WINOGRAD=1 takes the earlier channel rule (the tests run Winograd on small shapes).
 constexpr int64 kWinogradChannels = kVectorBytes == 64 ? 16 : 10;
 constexpr int64 kMinTiles = 16;
 constexpr double kMaxWaste = 1.7;
+
+// Where output pixel (n, i, j) lives: y + n*image + i*row + j*pixel (its channels contiguous).
+struct Grid {
+  int64 image, row, pixel;
+};
 
 // F(m x m, r x r) on alpha x alpha tiles (r == 0: none).
 struct WinogradTile {
@@ -78,15 +88,22 @@ inline WinogradTile winograd_filter(const ConvShape& s) {
   if (env && env[0] == '0') return {};
   const bool channels = env && env[0] == '1' ? s.C >= 4 && s.O >= 8 : 2 * s.C * s.O >= kWinogradChannels * (s.C + s.O);
   if (s.sh != 1 || s.sw != 1 || s.kh != s.kw || !channels || s.kh < 2 || s.kh > 5) return {};
-  const double on8 = winograd_cost(s, 8), on6 = s.kh <= 3 ? winograd_cost(s, 6) : 0.0;
-  if (on6 > 0 && (on8 == 0 || on6 < 0.95 * on8)) return {int(s.kh), 6};
-  return on8 > 0 ? WinogradTile{int(s.kh), 8} : WinogradTile{};
+  // the largest tile unless a smaller one takes 5% fewer multiplications per output
+  WinogradTile best{};
+  double least = 0.0;
+  for (const int alpha : {8, 6, 5}) {
+    if ((alpha == 6 && s.kh > 3) || (alpha == 5 && s.kh != 2)) continue;
+    const double cost = winograd_cost(s, alpha);
+    if (cost > 0 && (least == 0 || cost < 0.95 * least)) best = {int(s.kh), alpha}, least = cost;
+  }
+  return best;
 }
 
 // f(R, A) with the filter size and tile side as integral constants.
 template <class F>
 void with_winograd(WinogradTile k, F&& f) {
   using std::integral_constant;
+  if (k.alpha == 5) return f(integral_constant<int, 2>(), integral_constant<int, 5>());
   if (k.alpha == 6) {
     if (k.r == 2) return f(integral_constant<int, 2>(), integral_constant<int, 6>());
     return f(integral_constant<int, 3>(), integral_constant<int, 6>());
@@ -100,7 +117,8 @@ void with_winograd(WinogradTile k, F&& f) {
 }
 
 // winograd_forward<R, A>: y (N, Ho, Wo, O) = bias + conv(x, w), x a Padded input; w(o, c, u, v) gives the
-// R x R filters; tiles of A x A inputs. winograd_filter_gradient<R, A>: dw (O, C, R, R) and db (O) from
+// R x R filters; tiles of A x A inputs; y laid out as `out` says (contiguous unless given: a sub-pixel
+// phase of a data gradient writes every sh-th row and sw-th column of dx). winograd_filter_gradient<R, A>: dw (O, C, R, R) and db (O) from
 // dy (N, Ho, Wo, O) and x.
 
 namespace winograd {
@@ -115,9 +133,11 @@ constexpr double kPoint[8] = {0, 1, -1, 2, -2, 0.5, -0.5, 0};
 constexpr double kScale[8] = {-1, -2.0 / 9, -2.0 / 9, 1.0 / 90, 1.0 / 90, 32.0 / 45, 32.0 / 45, 1};
 // F(4x4, 3x3) on 6x6 tiles: the points 0, 1, -1, 2, -2 and infinity, Lavin and Gray's matrices
 constexpr double kScale6[6] = {1.0 / 4, -1.0 / 6, -1.0 / 6, 1.0 / 24, 1.0 / 24, 1};
+// F(4x4, 2x2) on 5x5 tiles: the points 0, 1, -1, 2 and infinity, 1/f_a itself
+constexpr double kScale5[5] = {1.0 / 2, -1.0 / 2, -1.0 / 6, 1.0 / 6, 1};
 constexpr double G(int a, int u, int r, int A = 8) {
   if (a == A - 1) return u == r - 1 ? 1 : 0;
-  double p = A == 8 ? kScale[a] : kScale6[a];
+  double p = A == 8 ? kScale[a] : A == 6 ? kScale6[a] : kScale5[a];
   for (int k = 0; k < u; ++k) p *= kPoint[a];
   return p;
 }
@@ -137,6 +157,16 @@ inline constexpr GTable<T, R, A> kG{};
 // B^T d for one column d of 8 values (vectors of channels, or single channels). B^T's rows:
 //   (-1, 0, 21/4, 0, -21/4, 0, 1, 0), (0, +-1, 1, -+17/4, -17/4, +-1, 1, 0),
 //   (0, +-1/2, 1/4, -+5/2, -5/4, +-2, 1, 0), (0, +-2, 4, -+5/2, -5, +-1/2, 1, 0), (0, -1, 0, 21/4, 0, -21/4, 0, 1).
+template <class T, class X>
+inline void bt(const X (&d)[5], X (&o)[5]) {  // F(4x4, 2x2): rows (2, -1, -2, 1, 0), (0, -2, -1, 1, 0),
+  const T two = 2, three = 3;                   // (0, 2, -3, 1, 0), (0, -1, 0, 1, 0), (0, 2, -1, -2, 1)
+  const X e = d[3] - d[2];
+  o[0] = two * (d[0] - d[2]) + (d[3] - d[1]);
+  o[1] = e - two * d[1];
+  o[2] = two * d[1] - three * d[2] + d[3];
+  o[3] = d[3] - d[1];
+  o[4] = two * (d[1] - d[3]) + (d[4] - d[2]);
+}
 template <class T, class X>
 inline void bt(const X (&d)[6], X (&o)[6]) {  // F(4x4, 3x3): B^T of Lavin and Gray
   const T two = 2, four = 4, five = 5;
@@ -168,6 +198,13 @@ inline void bt(const X (&d)[8], X (&o)[8]) {
 
 // A^T m for one column m of 8 values: the M outputs. A^T's rows are (1, 1, 1, 1, 1, 1, 1, 0) and
 // (0, 1, +-1, 2^k, +-2^k, 2^-k, +-2^-k, 0) for k = 1 .. M-1, the last with a 1 at the end.
+template <class T, int M, class X>
+inline void at(const X (&m)[5], X (&y)[M]) {  // F(4x4, 2x2): the points 0, +-1, 2, infinity
+  const X s1 = m[1] + m[2], d1 = m[1] - m[2];
+  y[0] = m[0] + s1 + m[3];
+  for (int k = 1; k < M; ++k) y[k] = (k % 2 ? d1 : s1) + T(1 << k) * m[3];
+  y[M - 1] += m[4];
+}
 template <class T, int M, class X>
 inline void at(const X (&m)[6], X (&y)[M]) {  // F(4x4, 3x3): the points 0, +-1, +-2, infinity
   const X s1 = m[1] + m[2], d1 = m[1] - m[2], s2 = m[3] + m[4], d2 = m[3] - m[4];
@@ -207,6 +244,12 @@ inline void a_times(const X (&g)[M], X (&o)[A]) {
     }
     o[1 + 2 * pair] = e + od;
     o[2 + 2 * pair] = e - od;
+  }
+  if constexpr (A % 2 == 1) {  // 5x5 tiles: the point 2 has no partner
+    const T p = T(kPoint[A - 2]);
+    X sum = g[M - 1];
+    for (int k = M - 2; k >= 0; --k) sum = g[k] + p * sum;
+    o[A - 2] = sum;
   }
 }
 
@@ -250,11 +293,11 @@ inline void output_transform(typename Simd<T>::vec (&y)[M][M], const T* m, int64
   for (int r = 0; r < M; ++r) at<T, M>(t[r], y[r]);  // rows
 }
 
-// y[r * row_stride + q * O + o] = bias[o] + (A^T m A)[r][q] (then ReLU'd if relu) for the first rows x cols
-// outputs of one tile and its O channels; m[point * ld + o] holds the tile's 64 points.
+// y[r * row_stride + q * pixel + o] = bias[o] + (A^T m A)[r][q] (then ReLU'd if relu) for the first rows x cols
+// outputs of one tile and its O channels; m[point * ld + o] holds the tile's A x A points.
 template <class T, int M, int A>
-inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, int64 ld, const T* bias, int64 O,
-                        bool relu) {
+inline void output_tile(T* y, int64 row_stride, int64 pixel, int rows, int cols, const T* m, int64 ld, const T* bias,
+                        int64 O, bool relu) {
   using S = Simd<T>;
   constexpr int L = S::lanes;
   for (int64 o = 0; o < O; o += L) {
@@ -266,7 +309,7 @@ inline void output_tile(T* y, int64 row_stride, int rows, int cols, const T* m, 
       for (int q = 0; q < cols; ++q) {
         auto v = out[r][q] + b;
         if (relu) v = v < zero ? zero : v;  // NaN stays NaN
-        T* dst = y + r * row_stride + q * O + o;
+        T* dst = y + r * row_stride + q * pixel + o;
         if (count == L) {
           S::store(dst, v);
         } else {  // the last channels
@@ -453,7 +496,8 @@ using winograd::Padded;
 
 template <int R, int A, class T, class Filter>
 void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias_,
-                      bool relu) {
+                      bool relu, Grid out = {}) {
+  if (out.pixel == 0) out = {Ho * Wo * O, Wo * O, O};
   using namespace winograd;
   constexpr int64 B = kBlockO<T>;
   constexpr int L = Simd<T>::lanes, kPoints = A * A;
@@ -486,8 +530,9 @@ void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int
     for (int64 p = 0; p < P; ++p) {  // Y = A^T M A for each tile, plus the bias
       int64 n, i, j;
       tiles.locate(t0 + p, n, i, j);
-      output_tile<T, kM, A>(y + ((n * Ho + kM * i) * Wo + kM * j) * O, Wo * O, int(std::min<int64>(kM, Ho - kM * i)),
-                  int(std::min<int64>(kM, Wo - kM * j)), M + p * Op, ldm, bias.data(), O, relu);
+      output_tile<T, kM, A>(y + n * out.image + kM * i * out.row + kM * j * out.pixel, out.row, out.pixel,
+                            int(std::min<int64>(kM, Ho - kM * i)), int(std::min<int64>(kM, Wo - kM * j)), M + p * Op,
+                            ldm, bias.data(), O, relu);
     }
   });
 }

@@ -72,11 +72,17 @@
 // conv2d_forward: y (N, out_h, out_w, O); relu fuses y = max(y, 0).
 // conv2d_backward: from dy = dC/dy (N, out_h, out_w, O): dx = dC/dx (N, H, W, C) (skipped when
 //   null), dw (O, C, kh, kw), db (O).
+// conv_winograd_offer: the Winograd tiles that the rules offer the three passes (what the autotune then
+//   measures against the other paths): offer[0..5] = (r, alpha) of F(m x m, r x r) on alpha x alpha tiles
+//   for the forward pass, the data gradient and the filter gradient, (0, 0) for none; offer[6] = 1 where
+//   they serve a strided convolution through space to depth; offer[7] = 1 where the data gradient's tile
+//   serves its sub-pixel phases (the tile of phase (0, 0)).
 #define HDL_KERNELS_conv(HDL_K, HDL_K1)                                                                                \
   HDL_K(void, conv2d_forward, (T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu),               \
     (y, x, w, b, s, relu))                                                                                             \
   HDL_K(void, conv2d_backward, (T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s),         \
-    (dx, dw, db, dy, x, w, s))
+    (dx, dw, db, dy, x, w, s))                                                                                         \
+  HDL_K(void, conv_winograd_offer, (const ConvShape& s, int64* offer), (s, offer))
 
 // ---- pool.cpp: max and average pooling, NHWC, MatConvNet's borders (hdl/shapes.hpp: PoolShape) ---
 // max_pool2d_forward: y (N, out_h, out_w, C) = max over each window of x; relu fuses y = max(y, 0)
