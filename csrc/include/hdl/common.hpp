@@ -19,6 +19,8 @@ enum class Activation : int {
 
 #if defined(__GNUC__)
 #define HDL_RESTRICT __restrict__
+#define HDL_ALWAYS_INLINE inline __attribute__((always_inline))  // where GCC's heuristics leave a call in a loop
 #else
 #define HDL_RESTRICT
+#define HDL_ALWAYS_INLINE inline
 #endif
