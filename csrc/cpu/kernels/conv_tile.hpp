@@ -127,16 +127,17 @@ inline void tile_pixels(int rows, T* y, const int64* yoff, int64 ocount, const T
   tile<T, R, NV, Bytes>(y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
 }
 
-// `rows` (<= kTileRows) pixels evenly spaced: x advances by xstep, y by ystride.
-template <class T>
+// `rows` (<= kRowsFor<NV>) pixels evenly spaced: x advances by xstep, y by ystride.
+template <class T, int NV = 2>
 inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k,
                       const T* wp, int64 C, const T* bias, bool relu) {
-  int64 xoff[kTileRows], yoff[kTileRows];
-  for (int r = 0; r < kTileRows; ++r) {
+  constexpr int R = kRowsFor<NV>;
+  int64 xoff[R], yoff[R];
+  for (int r = 0; r < R; ++r) {
     xoff[r] = r * xstep;
     yoff[r] = r * ystride;
   }
-  tile_pixels<T>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+  tile_pixels<T, NV>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
 }
 
 }  // namespace HDL_ISA
