@@ -130,6 +130,17 @@ void bind_conv(py::module_& m) {
       },
       py::arg("key"), py::arg("algorithm"), "Record a choice (as autotune_entries gives it), measured or loaded.");
   m.def("autotune_clear", &autotune::clear, "Forget every measured choice of this process.");
+  m.def(
+      "keep_filters",
+      [](bool on) {
+        const bool was = keep_filters();
+        keep_filters() = on;
+        return was;
+      },
+      py::arg("on"),
+      "Whether this thread's convolutions keep their packed or transformed filters between calls, and keep reading "
+      "them while the filters hold the same values (inference passes; Model.forward sets it): sets it, returns "
+      "what it was.");
 }
 
 }  // namespace hdl::bind

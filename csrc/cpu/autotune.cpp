@@ -46,3 +46,10 @@ void clear() {
 }
 
 }  // namespace hdl::autotune
+
+namespace hdl {
+bool& keep_filters() {  // hdl/autotune.hpp
+  thread_local bool keep = false;
+  return keep;
+}
+}  // namespace hdl

@@ -6,7 +6,7 @@ import collections.abc
 import numpy
 import numpy.typing
 import typing
-__all__: list[str] = ['activations', 'all_finite', 'autotune_clear', 'autotune_entries', 'autotune_record', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'conv_winograd_offer', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_flush_denormal', 'get_num_threads', 'isa', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_flush_denormal', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
+__all__: list[str] = ['activations', 'all_finite', 'autotune_clear', 'autotune_entries', 'autotune_record', 'avg_pool2d', 'avg_pool2d_backward', 'conv2d', 'conv2d_backward', 'conv_shape', 'conv_winograd_offer', 'dense_backward', 'dense_forward', 'dropout', 'fma_peak_gflops', 'gemm', 'get_flush_denormal', 'get_num_threads', 'isa', 'keep_filters', 'max_pool2d', 'max_pool2d_backward', 'pool_shape', 'quadratic_cost', 'relu', 'relu_backward', 'rng_below', 'rng_shuffle', 'rng_state', 'set_flush_denormal', 'set_num_threads', 'sgd_momentum', 'sgd_train', 'sigmoid', 'sigmoid_backward', 'softmax_log_loss', 'tanh', 'tanh_backward', 'top_k']
 def all_finite(x: numpy.ndarray) -> bool:
     """
     Whether no element of a float32 or float64 array, C- or F-contiguous, is NaN or infinite.
@@ -70,6 +70,10 @@ def get_num_threads() -> int:
 def isa() -> str:
     """
     Instruction set the kernels were dispatched to: avx512, avx2, generic or native.
+    """
+def keep_filters(on: bool) -> bool:
+    """
+    Whether this thread's convolutions keep their packed or transformed filters between calls, and keep reading them while the filters hold the same values (inference passes; Model.forward sets it): sets it, returns what it was.
     """
 def max_pool2d(x: numpy.ndarray, kh: typing.SupportsInt | typing.SupportsIndex, kw: typing.SupportsInt | typing.SupportsIndex, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, out: typing.Any = None, relu: bool = False, want_argmax: bool = False, argmax: typing.Any = None) -> typing.Any:
     ...

@@ -164,8 +164,10 @@ class Model:
     def forward(self, x: Array, train: bool = False) -> Array:
         """The outputs (N, K) (class scores), an array of the caller's own: numpy for a host batch, a
         device array for a batch on the model's device."""
-        # in inference no output outlives the next layer's reading of it
-        with self.lending("y" if not train and _worth_lending(x) else None) as lent:
+        # in inference no output outlives the next layer's reading of it, and the weights stay as they are:
+        # the convolutions keep their packed filters for the next batch (ops.keeping_filters)
+        keep = contextlib.nullcontext() if train else ops.keeping_filters()
+        with self.lending("y" if not train and _worth_lending(x) else None) as lent, keep:
             y = self._forward(x, train, lent)[-1]
         y = y.reshape(y.shape[0], -1)
         return y.copy() if backend.device_of(x) == backend.device_of(y) else backend.to_numpy(y)

@@ -6,7 +6,8 @@ C-contiguous float32 or float64, one dtype per call; the kernels check shapes.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -142,6 +143,19 @@ def avg_pool2d_backward(dy: np.ndarray, x: np.ndarray, window: Window, stride: W
                         layout: str = "NCHW", out: np.ndarray | None = None) -> np.ndarray:
     return _from_nhwc(_C.avg_pool2d_backward(_to_nhwc("dy", dy, layout), _to_nhwc("x", x, layout),
                                              *_pool_args(window, stride, pad), _out(out, layout)), layout)
+
+
+@contextlib.contextmanager
+def keeping_filters() -> Iterator[None]:
+    """Within it, this thread's convolutions keep their packed or Winograd-transformed filters between calls
+    and read them again while the filters hold the same values (compared in full, so a weight changed in
+    place is never missed): inference, whose weights stay put from batch to batch, skips that work
+    (Model.forward uses it). At most 64 MB are kept, the least recently used given up first."""
+    was = _C.keep_filters(True)
+    try:
+        yield
+    finally:
+        _C.keep_filters(was)
 
 
 def relu(x: np.ndarray, slope: float = 0.0, out: np.ndarray | None = None) -> np.ndarray:

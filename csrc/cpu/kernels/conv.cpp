@@ -240,6 +240,7 @@ void tuned(autotune::Key key, int64 work, int forced, bool rule, autotune::Algor
   key[2] = omp_get_max_threads();
   autotune::Algorithm choice;
   if (autotune::lookup(key, choice)) return choice == a1 ? f1() : f0();
+  const KeepFilters keep(false);  // timed as training runs them: making their filters every call
   using clock = std::chrono::steady_clock;
   double best[2] = {1e300, 1e300};
   for (int rep = 0; rep < 3; ++rep)
@@ -547,7 +548,10 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     const int64 r = k.r;
     const auto filter = [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * r + u) * r + v]; };
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
-    with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu); });
+    const winograd::FilterSource<T> source{w, s.O * s.C * r * r, 0};
+    with_winograd(k, [&](auto R, auto A) {
+      winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu, {}, source);
+    });
   });
 }
 
@@ -572,6 +576,7 @@ void filter_gradient_unless_winograd(T* dw, T* db, const T* dy, const T* x, cons
 
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
+  const KeepFilters keep(false);  // the data gradient's filters are w flipped: never kept under w's address
   if (gemm_serves(s)) return conv_gemm_backward(dx, dw, db, dy, x, w, s);
   const int64 Ho = s.out_h(), Wo = s.out_w();
   const WinogradOffer offer = winograd_offer<T>(s);

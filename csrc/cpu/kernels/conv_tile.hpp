@@ -11,6 +11,7 @@
 #include "dense_impl.hpp"
 #include "gemm_blocked.hpp"  // Buffer: a std::vector instantiated apart per instruction set
 #include "hdl/common.hpp"
+#include "filter_cache.hpp"
 #include "scratch.hpp"
 #include "simd.hpp"
 
@@ -35,11 +36,10 @@ constexpr int kRowsFor = NV == 1 ? 2 * kTileRows : kTileRows;  // pixels per til
 constexpr int64 kParallelPack = int64(1) << 16;  // filter values: below this the pack stays on one thread
 
 template <class T, int NV, int Bytes, class Get>
-const T* pack(int64 O, int64 C, int64 kh, int64 kw, Get get, const T* plain = nullptr) {
+void pack_into(T* wp, int64 O, int64 C, int64 kh, int64 kw, Get get, const T* plain) {
   constexpr int64 B = kBlockO<T, NV, Bytes>;
   const int64 blocks = (O + B - 1) / B, taps = kh * kw;
   const int64 cb = std::clamp<int64>(4096 / int64(sizeof(T)) / (taps * B), 1, C);  // channels per stage
-  T* wp = scratch<T, 3>(blocks * taps * C * B);
   // blocks of filters on all threads, each through its own stage (a batch-1 forward pass of 8x8x256 -> 256
   // 3x3 spent 0.23 of its 0.86 ms packing on one thread while the other waited)
   parallel_for(blocks, blocks > 1 && blocks * taps * C * B > kParallelPack, [&](int64 ob) {
@@ -67,7 +67,15 @@ const T* pack(int64 O, int64 C, int64 kh, int64 kw, Get get, const T* plain = nu
         std::copy_n(stage + t * cn * B, cn * B, wp + ((ob * taps + t) * C + c0) * B);
     }
   });
-  return wp;
+}
+
+// An inference pass keeps the packed filters of plain ones (filter_cache.hpp).
+template <class T, int NV, int Bytes, class Get>
+const T* pack(int64 O, int64 C, int64 kh, int64 kw, Get get, const T* plain = nullptr) {
+  constexpr int64 B = kBlockO<T, NV, Bytes>;
+  const int64 blocks = (O + B - 1) / B, taps = kh * kw, size = blocks * taps * C * B;
+  return kept_filters<T>({0, NV, Bytes, O, C, taps}, plain, O * C * taps, size, [&] { return scratch<T, 3>(size); },
+                         [&](T* wp) { pack_into<T, NV, Bytes>(wp, O, C, kh, kw, get, plain); });
 }
 
 // The taps (u, v), u in [u0, u1), v in [v0, v1), of a filter with kw columns, reading an input whose

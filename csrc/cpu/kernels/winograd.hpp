@@ -32,6 +32,7 @@
 #include <omp.h>
 
 #include "conv_tile.hpp"
+#include "filter_cache.hpp"
 #include "dense_impl.hpp"
 #include "hdl/shapes.hpp"
 #include "scratch.hpp"
@@ -349,10 +350,9 @@ inline void gradient_transform(T* d, int64 ld, const T* g, int64 ldg) {
 // (64 KB at 128 x 128 float32, one cache set), and the transform took 0.6 ms of the 1.0 ms of
 // 4 x 16x16x128 -> 128's forward pass, 0.44 ms now. (U itself, 2.4 MB there, outgrows L2.)
 template <class T, int R, int A, int NV, class Filter>
-const T* filter_transform(Filter w, int64 O, int64 C) {
+void filter_transform_into(T* U, Filter w, int64 O, int64 C) {  // every entry of U written
   constexpr int64 B = kBlockO<T, NV>, kStage = 8;
   const int64 blocks = (O + B - 1) / B, runs = (C + kStage - 1) / kStage;
-  T* U = scratch<T, 6>(A * A * C * blocks * B);  // every entry written below
   parallel_for(blocks * runs, blocks * runs >= 4, [&](int64 job) {
     const int64 ob = job / runs, c0 = job % runs * kStage, cn = std::min(kStage, C - c0);
     alignas(64) T gs[kStage][R][R][B], t[A][R][B];
@@ -379,7 +379,24 @@ const T* filter_transform(Filter w, int64 O, int64 C) {
     }
     for (int pt = 0; pt < A * A; ++pt) std::copy_n(stage[pt][0], cn * B, U + ((pt * blocks + ob) * C + c0) * B);
   });
-  return U;
+}
+
+// The filters as stored, w (count values), that a pass's Filter reads, and how it reads them (0: as they
+// are; else space to depth's map): what an inference pass keeps their transform by (filter_cache.hpp).
+// A data gradient's flipped filters give none.
+template <class T>
+struct FilterSource {
+  const T* w = nullptr;
+  int64 count = 0, map = 0;
+};
+
+// U in scratch, or kept from an earlier inference pass over the same filters.
+template <class T, int R, int A, int NV, class Filter>
+const T* filter_transform(Filter w, int64 O, int64 C, const FilterSource<T>& source) {
+  const int64 size = A * A * C * ((O + kBlockO<T, NV> - 1) / kBlockO<T, NV>) * kBlockO<T, NV>;
+  return kept_filters<T>({1, R * 16 + A, NV, O, C, source.map}, source.w, source.count, size,
+                         [&] { return scratch<T, 6>(size); },
+                         [&](T* U) { filter_transform_into<T, R, A, NV>(U, w, O, C); });
 }
 
 // The distance between points in a chunk's scratch: n rounded up to a cache line, plus one line,
@@ -511,7 +528,7 @@ void with_output_vectors(int64 O, F&& f) {
 
 template <int R, int A, int NV, class T, class Filter>
 void forward_blocks(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias_,
-                    bool relu, Grid out) {
+                    bool relu, Grid out, const FilterSource<T>& source) {
   constexpr int64 B = kBlockO<T, NV>;
   constexpr int kRows = kRowsFor<NV>, kPoints = A * A;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
@@ -523,7 +540,7 @@ void forward_blocks(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64
   const int64 chunk = chunk_size(total, Layout<T>::chunk(C, std::clamp<int64>(C * Op / 160, kChunk, 4 * kChunk)));
   const Layout<T> lay(C, chunk);
   const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
-  const T* U = filter_transform<T, R, A, NV>(w, O, C);
+  const T* U = filter_transform<T, R, A, NV>(w, O, C, source);
   Buffer<T> zero(Op, T(0)), bias(Op, T(0));
   std::copy(bias_, bias_ + O, bias.begin());
   parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
@@ -554,10 +571,10 @@ void forward_blocks(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64
 
 template <int R, int A, class T, class Filter>
 void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias,
-                      bool relu, Grid out = {}) {
+                      bool relu, Grid out = {}, const winograd::FilterSource<T>& source = {}) {
   if (out.pixel == 0) out = {Ho * Wo * O, Wo * O, O};
   winograd::with_output_vectors<T>(O, [&](auto nv) {
-    winograd::forward_blocks<R, A, decltype(nv)::value>(y, x, N, Ho, Wo, O, w, bias, relu, out);
+    winograd::forward_blocks<R, A, decltype(nv)::value>(y, x, N, Ho, Wo, O, w, bias, relu, out, source);
   });
 }
 

@@ -45,3 +45,20 @@ std::vector<std::pair<Key, Algorithm>> entries();
 void clear();
 
 }  // namespace hdl::autotune
+
+namespace hdl {
+
+// Whether this thread's convolutions keep their transformed filters between calls (an inference pass:
+// cpu/kernels/filter_cache.hpp), one switch per thread for every instruction set (autotune.cpp); KeepFilters
+// sets it for a scope. The autotune's timings turn it off: they measure the algorithms as training runs them.
+bool& keep_filters();
+
+struct KeepFilters {
+  bool saved;
+  explicit KeepFilters(bool on) : saved(keep_filters()) { keep_filters() = on; }
+  ~KeepFilters() { keep_filters() = saved; }
+  KeepFilters(const KeepFilters&) = delete;
+  KeepFilters& operator=(const KeepFilters&) = delete;
+};
+
+}  // namespace hdl
