@@ -427,9 +427,10 @@ void data_gradient_subpixel_winograd(T* dx, const T* dy, const T* w, const ConvS
     for (int64 b = 0; b < s.sw; ++b) {
       const Phase r = ph[a], c = pw[b];
       if (!r.count || !c.count) continue;
-      const auto sub = [&](int64 ch, int64 o, int64 i, int64 j) {  // w's rows and columns flipped, channels transposed
-        return w[((o * s.C + ch) * s.kh + a + s.sh * (r.taps - 1 - i)) * s.kw + b + s.sw * (c.taps - 1 - j)];
-      };
+      // sub(ch, o, i, j) = w[((o*C + ch)*kh + a + sh*(taps_r - 1 - i))*kw + b + sw*(taps_c - 1 - j)]: this
+      // phase's rows and columns of w, flipped, channels transposed
+      const FilterView<T> sub{w, (a + s.sh * (r.taps - 1)) * s.kw + b + s.sw * (c.taps - 1), s.kh * s.kw,
+                              s.C * s.kh * s.kw, -s.sh * s.kw, -s.sw};
       const Padded<T> dyp{dy, s.out_h(), s.out_w(), s.O, r.taps - 1 - r.e, c.taps - 1 - c.e};
       with_winograd(winograd_filter(phase_shape(s, r, c)), [&](auto R, auto A) {
         winograd_forward<R, A>(dx + (r.first * s.W + c.first) * s.C, dyp, s.N, r.count, c.count, s.C, sub, zero.data(),
@@ -546,7 +547,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
   if (!k) return other();
   winograd_or_other<T>(autotune::Pass::winograd_forward, s, other, [&] {
     const int64 r = k.r;
-    const auto filter = [&](int64 o, int64 c, int64 u, int64 v) { return w[((o * s.C + c) * r + u) * r + v]; };
+    const FilterView<T> filter{w, 0, s.C * r * r, r * r, r, 1};
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
     const winograd::FilterSource<T> source{w, s.O * s.C * r * r, 0};
     with_winograd(k, [&](auto R, auto A) {
@@ -583,9 +584,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
 
   if (dx) {
     // the filters flipped in space and transposed in channels: w'(c, o, u, v) = w(o, c, kh-1-u, kw-1-v)
-    auto flipped = [&](int64 c, int64 o, int64 u, int64 v) {
-      return w[((o * s.C + c) * s.kh + s.kh - 1 - u) * s.kw + s.kw - 1 - v];
-    };
+    const FilterView<T> flipped{w, (s.kh - 1) * s.kw + s.kw - 1, s.kh * s.kw, s.C * s.kh * s.kw, -s.kw, -1};
     const WinogradTile k = offer.data_gradient;
     const auto other = [&] { data_gradient_unless_winograd(dx, dy, w, s); };
     if (offer.subpixel) {

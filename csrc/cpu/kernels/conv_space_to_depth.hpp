@@ -96,11 +96,18 @@ void depth_to_space(T* dx, const T* dxs, const ConvShape& s, const ConvShape& t)
 }
 
 // W'(o, c', u', v') from w (O, C, kh, kw).
+// (`flipped`: W' flipped in space and transposed in channels, for the data gradient, W'(cp, o, Kh-1-up, Kw-1-vp).)
 template <class T>
 struct SpaceToDepthFilter {
   const T* w;
   ConvShape s;
+  bool flipped = false;
   T operator()(int64 o, int64 cp, int64 up, int64 vp) const {
+    if (flipped) {
+      std::swap(o, cp);
+      up = (s.kh + s.sh - 1) / s.sh - 1 - up;
+      vp = (s.kw + s.sw - 1) / s.sw - 1 - vp;
+    }
     const int64 block = cp / s.C, c = cp % s.C, u = up * s.sh + block / s.sw, v = vp * s.sw + block % s.sw;
     return u < s.kh && v < s.kw ? w[((o * s.C + c) * s.kh + u) * s.kw + v] : T(0);
   }
@@ -124,8 +131,7 @@ template <class T>
 void space_to_depth_data_gradient(T* dx, const T* dy, const T* w, const ConvShape& s, WinogradTile k) {
   const ConvShape t = space_to_depth_shape(s);
   T* dxs = scratch<T, 28>(t.N * t.H * t.W * t.C);
-  const SpaceToDepthFilter<T> filter{w, s};
-  const auto flipped = [&](int64 cp, int64 o, int64 up, int64 vp) { return filter(o, cp, t.kh - 1 - up, t.kw - 1 - vp); };
+  const SpaceToDepthFilter<T> flipped{w, s, true};
   const Buffer<T> zero(t.C, T(0));
   const Padded<T> dyp{dy, s.out_h(), s.out_w(), s.O, t.kh - 1, t.kw - 1};
   with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(dxs, dyp, t.N, t.H, t.W, t.C, flipped, zero.data(), false); });

@@ -69,6 +69,17 @@ struct Grid {
   int64 image, row, pixel;
 };
 
+// Filters f(o, c, u, v) = w[offset + o*so + c*sc + u*su + v*sv] (o the output channel of the pass): a forward
+// pass's w (O, C, R, R) as stored, or a data gradient's view of it, flipped and transposed (and a sub-pixel
+// phase's every sh-th row and sw-th column of it). One type for them all, so that the transforms below are
+// instantiated once for them (space to depth's filters, which read zeros past the edge, are the other).
+template <class T>
+struct FilterView {
+  const T* w;
+  int64 offset, so, sc, su, sv;
+  T operator()(int64 o, int64 c, int64 u, int64 v) const { return w[offset + o * so + c * sc + u * su + v * sv]; }
+};
+
 // F(m x m, r x r) on alpha x alpha tiles (r == 0: none).
 struct WinogradTile {
   int r = 0, alpha = 8;
