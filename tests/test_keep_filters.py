@@ -108,3 +108,20 @@ def test_model_inference_keeps_filters_and_follows_training(monkeypatch):
     fresh = net.forward(x)
     assert all(np.array_equal(a, fresh) for a in after)
     assert all(np.array_equal(k, kept[0]) for k in kept) and not np.array_equal(kept[0], fresh)
+
+
+def test_one_buffer_seen_as_two_filter_shapes():
+    """The same memory as (O, C, 3, 4) and (O, C, 4, 3) filters (stride 2, through space to depth): equal
+    values, different transforms, each kept apart."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 32, 32, 16)).astype(np.float32)
+    buf = rng.standard_normal(24 * 16 * 12).astype(np.float32)
+    b = np.zeros(24, np.float32)
+    views = (buf.reshape(24, 16, 3, 4), buf.reshape(24, 16, 4, 3))
+    for w in views:
+        assert _C.conv_winograd_offer((4, 32, 32, 16), w.shape, 2, 2, 1, 1, 1, 1, np.float32)["space_to_depth"]
+    want = [ops.conv2d(x, w, b, 2, 1, layout="NHWC") for w in views]
+    with ops.keeping_filters():
+        got = [[ops.conv2d(x, w, b, 2, 1, layout="NHWC") for w in views] for _ in range(3)]
+    for run in got:
+        assert all(np.array_equal(g, r) for g, r in zip(run, want))

@@ -549,7 +549,7 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
     const int64 r = k.r;
     const FilterView<T> filter{w, 0, s.C * r * r, r * r, r, 1};
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
-    const winograd::FilterSource<T> source{w, s.O * s.C * r * r, 0};
+    const winograd::FilterSource<T> source{w, s.O * s.C * r * r};
     with_winograd(k, [&](auto R, auto A) {
       winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu, {}, source);
     });

@@ -119,7 +119,7 @@ void space_to_depth_forward(T* y, const T* x, const T* w, const T* b, const Conv
   const ConvShape t = space_to_depth_shape(s);
   const Padded<T> xs{space_to_depth<27>(x, s, t), t.H, t.W, t.C, 0, 0};
   const SpaceToDepthFilter<T> filter{w, s};
-  const winograd::FilterSource<T> source{w, s.O * s.C * s.kh * s.kw, ((s.sh * 64 + s.sw) * 64 + s.kh) * 64 + s.kw};
+  const winograd::FilterSource<T> source{w, s.O * s.C * s.kh * s.kw, s.sh, s.sw, s.kh};
   with_winograd(k, [&](auto R, auto A) {
     winograd_forward<R, A>(y, xs, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu, {}, source);
   });

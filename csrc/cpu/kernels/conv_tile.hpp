@@ -74,7 +74,7 @@ template <class T, int NV, int Bytes, class Get>
 const T* pack(int64 O, int64 C, int64 kh, int64 kw, Get get, const T* plain = nullptr) {
   constexpr int64 B = kBlockO<T, NV, Bytes>;
   const int64 blocks = (O + B - 1) / B, taps = kh * kw, size = blocks * taps * C * B;
-  return kept_filters<T>({0, NV, Bytes, O, C, taps}, plain, O * C * taps, size, [&] { return scratch<T, 3>(size); },
+  return kept_filters<T>({0, NV, Bytes, O, C, taps, 0, 0}, plain, O * C * taps, size, [&] { return scratch<T, 3>(size); },
                          [&](T* wp) { pack_into<T, NV, Bytes>(wp, O, C, kh, kw, get, plain); });
 }
 

@@ -25,8 +25,8 @@ namespace HDL_ISA {
 
 constexpr std::size_t kFilterCacheBytes = std::size_t(64) << 20;
 
-// What a kept transform is: its kind and parameters (the caller's), the filters' address and count.
-using FilterKey = std::array<int64, 8>;
+// What a kept transform is: its kind and parameters (the caller's eight), the filters' address and count.
+using FilterKey = std::array<int64, 10>;
 
 template <class T>
 class FilterCache {
@@ -125,8 +125,8 @@ const T* kept_filters(FilterKey key, const T* w, int64 count, int64 size, Fallba
     make(out);
     return out;
   }
-  key[6] = int64(reinterpret_cast<std::uintptr_t>(w));
-  key[7] = count;
+  key[8] = int64(reinterpret_cast<std::uintptr_t>(w));
+  key[9] = count;
   auto& cache = FilterCache<T>::instance();
   if ((held = cache.find(key, w, count))) return held->out.data();
   // Filters seen for the first time, or changed since (a training step), are only sampled and their transform

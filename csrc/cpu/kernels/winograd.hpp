@@ -392,20 +392,20 @@ void filter_transform_into(T* U, Filter w, int64 O, int64 C) {  // every entry o
   });
 }
 
-// The filters as stored, w (count values), that a pass's Filter reads, and how it reads them (0: as they
-// are; else space to depth's map): what an inference pass keeps their transform by (filter_cache.hpp).
-// A data gradient's flipped filters give none.
+// The filters as stored, w (count values), that a pass's Filter reads, and how it reads them (sh = sw = kh = 0:
+// as they are; else space to depth's, for those strides and filter rows, the columns following from count):
+// what an inference pass keeps their transform by (filter_cache.hpp). A data gradient's flipped filters give none.
 template <class T>
 struct FilterSource {
   const T* w = nullptr;
-  int64 count = 0, map = 0;
+  int64 count = 0, sh = 0, sw = 0, kh = 0;
 };
 
 // U in scratch, or kept from an earlier inference pass over the same filters.
 template <class T, int R, int A, int NV, class Filter>
 const T* filter_transform(Filter w, int64 O, int64 C, const FilterSource<T>& source) {
   const int64 size = A * A * C * ((O + kBlockO<T, NV> - 1) / kBlockO<T, NV>) * kBlockO<T, NV>;
-  return kept_filters<T>({1, R * 16 + A, NV, O, C, source.map}, source.w, source.count, size,
+  return kept_filters<T>({1, R * 16 + A, NV, O, C, source.sh, source.sw, source.kh}, source.w, source.count, size,
                          [&] { return scratch<T, 6>(size); },
                          [&](T* U) { filter_transform_into<T, R, A, NV>(U, w, O, C); });
 }
