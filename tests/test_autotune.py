@@ -257,12 +257,16 @@ def test_a_bad_entry_is_refused():
         _C.autotune_record([0, 4, 2], 1)
     with pytest.raises(ValueError, match="algorithm is 0"):
         _C.autotune_record([0] * 18, 6)
-    with pytest.raises(ValueError, match="pass .* is 0 to 5"):
-        _C.autotune_record([6] + [0] * 17, 1)
-    with pytest.raises(ValueError, match="passes 0-1 choose 0 or 1"):
+    with pytest.raises(ValueError, match="pass .* is 0 to 7"):
+        _C.autotune_record([8] + [0] * 17, 1)
+    with pytest.raises(ValueError, match="passes 0-1 and 6 choose 0 or 1"):
         _C.autotune_record([0] * 18, 2)
-    with pytest.raises(ValueError, match="passes 0-1 choose 0 or 1"):
+    with pytest.raises(ValueError, match="passes 0-1 and 6 choose 0 or 1"):
         _C.autotune_record([3] + [0] * 17, 1)
+    with pytest.raises(ValueError, match="passes 0-1 and 6 choose 0 or 1"):
+        _C.autotune_record([6] + [0] * 17, 2)
+    with pytest.raises(ValueError, match="2-4 and 7 choose 2 or 3"):
+        _C.autotune_record([7] + [0] * 17, 0)
     with pytest.raises(ValueError, match="pass 5 chooses 4 or 5"):
         _C.autotune_record([5] + [0] * 17, 3)
     with pytest.raises(ValueError, match="pass 5 chooses 4 or 5"):
@@ -304,3 +308,50 @@ def test_the_command_lists_and_clears(fresh, tmp_path, monkeypatch, capsys):
     assert f"{n} choices" in out and "filter_gradient:" in out
     assert cli.main(["autotune", "--clear"]) == 0
     assert "deleted" in capsys.readouterr().out and not path.exists()
+
+
+# 1 x 8x8x64 -> 64 3x3 pad 1: four 4x4 Winograd tiles, too few for training's rule (kMinTiles), offered to an
+# inference that keeps its filters transformed (2.4 M multiply-adds)
+KEPT_SHAPE = dict(x=(1, 64, 8, 8), w=(64, 64, 3, 3), stride=1, pad=1)
+
+
+def _kept_inference(dtype, seed=0, calls=3):
+    rng = np.random.default_rng(seed)
+    x, w, b = (rng.standard_normal(n).astype(dtype) for n in (KEPT_SHAPE["x"], KEPT_SHAPE["w"], (64,)))
+    want = cnn.conv2d(x, w, b, 1, 1)
+    with ops.keeping_filters():
+        for _ in range(calls):
+            assert_matches([ops.conv2d(x, w, b, 1, 1)], [want], dtype)
+    return x, w, b, want
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_inference_keeping_filters_measures_under_its_own_passes(fresh, dtype):
+    args = ((1, 8, 8, 64), (64, 64, 3, 3), 1, 1, 1, 1, 1, 1, dtype)
+    assert _C.conv_winograd_offer(*args)["forward"] is None
+    assert _C.conv_winograd_offer(*args, kept_filters=True)["forward"] == (3, 6)
+    x, w, b, want = _kept_inference(dtype)
+    by_pass = {e["pass"]: e["algorithm"] for e in autotune.entries()}
+    assert by_pass["winograd_forward_kept"] in ("winograd", "not_winograd")
+    assert "winograd_forward" not in by_pass and "conv" not in by_pass  # training's choices are its own
+    if by_pass["winograd_forward_kept"] == "not_winograd":
+        assert by_pass["conv_kept"] in ("direct", "implicit_gemm")
+    # the same layer in training measures training's pass, and leaves the inference's choice as it was
+    assert_matches([ops.conv2d(x, w, b, 1, 1)], [want], dtype)
+    after = {e["pass"]: e["algorithm"] for e in autotune.entries()}
+    assert after["conv"] in ("direct", "implicit_gemm") and "winograd_forward" not in after
+    assert after["winograd_forward_kept"] == by_pass["winograd_forward_kept"]
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_a_recorded_kept_choice_is_obeyed(fresh, which):
+    """The inference's passes recorded as their first (second) algorithm in advance: nothing measured, every
+    call right (Winograd with kept filters, or the direct kernel or the implicit GEMM with them)."""
+    _kept_inference(np.float64)
+    rest = next(key for key, _ in _C.autotune_entries() if key[0] == 7)[1:]  # the conv_kept key has the same shape
+    keys = [(6, *rest), (7, *rest)]
+    autotune.clear()
+    for key in keys:
+        _C.autotune_record(list(key), choice(key, which))
+    _kept_inference(np.float64, seed=1)
+    assert sorted(_C.autotune_entries()) == sorted((key, choice(key, which)) for key in keys)

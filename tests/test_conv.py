@@ -340,6 +340,35 @@ def test_subpixel_winograd_data_gradient(case, dtype, monkeypatch):
     check_against_oracle_and_differences(case, dtype, rel32=1e-5, seed=17)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", [
+    ((1, 40, 8, 8), (24, 40, 3, 3), 1, 1),            # four tiles of F(4x4, 3x3): the threads share them
+    ((1, 256, 8, 8), (200, 256, 3, 3), 1, 1),         # wide (U past 4 MB): they share 200 output channels
+    ((2, 192, 7, 9), (176, 192, 3, 3), 1, (1, 0, 2, 0)),  # edge tiles, asymmetric padding, shared channels
+    ((1, 64, 5, 5), (40, 64, 2, 2), 1, 0),            # 2x2 filters, one 5x5 tile
+    ((1, 32, 8, 8), (16, 32, 4, 4), 2, 1),            # 4x4 stride 2 through space to depth, one tile
+])
+def test_inference_winograd_on_few_tiles(case, dtype, monkeypatch):
+    """An inference that keeps its filters takes Winograd on fewer tiles than training (the rule's kMinTiles
+    does not apply: the transform is paid once): the rule's path with filters kept, each call against the
+    oracle, the offer with and without keeping."""
+    monkeypatch.setenv("HDL_AUTOTUNE", "0")  # the rule's choice: Winograd wherever offered
+    xs, ws, stride, pad = case
+    x_nhwc = (xs[0], xs[2], xs[3], xs[1])
+    p4 = (pad,) * 4 if isinstance(pad, int) else pad
+    offer = lambda kept: _C.conv_winograd_offer(x_nhwc, ws, stride, stride, *p4, dtype, kept_filters=kept)["forward"]  # noqa: E731
+    assert offer(False) is None and offer(True) is not None
+    rng = np.random.default_rng(sum(xs))
+    x, w, b = (rng.standard_normal(s) for s in (xs, ws, ws[:1]))
+    want = cnn.conv2d(x, w, b, stride, pad)
+    xd, wd, bd = (a.astype(dtype) for a in (x, w, b))
+    rel = 1e-12 if dtype == np.float64 else 2e-5
+    with ops.keeping_filters():
+        for _ in range(3):  # made, kept, read
+            got = ops.conv2d(xd, wd, bd, stride, pad)
+            assert np.abs(got - want).max() <= rel * np.abs(want).max()
+
+
 @pytest.mark.parametrize("case, tiles", [
     # 2x2 filters: 16x16 outputs on 5x5 tiles (7x7 and 5x5 blocks would cover 21x21 or 20x20), 14x14 on 8x8
     # (two blocks of 7 exactly), 32x32 on 8x8 (5 blocks of 7: 25/16 is not 5% below 64/49 x 35^2/32^2)

@@ -75,8 +75,9 @@ void bind_conv(py::module_& m) {
   m.def(
       "conv_winograd_offer",
       [](const std::vector<int64>& x, const std::vector<int64>& w, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
-         int64 pr, const py::object& dtype) {
+         int64 pr, const py::object& dtype, bool kept) {
         const ConvShape s = conv_shape("conv_winograd_offer", x, w, sh, sw, pt, pb, pl, pr);
+        const KeepFilters keep(kept);
         int64 offer[8];
         const py::dtype dt = py::dtype::from_args(dtype);
         if (dt.is(py::dtype::of<float>())) conv_winograd_offer<float>(s, offer);
@@ -91,9 +92,9 @@ void bind_conv(py::module_& m) {
         return out;
       },
       py::arg("x_shape"), py::arg("w_shape"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"), py::arg("pad_bottom"),
-      py::arg("pad_left"), py::arg("pad_right"), py::arg("dtype"),
-      "The Winograd tiles that the rules offer the NHWC convolution's passes, before the autotune measures them: "
-      "{'forward', 'data_gradient', 'filter_gradient': (r, alpha) of F(m x m, r x r) on alpha x alpha tiles or "
+      py::arg("pad_left"), py::arg("pad_right"), py::arg("dtype"), py::arg("kept_filters") = false,
+      "The Winograd tiles that the rules offer the NHWC convolution's passes, before the autotune measures them "
+      "(kept_filters: in an inference that keeps its filters, which offers Winograd on fewer tiles): {'forward', 'data_gradient', 'filter_gradient': (r, alpha) of F(m x m, r x r) on alpha x alpha tiles or "
       "None, 'space_to_depth': whether they serve a strided convolution as a stride-1 one, "
       "'data_gradient_subpixel': whether the data gradient's tile serves its sub-pixel phases}.");
   // The measured choices of hdl/autotune.hpp, as hdl.autotune saves and loads them.
@@ -121,8 +122,9 @@ void bind_conv(py::module_& m) {
           throw py::value_error("autotune_record: the pass (the key's first integer) is 0 to " +
                                 std::to_string(autotune::kPasses - 1) + ", got " + std::to_string(key[0]));
         if (!autotune::pass_chooses(int(key[0]), choice))
-          throw py::value_error("autotune_record: passes 0-1 choose 0 or 1 (direct, implicit GEMM), passes 2-4 "
-                                "choose 2 or 3 (Winograd or not), pass 5 chooses 4 or 5 (sub-pixel, col2im); got " +
+          throw py::value_error("autotune_record: passes 0-1 and 6 choose 0 or 1 (direct, implicit GEMM), passes "
+                                "2-4 and 7 choose 2 or 3 (Winograd or not), pass 5 chooses 4 or 5 (sub-pixel, "
+                                "col2im); got " +
                                 std::to_string(choice) + " for pass " + std::to_string(key[0]));
         autotune::Key k;
         std::copy(key.begin(), key.end(), k.begin());

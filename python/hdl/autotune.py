@@ -9,6 +9,10 @@ by counting multiplications, lost to both on the few tiles of a batch of 1 (16x1
 data, three times each, and keeps the fastest (the rule's choice where two are within 3%) for every later
 call (hdl/autotune.hpp): for each pass, Winograd or not, where the rules offer Winograd; for a strided data
 gradient, its sub-pixel convolutions or one GEMM and a gather (col2im); then the direct kernel or the implicit GEMM.
+An inference pass that keeps its filters (``hdl.ops.keeping_filters``, which ``Model.forward`` enters) chooses its
+forward pass's algorithms again, under passes of their own (``conv_kept``, ``winograd_forward_kept``), timed
+reading the filters kept: without their packing and transform, Winograd wins on a few tiles (a batch of one
+8x8x256 -> 256 3x3: 0.22 against 0.49 ms) where training's timing, which makes them each call, refuses it.
 
 This module keeps those choices across processes: the first convolution of a process loads the file for this
 machine, and the process saves what it measured when it exits (merged with the file, replaced atomically).
@@ -38,11 +42,12 @@ from hdl import _C
 FORMAT = 1
 ALGORITHMS = ("direct", "implicit_gemm", "winograd", "not_winograd", "subpixel", "col2im")
 PASSES = ("conv", "filter_gradient", "winograd_forward", "winograd_data_gradient", "winograd_filter_gradient",
-          "data_gradient")
+          "data_gradient", "conv_kept", "winograd_forward_kept")
 # the two algorithms each pass chooses between (hdl/autotune.hpp's pass_chooses)
 CHOICES = {"conv": ("direct", "implicit_gemm"), "filter_gradient": ("direct", "implicit_gemm"),
            "winograd_forward": ("winograd", "not_winograd"), "winograd_data_gradient": ("winograd", "not_winograd"),
-           "winograd_filter_gradient": ("winograd", "not_winograd"), "data_gradient": ("subpixel", "col2im")}
+           "winograd_filter_gradient": ("winograd", "not_winograd"), "data_gradient": ("subpixel", "col2im"),
+           "conv_kept": ("direct", "implicit_gemm"), "winograd_forward_kept": ("winograd", "not_winograd")}
 KEY_FIELDS = ("pass", "bytes", "threads", "N", "Hp", "Wp", "C", "Ho", "Wo", "O", "kh", "kw", "sh", "sw",
               "rows_lo", "rows_hi", "cols_lo", "cols_hi")
 

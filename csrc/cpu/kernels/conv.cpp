@@ -230,24 +230,28 @@ inline int switch_setting(const char* name) {
 // three times on its own data (each writes all of its output from inputs it leaves alone) and keeps the
 // faster (the rule's within 3%), which writes that call's output last: results depend on the recorded
 // choice, not on whether a call measured. (Two threads measuring one shape at once each keep their own
-// winner for that call; the later record stands for every call after.)
+// winner for that call; the later record stands for every call after.) An inference pass that keeps its
+// filters is timed as it will run, reading them kept (after two untimed calls each: the first samples the
+// filters, the second keeps what it makes of them), and records under its own pass; the others make their
+// filters every call, as training does.
 template <class T, class F0, class F1>
 void tuned(autotune::Key key, int64 work, int forced, bool rule, autotune::Algorithm a0, autotune::Algorithm a1,
            F0&& f0, F1&& f1) {
   if (forced >= 0) return forced ? f1() : f0();
   if (!autotune::enabled() || work < kAutotuneWork || omp_in_parallel()) return rule ? f1() : f0();
+  const bool kept = keep_filters();
+  if (kept) key[0] = int(autotune::kept(autotune::Pass(key[0])));
   key[1] = sizeof(T);
   key[2] = omp_get_max_threads();
   autotune::Algorithm choice;
   if (autotune::lookup(key, choice)) return choice == a1 ? f1() : f0();
-  const KeepFilters keep(false);  // timed as training runs them: making their filters every call
   using clock = std::chrono::steady_clock;
   double best[2] = {1e300, 1e300};
-  for (int rep = 0; rep < 3; ++rep)
+  for (int rep = kept ? -2 : 0; rep < 3; ++rep)
     for (int a = 0; a < 2; ++a) {
       const auto t0 = clock::now();
       a ? f1() : f0();
-      best[a] = std::min(best[a], std::chrono::duration<double>(clock::now() - t0).count());
+      if (rep >= 0) best[a] = std::min(best[a], std::chrono::duration<double>(clock::now() - t0).count());
     }
   // within kAutotuneTie of each other the rule's choice stands: closer than the timing's noise, a choice would
   // change from run to run and with it the rounding of the results

@@ -6,8 +6,10 @@
 // Model.forward sets) keeps what it made, with a copy of the filters it came from, and a later pass over
 // the same filters (the same address and the same values: compared in full, so that a weight changed in
 // place is never missed) reads it instead of making it again. Training passes keep nothing (their weights
-// change every step), and neither does the autotune's timing of the algorithms, which measures them as
-// training runs them. At most kFilterCacheBytes are kept, the least recently used given up first.
+// change every step). An inference's forward pass is timed by the autotune as it runs, reading kept filters,
+// and chooses its algorithms apart from training's (hdl/autotune.hpp's kept passes): with the transform paid
+// once, Winograd serves a batch of one 8x8 map. At most kFilterCacheBytes are kept, the least recently used
+// given up first.
 #pragma once
 #include <array>
 #include <cstdint>

@@ -51,7 +51,8 @@ namespace HDL_ISA {
 // C >= 4 and O >= 8, took them all.) And
 //  - at least kMinTiles m x m output tiles in the batch: the filter transform and the threads' chunks
 //    want a few (forward + backward, Winograd / direct: 4-8 tiles 1.1-1.8, 16 tiles 0.8-1.0, 32 and
-//    more 0.4-0.7, on 8x8 to 32x32 maps of 16-64 channels);
+//    more 0.4-0.7, on 8x8 to 32x32 maps of 16-64 channels); any number in an inference that keeps its
+//    filters transformed (keep_filters), which the autotune then measures reading them kept;
 //  - tiles that cover the output with at most kMaxWaste times its area: 3x3 on 8x8 outputs takes
 //    2 x 2 tiles of 6 x 6 (2.25 times the area) and measured 1.18 times slower than direct at 64 tiles.
 //    3x3 filters take 4x4 blocks on 6x6 tiles where those cost 5% fewer multiplications per output,
@@ -90,7 +91,7 @@ struct WinogradTile {
 // s (r = kh), the tiles' waste counted; 0 where they do not serve (too few, or too much waste).
 inline double winograd_cost(const ConvShape& s, int alpha) {
   const int64 Ho = s.out_h(), Wo = s.out_w(), m = alpha - s.kh + 1, th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
-  if (Ho < m || Wo < m || s.N * th * tw < kMinTiles) return 0.0;
+  if (Ho < m || Wo < m || s.N * th * tw < (keep_filters() ? 1 : kMinTiles)) return 0.0;
   const double waste = double(th * m) * double(tw * m) / (double(Ho) * double(Wo));
   return waste > kMaxWaste ? 0.0 : waste * alpha * alpha / double(m * m);
 }
@@ -138,6 +139,7 @@ namespace winograd {
 constexpr int64 kChunk = 18;          // tiles per chunk, forward
 constexpr int64 kChunkFilter = 24;    // tiles per chunk, filter gradient (the reduction runs over them)
 constexpr int64 kChunkNarrow = 32;    // tiles per chunk for inputs of few channels, both
+constexpr int64 kSplitU = int64(4) << 20;  // bytes of transformed filters past which few tiles split them
 
 // G[a][u] = p_a^u / f_a for the finite points p_a (f_a = prod over the other finite points of p_a - p_b,
 // up to the sign folded into B^T's first row), and u == r-1 for the point at infinity.
@@ -546,24 +548,36 @@ void forward_blocks(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64
   constexpr int kM = A - R + 1;
   const Tiling tiles(kM, Ho, Wo);
   // A chunk streams all 64 transformed filters U (C x Op each) past its tiles: wide layers (4 MB of U at
-  // 128 x 128) take longer chunks so that this traffic stays small beside the chunk's multiply-adds.
+  // 128 x 128) take longer chunks so that this traffic stays small beside the chunk's multiply-adds. Fewer
+  // tiles than kChunk a thread with more than kSplitU of U (an inference of a batch of one on an 8x8x256
+  // map, its filters kept) make one chunk whose output channels the threads share: each streams its part of
+  // U, not all of it for a few tiles (the tiles' transform, done by each, is small beside U). Measured in
+  // turns, kept filters, F(4x4, 3x3), batch 1: 8x8x256 -> 256 0.28 -> 0.24 ms, 8x8x512 -> 512 (37 MB of U)
+  // 1.20x, batch 2 1.29x; 128 channels (2.4 MB of U) and fewer 0.92-0.98x, so they share the tiles.
   const int64 C = x.C, total = N * tiles.per_image();
-  const int64 chunk = chunk_size(total, Layout<T>::chunk(C, std::clamp<int64>(C * Op / 160, kChunk, 4 * kChunk)));
+  const int threads = omp_get_max_threads();
+  const bool wide = kPoints * C * Op * int64(sizeof(T)) > kSplitU;
+  const int64 parts = threads > 1 && wide && total < threads * kChunk && blocks >= threads ? threads : 1;
+  const int64 chunk = parts > 1 ? total
+                                : chunk_size(total, Layout<T>::chunk(C, std::clamp<int64>(C * Op / 160, kChunk, 4 * kChunk)));
   const Layout<T> lay(C, chunk);
   const int64 ldv = lay.point_step, ldm = point_stride<T>(chunk * Op);
   const T* U = filter_transform<T, R, A, NV>(w, O, C, source);
   Buffer<T> zero(Op, T(0)), bias(Op, T(0));
   std::copy(bias_, bias_ + O, bias.begin());
-  parallel_for((total + chunk - 1) / chunk, total > chunk, [&](int64 k) {
+  const int64 jobs = (total + chunk - 1) / chunk * parts;
+  parallel_for(jobs, jobs > 1, [&](int64 job) {
     T* V = scratch<T, 10>(kPoints * ldv);  // V[point][tile][c] = B^T d B
     T* M = scratch<T, 11>(kPoints * ldm);  // M[point][tile][o] = sum over c of U V
+    const int64 k = job / parts, part = job % parts, ob0 = blocks * part / parts, ob1 = blocks * (part + 1) / parts;
+    const int64 o0 = ob0 * B, o1 = std::min(O, ob1 * B);
     const int64 t0 = k * chunk, P = std::min(chunk, total - t0);
     transform_inputs<T, A>(V, lay, x, tiles, t0, P);
     // the channels as the tile kernel's reduction: contiguous (wide), or as C "taps" a row of V apart (narrow)
     const Taps taps = lay.narrow ? Taps{0, C, 0, 1, 1, lay.channel_step} : Taps{0, 1, 0, 1, 1, 0};
     const int64 run = lay.narrow ? 1 : C;
     for (int64 pt = 0; pt < kPoints; ++pt)
-      for (int64 ob = 0; ob < blocks; ++ob)
+      for (int64 ob = ob0; ob < ob1; ++ob)
         for (int64 p = 0; p < P; p += kRows)
           tile_rows<T, NV>(int(std::min<int64>(kRows, P - p)), M + pt * ldm + p * Op + ob * B, Op, B,
                            V + pt * ldv + p * lay.tile_step, lay.tile_step, taps, U + (pt * blocks + ob) * C * B,
@@ -571,9 +585,9 @@ void forward_blocks(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64
     for (int64 p = 0; p < P; ++p) {  // Y = A^T M A for each tile, plus the bias
       int64 n, i, j;
       tiles.locate(t0 + p, n, i, j);
-      output_tile<T, kM, A>(y + n * out.image + kM * i * out.row + kM * j * out.pixel, out.row, out.pixel,
-                            int(std::min<int64>(kM, Ho - kM * i)), int(std::min<int64>(kM, Wo - kM * j)), M + p * Op,
-                            ldm, bias.data(), O, relu);
+      output_tile<T, kM, A>(y + n * out.image + kM * i * out.row + kM * j * out.pixel + o0, out.row, out.pixel,
+                            int(std::min<int64>(kM, Ho - kM * i)), int(std::min<int64>(kM, Wo - kM * j)),
+                            M + p * Op + o0, ldm, bias.data() + o0, o1 - o0, relu);
     }
   });
 }

@@ -17,15 +17,23 @@ namespace hdl::autotune {
 // What is chosen: the direct kernel or the implicit GEMM, for a convolution (the forward pass and the
 // data gradient's convolutions) or for a filter gradient; for each of the three passes that Winograd
 // could serve, Winograd or not (what serves the shape otherwise is then chosen as the other passes say);
-// and for a strided data gradient, its sub-pixel convolutions or one GEMM and a gather (col2im).
+// for a strided data gradient, its sub-pixel convolutions or one GEMM and a gather (col2im); and the forward
+// pass's two choices again for an inference that keeps its filters (keep_filters below), measured reading
+// them kept: without the filters' packing and transform, Winograd pays on fewer tiles (a batch of one 8x8
+// map) and the direct kernel on more shapes.
 enum class Pass : int { conv = 0, filter_gradient = 1, winograd_forward = 2, winograd_data_gradient = 3,
-                        winograd_filter_gradient = 4, data_gradient = 5 };
+                        winograd_filter_gradient = 4, data_gradient = 5, conv_kept = 6, winograd_forward_kept = 7 };
 enum class Algorithm : int { direct = 0, implicit_gemm = 1, winograd = 2, not_winograd = 3, subpixel = 4,
                              col2im = 5 };
-constexpr int kPasses = 6, kAlgorithms = 6;
+constexpr int kPasses = 8, kAlgorithms = 6;
 
-// The two algorithms a pass chooses between: passes 0-1 algorithms 0-1, 2-4 2-3, 5 4-5.
-constexpr int first_choice(int pass) { return pass < 2 ? 0 : pass < 5 ? 2 : 4; }
+// The two algorithms a pass chooses between: passes 0-1 and 6 algorithms 0-1, 2-4 and 7 2-3, 5 4-5.
+constexpr int first_choice(int pass) { return pass < 2 || pass == 6 ? 0 : pass == 5 ? 4 : 2; }
+
+// The pass an inference that keeps its filters records a forward pass's choice under.
+constexpr Pass kept(Pass pass) {
+  return pass == Pass::conv ? Pass::conv_kept : pass == Pass::winograd_forward ? Pass::winograd_forward_kept : pass;
+}
 constexpr bool pass_chooses(int pass, int algorithm) {
   return pass >= 0 && pass < kPasses && (algorithm == first_choice(pass) || algorithm == first_choice(pass) + 1);
 }
@@ -50,7 +58,8 @@ namespace hdl {
 
 // Whether this thread's convolutions keep their transformed filters between calls (an inference pass:
 // cpu/kernels/filter_cache.hpp), one switch per thread for every instruction set (autotune.cpp); KeepFilters
-// sets it for a scope. The autotune's timings turn it off: they measure the algorithms as training runs them.
+// sets it for a scope. The autotune measures a pass as it runs: with it on, reading kept filters, under its
+// own passes (autotune::kept).
 bool& keep_filters();
 
 struct KeepFilters {
