@@ -5,7 +5,8 @@ A conv net is a spec, a list of layers on NHWC images that both twins are built 
   ("conv", out, k, stride, pad)   3x3 pad 1 etc.; pad an int (PyTorch needs it symmetric)
   ("fc", out)                     a dense layer over the whole input (hdl FullyConnected; Flatten+Linear)
   ("max" | "avg", window, stride, pad)   pad an int, or (0, e, 0, e) = PyTorch's ceil_mode
-  ("relu",) ("sigmoid",)
+  ("relu",) ("sigmoid",) ("tanh",) ("leaky",)   activations (leaky: slope 0.01)
+  ("dropout", rate)               inverted dropout in training, the identity in inference
 trained with the softmax log-loss and SGD with momentum 0.9 and weight decay 5e-4 (hdl: ConvNet.step
 in PyTorch's momentum form; PyTorch: torch.optim.SGD), PyTorch in channels_last. A dense net in the
 paper's style (hdl.Network, columns are points, quadratic cost (3.3), plain SGD by
@@ -30,7 +31,9 @@ import numpy as np
 import hdl
 from hdl import _C, _checks, ops
 from hdl.bench import time_alternating
-from hdl.convnet import AvgPool2d, Conv2d, ConvNet, FullyConnected, MaxPool2d, ReLU, Sigmoid, cifar_net
+from hdl.convnet import (AvgPool2d, Conv2d, ConvNet, Dropout, FullyConnected, LeakyReLU, MaxPool2d, ReLU, Sigmoid,
+                         cifar_net)
+from hdl.layers import Tanh
 
 LR, MOMENTUM, DECAY = 1e-3, 0.9, 5e-4  # a rate at which every net, at every batch, stays finite
 POOL_CEIL = (0, 1, 0, 1)
@@ -172,8 +175,10 @@ def hdl_convnet(net: Net, seed=0) -> ConvNet:
             layers.append(FullyConnected(shape[2], item[1], shape[:2], init="he", rng=rng, dtype=net.dtype))
         elif kind in ("max", "avg"):
             layers.append((MaxPool2d if kind == "max" else AvgPool2d)(*item[1:]))
+        elif kind == "dropout":
+            layers.append(Dropout(item[1]))
         else:
-            layers.append({"relu": ReLU, "sigmoid": Sigmoid}[kind]())
+            layers.append({"relu": ReLU, "sigmoid": Sigmoid, "tanh": Tanh, "leaky": LeakyReLU}[kind]())
         shape = out
     return ConvNet(layers, momentum_form="pytorch")
 
@@ -245,8 +250,10 @@ def torch_modules(torch, net: Net):
                 raise ValueError(f"{net.name}: PyTorch pools take symmetric padding or ceil_mode, not {p}")
             mods.append(nn.MaxPool2d(k, s, pad, ceil_mode=ceil) if kind == "max" else
                         nn.AvgPool2d(k, s, pad, ceil_mode=ceil, count_include_pad=False))
+        elif kind == "dropout":
+            mods.append(nn.Dropout(item[1]))
         else:
-            mods.append({"relu": nn.ReLU, "sigmoid": nn.Sigmoid}[kind]())
+            mods.append({"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "leaky": nn.LeakyReLU}[kind]())
         shape = out
     return mods
 

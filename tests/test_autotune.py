@@ -311,7 +311,7 @@ def test_the_command_lists_and_clears(fresh, tmp_path, monkeypatch, capsys):
 
 
 # 1 x 8x8x64 -> 64 3x3 pad 1: four 4x4 Winograd tiles, too few for training's rule (kMinTiles), offered to an
-# inference that keeps its filters transformed (2.4 M multiply-adds)
+# inference over filters that held since its last pass, which reads their transform kept (2.4 M multiply-adds)
 KEPT_SHAPE = dict(x=(1, 64, 8, 8), w=(64, 64, 3, 3), stride=1, pad=1)
 
 
@@ -326,30 +326,43 @@ def _kept_inference(dtype, seed=0, calls=3):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_inference_keeping_filters_measures_under_its_own_passes(fresh, dtype):
+def test_inference_over_held_filters_measures_under_its_own_passes(fresh, dtype):
     args = ((1, 8, 8, 64), (64, 64, 3, 3), 1, 1, 1, 1, 1, 1, dtype)
     assert _C.conv_winograd_offer(*args)["forward"] is None
     assert _C.conv_winograd_offer(*args, kept_filters=True)["forward"] == (3, 6)
     x, w, b, want = _kept_inference(dtype)
     by_pass = {e["pass"]: e["algorithm"] for e in autotune.entries()}
+    # the first pass, over filters not seen before, chose as training does (Winograd not offered on 4 tiles);
+    # the second, over filters that held, chose reading them kept
+    assert by_pass["conv"] in ("direct", "implicit_gemm") and "winograd_forward" not in by_pass
     assert by_pass["winograd_forward_kept"] in ("winograd", "not_winograd")
-    assert "winograd_forward" not in by_pass and "conv" not in by_pass  # training's choices are its own
     if by_pass["winograd_forward_kept"] == "not_winograd":
         assert by_pass["conv_kept"] in ("direct", "implicit_gemm")
-    # the same layer in training measures training's pass, and leaves the inference's choice as it was
+    # a training pass of the same shape takes training's choice, measuring nothing
     assert_matches([ops.conv2d(x, w, b, 1, 1)], [want], dtype)
-    after = {e["pass"]: e["algorithm"] for e in autotune.entries()}
-    assert after["conv"] in ("direct", "implicit_gemm") and "winograd_forward" not in after
-    assert after["winograd_forward_kept"] == by_pass["winograd_forward_kept"]
+    assert {e["pass"]: e["algorithm"] for e in autotune.entries()} == by_pass
+
+
+def test_an_inference_after_each_training_step_chooses_as_training(fresh):
+    """Filters that change between inference passes (a training step in between) never hold: every pass runs
+    training's algorithms and nothing is measured or kept as for held filters."""
+    rng = np.random.default_rng(0)
+    x, w, b = (rng.standard_normal(n) for n in (KEPT_SHAPE["x"], KEPT_SHAPE["w"], (64,)))
+    for step in range(4):
+        w += 1e-3 * rng.standard_normal(w.shape)  # every weight moves, as in an SGD step
+        with ops.keeping_filters():
+            assert_matches([ops.conv2d(x, w, b, 1, 1)], [cnn.conv2d(x, w, b, 1, 1)])
+    assert {e["pass"] for e in autotune.entries()} == {"conv"}
 
 
 @pytest.mark.parametrize("which", [0, 1])
 def test_a_recorded_kept_choice_is_obeyed(fresh, which):
     """The inference's passes recorded as their first (second) algorithm in advance: nothing measured, every
-    call right (Winograd with kept filters, or the direct kernel or the implicit GEMM with them)."""
+    call right (Winograd with kept filters, or the direct kernel or the implicit GEMM; before the filters hold,
+    training's choice)."""
     _kept_inference(np.float64)
-    rest = next(key for key, _ in _C.autotune_entries() if key[0] == 7)[1:]  # the conv_kept key has the same shape
-    keys = [(6, *rest), (7, *rest)]
+    rest = next(key for key, _ in _C.autotune_entries() if key[0] == 7)[1:]  # conv's and conv_kept's: the same shape
+    keys = [(0, *rest), (6, *rest), (7, *rest)]  # the first pass (filters not yet held) runs as training does
     autotune.clear()
     for key in keys:
         _C.autotune_record(list(key), choice(key, which))

@@ -77,7 +77,7 @@ void bind_conv(py::module_& m) {
       [](const std::vector<int64>& x, const std::vector<int64>& w, int64 sh, int64 sw, int64 pt, int64 pb, int64 pl,
          int64 pr, const py::object& dtype, bool kept) {
         const ConvShape s = conv_shape("conv_winograd_offer", x, w, sh, sw, pt, pb, pl, pr);
-        const KeepFilters keep(kept);
+        const HoldFilters held(kept);
         int64 offer[8];
         const py::dtype dt = py::dtype::from_args(dtype);
         if (dt.is(py::dtype::of<float>())) conv_winograd_offer<float>(s, offer);
@@ -94,7 +94,7 @@ void bind_conv(py::module_& m) {
       py::arg("x_shape"), py::arg("w_shape"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"), py::arg("pad_bottom"),
       py::arg("pad_left"), py::arg("pad_right"), py::arg("dtype"), py::arg("kept_filters") = false,
       "The Winograd tiles that the rules offer the NHWC convolution's passes, before the autotune measures them "
-      "(kept_filters: in an inference that keeps its filters, which offers Winograd on fewer tiles): {'forward', 'data_gradient', 'filter_gradient': (r, alpha) of F(m x m, r x r) on alpha x alpha tiles or "
+      "(kept_filters: in an inference over filters it reads kept, which offers Winograd on fewer tiles): {'forward', 'data_gradient', 'filter_gradient': (r, alpha) of F(m x m, r x r) on alpha x alpha tiles or "
       "None, 'space_to_depth': whether they serve a strided convolution as a stride-1 one, "
       "'data_gradient_subpixel': whether the data gradient's tile serves its sub-pixel phases}.");
   // The measured choices of hdl/autotune.hpp, as hdl.autotune saves and loads them.

@@ -52,4 +52,8 @@ bool& keep_filters() {  // hdl/autotune.hpp
   thread_local bool keep = false;
   return keep;
 }
+bool& filters_held() {
+  thread_local bool held = false;
+  return held;
+}
 }  // namespace hdl

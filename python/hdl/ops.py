@@ -150,7 +150,10 @@ def keeping_filters() -> Iterator[None]:
     """Within it, this thread's convolutions keep their packed or Winograd-transformed filters between calls
     and read them again while the filters hold the same values (compared in full, so a weight changed in
     place is never missed): inference, whose weights stay put from batch to batch, skips that work
-    (Model.forward uses it). At most 64 MB are kept, the least recently used given up first."""
+    (Model.forward uses it). Filters are kept from the second pass that finds them unchanged (a sample of
+    256 weights), and such a pass chooses its algorithms for filters read kept (Winograd on a few tiles, the
+    autotune timing them so); filters that change between passes (an inference after each training step)
+    run as training runs them. At most 64 MB are kept, the least recently used given up first."""
     was = _C.keep_filters(True)
     try:
         yield

@@ -230,16 +230,16 @@ inline int switch_setting(const char* name) {
 // three times on its own data (each writes all of its output from inputs it leaves alone) and keeps the
 // faster (the rule's within 3%), which writes that call's output last: results depend on the recorded
 // choice, not on whether a call measured. (Two threads measuring one shape at once each keep their own
-// winner for that call; the later record stands for every call after.) An inference pass that keeps its
-// filters is timed as it will run, reading them kept (after two untimed calls each: the first samples the
-// filters, the second keeps what it makes of them), and records under its own pass; the others make their
-// filters every call, as training does.
+// winner for that call; the later record stands for every call after.) An inference pass over filters that
+// held still (filters_held) is timed as it will run, reading them kept (after an untimed call of each, which
+// keeps what it makes of them), and records under its own pass; the others make their filters every call,
+// as training does.
 template <class T, class F0, class F1>
 void tuned(autotune::Key key, int64 work, int forced, bool rule, autotune::Algorithm a0, autotune::Algorithm a1,
            F0&& f0, F1&& f1) {
   if (forced >= 0) return forced ? f1() : f0();
   if (!autotune::enabled() || work < kAutotuneWork || omp_in_parallel()) return rule ? f1() : f0();
-  const bool kept = keep_filters();
+  const bool kept = filters_held();
   if (kept) key[0] = int(autotune::kept(autotune::Pass(key[0])));
   key[1] = sizeof(T);
   key[2] = omp_get_max_threads();
@@ -247,7 +247,7 @@ void tuned(autotune::Key key, int64 work, int forced, bool rule, autotune::Algor
   if (autotune::lookup(key, choice)) return choice == a1 ? f1() : f0();
   using clock = std::chrono::steady_clock;
   double best[2] = {1e300, 1e300};
-  for (int rep = kept ? -2 : 0; rep < 3; ++rep)
+  for (int rep = kept ? -1 : 0; rep < 3; ++rep)
     for (int a = 0; a < 2; ++a) {
       const auto t0 = clock::now();
       a ? f1() : f0();
@@ -542,6 +542,9 @@ void conv_winograd_offer(const ConvShape& s, int64* offer) {
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
   if (gemm_serves(s)) return conv_gemm_forward(y, x, w, b, s, relu);
+  // an inference over filters that held still since its last pass keeps (and reads) their transforms, and
+  // chooses its algorithms as for filters read kept
+  const HoldFilters held(keep_filters() && filters_hold(w, s.O * s.C * s.kh * s.kw));
   const auto other = [&] { forward_unless_winograd(y, x, w, b, s, relu); };
   const WinogradOffer offer = winograd_offer<T>(s);
   const WinogradTile k = offer.forward;
@@ -581,7 +584,7 @@ void filter_gradient_unless_winograd(T* dw, T* db, const T* dy, const T* x, cons
 
 template <class T>
 void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s) {
-  const KeepFilters keep(false);  // the data gradient's filters are w flipped: never kept under w's address
+  const HoldFilters held(false);  // the data gradient's filters are w flipped: never kept under w's address
   if (gemm_serves(s)) return conv_gemm_backward(dx, dw, db, dy, x, w, s);
   const int64 Ho = s.out_h(), Wo = s.out_w();
   const WinogradOffer offer = winograd_offer<T>(s);

@@ -3,20 +3,24 @@
 // them into A x A points (winograd.hpp's filter_transform). At small batches that is much of the pass
 // (a 64 -> 128 5x5 stride-2 layer at batch 16 packs 0.8 MB of filters, Winograd's transform of a
 // 4x4 stride-2 layer through space to depth writes 4.7 MB). An inference pass (hdl::keep_filters, which
-// Model.forward sets) keeps what it made, with a copy of the filters it came from, and a later pass over
-// the same filters (the same address and the same values: compared in full, so that a weight changed in
-// place is never missed) reads it instead of making it again. Training passes keep nothing (their weights
-// change every step). An inference's forward pass is timed by the autotune as it runs, reading kept filters,
-// and chooses its algorithms apart from training's (hdl/autotune.hpp's kept passes): with the transform paid
-// once, Winograd serves a batch of one 8x8 map. At most kFilterCacheBytes are kept, the least recently used
-// given up first.
+// Model.forward sets) over filters that hold the values the previous inference pass saw at their address
+// (filters_hold: a sample of 256 of them) keeps what it makes, with a copy of the filters it came from, and
+// a later pass over the same filters (the same address and the same values: compared in full, so that a
+// weight changed in place is never missed) reads it instead of making it again. Training passes keep
+// nothing (their weights change every step), and nor does an inference after each training step: its
+// filters never hold, so that it costs the sample and runs training's algorithms. A pass over held filters
+// chooses its algorithms apart from training's, timed reading them kept (hdl/autotune.hpp's kept passes):
+// with the transform paid once, Winograd serves a batch of one 8x8 map. At most kFilterCacheBytes are
+// kept, the least recently used given up first.
 #pragma once
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <cstring>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <utility>
 
 #include "buffer.hpp"
 #include "hdl/autotune.hpp"
@@ -34,9 +38,7 @@ template <class T>
 class FilterCache {
  public:
   struct Entry {
-    Buffer<T> w, out;  // the filters, and what was made from them (once `made`)
-    bool made = false, sampled = false;
-    std::uint64_t sample = 0;  // sample_of the filters last seen, while not made
+    Buffer<T> w, out;  // the filters, and what was made from them
     std::uint64_t used = 0;
   };
 
@@ -49,7 +51,7 @@ class FilterCache {
   std::shared_ptr<const Entry> find(const FilterKey& key, const T* w, int64 count) {
     std::lock_guard<std::mutex> lock(mutex_);
     const auto it = entries_.find(key);
-    if (it == entries_.end() || !it->second->made ||
+    if (it == entries_.end() ||
         std::memcmp(it->second->w.data(), w, std::size_t(count) * sizeof(T)) != 0)
       return {};
     it->second->used = ++clock_;
@@ -114,15 +116,32 @@ std::uint64_t sample_of(const T* w, int64 count) {
   return h;
 }
 
+// Whether the filters w[0 .. count) hold the sample that the last inference pass over them saw at their
+// address (none seen: no), remembering this pass's. At most kSampledFilters addresses are remembered.
+constexpr std::size_t kSampledFilters = 4096;
+
+template <class T>
+bool filters_hold(const T* w, int64 count) {
+  static std::mutex mutex;
+  static std::map<std::pair<std::uintptr_t, int64>, std::uint64_t> seen;
+  const std::uint64_t sample = sample_of(w, count);
+  std::lock_guard<std::mutex> lock(mutex);
+  if (seen.size() >= kSampledFilters) seen.clear();
+  const auto [it, first] = seen.try_emplace({reinterpret_cast<std::uintptr_t>(w), count}, sample);
+  const bool same = !first && it->second == sample;
+  it->second = sample;
+  return same;
+}
+
 // The transform of the filters w[0 .. count) that make(out) writes into `size` values: kept from an earlier
-// inference pass over the same values, or made now (and kept, in an inference pass; else into fallback(),
-// a scratch buffer, as training passes do). The result stays valid until this thread's next call.
+// inference pass over the same values, or made now (and kept, where the filters hold: filters_held; else into
+// fallback(), a scratch buffer, as training passes do). The result stays valid until this thread's next call.
 template <class T, class Fallback, class Make>
 const T* kept_filters(FilterKey key, const T* w, int64 count, int64 size, Fallback&& fallback, Make&& make) {
   thread_local std::shared_ptr<const typename FilterCache<T>::Entry> held;  // the entry this thread is reading
   held.reset();
   const std::size_t bytes = std::size_t(count + size) * sizeof(T);
-  if (!keep_filters() || !w || 2 * bytes > kFilterCacheBytes) {
+  if (!filters_held() || !w || 2 * bytes > kFilterCacheBytes) {
     T* out = fallback();
     make(out);
     return out;
@@ -131,23 +150,8 @@ const T* kept_filters(FilterKey key, const T* w, int64 count, int64 size, Fallba
   key[9] = count;
   auto& cache = FilterCache<T>::instance();
   if ((held = cache.find(key, w, count))) return held->out.data();
-  // Filters seen for the first time, or changed since (a training step), are only sampled and their transform
-  // made where training makes it; a pass whose sample matches the last one's (the same filters again) keeps
-  // it, with a copy of w. An inference after every training step then costs 256 loads and a comparison that
-  // stops at the first changed weight, where copying w and transforming into memory of its own cost 4-7%.
-  const std::uint64_t sample = sample_of(w, count);
   auto e = cache.take(key);  // its memory, reused
   if (!e) e = std::make_shared<typename FilterCache<T>::Entry>();
-  const bool again = !e->made && e->sampled && e->sample == sample;
-  e->made = again;
-  e->sampled = true;
-  e->sample = sample;
-  if (!again) {
-    cache.keep(key, std::move(e));
-    T* out = fallback();
-    make(out);
-    return out;
-  }
   e->w.assign(w, w + count);
   e->out.resize(std::size_t(size));
   make(e->out.data());

@@ -51,8 +51,8 @@ namespace HDL_ISA {
 // C >= 4 and O >= 8, took them all.) And
 //  - at least kMinTiles m x m output tiles in the batch: the filter transform and the threads' chunks
 //    want a few (forward + backward, Winograd / direct: 4-8 tiles 1.1-1.8, 16 tiles 0.8-1.0, 32 and
-//    more 0.4-0.7, on 8x8 to 32x32 maps of 16-64 channels); any number in an inference that keeps its
-//    filters transformed (keep_filters), which the autotune then measures reading them kept;
+//    more 0.4-0.7, on 8x8 to 32x32 maps of 16-64 channels); any number in an inference that reads its
+//    filters' transform kept (filters_held), which the autotune then measures so;
 //  - tiles that cover the output with at most kMaxWaste times its area: 3x3 on 8x8 outputs takes
 //    2 x 2 tiles of 6 x 6 (2.25 times the area) and measured 1.18 times slower than direct at 64 tiles.
 //    3x3 filters take 4x4 blocks on 6x6 tiles where those cost 5% fewer multiplications per output,
@@ -91,7 +91,7 @@ struct WinogradTile {
 // s (r = kh), the tiles' waste counted; 0 where they do not serve (too few, or too much waste).
 inline double winograd_cost(const ConvShape& s, int alpha) {
   const int64 Ho = s.out_h(), Wo = s.out_w(), m = alpha - s.kh + 1, th = (Ho + m - 1) / m, tw = (Wo + m - 1) / m;
-  if (Ho < m || Wo < m || s.N * th * tw < (keep_filters() ? 1 : kMinTiles)) return 0.0;
+  if (Ho < m || Wo < m || s.N * th * tw < (filters_held() ? 1 : kMinTiles)) return 0.0;
   const double waste = double(th * m) * double(tw * m) / (double(Ho) * double(Wo));
   return waste > kMaxWaste ? 0.0 : waste * alpha * alpha / double(m * m);
 }

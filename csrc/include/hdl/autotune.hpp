@@ -18,9 +18,9 @@ namespace hdl::autotune {
 // data gradient's convolutions) or for a filter gradient; for each of the three passes that Winograd
 // could serve, Winograd or not (what serves the shape otherwise is then chosen as the other passes say);
 // for a strided data gradient, its sub-pixel convolutions or one GEMM and a gather (col2im); and the forward
-// pass's two choices again for an inference that keeps its filters (keep_filters below), measured reading
-// them kept: without the filters' packing and transform, Winograd pays on fewer tiles (a batch of one 8x8
-// map) and the direct kernel on more shapes.
+// pass's two choices again for an inference over filters that held still (filters_held below), measured
+// reading them kept: without the filters' packing and transform, Winograd pays on fewer tiles (a batch of
+// one 8x8 map) and the direct kernel on more shapes.
 enum class Pass : int { conv = 0, filter_gradient = 1, winograd_forward = 2, winograd_data_gradient = 3,
                         winograd_filter_gradient = 4, data_gradient = 5, conv_kept = 6, winograd_forward_kept = 7 };
 enum class Algorithm : int { direct = 0, implicit_gemm = 1, winograd = 2, not_winograd = 3, subpixel = 4,
@@ -56,18 +56,26 @@ void clear();
 
 namespace hdl {
 
-// Whether this thread's convolutions keep their transformed filters between calls (an inference pass:
-// cpu/kernels/filter_cache.hpp), one switch per thread for every instruction set (autotune.cpp); KeepFilters
-// sets it for a scope. The autotune measures a pass as it runs: with it on, reading kept filters, under its
-// own passes (autotune::kept).
+// Whether this thread's convolutions may keep their transformed filters between calls (an inference pass:
+// cpu/kernels/filter_cache.hpp), one switch per thread for every instruction set (autotune.cpp).
 bool& keep_filters();
 
-struct KeepFilters {
+// Whether the filters of the forward pass now running hold the values the last inference pass over them
+// saw (a sample of them: filter_cache.hpp's filters_hold), which conv2d_forward sets where keep_filters is
+// on. Only then are their transforms kept and read, and the pass's algorithms chosen as for filters read
+// kept (autotune::kept's passes, Winograd on few tiles): filters that a training step changes between
+// inference passes run training's algorithms, whose transforms are cheap to make again.
+bool& filters_held();
+
+// Sets filters_held for a scope.
+template <bool& (*Flag)()>
+struct ThreadSwitch {
   bool saved;
-  explicit KeepFilters(bool on) : saved(keep_filters()) { keep_filters() = on; }
-  ~KeepFilters() { keep_filters() = saved; }
-  KeepFilters(const KeepFilters&) = delete;
-  KeepFilters& operator=(const KeepFilters&) = delete;
+  explicit ThreadSwitch(bool on) : saved(Flag()) { Flag() = on; }
+  ~ThreadSwitch() { Flag() = saved; }
+  ThreadSwitch(const ThreadSwitch&) = delete;
+  ThreadSwitch& operator=(const ThreadSwitch&) = delete;
 };
+using HoldFilters = ThreadSwitch<filters_held>;
 
 }  // namespace hdl
