@@ -328,12 +328,17 @@ def test_winograd_f4x4_2x2_matches_oracle_and_differences(case, forward, dtype, 
     ((16, 16, 8, 8), (8, 16, 4, 4), 2, (3, 0, 0, 3)),     # padding of 3 on one side: phases that start cropped
     ((1, 8, 32, 32), (8, 8, 4, 4), 2, 1),                 # batch 1: 16 tiles a phase
     ((2, 8, 40, 45), (10, 8, 4, 6), (2, 3), (1, 1, 2, 2)),  # strides (2, 3), a 4x6 filter: 2x2 phases, 6x6 tiles
+    # filters grown to a multiple of the stride (zeros after them, one more padding row and column)
+    ((4, 16, 16, 16), (8, 16, 5, 5), 2, 2),               # 5x5 stride 2 as 6x6: 3x3 phases of 8x8
+    ((4, 16, 17, 15), (8, 16, 5, 5), 2, (1, 2, 0, 3)),    # odd sizes, asymmetric padding
+    ((2, 8, 29, 28), (8, 8, 7, 7), 2, 3),                 # 7x7 stride 2 as 8x8: 4x4 phases
+    ((2, 8, 30, 29), (8, 8, 5, 7), (2, 3), (2, 1, 3, 0)),  # 5x7, strides (2, 3), as 6x9: 3x3 phases
 ])
 def test_subpixel_winograd_data_gradient(case, dtype, monkeypatch):
-    """A filter that is a multiple of its stride (4x4 stride 2) gives sub-pixel phases of one R x R filter each,
-    whose data gradients Winograd serves in place (each phase every sh-th row and sw-th column of dx), where
-    they take fewer multiplications than space to depth's: against the oracle, and by central differences
-    in float64."""
+    """A filter that is a multiple of its stride (4x4 stride 2), or grown to one (5x5 stride 2 as 6x6), gives
+    sub-pixel phases of one R x R filter each, whose data gradients Winograd serves in place (each phase every
+    sh-th row and sw-th column of dx), where they take fewer multiplications than space to depth's: against the
+    oracle, and by central differences in float64."""
     monkeypatch.setenv("HDL_CONV_WINOGRAD", "1")
     monkeypatch.setenv("HDL_AUTOTUNE", "0")
     assert winograd_offer(case, dtype)["data_gradient_subpixel"]

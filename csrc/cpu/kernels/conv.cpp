@@ -400,19 +400,43 @@ inline ConvShape phase_shape(const ConvShape& s, const Phase& r, const Phase& c)
   return {s.N, r.count + r.taps - 1, c.count + c.taps - 1, s.O, s.C, r.taps, c.taps, 1, 1, 0, 0, 0, 0};
 }
 
-// The sub-pixel phases through Winograd, where the filter is a multiple of its stride (4x4 stride 2, 6x6
-// stride 3: every phase an R x R filter) and the rule offers each phase a tile: the multiplications per
-// channel pair of them all (tiles' waste counted), and phase (0, 0)'s tile; 0 where they do not serve.
-// A 4x4 stride-2 layer onto 32x32 takes four 2x2 phases of 16x16, F(4x4, 2x2) each, where space to
-// depth's data gradient fills 17x17 blocks of 2x2 pixels (the padding's among them) from 7x7 blocks:
-// 1.44 times the multiplications.
+// The same convolution with its filter grown to a multiple of the stride (5x5 stride 2 as 6x6), zeros in the
+// rows and columns added after it, and as much more padding after the input: every output sees the same
+// inputs through the same weights, and every sub-pixel phase of its data gradient is an R x R filter.
+inline ConvShape stride_multiple(const ConvShape& s) {
+  ConvShape t = s;
+  t.kh = (s.kh + s.sh - 1) / s.sh * s.sh;
+  t.kw = (s.kw + s.sw - 1) / s.sw * s.sw;
+  t.pad_bottom += t.kh - s.kh;
+  t.pad_right += t.kw - s.kw;
+  return t;
+}
+
+// w (O, C, kh, kw) as stride_multiple(s)'s filters (O, C, t.kh, t.kw): itself, or grown with zeros in scratch.
+template <class T>
+const T* stride_multiple_filters(const T* w, const ConvShape& s, const ConvShape& t) {
+  if (t.kh == s.kh && t.kw == s.kw) return w;
+  T* out = scratch_zeroed<T, 20>(s.O * s.C * t.kh * t.kw);
+  for (int64 f = 0; f < s.O * s.C; ++f)
+    for (int64 u = 0; u < s.kh; ++u) std::copy_n(w + (f * s.kh + u) * s.kw, s.kw, out + (f * t.kh + u) * t.kw);
+  return out;
+}
+
+// The sub-pixel phases through Winograd, every one an R x R filter (the filter grown to a multiple of its
+// stride: stride_multiple), where the rule offers each phase a tile: the multiplications per channel pair of
+// them all (tiles' waste and the grown filter's zeros counted), and phase (0, 0)'s tile; 0 where they do not
+// serve. A 4x4 stride-2 layer onto 32x32 takes four 2x2 phases of 16x16, F(4x4, 2x2) each, where space to
+// depth's data gradient fills 17x17 blocks of 2x2 pixels (the padding's among them) from 7x7 blocks: 1.44
+// times the multiplications; a 5x5 stride-2 layer onto 16x16 four 3x3 phases of 8x8 (one of them of 3x3 taps,
+// two of 3x2 and 2x3, one of 2x2), F(4x4, 3x3) each: 2.25 multiplications a pixel against 6.25.
 inline double subpixel_winograd_cost(const ConvShape& s, WinogradTile* first = nullptr) {
-  if ((s.sh == 1 && s.sw == 1) || s.kh % s.sh || s.kw % s.sw) return 0.0;
+  if (s.sh == 1 && s.sw == 1) return 0.0;
+  const ConvShape g = stride_multiple(s);
   double cost = 0.0;
-  for (const Phase& r : phases(s.sh, s.pad_top, s.kh, s.H))
-    for (const Phase& c : phases(s.sw, s.pad_left, s.kw, s.W)) {
+  for (const Phase& r : phases(g.sh, g.pad_top, g.kh, g.H))
+    for (const Phase& c : phases(g.sw, g.pad_left, g.kw, g.W)) {
       if (!r.count || !c.count) continue;
-      const ConvShape t = phase_shape(s, r, c);
+      const ConvShape t = phase_shape(g, r, c);
       const WinogradTile k = winograd_filter(t);
       if (!k) return 0.0;
       if (first && !*first) *first = k;
@@ -423,7 +447,9 @@ inline double subpixel_winograd_cost(const ConvShape& s, WinogradTile* first = n
 
 // dx as data_gradient_subpixel, each phase by Winograd (subpixel_winograd_cost says where), written in place.
 template <class T>
-void data_gradient_subpixel_winograd(T* dx, const T* dy, const T* w, const ConvShape& s) {
+void data_gradient_subpixel_winograd(T* dx, const T* dy, const T* w_, const ConvShape& s_) {
+  const ConvShape s = stride_multiple(s_);
+  const T* w = stride_multiple_filters(w_, s_, s);
   const Grid grid{s.H * s.W * s.C, s.sh * s.W * s.C, s.sw * s.C};
   const Buffer<T> zero(s.C, T(0));
   const auto ph = phases(s.sh, s.pad_top, s.kh, s.H), pw = phases(s.sw, s.pad_left, s.kw, s.W);
