@@ -9,9 +9,9 @@ by counting multiplications, lost to both on the few tiles of a batch of 1 (16x1
 data, three times each, and keeps the fastest (the rule's choice where two are within 3%) for every later
 call (hdl/autotune.hpp): for each pass, Winograd or not, where the rules offer Winograd; for a strided data
 gradient, its sub-pixel convolutions or one GEMM and a gather (col2im); then the direct kernel or the implicit GEMM.
-An inference pass that keeps its filters (``hdl.ops.keeping_filters``, which ``Model.forward`` enters) chooses its
-forward pass's algorithms again, under passes of their own (``conv_kept``, ``winograd_forward_kept``), timed
-reading the filters kept: without their packing and transform, Winograd wins on a few tiles (a batch of one
+An inference pass (``hdl.ops.keeping_filters``, which ``Model.forward`` enters) over filters unchanged since its
+last pass chooses its forward pass's algorithms again, under passes of their own (``conv_kept``,
+``winograd_forward_kept``), timed reading the filters kept: without their packing and transform, Winograd wins on a few tiles (a batch of one
 8x8x256 -> 256 3x3: 0.22 against 0.49 ms) where training's timing, which makes them each call, refuses it.
 
 This module keeps those choices across processes: the first convolution of a process loads the file for this

@@ -30,7 +30,7 @@ constexpr int kPasses = 8, kAlgorithms = 6;
 // The two algorithms a pass chooses between: passes 0-1 and 6 algorithms 0-1, 2-4 and 7 2-3, 5 4-5.
 constexpr int first_choice(int pass) { return pass < 2 || pass == 6 ? 0 : pass == 5 ? 4 : 2; }
 
-// The pass an inference that keeps its filters records a forward pass's choice under.
+// The pass an inference over held filters (filters_held below) records a forward pass's choice under.
 constexpr Pass kept(Pass pass) {
   return pass == Pass::conv ? Pass::conv_kept : pass == Pass::winograd_forward ? Pass::winograd_forward_kept : pass;
 }
@@ -68,14 +68,12 @@ bool& keep_filters();
 bool& filters_held();
 
 // Sets filters_held for a scope.
-template <bool& (*Flag)()>
-struct ThreadSwitch {
+struct HoldFilters {
   bool saved;
-  explicit ThreadSwitch(bool on) : saved(Flag()) { Flag() = on; }
-  ~ThreadSwitch() { Flag() = saved; }
-  ThreadSwitch(const ThreadSwitch&) = delete;
-  ThreadSwitch& operator=(const ThreadSwitch&) = delete;
+  explicit HoldFilters(bool on) : saved(filters_held()) { filters_held() = on; }
+  ~HoldFilters() { filters_held() = saved; }
+  HoldFilters(const HoldFilters&) = delete;
+  HoldFilters& operator=(const HoldFilters&) = delete;
 };
-using HoldFilters = ThreadSwitch<filters_held>;
 
 }  // namespace hdl
