@@ -60,7 +60,7 @@ def main(argv=None):
         if y.shape[1:3] != (Ho, Wo):
             continue
         dy = rng.standard_normal(y.shape).astype(dtype)
-        fwd = lambda: _C.conv2d(x, w, b, *pads, False, y)  # noqa: E731
+        fwd = lambda: _C.conv2d(x, w, b, *pads, 0, 0.0, y)  # noqa: E731
         dw = lambda: _C.conv2d_backward(dy, x, w, *pads, False)  # noqa: E731
         both = lambda: _C.conv2d_backward(dy, x, w, *pads, True)  # noqa: E731
         (e0, e1), f, less = pair(p, fwd, dw, both)

@@ -42,7 +42,7 @@ def measure(N, C, O, k, s, p, H, dtype, rng, repeats):
     b = np.zeros(O, dtype)
     y = _C.conv2d(x, w, b, s, s, p, p, p, p)
     dy = rng.standard_normal(y.shape).astype(dtype)
-    fwd = lambda: _C.conv2d(x, w, b, s, s, p, p, p, p, False, y)  # noqa: E731
+    fwd = lambda: _C.conv2d(x, w, b, s, s, p, p, p, p, 0, 0.0, y)  # noqa: E731
     dw = lambda: _C.conv2d_backward(dy, x, w, s, s, p, p, p, p, False)  # noqa: E731
     both = lambda: _C.conv2d_backward(dy, x, w, s, s, p, p, p, p, True)  # noqa: E731
     out = {}

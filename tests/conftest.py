@@ -14,7 +14,7 @@ if "HDL_AUTOTUNE_CACHE" not in os.environ:
     atexit.register(shutil.rmtree, _tune_dir, ignore_errors=True)
     os.environ["HDL_AUTOTUNE_CACHE"] = os.path.join(_tune_dir, "autotune.json")
 
-ACTS = ["linear", "sigmoid", "relu", "leaky_relu", "step"]
+ACTS = ["linear", "sigmoid", "relu", "leaky_relu", "step", "tanh"]
 CODES = {name: i for i, name in enumerate(ACTS)}
 #: HDL_EXAMPLES_SCALE scales the random cases of the kernel tests' Hypothesis properties (at least 2 each);
 #: tools/check_sanitizers.sh --ci runs them at 0.1 under the sanitizers, every kernel and shape family still met.

@@ -115,7 +115,7 @@ inline void require(bool ok, const std::string& message) {
 }
 
 inline Activation activation_of(int code) {
-  require(code >= 0 && code <= 4, "unknown activation code " + std::to_string(code));
+  require(code >= 0 && code <= int(Activation::tanh), "unknown activation code " + std::to_string(code));
   return static_cast<Activation>(code);
 }
 

@@ -4,6 +4,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -17,9 +18,11 @@ void bind_conv(py::module_& m) {
   m.def(
       "conv2d",
       [](const py::array& x_, const py::array& w_, const py::array& b_, int64 sh, int64 sw, int64 pt, int64 pb,
-         int64 pl, int64 pr, bool relu, const py::object& out) {
+         int64 pl, int64 pr, int activation, double slope, const py::object& out) {
         const char* fn = "conv2d";
         const ConvShape s = conv_shape(fn, dims(x_), dims(w_), sh, sw, pt, pb, pl, pr);
+        const Activation act = activation_of(activation);
+        require(std::isfinite(slope), std::string(fn) + ": slope must be finite, got " + std::to_string(slope));
         return by_dtype(x_, [&](auto t) -> py::object {
           using T = decltype(t);
           const T* x = data_of<T>(fn, "x", x_, {s.N, s.H, s.W, s.C});
@@ -27,13 +30,15 @@ void bind_conv(py::module_& m) {
           const T* b = data_of<T>(fn, "b", b_, {s.O});
           py::array_t<T> y = output<T>(fn, out, {s.N, s.out_h(), s.out_w(), s.O});
           T* yp = y.mutable_data();
-          without_gil([&] { conv2d_forward<T>(yp, x, w, b, s, relu); });
+          without_gil([&] { conv2d_forward<T>(yp, x, w, b, s, act, T(slope)); });
           return y;
         });
       },
       py::arg("x"), py::arg("w"), py::arg("b"), py::arg("sh"), py::arg("sw"), py::arg("pad_top"),
-      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("relu") = false, py::arg("out") = py::none(),
-      "Convolution of x (N, H, W, C) with w (O, C, kh, kw): y (N, out_h, out_w, O), ReLU fused on request.");
+      py::arg("pad_bottom"), py::arg("pad_left"), py::arg("pad_right"), py::arg("activation") = 0, py::arg("slope") = 0.0,
+      py::arg("out") = py::none(),
+      "Convolution of x (N, H, W, C) with w (O, C, kh, kw): y (N, out_h, out_w, O) = sigma(conv + b), sigma the "
+      "activation of that code (hdl.ops.ACTIVATIONS; slope the leaky ReLU's), 0 (linear) for none.");
   m.def(
       "conv2d_backward",
       [](const py::array& dy_, const py::array& x_, const py::array& w_, int64 sh, int64 sw, int64 pt, int64 pb,

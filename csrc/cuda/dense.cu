@@ -13,6 +13,7 @@ HDL_HD inline float sigma(float z, Activation act, float slope) {
     case Activation::relu: return z > 0.0f ? z : 0.0f;
     case Activation::leaky_relu: return z > 0.0f ? z : slope * z;
     case Activation::step: return z > 0.0f ? 1.0f : 0.0f;
+    case Activation::tanh: return 2.0f / (1.0f + expf(-2.0f * z)) - 1.0f;  // hdl/activations.hpp's Tanh
     default: return z;
   }
 }
@@ -24,6 +25,7 @@ HDL_HD inline float sigma_prime_times(float g, float a, Activation act, float sl
     case Activation::relu: return a > 0.0f ? g : 0.0f;
     case Activation::leaky_relu: return a > 0.0f ? g : slope * g;
     case Activation::step: return 0.0f;
+    case Activation::tanh: return g * (1.0f - a * a);
     default: return g;
   }
 }

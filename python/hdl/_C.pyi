@@ -27,9 +27,9 @@ def avg_pool2d(x: numpy.ndarray, kh: typing.SupportsInt | typing.SupportsIndex, 
     ...
 def avg_pool2d_backward(dy: numpy.ndarray, x: numpy.ndarray, kh: typing.SupportsInt | typing.SupportsIndex, kw: typing.SupportsInt | typing.SupportsIndex, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, out: typing.Any = None, argmax: typing.Any = None) -> typing.Any:
     ...
-def conv2d(x: numpy.ndarray, w: numpy.ndarray, b: numpy.ndarray, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, relu: bool = False, out: typing.Any = None) -> typing.Any:
+def conv2d(x: numpy.ndarray, w: numpy.ndarray, b: numpy.ndarray, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, activation: typing.SupportsInt | typing.SupportsIndex = 0, slope: typing.SupportsFloat | typing.SupportsIndex = 0.0, out: typing.Any = None) -> typing.Any:
     """
-    Convolution of x (N, H, W, C) with w (O, C, kh, kw): y (N, out_h, out_w, O), ReLU fused on request.
+    Convolution of x (N, H, W, C) with w (O, C, kh, kw): y (N, out_h, out_w, O) = sigma(conv + b), sigma the activation of that code (hdl.ops.ACTIVATIONS; slope the leaky ReLU's), 0 (linear) for none.
     """
 def conv2d_backward(dy: numpy.ndarray, x: numpy.ndarray, w: numpy.ndarray, sh: typing.SupportsInt | typing.SupportsIndex, sw: typing.SupportsInt | typing.SupportsIndex, pad_top: typing.SupportsInt | typing.SupportsIndex, pad_bottom: typing.SupportsInt | typing.SupportsIndex, pad_left: typing.SupportsInt | typing.SupportsIndex, pad_right: typing.SupportsInt | typing.SupportsIndex, want_dx: bool = True, dx_out: typing.Any = None) -> typing.Any:
     """

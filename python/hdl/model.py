@@ -7,7 +7,8 @@ hdl.layers (a user's own included). Batches have the batch on the first axis (im
     model.step(lr=0.01, momentum=0.9)                    # the fused SGD-momentum update
     model.predict(x), model.predict_proba(x), model.summary((28, 28, 1)), model.save(path), Model.load(path)
 
-A layer that fuses the ReLU after it (Conv2d, MaxPool2d, a linear Dense) computes both in one pass.
+A layer that fuses the activation after it computes both in one pass: Conv2d and a linear Dense any ReLU,
+leaky ReLU, sigmoid or tanh layer (in the product's store), MaxPool2d a ReLU.
 hdl.Network is a Model: the paper's constructor of a dense net, in column notation, on the same Dense layers.
 
 The model runs where its parameters live: model.to("cuda") moves them (and the velocities) into GPU
@@ -31,6 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from hdl import backend, ops
 from hdl.backend import Array
 from hdl.layers import Dropout, Layer, ReLU, layer_type
+from hdl.layers.pointwise import activation_of
 from hdl.layers.base import PingPong
 
 if TYPE_CHECKING:
@@ -134,9 +136,10 @@ class Model:
         return a
 
     def _forward(self, x: Array, train: bool, lent: PingPong | None = None) -> list[Any]:
-        """Activations [x, y1, y2, ...]; a layer that fuses a ReLU (fuses_relu) and the ReLU after it run as
-        one: the ReLU's output is the layer's buffer. With lent (Model.lending's), each layer's outputs are
-        in the block its input is not in: only the last one is whole at the end."""
+        """Activations [x, y1, y2, ...]; a layer that fuses an activation (fuses_activation, fuses_relu) and the
+        activation layer after it run as one: the activation's output is the layer's buffer. With lent
+        (Model.lending's), each layer's outputs are in the block its input is not in: only the last one is
+        whole at the end."""
         acts = [self.check_batch(x)]
         self._skip_backward = set()  # ReLUs whose cut the layer before carries (a max pool's argmax)
         i = 0
@@ -145,7 +148,12 @@ class Model:
             if lent is not None:
                 lent.avoid(acts[-1])
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            if layer.fuses_relu and type(nxt) is ReLU:
+            sigma = activation_of(nxt) if layer.fuses_activation and nxt is not None else None
+            if sigma is not None:
+                y = layer.forward(acts[-1], train, activation=sigma)  # type: ignore[call-arg]  # it takes activation=
+                acts += [y, y]  # the activation's backward pass reads only its output
+                i += 2
+            elif layer.fuses_relu and type(nxt) is ReLU:
                 y = layer.forward(acts[-1], train, relu=True)  # type: ignore[call-arg]  # fuses_relu: takes relu=
                 acts += [y, y]
                 if getattr(layer, "relu_in_backward", False):

@@ -20,7 +20,8 @@ Window = int | Sequence[int]  # an int or a pair (kernel size, window, stride)
 Pad = int | Sequence[int]  # an int or (top, bottom, left, right)
 _pool_args: Callable[[Any, Any, Any], tuple[int, int, int, int, int, int, int, int]] = pool_args  # its 8 ints
 
-ACTIVATIONS = {"linear": 0, "sigmoid": 1, "relu": 2, "leaky_relu": 3, "step": 4}
+# the activations sigma of the dense layers and of conv2d's store (hdl/common.hpp's Activation)
+ACTIVATIONS = {"linear": 0, "sigmoid": 1, "relu": 2, "leaky_relu": 3, "step": 4, "tanh": 5}
 
 
 def activation_code(name: str) -> int:
@@ -81,16 +82,23 @@ def _out(out: np.ndarray | None, layout: str) -> np.ndarray | None:
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Window = 1, pad: Pad = 0, layout: str = "NCHW",
-           relu: bool = False, out: np.ndarray | None = None) -> np.ndarray:
-    """y[n, o, i, j] = b[o] + sum_{c,u,v} w[o, c, u, v] x[n, c, i*sh - pt + u, j*sw - pl + v] (Section 7.1;
+           relu: bool = False, out: np.ndarray | None = None, activation: str = "linear",
+           slope: float = 0.01) -> np.ndarray:
+    """y[n, o, i, j] = sigma(b[o] + sum_{c,u,v} w[o, c, u, v] x[n, c, i*sh - pt + u, j*sw - pl + v]) (Section 7.1;
     cross-correlation, zero padding). x (N, C, H, W), or (N, H, W, C) with layout='NHWC', the kernels' own
     layout, which skips two transposes; w (out_channels, C, kh, kw); b (out_channels,); pad an int or
-    (top, bottom, left, right). relu=True fuses max(y, 0); out (NHWC only) receives y. The first call of a
-    shape may time the algorithms that could serve it (hdl.autotune)."""
+    (top, bottom, left, right). sigma is the activation (ACTIVATIONS; slope the leaky ReLU's), applied as y is
+    stored: 'linear' for none; relu=True is activation='relu'. out (NHWC only) receives y. The first call of
+    a shape may time the algorithms that could serve it (hdl.autotune)."""
     autotune.ensure_loaded()
+    if relu and activation not in ("linear", "relu"):
+        raise ValueError(f"conv2d: relu=True and activation={activation!r} ask for two activations")
+    act = ACTIVATIONS["relu"] if relu else activation_code(activation)
+    slope = _checks.real("slope", slope)
     if layout == "NHWC":  # the layers' call: no transposes
-        return _C.conv2d(x, w, b, *pair("stride", stride), *pad4(pad), relu, out)
-    y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *pair("stride", stride), *pad4(pad), relu, _out(out, layout))
+        return _C.conv2d(x, w, b, *pair("stride", stride), *pad4(pad), act, slope, out)
+    y = _C.conv2d(_to_nhwc("x", x, layout), w, b, *pair("stride", stride), *pad4(pad), act, slope,
+                  _out(out, layout))
     return _from_nhwc(y, layout)
 
 

@@ -565,9 +565,20 @@ void conv_winograd_offer(const ConvShape& s, int64* offer) {
   offer[7] = k.subpixel;
 }
 
+// sigma over y (n values) in place, in chunks across the threads: the activations other than the ReLU after
+// the paths that fuse only that.
 template <class T>
-void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
-  if (gemm_serves(s)) return conv_gemm_forward(y, x, w, b, s, relu);
+void activate_all(T* y, int64 n, Activation act, T slope) {
+  constexpr int64 chunk = 1 << 14;
+  const int64 chunks = (n + chunk - 1) / chunk;
+  parallel_for(chunks, n > kParallelWork, [&](int64 c) {
+    activate(y + c * chunk, std::min(chunk, n - c * chunk), act, slope);
+  });
+}
+
+// The forward pass of the paths other than one GEMM, which fuse the ReLU alone.
+template <class T>
+void conv2d_forward_relu(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
   // an inference over filters that held still since its last pass keeps (and reads) their transforms, and
   // chooses its algorithms as for filters read kept
   const HoldFilters held(keep_filters() && filters_hold(w, s.O * s.C * s.kh * s.kw));
@@ -587,6 +598,14 @@ void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s
       winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu, {}, source);
     });
   });
+}
+
+template <class T>
+void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, Activation act, T slope) {
+  if (gemm_serves(s)) return conv_gemm_forward(y, x, w, s, Epilogue<T>{b, false, act, slope});
+  const bool relu = act == Activation::relu;
+  conv2d_forward_relu(y, x, w, b, s, relu);
+  if (act != Activation::linear && !relu) activate_all(y, s.N * s.out_h() * s.out_w() * s.O, act, slope);
 }
 
 // The filter gradient where neither one GEMM nor Winograd serves.

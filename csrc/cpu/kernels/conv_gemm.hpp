@@ -83,15 +83,15 @@ void bias_gradient(T* db, const T* dy, int64 P, int64 O) {
   });
 }
 
+// y = sigma(x * w + b) as one GEMM, sigma and b applied as each tile of y is stored (ep).
 template <class T>
-void conv_gemm_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
+void conv_gemm_forward(T* y, const T* x, const T* w, const ConvShape& s, const Epilogue<T>& ep) {
   int64 P, K;
   conv_gemm_sizes(s, P, K);
   const bool inputs = conv_gemm_permutes(s) && conv_gemm_permutes_inputs(s, P);
   const T* xk = inputs ? conv_filter_order_inputs<20>(x, s, P) : x;
   const T* wk = inputs ? w : conv_patch_filters(w, s);
-  gemm_mat<T>(P, s.O, K, T(1), {xk, K, 1}, {wk, 1, K}, T(0), {y, s.O, 1},
-              {b, false, relu ? Activation::relu : Activation::linear, T(0)});
+  gemm_mat<T>(P, s.O, K, T(1), {xk, K, 1}, {wk, 1, K}, T(0), {y, s.O, 1}, ep);
 }
 
 template <class T>

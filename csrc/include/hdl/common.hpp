@@ -13,6 +13,7 @@ enum class Activation : int {
   relu = 2,        // (7.3)  max(0, z)
   leaky_relu = 3,  // Section 8: slope*z for z <= 0, z for z > 0
   step = 4,        // Section 8: 0 for z <= 0, 1 for z > 0 (derivative 0 almost everywhere)
+  tanh = 5,        // tanh z = 2 sigma(2z) - 1,  tanh' = 1 - tanh^2 (hdl/activations.hpp's Tanh)
 };
 
 }  // namespace hdl

@@ -69,7 +69,9 @@
     (layers, X, Y, config, state, cost_history, hooks))
 
 // ---- conv.cpp: 2-D convolution, NHWC (hdl/shapes.hpp: ConvShape) ---------------------------------
-// conv2d_forward: y (N, out_h, out_w, O); relu fuses y = max(y, 0).
+// conv2d_forward: y (N, out_h, out_w, O) = sigma(conv + b) for the activation act (slope: the leaky
+//   ReLU's); linear for none. The GEMM paths apply sigma as they store each tile, the others ReLU in
+//   registers and any other sigma over y after.
 // conv2d_backward: from dy = dC/dy (N, out_h, out_w, O): dx = dC/dx (N, H, W, C) (skipped when
 //   null), dw (O, C, kh, kw), db (O).
 // conv_winograd_offer: the Winograd tiles that the rules offer the three passes (what the autotune then
@@ -78,8 +80,8 @@
 //   they serve a strided convolution through space to depth; offer[7] = 1 where the data gradient's tile
 //   serves its sub-pixel phases (the tile of phase (0, 0)).
 #define HDL_KERNELS_conv(HDL_K, HDL_K1)                                                                                \
-  HDL_K(void, conv2d_forward, (T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu),               \
-    (y, x, w, b, s, relu))                                                                                             \
+  HDL_K(void, conv2d_forward, (T* y, const T* x, const T* w, const T* b, const ConvShape& s, Activation act, T slope), \
+    (y, x, w, b, s, act, slope))                                                                                       \
   HDL_K(void, conv2d_backward, (T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, const ConvShape& s),         \
     (dx, dw, db, dy, x, w, s))                                                                                         \
   HDL_K(void, conv_winograd_offer, (const ConvShape& s, int64* offer), (s, offer))

@@ -115,14 +115,22 @@ def _conv_shape(fn: str, x: DeviceArray, w: DeviceArray, stride: Window, pad: Pa
 
 
 def conv2d(x: DeviceArray, w: DeviceArray, b: DeviceArray, stride: Window = 1, pad: Pad = 0, layout: str = "NHWC",
-           relu: bool = False, out: DeviceArray | None = None) -> DeviceArray:
-    """y (N, out_h, out_w, O) = conv(x (N, H, W, C), w (O, C, kh, kw)) + b, max(y, 0) if relu."""
+           relu: bool = False, out: DeviceArray | None = None, activation: str = "linear",
+           slope: float = 0.01) -> DeviceArray:
+    """y (N, out_h, out_w, O) = sigma(conv(x (N, H, W, C), w (O, C, kh, kw)) + b), as hdl.ops.conv2d: the
+    ReLU in the product's store, the other activations by their kernels over y after."""
     _nhwc("conv2d", layout)
+    if relu and activation not in ("linear", "relu"):
+        raise ValueError(f"conv2d: relu=True and activation={activation!r} ask for two activations")
+    _host_ops.activation_code(activation)
+    if activation == "step":
+        raise ValueError("conv2d: the step activation has no GPU kernel")
+    slope = _checks.real("slope", slope)
     shape, yshape = _conv_shape("conv2d", x, w, stride, pad)
     _check("conv2d", "b", b, (shape[4],))
     y = _output("conv2d", out, yshape)
-    _C().conv2d_forward(y.ptr, x.ptr, w.ptr, b.ptr, shape, bool(relu))
-    return y
+    _C().conv2d_forward(y.ptr, x.ptr, w.ptr, b.ptr, shape, bool(relu) or activation == "relu")
+    return _activate(y, activation, slope)
 
 
 def conv2d_backward(dy: DeviceArray, x: DeviceArray, w: DeviceArray, stride: Window = 1, pad: Pad = 0,
@@ -263,11 +271,21 @@ def _activation(name: str) -> tuple[Callable[..., DeviceArray], Callable[..., De
 for _name in _host_C.activations:
     globals()[_name], globals()[f"{_name}_backward"] = _activation(_name)
 
+
 if TYPE_CHECKING:  # what the loop defines, for type checkers (tests/test_types.py holds it to hdl._C.activations)
     def sigmoid(x: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
     def sigmoid_backward(dy: DeviceArray, y: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
     def tanh(x: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
     def tanh_backward(dy: DeviceArray, y: DeviceArray, out: DeviceArray | None = None) -> DeviceArray: ...
+
+
+def _activate(y: DeviceArray, activation: str, slope: float) -> DeviceArray:
+    """y = sigma(y) in place for the activations conv2d's kernel does not fuse (all but linear and ReLU)."""
+    if activation == "leaky_relu":
+        return relu(y, slope, out=y)
+    if activation in _host_C.activations:
+        return globals()[activation](y, out=y)
+    return y
 
 
 # -- loss ----------------------------------------------------------------------------------------------

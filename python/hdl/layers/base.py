@@ -76,6 +76,9 @@ class Layer:
 
     type_name: str = "Layer"
     fuses_relu: bool = False  # forward(x, train, relu=True) computes max(layer(x), 0) in one pass
+    # forward(x, train, activation=(name, slope)) computes sigma(layer(x)) in one pass, for every sigma of
+    # hdl.ops.ACTIVATIONS (the ReLU, leaky ReLU, sigmoid and tanh layers that follow it: activation_of)
+    fuses_activation: bool = False
     devices: tuple[str, ...] = ("cpu",)  # where forward and backward can run
     _forward_train: bool
     _backward_need_dx: bool

@@ -22,7 +22,7 @@ class Conv2d(Layer):
     (w, b); MatConvNet's cifar example trains filters at 0.1x and biases at 2x the rate.
     """
 
-    fuses_relu = True
+    fuses_relu = fuses_activation = True
     devices = ("cpu", "cuda")
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int | Sequence[int],
@@ -66,9 +66,14 @@ class Conv2d(Layer):
         (kh, kw), (sh, sw), (pt, pb, pl, pr) = self.kernel_size, self.stride, self.pad
         return (N, (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1, self.out_channels)
 
-    def forward(self, x: Any, train: bool = False, relu: bool = False) -> Any:
+    def forward(self, x: Any, train: bool = False, relu: bool = False,
+                activation: tuple[str, float] | None = None) -> Any:
+        """y = conv(x, w) + b, then sigma(y) as it is stored: activation (name, slope) of hdl.ops.ACTIVATIONS, or
+        the ReLU with relu=True."""
         y = self._buffer("y", self.out_shape(x.shape), x)
-        return backend.ops_for(x).conv2d(x, self.w, self.b, self.stride, self.pad, layout="NHWC", relu=relu, out=y)
+        name, slope = activation or ("relu" if relu else "linear", 0.0)
+        return backend.ops_for(x).conv2d(x, self.w, self.b, self.stride, self.pad, layout="NHWC", out=y,
+                                         activation=name, slope=slope)
 
     def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         dx = self._buffer("dx", x.shape, x) if need_dx else None

@@ -25,7 +25,7 @@ _ONE, _NO_PAD = (1, 1), (0, 0, 0, 0)  # the covering filter's stride and padding
 class Dense(Layer):
     """Fully connected layer (3.2): sigma(W a + b), W of shape (n_out, n_in).
 
-    activation: 'sigmoid' (2.1), 'relu' (7.3), 'leaky_relu' (slope * z for z <= 0), 'step' or 'linear'.
+    activation: 'sigmoid' (2.1), 'relu' (7.3), 'leaky_relu' (slope * z for z <= 0), 'tanh', 'step' or 'linear'.
     init: see initialize(); the paper's Network sets it for all its layers.
     """
 
@@ -57,9 +57,11 @@ class Dense(Layer):
     def dtype(self) -> np.dtype[Any]:
         return self.W.dtype
 
-    @property  # a ReLU after a linear Dense layer runs in its product's store
+    @property  # an activation layer after a linear Dense layer runs in its product's store
     def fuses_relu(self) -> bool:  # type: ignore[override]  # Layer's is a class attribute
         return self.activation == "linear"
+
+    fuses_activation = fuses_relu
 
     def params(self) -> Mapping[str, Array]:
         return {"W": self.W, "b": self.b}
@@ -93,24 +95,21 @@ class Dense(Layer):
                              f"got shape {x.shape}")
         return x.reshape(x.shape[0], 1, 1, self.n_in)
 
-    def forward(self, x: Any, train: bool = False, relu: bool = False) -> Any:
-        ops, act = backend.ops_for(x), self.activation
+    def forward(self, x: Any, train: bool = False, relu: bool = False,
+                activation: tuple[str, float] | None = None) -> Any:
+        """sigma(x W^T + b), sigma applied in the product's store: this layer's own activation, or, for a
+        linear one, the activation (name, slope) or ReLU (relu=True) of the layer that follows."""
+        name, slope = activation or (("relu", 0.0) if relu else (self.activation, self.slope))
         y = self._buffer("y", (x.shape[0], 1, 1, self.n_out), x)
-        ops.conv2d(self._rows(x), self.W.reshape(self.n_out, self.n_in, 1, 1), self.b, _ONE, _NO_PAD, layout="NHWC",
-                   relu=relu or act == "relu", out=y)
-        if act == "sigmoid":
-            ops.sigmoid(y, out=y)
-        elif act == "leaky_relu":
-            ops.relu(y, self.slope, out=y)
-        elif act == "step":
-            np.greater(y, 0, out=y)
+        backend.ops_for(x).conv2d(self._rows(x), self.W.reshape(self.n_out, self.n_in, 1, 1), self.b, _ONE, _NO_PAD,
+                                  layout="NHWC", out=y, activation=name, slope=slope)
         return y.reshape(x.shape[0], self.n_out)
 
     def backward(self, dy: Any, x: Any, y: Any, need_dx: bool = True) -> Any:
         ops, act = backend.ops_for(x), self.activation
         dy = backend.contiguous(dy).reshape(x.shape[0], 1, 1, self.n_out)
-        if act == "sigmoid":
-            dy = ops.sigmoid_backward(dy, y.reshape(dy.shape))
+        if act in ("sigmoid", "tanh"):
+            dy = getattr(ops, f"{act}_backward")(dy, y.reshape(dy.shape))
         elif act in ("relu", "leaky_relu"):
             dy = ops.relu_backward(dy, y.reshape(dy.shape), self.slope if act == "leaky_relu" else 0.0)
         elif act == "step":

@@ -9,7 +9,7 @@ import numpy as np
 from hdl import _checks, backend
 from hdl.layers.base import Layer
 
-__all__ = ["Dropout", "Flatten", "LeakyReLU", "ReLU", "Sigmoid", "Tanh"]
+__all__ = ["Dropout", "Flatten", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "activation_of"]
 
 
 class ReLU(Layer):
@@ -56,6 +56,20 @@ class Tanh(_Activation):
     """tanh x = (e^x - e^-x) / (e^x + e^-x) = 2 sigma(2x) - 1, with tanh' = 1 - tanh^2."""
 
     kind = "tanh"
+
+
+def activation_of(layer: Layer) -> tuple[str, float] | None:
+    """(name, slope) of the activation (hdl.ops.ACTIVATIONS) that layer computes, where it is one of the
+    layers above and not a subclass, which may compute something else; None otherwise. A layer that
+    fuses_activation computes it in its own store when this layer follows it."""
+    kind = type(layer)
+    if kind is ReLU:
+        return "relu", 0.0
+    if kind is LeakyReLU:
+        return "leaky_relu", layer.slope  # type: ignore[attr-defined]  # kind is LeakyReLU
+    if kind is Sigmoid or kind is Tanh:
+        return kind.kind, 0.0
+    return None
 
 
 class Dropout(Layer):

@@ -1,5 +1,5 @@
 """One fully connected layer, forward and backward, as the loops of Lemma 5.1.
-Activation codes: 0 linear, 1 sigmoid, 2 relu, 3 leaky relu, 4 step (hdl.ops.ACTIVATIONS)."""
+Activation codes: 0 linear, 1 sigmoid, 2 relu, 3 leaky relu, 4 step, 5 tanh (hdl.ops.ACTIVATIONS)."""
 import numba
 import numpy as np
 
@@ -14,6 +14,8 @@ def sigma(z, act, slope):
         return z if z > 0 else slope * z
     if act == 4:
         return 1.0 if z > 0 else 0.0
+    if act == 5:
+        return np.tanh(z)
     return z
 
 
@@ -28,6 +30,8 @@ def sigma_prime(a, act, slope):
         return 1.0 if a > 0 else slope
     if act == 4:
         return 0.0
+    if act == 5:
+        return 1.0 - a * a
     return 1.0
 
 
