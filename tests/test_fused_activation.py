@@ -63,6 +63,24 @@ def test_conv_activation_on_every_path(env, path, switches, xs, ws, stride, pad,
                                    err_msg=f"{path}: {name} against the stand-alone activation")
 
 
+@pytest.mark.parametrize("path,switches,xs,ws,stride,pad", PATHS, ids=[p[0] for p in PATHS])
+def test_conv_activation_keeps_nan(env, path, switches, xs, ws, stride, pad):
+    """A NaN in x reaches y through every activation but the step, fused as unfused (the ReLUs in registers
+    included: NaN < 0 is false)."""
+    env(switches)
+    rng = np.random.default_rng(5)
+    x, w, b = (rng.standard_normal(s) for s in (xs, ws, ws[:1]))
+    x[-1, 0, xs[2] // 2, xs[3] // 2] = np.nan
+    z = ops.conv2d(x, w, b, stride, pad)
+    assert np.isnan(z).any()
+    for name, slope in ACTIVATIONS:
+        y = ops.conv2d(x, w, b, stride, pad, activation=name, slope=slope)
+        if name == "step":
+            assert not np.isnan(y).any()
+        else:
+            np.testing.assert_array_equal(np.isnan(y), np.isnan(z), err_msg=f"{path}: {name}")
+
+
 def test_conv_activation_in_the_nhwc_layout_and_into_out():
     rng = np.random.default_rng(3)
     x, w, b = rng.standard_normal((2, 7, 6, 3)), rng.standard_normal((5, 3, 3, 3)), rng.standard_normal(5)

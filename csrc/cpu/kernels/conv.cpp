@@ -146,14 +146,14 @@ void for_tiles_balanced(const std::vector<PixelBlock>& blocks, bool parallel, F&
 
 template <class T, int NV, int Bytes>
 void conv_tiles(T* y, Grid out, const T* xp, const Conv& s, const T* wp, const Buffer<T>& bias,
-                bool relu) {
+                Rectify<T> rectify) {
   constexpr int64 B = kBlockO<T, NV, Bytes>;
   constexpr int R = kRowsFor<NV>;
   const int64 taps = s.kh * s.kw, blocks = (s.O + B - 1) / B;
   const auto run = [&](int count, const int64* xoff, const int64* yoff, const Taps& k) {
     for (int64 ob = 0; ob < blocks; ++ob)
       tile_pixels<T, NV, Bytes>(count, y + ob * B, yoff, std::min(B, s.O - ob * B), xp, xoff, k,
-                                wp + ob * taps * s.C * B, s.C, bias.data() + ob * B, relu);
+                                wp + ob * taps * s.C * B, s.C, bias.data() + ob * B, rectify);
   };
   const int64 pixels = s.Ho * s.Wo, count_all = s.N * pixels, work = count_all * s.O * s.C * taps;
   const std::vector<PixelBlock> spans = pixel_blocks<R>(s);
@@ -292,7 +292,7 @@ void winograd_or_other(autotune::Pass pass, const ConvShape& s, Other&& other, W
 // direct kernel: output channels that fit one vector take tiles of 1 vector x 12 pixels, the narrowest vector that holds
 // them (conv1 of LeNet, 6 channels on 8 lanes, not 16, under AVX-512); the others 2 vectors x 6.
 template <class T, class Get>
-void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, bool relu, const T* plain = nullptr,
+void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, Rectify<T> rectify, const T* plain = nullptr,
                const T* flipped_of = nullptr) {
   const auto implicit = [&] {
     const ConvShape filters{1, s.kh, s.kw, s.C, s.O, s.kh, s.kw, 1, 1, 0, 0, 0, 0};
@@ -300,7 +300,7 @@ void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, 
                   : flipped_of ? flipped_patch_filters(flipped_of, s.C, s.O, s.kh * s.kw)
                                : patch_filters_of<T>(s.O, s.C, s.kh, s.kw, get);
     const Patches<T> x{xp, s.N, s.Hp, s.Wp, s.C, s.Ho, s.Wo, s.kh, s.kw, s.sh, s.sw};
-    conv_implicit_forward(y, out.image, out.row, out.pixel, x, s.O, wk, b, relu);
+    conv_implicit_forward(y, out.image, out.row, out.pixel, x, s.O, wk, b, rectify);
   };
   const auto direct = [&] {
     with_channel_vector<T>(s.O, [&](auto nv, auto bytes) {
@@ -308,7 +308,7 @@ void conv_core(T* y, Grid out, const T* xp, const Conv& s, Get get, const T* b, 
       constexpr int64 B = kBlockO<T, NV, Bytes>;
       Buffer<T> bias((s.O + B - 1) / B * B, T(0));
       if (b) std::copy(b, b + s.O, bias.begin());
-      conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh, s.kw, get, plain), bias, relu);
+      conv_tiles<T, NV, Bytes>(y, out, xp, s, pack<T, NV, Bytes>(s.O, s.C, s.kh, s.kw, get, plain), bias, rectify);
     });
   };
   const autotune::Key key{int(autotune::Pass::conv), 0, 0, s.N, s.Hp, s.Wp, s.C, s.Ho, s.Wo, s.O, s.kh, s.kw,
@@ -390,7 +390,7 @@ void data_gradient_subpixel(T* dx, const T* dy, const T* w, const ConvShape& s) 
       const Conv t{s.N, Hp, Wp, s.O, r.count, c.count, s.C, r.taps, c.taps, 1, 1,
                    {std::max<int64>(0, Pt - top), std::max<int64>(0, Pt - top + Ho)},
                    {std::max<int64>(0, Pl - left), std::max<int64>(0, Pl - left + Wo)}};
-      conv_core<T>(out, grid, dyp + (top * Wp + left) * s.O, t, sub, nullptr, false, nullptr,
+      conv_core<T>(out, grid, dyp + (top * Wp + left) * s.O, t, sub, nullptr, {}, nullptr,
                    s.sh == 1 && s.sw == 1 ? w : nullptr);  // stride 1: sub is w flipped
     }
 }
@@ -464,7 +464,7 @@ void data_gradient_subpixel_winograd(T* dx, const T* dy, const T* w_, const Conv
       const Padded<T> dyp{dy, s.out_h(), s.out_w(), s.O, r.taps - 1 - r.e, c.taps - 1 - c.e};
       with_winograd(winograd_filter(phase_shape(s, r, c)), [&](auto R, auto A) {
         winograd_forward<R, A>(dx + (r.first * s.W + c.first) * s.C, dyp, s.N, r.count, c.count, s.C, sub, zero.data(),
-                               false, grid);
+                               {}, grid);
       });
     }
 }
@@ -504,14 +504,14 @@ inline bool gemm_serves(const ConvShape& s) { return conv_is_gemm(s) && !(s.kh =
 
 // The forward pass where neither one GEMM nor Winograd serves.
 template <class T>
-void forward_unless_winograd(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
+void forward_unless_winograd(T* y, const T* x, const T* w, const T* b, const ConvShape& s, Rectify<T> rectify) {
   const T* xp = pad_input<0>(x, s.N, s.H, s.W, s.C, s.pad_top, s.pad_bottom, s.pad_left, s.pad_right);
   if (conv_one_channel_serves<T>(s))
-    return conv_one_channel(y, xp, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, w, b, s, relu);
+    return conv_one_channel(y, xp, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, w, b, s, rectify);
   const Conv c{s.N, s.H + s.pad_top + s.pad_bottom, s.W + s.pad_left + s.pad_right, s.C, s.out_h(), s.out_w(), s.O,
                s.kh, s.kw, s.sh, s.sw, {s.pad_top, s.pad_top + s.H}, {s.pad_left, s.pad_left + s.W}};
   conv_core<T>(y, Grid{s.out_h() * s.out_w() * s.O, s.out_w() * s.O, s.O}, xp, c,
-               [&](int64 o, int64 ch, int64 u, int64 v) { return w[((o * s.C + ch) * s.kh + u) * s.kw + v]; }, b, relu,
+               [&](int64 o, int64 ch, int64 u, int64 v) { return w[((o * s.C + ch) * s.kh + u) * s.kw + v]; }, b, rectify,
                w);
 }
 
@@ -565,8 +565,8 @@ void conv_winograd_offer(const ConvShape& s, int64* offer) {
   offer[7] = k.subpixel;
 }
 
-// sigma over y (n values) in place, in chunks across the threads: the activations other than the ReLU after
-// the paths that fuse only that.
+// sigma over y (n values) in place, in chunks across the threads: the activations the paths other than one
+// GEMM apply after (all but the ReLUs).
 template <class T>
 void activate_all(T* y, int64 n, Activation act, T slope) {
   constexpr int64 chunk = 1 << 14;
@@ -576,18 +576,18 @@ void activate_all(T* y, int64 n, Activation act, T slope) {
   });
 }
 
-// The forward pass of the paths other than one GEMM, which fuse the ReLU alone.
+// The forward pass of the paths other than one GEMM, which apply the ReLU and the leaky ReLU in registers.
 template <class T>
-void conv2d_forward_relu(T* y, const T* x, const T* w, const T* b, const ConvShape& s, bool relu) {
+void conv2d_forward_rectified(T* y, const T* x, const T* w, const T* b, const ConvShape& s, Rectify<T> rectify) {
   // an inference over filters that held still since its last pass keeps (and reads) their transforms, and
   // chooses its algorithms as for filters read kept
   const HoldFilters held(keep_filters() && filters_hold(w, s.O * s.C * s.kh * s.kw));
-  const auto other = [&] { forward_unless_winograd(y, x, w, b, s, relu); };
+  const auto other = [&] { forward_unless_winograd(y, x, w, b, s, rectify); };
   const WinogradOffer offer = winograd_offer<T>(s);
   const WinogradTile k = offer.forward;
   if (offer.strided)
     return winograd_or_other<T>(autotune::Pass::winograd_forward, s, other,
-                                [&] { space_to_depth_forward(y, x, w, b, s, k, relu); });
+                                [&] { space_to_depth_forward(y, x, w, b, s, k, rectify); });
   if (!k) return other();
   winograd_or_other<T>(autotune::Pass::winograd_forward, s, other, [&] {
     const int64 r = k.r;
@@ -595,7 +595,7 @@ void conv2d_forward_relu(T* y, const T* x, const T* w, const T* b, const ConvSha
     const Padded<T> xp{x, s.H, s.W, s.C, s.pad_top, s.pad_left};
     const winograd::FilterSource<T> source{w, s.O * s.C * r * r};
     with_winograd(k, [&](auto R, auto A) {
-      winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu, {}, source);
+      winograd_forward<R, A>(y, xp, s.N, s.out_h(), s.out_w(), s.O, filter, b, rectify, {}, source);
     });
   });
 }
@@ -603,9 +603,9 @@ void conv2d_forward_relu(T* y, const T* x, const T* w, const T* b, const ConvSha
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, Activation act, T slope) {
   if (gemm_serves(s)) return conv_gemm_forward(y, x, w, s, Epilogue<T>{b, false, act, slope});
-  const bool relu = act == Activation::relu;
-  conv2d_forward_relu(y, x, w, b, s, relu);
-  if (act != Activation::linear && !relu) activate_all(y, s.N * s.out_h() * s.out_w() * s.O, act, slope);
+  const bool in_registers = act == Activation::linear || act == Activation::relu || act == Activation::leaky_relu;
+  conv2d_forward_rectified(y, x, w, b, s, Rectify<T>{in_registers ? act : Activation::linear, slope});
+  if (!in_registers) activate_all(y, s.N * s.out_h() * s.out_w() * s.O, act, slope);
 }
 
 // The filter gradient where neither one GEMM nor Winograd serves.
@@ -651,7 +651,7 @@ void conv2d_backward(T* dx, T* dw, T* db, const T* dy, const T* x, const T* w, c
       winograd_or_other<T>(autotune::Pass::winograd_data_gradient, s, other, [&] {
         const Buffer<T> zero(s.C, T(0));
         const Padded<T> dyp{dy, Ho, Wo, s.O, s.kh - 1 - s.pad_top, s.kw - 1 - s.pad_left};
-        with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), false); });
+        with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(dx, dyp, s.N, s.H, s.W, s.C, flipped, zero.data(), {}); });
       });
     }
   }

@@ -122,17 +122,17 @@ struct PatchPanels {
   }
 };
 
-// y = conv(x, Wk) + b (ReLU fused) into output pixels laid out by `out`: y + n*image + i*row + j*pixel, in
+// y = rectify(conv(x, Wk) + b) into output pixels laid out by `out`: y + n*image + i*row + j*pixel, in
 // place where that is a (P, O) matrix, else into scratch and copied out a pixel at a time (the phases of a
 // strided data gradient, every sh-th row and sw-th column of dx). wk: O filters in patch order (O, kh, kw, C).
 template <class T>
 void conv_implicit_forward(T* y, int64 image, int64 row, int64 pixel, const Patches<T>& x, int64 O, const T* wk,
-                           const T* b, bool relu) {
+                           const T* b, Rectify<T> rectify) {
   const int64 P = x.pixels(), K = x.size();
   const bool dense = pixel == O && row == x.Wo * O && image == x.Ho * row;
   T* c = dense ? y : scratch<T, 23>(P * O);
   gemm_packed<T>(P, O, K, T(1), PatchRows<T>{x}, PackB<T>{{wk, 1, K}}, T(0), {c, O, 1},
-                 {b, false, relu ? Activation::relu : Activation::linear, T(0)}, gemm_threads(P * O * K));
+                 {b, false, rectify.act, rectify.slope}, gemm_threads(P * O * K));
   if (dense) return;
   parallel_for(x.N * x.Ho, P * O > kParallelWork, [&](int64 r) {
     const int64 n = r / x.Ho, i = r % x.Ho;

@@ -27,7 +27,8 @@ inline bool conv_one_channel_serves(const ConvShape& s) {
 }
 
 template <class T>
-void conv_one_channel(T* y, const T* xp, int64 Hp, int64 Wp, const T* w, const T* b, const ConvShape& s, bool relu) {
+void conv_one_channel(T* y, const T* xp, int64 Hp, int64 Wp, const T* w, const T* b, const ConvShape& s,
+                      Rectify<T> rectify) {
   using S = Simd<T>;
   using V = typename S::vec;
   constexpr int L = S::lanes, P = 2, OB = 8;  // P vectors of pixels x OB channels of accumulators
@@ -71,8 +72,8 @@ void conv_one_channel(T* y, const T* xp, int64 Hp, int64 Wp, const T* w, const T
         T out[OB][P * L];
         for (int q = 0; q < OB; ++q)
           for (int p = 0; p < P; ++p) {
-            if (relu) acc[q][p] = acc[q][p] < S::zero() ? S::zero() : acc[q][p];  // in registers: a branch per
-            S::store(out[q] + p * L, acc[q][p]);  // value of random sign costs 3x the sums; NaN stays NaN
+            S::store(out[q] + p * L, rectify(acc[q][p], S::zero()));  // in registers: a branch per value of
+            // random sign costs 3x the sums
           }
         for (int64 l = 0; l < nj; ++l)
           for (int64 q = 0; q < oq; ++q) yr[(j0 + l) * O + blk * OB + q] = out[q][l];

@@ -115,13 +115,14 @@ struct SpaceToDepthFilter {
 
 // y = conv(x, w) + b for a strided s, through X' and Winograd tile k.
 template <class T>
-void space_to_depth_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, WinogradTile k, bool relu) {
+void space_to_depth_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, WinogradTile k,
+                            Rectify<T> rectify) {
   const ConvShape t = space_to_depth_shape(s);
   const Padded<T> xs{space_to_depth<27>(x, s, t), t.H, t.W, t.C, 0, 0};
   const SpaceToDepthFilter<T> filter{w, s};
   const winograd::FilterSource<T> source{w, s.O * s.C * s.kh * s.kw, s.sh, s.sw, s.kh};
   with_winograd(k, [&](auto R, auto A) {
-    winograd_forward<R, A>(y, xs, s.N, s.out_h(), s.out_w(), s.O, filter, b, relu, {}, source);
+    winograd_forward<R, A>(y, xs, s.N, s.out_h(), s.out_w(), s.O, filter, b, rectify, {}, source);
   });
 }
 
@@ -134,7 +135,7 @@ void space_to_depth_data_gradient(T* dx, const T* dy, const T* w, const ConvShap
   const SpaceToDepthFilter<T> flipped{w, s, true};
   const Buffer<T> zero(t.C, T(0));
   const Padded<T> dyp{dy, s.out_h(), s.out_w(), s.O, t.kh - 1, t.kw - 1};
-  with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(dxs, dyp, t.N, t.H, t.W, t.C, flipped, zero.data(), false); });
+  with_winograd(k, [&](auto R, auto A) { winograd_forward<R, A>(dxs, dyp, t.N, t.H, t.W, t.C, flipped, zero.data(), {}); });
   depth_to_space(dx, dxs, s, t);
 }
 

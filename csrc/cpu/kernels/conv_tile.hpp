@@ -88,7 +88,7 @@ struct Taps {
 //   y[r] = bias + sum over taps (u, v) and channels c of x[xoff[r] + u*pitch + v*C + c] wp[u*kw + v][c][:]
 template <class T, int R, int NV, int Bytes>
 inline void tile(T* y, const int64* yoff_, int64 ocount, const T* x, const int64* xoff_, const Taps& k, const T* wp,
-                 int64 C, const T* bias, bool relu) {
+                 int64 C, const T* bias, Rectify<T> rectify) {
   using S = Simd<T, Bytes>;
   using V = typename S::vec;
   constexpr int L = S::lanes;
@@ -113,8 +113,7 @@ inline void tile(T* y, const int64* yoff_, int64 ocount, const T* x, const int64
   }
   const V zero = S::zero();
   for (int r = 0; r < R; ++r) {
-    if (relu)
-      for (int k = 0; k < NV; ++k) acc[r][k] = acc[r][k] < zero ? zero : acc[r][k];  // NaN stays NaN
+    for (int k = 0; k < NV; ++k) acc[r][k] = rectify(acc[r][k], zero);
     T* out = y + yoff_[r];
     if (ocount == NV * L) {
       for (int k = 0; k < NV; ++k) S::store(out + k * L, acc[r][k]);
@@ -128,24 +127,24 @@ inline void tile(T* y, const int64* yoff_, int64 ocount, const T* x, const int64
 // `rows` (<= R) pixels at arbitrary offsets.
 template <class T, int NV = 2, int Bytes = kVectorBytes, int R = kRowsFor<NV>>
 inline void tile_pixels(int rows, T* y, const int64* yoff, int64 ocount, const T* x, const int64* xoff,
-                        const Taps& k, const T* wp, int64 C, const T* bias, bool relu) {
+                        const Taps& k, const T* wp, int64 C, const T* bias, Rectify<T> rectify) {
   if constexpr (R > 1) {
-    if (rows < R) return tile_pixels<T, NV, Bytes, R - 1>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+    if (rows < R) return tile_pixels<T, NV, Bytes, R - 1>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, rectify);
   }
-  tile<T, R, NV, Bytes>(y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+  tile<T, R, NV, Bytes>(y, yoff, ocount, x, xoff, k, wp, C, bias, rectify);
 }
 
 // `rows` (<= kRowsFor<NV>) pixels evenly spaced: x advances by xstep, y by ystride.
 template <class T, int NV = 2>
 inline void tile_rows(int rows, T* y, int64 ystride, int64 ocount, const T* x, int64 xstep, const Taps& k,
-                      const T* wp, int64 C, const T* bias, bool relu) {
+                      const T* wp, int64 C, const T* bias, Rectify<T> rectify = {}) {
   constexpr int R = kRowsFor<NV>;
   int64 xoff[R], yoff[R];
   for (int r = 0; r < R; ++r) {
     xoff[r] = r * xstep;
     yoff[r] = r * ystride;
   }
-  tile_pixels<T, NV>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, relu);
+  tile_pixels<T, NV>(rows, y, yoff, ocount, x, xoff, k, wp, C, bias, rectify);
 }
 
 }  // namespace HDL_ISA

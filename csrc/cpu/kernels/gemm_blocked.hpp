@@ -338,6 +338,8 @@ inline void store_tile(Mat<T> C, int rows, int cols, const typename Simd<T>::vec
   using V = typename S::vec;
   constexpr int L = S::lanes, NR = GemmSizes<T>::NR;
   const bool bias = last && ep.bias != nullptr;
+  const bool rectified = ep.act == Activation::linear || ep.act == Activation::relu || ep.act == Activation::leaky_relu;
+  const Rectify<T> rectify{ep.act, ep.slope};  // for those three
   if (C.cs == 1 && cols == NR) {
     for (int r = 0; r < rows; ++r) {
       T* c = C.p + r * C.rs;
@@ -355,13 +357,13 @@ inline void store_tile(Mat<T> C, int rows, int cols, const typename Simd<T>::vec
           v1 += S::load(ep.bias + j0 + L);
         }
       }
-      if (last && ep.act == Activation::relu) {
-        v0 = v0 < S::zero() ? S::zero() : v0;  // NaN stays NaN, as in the stand-alone ReLU
-        v1 = v1 < S::zero() ? S::zero() : v1;
+      if (last && rectified) {  // in registers; NaN stays NaN, as in the stand-alone ReLU
+        v0 = rectify(v0, S::zero());
+        v1 = rectify(v1, S::zero());
       }
       S::store(c, v0);
       S::store(c + L, v1);
-      if (last && ep.act != Activation::linear && ep.act != Activation::relu) activate(c, NR, ep.act, ep.slope);
+      if (last && !rectified) activate(c, NR, ep.act, ep.slope);
     }
     return;
   }

@@ -101,5 +101,20 @@ inline void activate_backward(T* HDL_RESTRICT out, const T* HDL_RESTRICT g, cons
   }
 }
 
+// The ReLU (7.3) or leaky ReLU (Section 8) that a kernel applies to its results in registers as it stores them
+// (act linear: none; the other activations of common.hpp are applied after, over the stored values). NaN stays
+// NaN (v < 0 is false for it), as in the stand-alone ReLU.
+template <class T>
+struct Rectify {
+  Activation act = Activation::linear;  // linear, relu or leaky_relu
+  T slope = T(0);                       // the leaky ReLU's
+  template <class V>
+  HDL_ALWAYS_INLINE V operator()(V v, V zero) const {
+    if (act == Activation::relu) return v < zero ? zero : v;
+    if (act == Activation::leaky_relu) return v < zero ? v * slope : v;
+    return v;
+  }
+};
+
 }  // namespace HDL_ISA
 }  // namespace hdl

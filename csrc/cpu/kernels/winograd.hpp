@@ -310,11 +310,11 @@ inline void output_transform(typename Simd<T>::vec (&y)[M][M], const T* m, int64
   for (int r = 0; r < M; ++r) at<T, M>(t[r], y[r]);  // rows
 }
 
-// y[r * row_stride + q * pixel + o] = bias[o] + (A^T m A)[r][q] (then ReLU'd if relu) for the first rows x cols
+// y[r * row_stride + q * pixel + o] = rectify(bias[o] + (A^T m A)[r][q]) for the first rows x cols
 // outputs of one tile and its O channels; m[point * ld + o] holds the tile's A x A points.
 template <class T, int M, int A>
 inline void output_tile(T* y, int64 row_stride, int64 pixel, int rows, int cols, const T* m, int64 ld, const T* bias,
-                        int64 O, bool relu) {
+                        int64 O, Rectify<T> rectify) {
   using S = Simd<T>;
   constexpr int L = S::lanes;
   for (int64 o = 0; o < O; o += L) {
@@ -325,7 +325,7 @@ inline void output_tile(T* y, int64 row_stride, int64 pixel, int rows, int cols,
     for (int r = 0; r < rows; ++r)
       for (int q = 0; q < cols; ++q) {
         auto v = out[r][q] + b;
-        if (relu) v = v < zero ? zero : v;  // NaN stays NaN
+        v = rectify(v, zero);
         T* dst = y + r * row_stride + q * pixel + o;
         if (count == L) {
           S::store(dst, v);
@@ -541,7 +541,7 @@ void with_output_vectors(int64 O, F&& f) {
 
 template <int R, int A, int NV, class T, class Filter>
 void forward_blocks(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias_,
-                    bool relu, Grid out, const FilterSource<T>& source) {
+                    Rectify<T> rectify, Grid out, const FilterSource<T>& source) {
   constexpr int64 B = kBlockO<T, NV>;
   constexpr int kRows = kRowsFor<NV>, kPoints = A * A;
   const int64 blocks = (O + B - 1) / B, Op = blocks * B;
@@ -581,13 +581,13 @@ void forward_blocks(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64
         for (int64 p = 0; p < P; p += kRows)
           tile_rows<T, NV>(int(std::min<int64>(kRows, P - p)), M + pt * ldm + p * Op + ob * B, Op, B,
                            V + pt * ldv + p * lay.tile_step, lay.tile_step, taps, U + (pt * blocks + ob) * C * B,
-                           run, zero.data(), false);
+                           run, zero.data());
     for (int64 p = 0; p < P; ++p) {  // Y = A^T M A for each tile, plus the bias
       int64 n, i, j;
       tiles.locate(t0 + p, n, i, j);
       output_tile<T, kM, A>(y + n * out.image + kM * i * out.row + kM * j * out.pixel + o0, out.row, out.pixel,
                             int(std::min<int64>(kM, Ho - kM * i)), int(std::min<int64>(kM, Wo - kM * j)),
-                            M + p * Op + o0, ldm, bias.data() + o0, o1 - o0, relu);
+                            M + p * Op + o0, ldm, bias.data() + o0, o1 - o0, rectify);
     }
   });
 }
@@ -596,10 +596,10 @@ void forward_blocks(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64
 
 template <int R, int A, class T, class Filter>
 void winograd_forward(T* y, const Padded<T>& x, int64 N, int64 Ho, int64 Wo, int64 O, Filter w, const T* bias,
-                      bool relu, Grid out = {}, const winograd::FilterSource<T>& source = {}) {
+                      Rectify<T> rectify, Grid out = {}, const winograd::FilterSource<T>& source = {}) {
   if (out.pixel == 0) out = {Ho * Wo * O, Wo * O, O};
   winograd::with_output_vectors<T>(O, [&](auto nv) {
-    winograd::forward_blocks<R, A, decltype(nv)::value>(y, x, N, Ho, Wo, O, w, bias, relu, out, source);
+    winograd::forward_blocks<R, A, decltype(nv)::value>(y, x, N, Ho, Wo, O, w, bias, rectify, out, source);
   });
 }
 
