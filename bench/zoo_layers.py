@@ -1,19 +1,31 @@
 """The per-layer profile of a zoo net (python bench/zoo_layers.py, with bench/zoo.py's arguments): each layer's forward and backward
-in hdl beside the same PyTorch module at the same input shape, in one process, taking turns; a
-Conv2d or MaxPool2d with the ReLU after it is one row, as ConvNet runs them fused."""
+in hdl beside the same PyTorch module at the same input shape, in one process, taking turns; a layer and the
+activation it fuses (a Conv2d or FullyConnected and the ReLU, leaky ReLU, sigmoid or tanh after it, a max pool and
+its ReLU) are one row, as the Model runs them."""
 import numpy as np
 
 from hdl import ops
 from hdl.convnet import AvgPool2d, Conv2d, FullyConnected, MaxPool2d, ReLU
+from hdl.layers.pointwise import activation_of
 from zoo import DECAY, LR, MOMENTUM, HdlNetworkTwin, Net, TorchNetworkTwin, time_alternating, twins
 
 
+def _sigma(layer, nxt):
+    """What Model._forward fuses into layer from the layer after it: (name, slope), "relu" or None."""
+    if nxt is None:
+        return None
+    if layer.fuses_activation and layer._forward_activation and activation_of(nxt) is not None:
+        return activation_of(nxt)
+    return "relu" if layer.fuses_relu and type(nxt) is ReLU else None
+
+
 def _blocks(layers):
-    """[(first, last)] layer index ranges as ConvNet runs them: Conv2d or MaxPool2d + ReLU fused."""
+    """[(first, last, sigma)] layer index ranges as the Model runs them: a layer and the activation it fuses."""
     out, i = [], 0
     while i < len(layers):
-        fused = isinstance(layers[i], (Conv2d, MaxPool2d)) and i + 1 < len(layers) and type(layers[i + 1]) is ReLU
-        out.append((i, i + 1 if fused else i))
+        sigma = _sigma(layers[i], layers[i + 1] if i + 1 < len(layers) else None)
+        fused = sigma is not None
+        out.append((i, i + 1 if fused else i, sigma))
         i += 2 if fused else 1
     return out
 
@@ -42,23 +54,30 @@ def profile_convnet(net: Net, batch, torch, repeats=7):
     layers, mods = h.model.layers, t.mods
     acts = h.model._forward(h.x, train=True)
     rows = []
-    for first, last in _blocks(layers):
+    for first, last, sigma in _blocks(layers):
         x, y = acts[first], acts[last + 1]
         layer = layers[first]
         fused = last > first
         dy = np.random.default_rng(0).standard_normal(y.shape).astype(y.dtype)
         need_dx = first > 0
+        scratch = np.empty_like(dy)
 
         def hf():
-            if fused:
+            if sigma == "relu":
                 layer.forward(x, True, relu=True)
+            elif fused:
+                layer.forward(x, True, activation=sigma)
             else:
                 layer.forward(x, True)
 
         def hb():
             g = dy  # a ReLU's backward pass overwrites dy with dy * (y > 0): the same values every time
-            if fused and isinstance(layer, Conv2d):
+            if sigma == "relu" and isinstance(layer, Conv2d):
                 g = layers[last].backward(g, y, y)
+            elif fused:  # the others would scale dy again each call: the same kernel, into a buffer of its own
+                name, slope = sigma
+                g = (ops.relu_backward(dy, y, slope, out=scratch) if name in ("relu", "leaky_relu") else
+                     getattr(ops, f"{name}_backward")(dy, y, out=scratch))
             layer.backward(g, x, y, need_dx=need_dx)
 
         hf()  # the argmax of a max pool for its backward pass
@@ -86,7 +105,7 @@ def profile_convnet(net: Net, batch, torch, repeats=7):
         if not wrt:  # a first layer without parameters: no backward pass at all
             hbt = tbt = 0.0
         macs = _conv_macs(layer, x.shape, y.shape)
-        name = _describe(layer, x.shape, y.shape) + ("+relu" if fused else "")
+        name = _describe(layer, x.shape, y.shape) + ("" if not fused else "+" + (sigma if sigma == "relu" else sigma[0]))
         rows.append((name, hft, tft, hbt, tbt, 2 * macs, (4 if need_dx else 2) * macs))
     # the loss and the update, and the step as a whole
     scores = acts[-1].reshape(batch, -1)

@@ -101,8 +101,12 @@ def test_conv_activation_refuses_bad_settings():
         ops.conv2d(x, w, b, activation="leaky_relu", slope=float("nan"))
     with pytest.raises(ValueError, match="unknown activation code 6"):
         hdl._C.conv2d(np.ones((1, 4, 4, 2)), w, b, 1, 1, 0, 0, 0, 0, 6, 0.0)
+    with pytest.raises(ValueError, match="unknown activation code 340282366920938463463374607431768211456"):
+        hdl._C.conv2d(np.ones((1, 4, 4, 2)), w, b, 1, 1, 0, 0, 0, 0, 2**128, 0.0)
     with pytest.raises(ValueError, match="slope must be finite"):
         hdl._C.conv2d(np.ones((1, 4, 4, 2)), w, b, 1, 1, 0, 0, 0, 0, 3, float("inf"))
+    with pytest.raises(ValueError, match="activation must be an int code .* got True"):  # once the `relu` flag
+        hdl._C.conv2d(np.ones((1, 4, 4, 2)), w, b, 1, 1, 0, 0, 0, 0, True, 0.0)
 
 
 def test_activation_of_names_hdl_own_layers_only():
@@ -149,6 +153,7 @@ def test_model_fuses_activations_to_the_same_answers(dtype):
     """A Model whose Conv2d and linear Dense layers take in the sigmoid, tanh, leaky ReLU and ReLU after them
     gives the unfused model's outputs, loss and gradients, and trains the same."""
     fused, unfused = _net(False, dtype), _net(True, dtype)
+    activations = [layer for layer in fused.layers if activation_of(layer) is not None]
     rng = np.random.default_rng(0)
     x = rng.standard_normal((6, 9, 8, 3)).astype(dtype)
     labels = rng.integers(0, 5, 6)
@@ -164,6 +169,35 @@ def test_model_fuses_activations_to_the_same_answers(dtype):
         fused.step(0.05, 0.9)
         unfused.step(0.05, 0.9)
     np.testing.assert_allclose(fused.forward(x), unfused.forward(x), **tol)
+    # each activation ran inside the layer before it (it never made an output buffer of its own); apart, each did
+    assert len(activations) == 5 and not any("_buffers" in vars(layer) for layer in activations)
+    assert all("_buffers" in vars(layer) for layer in unfused.layers if isinstance(layer, (_ReLU, _Sigmoid, _Tanh)))
+
+
+def test_a_subclass_whose_forward_takes_no_activation_runs_apart():
+    """A user's Conv2d written to the older protocol (forward(x, train, relu)) keeps working before a sigmoid:
+    the model runs the two apart."""
+    class _Shifted(Conv2d):
+        def forward(self, x, train=False, relu=False):
+            return super().forward(x, train, relu) + 1.0
+
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 5, 5, 3))
+    layer = _Shifted(3, 4, 3, pad=1, init="he", rng=0, dtype=np.float64)
+    model = hdl.Model([layer, Sigmoid(), Flatten(), Dense(100, 3, "linear", rng=1, dtype=np.float64)])
+    z = ops.conv2d(x, layer.w, layer.b, 1, 1, layout="NHWC") + 1.0
+    want = 1 / (1 + np.exp(-z.reshape(2, -1))) @ model.layers[3].W.T + model.layers[3].b
+    np.testing.assert_allclose(model.forward(x), want, rtol=1e-12)
+    loss, _ = model.loss_and_gradients(x, [0, 2])
+    assert np.isfinite(loss)
+
+
+def test_layers_refuse_two_activations():
+    x = np.ones((1, 4, 4, 2))
+    with pytest.raises(ValueError, match="ask for two"):
+        Conv2d(2, 3, 3, dtype=np.float64).forward(x, relu=True, activation=("tanh", 0.0))
+    with pytest.raises(ValueError, match="has its own activation"):
+        Dense(32, 3, "sigmoid", dtype=np.float64).forward(x, activation=("tanh", 0.0))
 
 
 def test_model_gradients_through_fused_activations_by_central_differences():

@@ -18,10 +18,18 @@ void bind_conv(py::module_& m) {
   m.def(
       "conv2d",
       [](const py::array& x_, const py::array& w_, const py::array& b_, int64 sh, int64 sw, int64 pt, int64 pb,
-         int64 pl, int64 pr, int activation, double slope, const py::object& out) {
+         int64 pl, int64 pr, const py::object& activation, double slope, const py::object& out) {
         const char* fn = "conv2d";
         const ConvShape s = conv_shape(fn, dims(x_), dims(w_), sh, sw, pt, pb, pl, pr);
-        const Activation act = activation_of(activation);
+        // a code, not a bool: the argument was `relu` before it was any activation, and True would be the sigmoid
+        require(py::isinstance<py::int_>(activation) && !py::isinstance<py::bool_>(activation),
+                std::string(fn) + ": activation must be an int code of hdl.ops.ACTIVATIONS, got " +
+                    std::string(py::repr(activation)));
+        int overflow = 0;
+        const long long code = PyLong_AsLongLongAndOverflow(activation.ptr(), &overflow);
+        require(overflow == 0 && code >= 0 && code <= int(Activation::tanh),
+                "unknown activation code " + std::string(py::repr(activation)));
+        const Activation act = activation_of(int(code));
         require(std::isfinite(slope), std::string(fn) + ": slope must be finite, got " + std::to_string(slope));
         return by_dtype(x_, [&](auto t) -> py::object {
           using T = decltype(t);

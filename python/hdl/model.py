@@ -148,7 +148,8 @@ class Model:
             if lent is not None:
                 lent.avoid(acts[-1])
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            sigma = activation_of(nxt) if layer.fuses_activation and nxt is not None else None
+            fuses = layer.fuses_activation and layer._forward_activation
+            sigma = activation_of(nxt) if fuses and nxt is not None else None
             if sigma is not None:
                 y = layer.forward(acts[-1], train, activation=sigma)  # type: ignore[call-arg]  # it takes activation=
                 acts += [y, y]  # the activation's backward pass reads only its output

@@ -87,9 +87,10 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Window = 1, pad:
     """y[n, o, i, j] = sigma(b[o] + sum_{c,u,v} w[o, c, u, v] x[n, c, i*sh - pt + u, j*sw - pl + v]) (Section 7.1;
     cross-correlation, zero padding). x (N, C, H, W), or (N, H, W, C) with layout='NHWC', the kernels' own
     layout, which skips two transposes; w (out_channels, C, kh, kw); b (out_channels,); pad an int or
-    (top, bottom, left, right). sigma is the activation (ACTIVATIONS; slope the leaky ReLU's), applied as y is
-    stored: 'linear' for none; relu=True is activation='relu'. out (NHWC only) receives y. The first call of
-    a shape may time the algorithms that could serve it (hdl.autotune)."""
+    (top, bottom, left, right). sigma is the activation (ACTIVATIONS; slope the leaky ReLU's), 'linear' for
+    none, relu=True the same as activation='relu': the ReLU and the leaky ReLU in registers as y is stored, the
+    others as one GEMM stores y (dense layers, 1x1 and covering filters) or in one pass over y. out (NHWC only)
+    receives y. The first call of a shape may time the algorithms that could serve it (hdl.autotune)."""
     autotune.ensure_loaded()
     if relu and activation not in ("linear", "relu"):
         raise ValueError(f"conv2d: relu=True and activation={activation!r} ask for two activations")

@@ -70,8 +70,8 @@
 
 // ---- conv.cpp: 2-D convolution, NHWC (hdl/shapes.hpp: ConvShape) ---------------------------------
 // conv2d_forward: y (N, out_h, out_w, O) = sigma(conv + b) for the activation act (slope: the leaky
-//   ReLU's); linear for none. The GEMM paths apply sigma as they store each tile, the others the ReLU and
-//   the leaky ReLU in registers and any other sigma over y after.
+//   ReLU's); linear for none. One GEMM (dense layers, 1x1 and covering filters) applies sigma as it stores each
+//   tile; the other paths the ReLU and the leaky ReLU in registers and any other sigma over y after.
 // conv2d_backward: from dy = dC/dy (N, out_h, out_w, O): dx = dC/dx (N, H, W, C) (skipped when
 //   null), dw (O, C, kh, kw), db (O).
 // conv_winograd_offer: the Winograd tiles that the rules offer the three passes (what the autotune then

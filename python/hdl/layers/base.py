@@ -81,11 +81,13 @@ class Layer:
     fuses_activation: bool = False
     devices: tuple[str, ...] = ("cpu",)  # where forward and backward can run
     _forward_train: bool
+    _forward_activation: bool  # forward takes activation= (a subclass's own forward may not)
     _backward_need_dx: bool
 
     def __init_subclass__(cls, **kwargs: Any):
         super().__init_subclass__(**kwargs)
         cls._forward_train = _takes(cls.forward, "train")
+        cls._forward_activation = _takes(cls.forward, "activation")
         cls._backward_need_dx = _takes(cls.backward, "need_dx")
         if not cls.__name__.startswith("_"):
             register(cls)

@@ -70,6 +70,8 @@ class Conv2d(Layer):
                 activation: tuple[str, float] | None = None) -> Any:
         """y = conv(x, w) + b, then sigma(y) as it is stored: activation (name, slope) of hdl.ops.ACTIVATIONS, or
         the ReLU with relu=True."""
+        if relu and activation is not None:
+            raise ValueError(f"{type(self).__name__}.forward: relu=True and activation={activation!r} ask for two")
         y = self._buffer("y", self.out_shape(x.shape), x)
         name, slope = activation or ("relu" if relu else "linear", 0.0)
         return backend.ops_for(x).conv2d(x, self.w, self.b, self.stride, self.pad, layout="NHWC", out=y,

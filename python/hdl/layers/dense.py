@@ -99,6 +99,10 @@ class Dense(Layer):
                 activation: tuple[str, float] | None = None) -> Any:
         """sigma(x W^T + b), sigma applied in the product's store: this layer's own activation, or, for a
         linear one, the activation (name, slope) or ReLU (relu=True) of the layer that follows."""
+        if (relu or activation is not None) and self.activation != "linear":
+            raise ValueError(f"Dense({self.activation!r}) has its own activation; only a linear one takes another")
+        if relu and activation is not None:
+            raise ValueError(f"Dense.forward: relu=True and activation={activation!r} ask for two")
         name, slope = activation or (("relu", 0.0) if relu else (self.activation, self.slope))
         y = self._buffer("y", (x.shape[0], 1, 1, self.n_out), x)
         backend.ops_for(x).conv2d(self._rows(x), self.W.reshape(self.n_out, self.n_in, 1, 1), self.b, _ONE, _NO_PAD,
