@@ -6,17 +6,13 @@ import numpy as np
 
 from hdl import ops
 from hdl.convnet import AvgPool2d, Conv2d, FullyConnected, MaxPool2d, ReLU
-from hdl.layers.pointwise import activation_of
+from hdl.layers.pointwise import fused_activation
 from zoo import DECAY, LR, MOMENTUM, HdlNetworkTwin, Net, TorchNetworkTwin, time_alternating, twins
 
 
 def _sigma(layer, nxt):
     """What Model._forward fuses into layer from the layer after it: (name, slope), "relu" or None."""
-    if nxt is None:
-        return None
-    if layer.fuses_activation and layer._forward_activation and activation_of(nxt) is not None:
-        return activation_of(nxt)
-    return "relu" if layer.fuses_relu and type(nxt) is ReLU else None
+    return fused_activation(layer, nxt) or ("relu" if layer.fuses_relu and type(nxt) is ReLU else None)
 
 
 def _blocks(layers):

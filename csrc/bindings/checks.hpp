@@ -114,7 +114,7 @@ inline void require(bool ok, const std::string& message) {
   if (!ok) throw py::value_error(message);
 }
 
-inline Activation activation_of(int code) {
+inline Activation activation_of(long long code) {
   require(code >= 0 && code <= int(Activation::tanh), "unknown activation code " + std::to_string(code));
   return static_cast<Activation>(code);
 }

@@ -32,7 +32,7 @@ from numpy.typing import ArrayLike, NDArray
 from hdl import backend, ops
 from hdl.backend import Array
 from hdl.layers import Dropout, Layer, ReLU, layer_type
-from hdl.layers.pointwise import activation_of
+from hdl.layers.pointwise import fused_activation
 from hdl.layers.base import PingPong
 
 if TYPE_CHECKING:
@@ -148,8 +148,7 @@ class Model:
             if lent is not None:
                 lent.avoid(acts[-1])
             nxt = self.layers[i + 1] if i + 1 < len(self.layers) else None
-            fuses = layer.fuses_activation and layer._forward_activation
-            sigma = activation_of(nxt) if fuses and nxt is not None else None
+            sigma = fused_activation(layer, nxt)
             if sigma is not None:
                 y = layer.forward(acts[-1], train, activation=sigma)  # type: ignore[call-arg]  # it takes activation=
                 acts += [y, y]  # the activation's backward pass reads only its output

@@ -31,6 +31,14 @@ def activation_code(name: str) -> int:
         raise ValueError(f"unknown activation {name!r}; choose from {sorted(ACTIVATIONS)}") from None
 
 
+def conv_activation(relu: bool, activation: str) -> str:
+    """conv2d's activation by name, relu=True being 'relu'; ValueError for an unknown one or for two."""
+    if relu and activation not in ("linear", "relu"):
+        raise ValueError(f"conv2d: relu=True and activation={activation!r} ask for two activations")
+    activation_code(activation)
+    return "relu" if relu else activation
+
+
 def dense_forward(W: np.ndarray, b: np.ndarray, a: np.ndarray, activation: str = "sigmoid",
                   slope: float = 0.01) -> np.ndarray:
     """sigma(W a + b): (5.2)-(5.3). a is (n_in, m); returns (n_out, m)."""
@@ -92,9 +100,7 @@ def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray, stride: Window = 1, pad:
     others as one GEMM stores y (dense layers, 1x1 and covering filters) or in one pass over y. out (NHWC only)
     receives y. The first call of a shape may time the algorithms that could serve it (hdl.autotune)."""
     autotune.ensure_loaded()
-    if relu and activation not in ("linear", "relu"):
-        raise ValueError(f"conv2d: relu=True and activation={activation!r} ask for two activations")
-    act = ACTIVATIONS["relu"] if relu else activation_code(activation)
+    act = ACTIVATIONS[conv_activation(relu, activation)]
     slope = _checks.real("slope", slope)
     if layout == "NHWC":  # the layers' call: no transposes
         return _C.conv2d(x, w, b, *pair("stride", stride), *pad4(pad), act, slope, out)

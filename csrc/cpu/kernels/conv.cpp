@@ -569,11 +569,7 @@ void conv_winograd_offer(const ConvShape& s, int64* offer) {
 // GEMM apply after (all but the ReLUs).
 template <class T>
 void activate_all(T* y, int64 n, Activation act, T slope) {
-  constexpr int64 chunk = 1 << 14;
-  const int64 chunks = (n + chunk - 1) / chunk;
-  parallel_for(chunks, n > kParallelWork, [&](int64 c) {
-    activate(y + c * chunk, std::min(chunk, n - c * chunk), act, slope);
-  });
+  for_chunks(n, [&](int64 b, int64 e) { activate(y + b, e - b, act, slope); });
 }
 
 // The forward pass of the paths other than one GEMM, which apply the ReLU and the leaky ReLU in registers.
@@ -603,7 +599,7 @@ void conv2d_forward_rectified(T* y, const T* x, const T* w, const T* b, const Co
 template <class T>
 void conv2d_forward(T* y, const T* x, const T* w, const T* b, const ConvShape& s, Activation act, T slope) {
   if (gemm_serves(s)) return conv_gemm_forward(y, x, w, s, Epilogue<T>{b, false, act, slope});
-  const bool in_registers = act == Activation::linear || act == Activation::relu || act == Activation::leaky_relu;
+  const bool in_registers = Rectify<T>::covers(act);
   conv2d_forward_rectified(y, x, w, b, s, Rectify<T>{in_registers ? act : Activation::linear, slope});
   if (!in_registers) activate_all(y, s.N * s.out_h() * s.out_w() * s.O, act, slope);
 }

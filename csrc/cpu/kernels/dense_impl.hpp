@@ -31,6 +31,16 @@ inline void parallel_for(int64 n, bool parallel, F&& body) {
   }
 }
 
+// Elementwise passes go over their n values in chunks of this many, across the threads when there is more than one.
+constexpr int64 kChunk = 1 << 14;
+
+// body(begin, end) over [0, n) in chunks of kChunk, across threads when n is large.
+template <class F>
+inline void for_chunks(int64 n, F&& body) {
+  const int64 chunks = (n + kChunk - 1) / kChunk;
+  parallel_for(chunks, chunks > 1, [&](int64 c) { body(c * kChunk, std::min(n, (c + 1) * kChunk)); });
+}
+
 // Layers of at least this many multiply-adds per call run on the GEMM core (gemm.hpp); smaller ones
 // (the tiny networks of Section 6, one sample at a time) keep the plain loops, which pack nothing.
 constexpr int64 kGemmMinWork = 1 << 13;

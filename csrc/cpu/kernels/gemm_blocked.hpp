@@ -338,8 +338,8 @@ inline void store_tile(Mat<T> C, int rows, int cols, const typename Simd<T>::vec
   using V = typename S::vec;
   constexpr int L = S::lanes, NR = GemmSizes<T>::NR;
   const bool bias = last && ep.bias != nullptr;
-  const bool rectified = ep.act == Activation::linear || ep.act == Activation::relu || ep.act == Activation::leaky_relu;
-  const Rectify<T> rectify{ep.act, ep.slope};  // for those three
+  const bool rectified = Rectify<T>::covers(ep.act);  // in registers; the other activations after the store
+  const Rectify<T> rectify{ep.act, ep.slope};
   if (C.cs == 1 && cols == NR) {
     for (int r = 0; r < rows; ++r) {
       T* c = C.p + r * C.rs;

@@ -108,6 +108,9 @@ template <class T>
 struct Rectify {
   Activation act = Activation::linear;  // linear, relu or leaky_relu
   T slope = T(0);                       // the leaky ReLU's
+  static bool covers(Activation a) {
+    return a == Activation::linear || a == Activation::relu || a == Activation::leaky_relu;
+  }
   template <class V>
   HDL_ALWAYS_INLINE V operator()(V v, V zero) const {
     if (act == Activation::relu) return v < zero ? zero : v;

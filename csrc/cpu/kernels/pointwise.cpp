@@ -13,15 +13,6 @@ namespace hdl {
 namespace HDL_ISA {
 namespace {
 
-constexpr int64 kChunk = 1 << 14;
-
-// body(begin, end) over [0, n) in chunks, across threads when n is large.
-template <class F>
-void for_chunks(int64 n, F&& body) {
-  const int64 chunks = (n + kChunk - 1) / kChunk;
-  parallel_for(chunks, chunks > 1, [&](int64 c) { body(c * kChunk, std::min(n, (c + 1) * kChunk)); });
-}
-
 // A uniform [0, 1) value from (seed, i): splitmix64's finaliser on a Weyl sequence.
 inline double hash_uniform(std::uint64_t seed, std::uint64_t i) {
   std::uint64_t z = seed + (i + 1) * 0x9e3779b97f4a7c15ULL;

@@ -8,7 +8,6 @@ namespace HDL_ISA {
 template <class T>
 void sgd_momentum(const std::vector<ParamSlot<T>>& slots, double eta_, double mu_, double lambda_,
                   MomentumForm form) {
-  constexpr int64 kChunk = 1 << 14;
   // Work items: (tensor, chunk) pairs, so that small and large tensors share the threads.
   std::vector<std::pair<size_t, int64>> items;
   int64 total = 0;

@@ -120,16 +120,14 @@ def conv2d(x: DeviceArray, w: DeviceArray, b: DeviceArray, stride: Window = 1, p
     """y (N, out_h, out_w, O) = sigma(conv(x (N, H, W, C), w (O, C, kh, kw)) + b), as hdl.ops.conv2d: the
     ReLU in the product's store, the other activations by their kernels over y after."""
     _nhwc("conv2d", layout)
-    if relu and activation not in ("linear", "relu"):
-        raise ValueError(f"conv2d: relu=True and activation={activation!r} ask for two activations")
-    _host_ops.activation_code(activation)
+    activation = _host_ops.conv_activation(relu, activation)
     if activation == "step":
         raise ValueError("conv2d: the step activation has no GPU kernel")
     slope = _checks.real("slope", slope)
     shape, yshape = _conv_shape("conv2d", x, w, stride, pad)
     _check("conv2d", "b", b, (shape[4],))
     y = _output("conv2d", out, yshape)
-    _C().conv2d_forward(y.ptr, x.ptr, w.ptr, b.ptr, shape, bool(relu) or activation == "relu")
+    _C().conv2d_forward(y.ptr, x.ptr, w.ptr, b.ptr, shape, activation == "relu")
     return _activate(y, activation, slope)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 from hdl import _checks, backend
 from hdl.layers.base import Layer
 
-__all__ = ["Dropout", "Flatten", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "activation_of"]
+__all__ = ["Dropout", "Flatten", "LeakyReLU", "ReLU", "Sigmoid", "Tanh", "activation_of", "fused_activation"]
 
 
 class ReLU(Layer):
@@ -70,6 +70,14 @@ def activation_of(layer: Layer) -> tuple[str, float] | None:
     if kind is Sigmoid or kind is Tanh:
         return kind.kind, 0.0
     return None
+
+
+def fused_activation(layer: Layer, nxt: Layer | None) -> tuple[str, float] | None:
+    """The activation (name, slope) that layer computes in its own pass for the layer after it, nxt, where layer
+    fuses_activation and its forward takes activation= (a subclass's own forward may not); None otherwise."""
+    if nxt is None or not (layer.fuses_activation and layer._forward_activation):
+        return None
+    return activation_of(nxt)
 
 
 class Dropout(Layer):
